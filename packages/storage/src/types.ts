@@ -1,0 +1,137 @@
+/**
+ * The public contract of `@hearsay/storage`. Other packages (repair, http,
+ * cluster) code against these types; change them only by extending them.
+ */
+
+/**
+ * A hybrid logical clock stamp plus the id of the node that made it.
+ * Totally ordered by `ms`, then `counter`, then `node` (byte order of the
+ * UTF-8 id). See DESIGN.md "Versions".
+ */
+export interface Version {
+  /** Wall-clock milliseconds since the epoch, never behind the node's high-water mark. */
+  readonly ms: number;
+  /** Logical counter within one `ms`, 0 to 2^31 - 1. */
+  readonly counter: number;
+  /** Id of the node whose clock made the stamp. */
+  readonly node: string;
+}
+
+/** One versioned record: a value or a tombstone. */
+export interface StoredRecord {
+  readonly key: string;
+  /** The value bytes; empty for a tombstone. */
+  readonly value: Uint8Array;
+  readonly contentType?: string;
+  readonly version: Version;
+  readonly tombstone: boolean;
+  /** Absolute expiry time (epoch ms). An expired record reads as absent. */
+  readonly expiresAtMs?: number;
+}
+
+export interface PutOptions {
+  readonly contentType?: string;
+  /** Time to live; the record reads as absent from `now + ttlMs` on. */
+  readonly ttlMs?: number;
+}
+
+export type BatchOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array | string; readonly contentType?: string; readonly ttlMs?: number }
+  | { readonly type: 'delete'; readonly key: string };
+
+export interface ScanOptions {
+  /** Only keys starting with this prefix. */
+  readonly prefix?: string;
+  /** Inclusive lower bound on the key. */
+  readonly gte?: string;
+  /** Exclusive upper bound on the key. */
+  readonly lt?: string;
+  /** Resume after this opaque cursor (the `next` of a previous page). */
+  readonly cursor?: string;
+  /** Page size; default 100. */
+  readonly limit?: number;
+  /** Include tombstones and expired records (for replication). Default false. */
+  readonly includeTombstones?: boolean;
+}
+
+export interface ScanPage {
+  readonly records: StoredRecord[];
+  /** Cursor for the next page, or null when the scan is complete. */
+  readonly next: string | null;
+}
+
+/** An event per change that was applied (a local write or an `apply` that won). */
+export interface Change {
+  readonly record: StoredRecord;
+  /** The record it replaced, if any. */
+  readonly previous?: StoredRecord;
+  readonly origin: 'local' | 'replicated';
+}
+
+/** One `(key, version)` entry of an anti-entropy bucket. */
+export interface BucketEntry {
+  readonly key: string;
+  /** 64-bit hash of the key (see `hashKey`). */
+  readonly keyHash: bigint;
+  readonly version: Version;
+  readonly tombstone: boolean;
+}
+
+export interface StoreStats {
+  /** Live (non-tombstone) records. */
+  readonly keys: number;
+  readonly tombstones: number;
+  readonly bucketBits: number;
+}
+
+export interface PurgeOptions {
+  /** Purge tombstones whose version `ms` is strictly below this. */
+  readonly beforeMs: number;
+  /** Only buckets in [fromBucket, toBucket). Default: all. */
+  readonly fromBucket?: number;
+  readonly toBucket?: number;
+}
+
+export interface Store {
+  readonly nodeId: string;
+  /** B: the store has 2^B anti-entropy buckets. */
+  readonly bucketBits: number;
+
+  // Local writes: stamp a new version from this store's clock.
+  put(key: string, value: Uint8Array | string, options?: PutOptions): Promise<StoredRecord>;
+  delete(key: string): Promise<StoredRecord>;
+  /** All ops commit atomically, or none does. */
+  batch(ops: readonly BatchOp[]): Promise<StoredRecord[]>;
+
+  // Replicated writes: merge records made elsewhere by last-write-wins.
+  /** Returns true when the record changed the store. */
+  apply(record: StoredRecord): Promise<boolean>;
+  applyMany(records: readonly StoredRecord[]): Promise<boolean[]>;
+
+  // Reads.
+  /** A live record, or undefined when missing, deleted or expired. */
+  get(key: string): Promise<StoredRecord | undefined>;
+  /** The stored record whatever it is (tombstones and expired included). */
+  getRecord(key: string): Promise<StoredRecord | undefined>;
+  getRecords(keys: readonly string[]): Promise<(StoredRecord | undefined)[]>;
+  scan(options?: ScanOptions): Promise<ScanPage>;
+  /** Subscribe to applied changes; returns the unsubscribe function. */
+  subscribe(listener: (change: Change) => void): () => void;
+
+  // Anti-entropy index.
+  /** Digests of buckets [from, to), each `DIGEST_BYTES` long; an empty bucket is all zeros. */
+  bucketDigests(from: number, to: number): Promise<Uint8Array[]>;
+  /** The entries of one bucket, sorted by (keyHash, key). */
+  bucketEntries(bucket: number): Promise<BucketEntry[]>;
+
+  /** Remove tombstones older than the cut-off; returns how many were purged. */
+  purgeTombstones(options: PurgeOptions): Promise<number>;
+
+  /** Observe a version seen elsewhere so later local stamps are above it. */
+  observe(version: Version): void;
+  /** A fresh version from this store's clock. */
+  now(): Version;
+
+  stats(): StoreStats;
+  close(): Promise<void>;
+}
