@@ -1,0 +1,21 @@
+export type {
+  Consistency,
+  GetOptions,
+  PutOptions,
+  DeleteOptions,
+  ListOptions,
+  ListItem,
+  ListPage,
+  MemberState,
+  ClusterMember,
+  ClusterView,
+  HealthReport,
+  RepairProgress,
+  RepairSummary,
+  RepairLine,
+  RepairOptions,
+  KvService,
+  ServiceErrorCode,
+  ServiceErrorDetails,
+} from './service.ts';
+export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, insufficientReplicas } from './service.ts';
