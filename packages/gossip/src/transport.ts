@@ -93,8 +93,10 @@ export interface TransportStats {
   streamBytesReceived: number;
   /** Outgoing requests that failed (any `TransportError`). */
   streamRequestErrors: number;
-  /** Incoming streams dropped: oversize or truncated frame, timeout, handler gave no answer. */
+  /** Incoming streams dropped: oversize or truncated frame, timeout, too many at once, handler gave no answer. */
   streamsDropped: number;
+  /** Handlers that threw; the transport caught it so the event loop goes on. Any rise is a bug. */
+  handlerErrors: number;
 }
 
 export function emptyTransportStats(): TransportStats {
@@ -110,13 +112,18 @@ export function emptyTransportStats(): TransportStats {
     streamBytesReceived: 0,
     streamRequestErrors: 0,
     streamsDropped: 0,
+    handlerErrors: 0,
   };
 }
 
 export interface Transport {
   /** The address peers use to reach this transport, with the real port (never 0). */
   readonly localAddress: Address;
-  /** Largest datagram `sendPacket` accepts and the receive side delivers. */
+  /**
+   * Largest datagram `sendPacket` accepts. Larger incoming datagrams are still
+   * delivered (up to what the network carries) so the codec counts them as
+   * `oversize` in one place.
+   */
   readonly maxPacketBytes: number;
   /** Largest stream frame (request or response) either side accepts. */
   readonly maxFrameBytes: number;
