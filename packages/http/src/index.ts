@@ -19,3 +19,10 @@ export type {
   ServiceErrorDetails,
 } from './service.ts';
 export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, insufficientReplicas } from './service.ts';
+export type { AppOptions, HearsayApp, HearsayAppControls, HttpLimits, HttpLogger } from './app.ts';
+export { createApp, DEFAULT_LIMITS } from './app.ts';
+export type { LocalServiceOptions } from './local-service.ts';
+export { createLocalService } from './local-service.ts';
+export type { HttpErrorCode } from './errors.ts';
+export { HTTP_ERROR_STATUS } from './errors.ts';
+export { openApiDocument } from './openapi.ts';

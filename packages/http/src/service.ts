@@ -163,6 +163,14 @@ export const SERVICE_ERROR_STATUS = {
   INVALID_CURSOR: 400,
   /** Another operation of the same kind (e.g. a repair) is already running. */
   CONFLICT: 409,
+  /** Too much work queued (storage write queue, pending replica calls); retry later. */
+  BUSY: 503,
+  // Input the app let through but the store refused (its limits are stricter than the app's).
+  KEY_EMPTY: 400,
+  KEY_TOO_LONG: 400,
+  INVALID_KEY: 400,
+  VALUE_TOO_LARGE: 413,
+  INVALID_ARGUMENT: 400,
 } as const;
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_STATUS;

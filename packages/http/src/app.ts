@@ -1,0 +1,391 @@
+/**
+ * The Hono app of a node: the public HTTP API v1 (DESIGN.md, a contract),
+ * `/metrics`, the OpenAPI document, and a mount point for the cluster's
+ * internal routes. Every input is validated here; the `KvService` behind it
+ * sees only well-formed keys, values within limits and parsed options.
+ */
+import { Hono, type Context } from 'hono';
+import { Registry } from 'prom-client';
+import { readBodyWithin } from './body.ts';
+import { errorResponse, jsonResponse, type HttpErrorCode } from './errors.ts';
+import { formatEtag, noneMatchHits, parseEtagList, versionFromOpaque } from './etag.ts';
+import { createHttpMetrics, type RouteLabel } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
+import { keyFromUrl, parseQuery } from './request-target.ts';
+import { ServiceError, type Consistency, type KvService, type RepairLine } from './service.ts';
+import { versionToString, type Version } from '@hearsay/storage';
+
+export interface HttpLimits {
+  /** UTF-8 bytes of a key (and of a list `prefix`). */
+  readonly maxKeyBytes: number;
+  /** Bytes of a value; a larger PUT is refused with 413. */
+  readonly maxValueBytes: number;
+  readonly defaultListLimit: number;
+  readonly maxListLimit: number;
+  /** Bytes of a stored `Content-Type`. */
+  readonly maxContentTypeBytes: number;
+  /** Characters of a list `cursor`. */
+  readonly maxCursorLength: number;
+}
+
+export const DEFAULT_LIMITS: HttpLimits = {
+  maxKeyBytes: 1024,
+  maxValueBytes: 1024 * 1024,
+  defaultListLimit: 100,
+  maxListLimit: 1000,
+  maxContentTypeBytes: 256,
+  maxCursorLength: 4096,
+};
+
+/** pino-compatible: `logger.error({ err }, 'message')`. */
+export interface HttpLogger {
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface AppOptions {
+  readonly service: KvService;
+  readonly limits?: Partial<HttpLimits>;
+  /** Where the app registers its metrics; a fresh registry when left out. */
+  readonly registry?: Registry;
+  /** Routes mounted under `/internal` (the cluster's internode API). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly internal?: Hono<any, any, any>;
+  /** Consistency of a KV request without `?consistency=`; `quorum` by default. */
+  readonly defaultConsistency?: Consistency;
+  /** Told about unexpected errors (answered with 500 `INTERNAL`). */
+  readonly logger?: HttpLogger;
+}
+
+export interface HearsayAppControls {
+  /**
+   * While draining, `/v1/health` answers 503 `NOT_SERVING` and every answer
+   * carries `Connection: close`; requests are still served.
+   */
+  setDraining(draining: boolean): void;
+  readonly draining: boolean;
+  readonly registry: Registry;
+  readonly limits: HttpLimits;
+}
+
+export type HearsayApp = Hono & HearsayAppControls;
+
+const KV_ALLOW = 'GET, HEAD, PUT, DELETE, OPTIONS';
+const READ_ALLOW = 'GET, HEAD, OPTIONS';
+const POST_ALLOW = 'POST, OPTIONS';
+
+const KV_PARAMS: ReadonlySet<string> = new Set(['consistency']);
+const LIST_PARAMS: ReadonlySet<string> = new Set(['prefix', 'limit', 'cursor', 'consistency']);
+const NO_PARAMS: ReadonlySet<string> = new Set();
+
+const OCTET_STREAM = 'application/octet-stream';
+const NDJSON = 'application/x-ndjson';
+/** RFC 9110 media-type: type "/" subtype *( OWS ";" OWS parameter ), printable ASCII only. */
+const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*;[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t !#-[\]-~]|\\[\t -~])*"))*[ \t]*$/;
+const DIGITS = /^\d{1,7}$/;
+
+function methodNotAllowed(method: string, allow: string): Response {
+  return errorResponse('METHOD_NOT_ALLOWED', `${method.slice(0, 32)} is not allowed here; allowed: ${allow}`, undefined, { allow });
+}
+
+function optionsResponse(allow: string): Response {
+  return new Response(null, { status: 204, headers: { allow } });
+}
+
+type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: Response };
+
+export function createApp(options: AppOptions): HearsayApp {
+  const service = options.service;
+  const limits: HttpLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const defaultConsistency = options.defaultConsistency ?? 'quorum';
+  const registry = options.registry ?? new Registry();
+  const metrics = createHttpMetrics(registry);
+  const logger = options.logger;
+  const openApiBody = JSON.stringify(openApiDocument(limits));
+  let draining = false;
+
+  function failure(error: unknown, route: RouteLabel): Response {
+    if (error instanceof ServiceError) return errorResponse(error.code, error.message, error.details);
+    logger?.error({ err: error, route }, 'unexpected error while answering a request');
+    return errorResponse('INTERNAL', 'internal error; the node logged it');
+  }
+
+  function timed(route: RouteLabel, handler: (c: Context) => Response | Promise<Response>) {
+    return async (c: Context): Promise<Response> => {
+      const startMs = performance.now();
+      let response: Response;
+      try {
+        response = await handler(c);
+      } catch (error) {
+        response = failure(error, route);
+      }
+      metrics.record(route, c.req.method, response.status, (performance.now() - startMs) / 1000);
+      if (draining) response.headers.set('connection', 'close');
+      return response;
+    };
+  }
+
+  function consistencyOf(params: ReadonlyMap<string, string>): Parsed<Consistency> {
+    const value = params.get('consistency');
+    if (value === undefined) return { ok: true, value: defaultConsistency };
+    if (value === 'one' || value === 'quorum' || value === 'all') return { ok: true, value };
+    return {
+      ok: false,
+      response: errorResponse('INVALID_PARAMETER', `consistency must be one, quorum or all, not ${JSON.stringify(value.slice(0, 32))}`),
+    };
+  }
+
+  /** `If-Match`: absent, `*`, or one of our ETags; null answer means "can never match" (412). */
+  function ifMatchOf(header: string | null): Parsed<Version | '*' | undefined | null> {
+    if (header === null) return { ok: true, value: undefined };
+    const list = parseEtagList(header);
+    if (list === null) return { ok: false, response: errorResponse('INVALID_HEADER', 'If-Match is not * or a quoted entity tag') };
+    if (list === '*') return { ok: true, value: '*' };
+    if (list.length !== 1) return { ok: false, response: errorResponse('INVALID_HEADER', 'If-Match takes * or exactly one entity tag') };
+    const tag = list[0]!;
+    // Strong comparison: a weak tag or one that is not a version of ours matches nothing.
+    if (tag.weak) return { ok: true, value: null };
+    return { ok: true, value: versionFromOpaque(tag.opaque) ?? null };
+  }
+
+  const preconditionFailed = (what: string): Response => errorResponse('PRECONDITION_FAILED', what);
+
+  function keyAndParams(url: string): Parsed<{ key: string; consistency: Consistency }> {
+    const key = keyFromUrl(url, limits.maxKeyBytes);
+    if (!key.ok) return { ok: false, response: errorResponse(key.code, key.message) };
+    const query = parseQuery(url, KV_PARAMS);
+    if (!query.ok) return { ok: false, response: errorResponse(query.code, query.message) };
+    const consistency = consistencyOf(query.params);
+    if (!consistency.ok) return consistency;
+    return { ok: true, value: { key: key.key, consistency: consistency.value } };
+  }
+
+  async function getValue(request: Request): Promise<Response> {
+    const target = keyAndParams(request.url);
+    if (!target.ok) return target.response;
+    const noneMatchHeader = request.headers.get('if-none-match');
+    const noneMatch = noneMatchHeader === null ? null : parseEtagList(noneMatchHeader);
+    if (noneMatchHeader !== null && noneMatch === null) return errorResponse('INVALID_HEADER', 'If-None-Match is not * or a list of quoted entity tags');
+    const record = await service.get(target.value.key, { consistency: target.value.consistency });
+    if (record === undefined) return errorResponse('NOT_FOUND', 'no value under this key');
+    const opaque = versionToString(record.version);
+    const etag = `"${opaque}"`;
+    if (noneMatch !== null && noneMatchHits(noneMatch, opaque)) return new Response(null, { status: 304, headers: { etag } });
+    return new Response(record.value, {
+      status: 200,
+      headers: {
+        etag,
+        'content-type': record.contentType ?? OCTET_STREAM,
+        'content-length': String(record.value.byteLength),
+      },
+    });
+  }
+
+  async function putValue(request: Request): Promise<Response> {
+    const target = keyAndParams(request.url);
+    if (!target.ok) return target.response;
+    const headers = request.headers;
+    const encoding = headers.get('content-encoding');
+    if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') {
+      return errorResponse('UNSUPPORTED_CONTENT_ENCODING', 'values are stored as sent; Content-Encoding must be absent or identity');
+    }
+    const contentType = headers.get('content-type');
+    if (contentType !== null && (contentType.length > limits.maxContentTypeBytes || !MEDIA_TYPE.test(contentType))) {
+      return errorResponse('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be a media type (type/subtype; params) of at most ${limits.maxContentTypeBytes} bytes`);
+    }
+    const ifMatch = ifMatchOf(headers.get('if-match'));
+    if (!ifMatch.ok) return ifMatch.response;
+    const noneMatchHeader = headers.get('if-none-match');
+    if (noneMatchHeader !== null && noneMatchHeader.trim() !== '*') {
+      return errorResponse('INVALID_HEADER', 'a write takes only If-None-Match: * (create only)');
+    }
+    const body = await readBodyWithin(request, headers.get('content-length'), limits.maxValueBytes);
+    if (!body.ok) {
+      // Close the connection rather than read the rest of a large body.
+      return errorResponse(body.code, body.message, undefined, body.code === 'VALUE_TOO_LARGE' ? { connection: 'close' } : undefined);
+    }
+    if (ifMatch.value === null) return preconditionFailed('If-Match names no version this key can have');
+    const record = await service.put(target.value.key, body.value, {
+      consistency: target.value.consistency,
+      ...(contentType === null ? {} : { contentType }),
+      ...(ifMatch.value === undefined ? {} : { ifMatch: ifMatch.value }),
+      ...(noneMatchHeader === null ? {} : { ifNoneMatch: '*' as const }),
+    });
+    return new Response(null, { status: 204, headers: { etag: formatEtag(record.version) } });
+  }
+
+  async function deleteValue(request: Request): Promise<Response> {
+    const target = keyAndParams(request.url);
+    if (!target.ok) return target.response;
+    const ifMatch = ifMatchOf(request.headers.get('if-match'));
+    if (!ifMatch.ok) return ifMatch.response;
+    if (ifMatch.value === null) return preconditionFailed('If-Match names no version this key can have');
+    await service.delete(target.value.key, {
+      consistency: target.value.consistency,
+      ...(ifMatch.value === undefined ? {} : { ifMatch: ifMatch.value }),
+    });
+    return new Response(null, { status: 204 });
+  }
+
+  async function listKeys(request: Request): Promise<Response> {
+    const query = parseQuery(request.url, LIST_PARAMS);
+    if (!query.ok) return errorResponse(query.code, query.message);
+    const params = query.params;
+    const consistency = consistencyOf(params);
+    if (!consistency.ok) return consistency.response;
+    const prefix = params.get('prefix') ?? '';
+    if (Buffer.byteLength(prefix, 'utf8') > limits.maxKeyBytes) {
+      return errorResponse('INVALID_PARAMETER', `prefix is longer than ${limits.maxKeyBytes} bytes`);
+    }
+    let limit = limits.defaultListLimit;
+    const limitText = params.get('limit');
+    if (limitText !== undefined) {
+      limit = DIGITS.test(limitText) ? Number(limitText) : 0;
+      if (limit < 1 || limit > limits.maxListLimit) {
+        return errorResponse('INVALID_PARAMETER', `limit must be a whole number from 1 to ${limits.maxListLimit}`);
+      }
+    }
+    const cursor = params.get('cursor');
+    if (cursor !== undefined && (cursor.length === 0 || cursor.length > limits.maxCursorLength)) {
+      return errorResponse('INVALID_CURSOR', 'cursor must be the next value of a previous page');
+    }
+    const page = await service.list({
+      prefix,
+      limit,
+      consistency: consistency.value,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    const items = page.items.map((item) => ({ key: item.key, etag: formatEtag(item.version), size: item.size }));
+    return jsonResponse({ items, next: page.next });
+  }
+
+  async function health(): Promise<Response> {
+    if (draining) return errorResponse('NOT_SERVING', 'the node is draining (shutting down)', { draining: true });
+    let report;
+    try {
+      report = await service.health();
+    } catch (error) {
+      return errorResponse('NOT_SERVING', `health check failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!report.ok) return errorResponse('NOT_SERVING', report.reason ?? 'the node cannot serve');
+    return jsonResponse({ ...report, status: 'ok' });
+  }
+
+  async function repair(request: Request): Promise<Response> {
+    const query = parseQuery(request.url, NO_PARAMS);
+    if (!query.ok) return errorResponse(query.code, query.message);
+    const abort = new AbortController();
+    const iterator = service.repair({ signal: abort.signal })[Symbol.asyncIterator]();
+    // The first line decides the status: a repair that cannot start is an error answer.
+    const first = await iterator.next();
+    const encoder = new TextEncoder();
+    const line = (value: unknown): Uint8Array => encoder.encode(`${JSON.stringify(value)}\n`);
+    let sawSummary = false;
+    const emit = (controller: ReadableStreamDefaultController<Uint8Array>, value: RepairLine): void => {
+      if (value.type === 'summary') sawSummary = true;
+      controller.enqueue(line(value));
+    };
+    const finish = (controller: ReadableStreamDefaultController<Uint8Array>): void => {
+      if (!sawSummary) {
+        controller.enqueue(line({ type: 'error', error: { code: 'INTERNAL', message: 'the repair ended without a summary' } }));
+      }
+      controller.close();
+    };
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        if (first.done === true) finish(controller);
+        else emit(controller, first.value);
+      },
+      async pull(controller) {
+        try {
+          const next = await iterator.next();
+          if (next.done === true) finish(controller);
+          else emit(controller, next.value);
+        } catch (error) {
+          const code: HttpErrorCode = error instanceof ServiceError ? error.code : 'INTERNAL';
+          if (code === 'INTERNAL') logger?.error({ err: error, route: '/v1/repair' }, 'repair failed');
+          controller.enqueue(line({ type: 'error', error: { code, message: error instanceof Error ? error.message : String(error) } }));
+          controller.close();
+        }
+      },
+      cancel() {
+        abort.abort(new Error('the client went away'));
+        void iterator.return?.();
+      },
+    });
+    return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
+  }
+
+  async function metricsText(): Promise<Response> {
+    let text = await registry.metrics();
+    if (service.metrics !== undefined) {
+      const extra = await service.metrics();
+      if (extra.length > 0) text += extra.endsWith('\n') ? extra : `${extra}\n`;
+    }
+    return new Response(text, { status: 200, headers: { 'content-type': registry.contentType } });
+  }
+
+  const app = new Hono();
+
+  /** A read-only route: GET (and HEAD, answered by Hono without the body). */
+  const readRoute = (route: RouteLabel, handler: (request: Request) => Response | Promise<Response>) =>
+    timed(route, (c) => {
+      const method = c.req.method;
+      if (method === 'GET' || method === 'HEAD') return handler(c.req.raw);
+      if (method === 'OPTIONS') return optionsResponse(READ_ALLOW);
+      return methodNotAllowed(method, READ_ALLOW);
+    });
+
+  app.all('/v1/kv', readRoute('/v1/kv', listKeys));
+  app.all(
+    '/v1/kv/*',
+    timed('/v1/kv/{key}', (c) => {
+      const request = c.req.raw;
+      switch (request.method) {
+        case 'GET':
+        case 'HEAD':
+          return getValue(request);
+        case 'PUT':
+          return putValue(request);
+        case 'DELETE':
+          return deleteValue(request);
+        case 'OPTIONS':
+          return optionsResponse(KV_ALLOW);
+        default:
+          return methodNotAllowed(request.method, KV_ALLOW);
+      }
+    }),
+  );
+  app.all('/v1/cluster', readRoute('/v1/cluster', async () => jsonResponse(await service.cluster())));
+  app.all('/v1/health', readRoute('/v1/health', health));
+  app.all('/v1/openapi.json', readRoute('/v1/openapi.json', () => new Response(openApiBody, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } })));
+  app.all('/metrics', readRoute('/metrics', metricsText));
+  app.all(
+    '/v1/repair',
+    timed('/v1/repair', (c) => {
+      const method = c.req.method;
+      if (method === 'POST') return repair(c.req.raw);
+      if (method === 'OPTIONS') return optionsResponse(POST_ALLOW);
+      return methodNotAllowed(method, POST_ALLOW);
+    }),
+  );
+  if (options.internal !== undefined) app.route('/internal', options.internal);
+
+  const unmatched = timed('unmatched', (c) => errorResponse('ROUTE_NOT_FOUND', `no route ${c.req.method.slice(0, 32)} ${c.req.path.slice(0, 256)}`));
+  app.notFound(unmatched);
+  app.onError((error, c) => {
+    logger?.error({ err: error, path: c.req.path }, 'unexpected error outside a route');
+    return errorResponse('INTERNAL', 'internal error; the node logged it');
+  });
+
+  const controls: HearsayAppControls = {
+    setDraining(value: boolean) {
+      draining = value;
+    },
+    get draining() {
+      return draining;
+    },
+    registry,
+    limits,
+  };
+  return Object.defineProperties(app, Object.getOwnPropertyDescriptors(controls)) as HearsayApp;
+}
