@@ -3,7 +3,7 @@ import { Codec, DEFAULT_MAX_PACKET_BYTES, type MessageParser, type ParseResult }
 import { generateKey, Keyring } from './keyring.ts';
 
 // A stand-in message set, so the envelope is tested apart from the protocol's
-// messages (those are covered in wire-messages.test.ts).
+// messages (those are covered in message-parser.test.ts).
 type Toy = { type: 1; seq: number; pad: string } | { type: 2; name: string };
 
 const parseToy: MessageParser<Toy> = (value): ParseResult<Toy> => {
