@@ -1,0 +1,50 @@
+import { hash } from 'node:crypto';
+
+/** Length of a bucket digest and of one entry's contribution to it. */
+export const DIGEST_BYTES = 16;
+/** Largest supported `bucketBits` (2^20 buckets = 16 MiB of digests in memory). */
+export const BUCKET_BITS_MAX = 20;
+
+/**
+ * The 64-bit key hash: the first 8 bytes, big-endian, of SHA-256 over the
+ * key's UTF-8 bytes. Part of the on-disk format (index keys are ordered by it)
+ * and of the cluster's partition map (partitions are its top bits).
+ */
+export function hashKey(key: string): bigint {
+  return hashKeyBytes(Buffer.from(key, 'utf8')).readBigUInt64BE(0);
+}
+
+/** The 8-byte big-endian key hash of UTF-8 key bytes. */
+export function hashKeyBytes(keyBytes: Uint8Array): Buffer {
+  return hash('sha256', keyBytes, 'buffer').subarray(0, 8);
+}
+
+/** The bucket of a key hash: its top `bucketBits` bits. */
+export function bucketOf(keyHash: bigint, bucketBits: number): number {
+  if (bucketBits === 0) return 0;
+  return Number(BigInt.asUintN(64, keyHash) >> BigInt(64 - bucketBits));
+}
+
+/** The bucket from the 8-byte hash as stored in index keys. */
+export function bucketOfHashBytes(hash8: Buffer, offset: number, bucketBits: number): number {
+  if (bucketBits === 0) return 0;
+  return hash8.readUInt32BE(offset) >>> (32 - bucketBits);
+}
+
+/**
+ * One index entry's contribution to its bucket digest: the first 16 bytes of
+ * SHA-256 over `u16 BE key length ‖ key UTF-8 ‖ index value` (the index value
+ * is tombstone flag ‖ version bytes, see keyspace.ts).
+ */
+export function entryDigest(keyBytes: Uint8Array, indexValue: Uint8Array): Buffer {
+  const input = Buffer.allocUnsafe(2 + keyBytes.length + indexValue.length);
+  input.writeUInt16BE(keyBytes.length, 0);
+  input.set(keyBytes, 2);
+  input.set(indexValue, 2 + keyBytes.length);
+  return hash('sha256', input, 'buffer').subarray(0, DIGEST_BYTES);
+}
+
+/** target[offset..offset+16) ^= d */
+export function xorDigestInto(target: Uint8Array, offset: number, d: Uint8Array): void {
+  for (let i = 0; i < DIGEST_BYTES; i++) target[offset + i] = (target[offset + i] as number) ^ (d[i] as number);
+}

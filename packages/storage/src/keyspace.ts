@@ -1,0 +1,78 @@
+import { DIGEST_BYTES } from './hash.ts';
+import { VERSION_FIXED_BYTES, readVersionBytes, writeVersionBytes } from './version.ts';
+import type { Version } from './types.ts';
+
+/**
+ * Layout of the store's keys inside its LevelDB (or sublevel). Every key
+ * starts with one ASCII byte naming its keyspace. These bytes are part of the
+ * on-disk format: append-only.
+ *
+ *   'd' ‖ key UTF-8                       -> record (record.ts encodeRecordValue)
+ *   'i' ‖ keyHash u64 BE ‖ key UTF-8      -> tombstone u8 ‖ ms u64 BE ‖ counter u32 BE ‖ node ASCII
+ *   'g' ‖ bucket u32 BE                   -> 16-byte digest (absent = all zeros)
+ *   'm' ‖ name ASCII                      -> MessagePack value (meta: format, nodeId, bucketBits, hlc, counts)
+ *
+ * Index keys sort by (keyHash, key bytes), and a bucket is the top B bits of
+ * keyHash, so one bucket is one contiguous range of index keys.
+ */
+export const DATA = 0x64; // 'd'
+export const INDEX = 0x69; // 'i'
+export const DIGEST = 0x67; // 'g'
+export const META = 0x6d; // 'm'
+
+export function dataKey(keyBytes: Uint8Array): Buffer {
+  const k = Buffer.allocUnsafe(1 + keyBytes.length);
+  k[0] = DATA;
+  k.set(keyBytes, 1);
+  return k;
+}
+
+export function indexKey(hash8: Uint8Array, keyBytes: Uint8Array): Buffer {
+  const k = Buffer.allocUnsafe(9 + keyBytes.length);
+  k[0] = INDEX;
+  k.set(hash8, 1);
+  k.set(keyBytes, 9);
+  return k;
+}
+
+export function digestKey(bucket: number): Buffer {
+  const k = Buffer.allocUnsafe(5);
+  k[0] = DIGEST;
+  k.writeUInt32BE(bucket, 1);
+  return k;
+}
+
+export function metaKey(name: string): Buffer {
+  return Buffer.concat([Buffer.of(META), Buffer.from(name, 'latin1')]);
+}
+
+/** The range holding every key of one keyspace. */
+export function keyspaceRange(space: number): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.of(space), lt: Buffer.of(space + 1) };
+}
+
+/** Index key range of buckets [from, to) with 2^bits buckets. */
+export function bucketIndexRange(from: number, to: number, bits: number): { gte: Buffer; lt: Buffer } {
+  return { gte: bucketStart(from, bits), lt: bucketStart(to, bits) };
+}
+
+function bucketStart(bucket: number, bits: number): Buffer {
+  if (bucket >= 2 ** bits) return Buffer.of(INDEX + 1);
+  const k = Buffer.alloc(9);
+  k[0] = INDEX;
+  if (bits > 0) k.writeUInt32BE((bucket << (32 - bits)) >>> 0, 1);
+  return k;
+}
+
+export function indexValue(tombstone: boolean, v: Version): Buffer {
+  const b = Buffer.allocUnsafe(1 + VERSION_FIXED_BYTES + v.node.length);
+  b[0] = tombstone ? 1 : 0;
+  writeVersionBytes(b, 1, v);
+  return b;
+}
+
+export function readIndexValue(b: Buffer): { tombstone: boolean; version: Version } {
+  return { tombstone: b[0] === 1, version: readVersionBytes(b, 1, b.length) };
+}
+
+export const ZERO_DIGEST = new Uint8Array(DIGEST_BYTES);

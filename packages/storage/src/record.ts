@@ -1,0 +1,212 @@
+import { Packr } from 'msgpackr';
+import { StorageError } from './errors.ts';
+import { compareVersions, isValidVersion } from './version.ts';
+import type { StoredRecord, Version } from './types.ts';
+
+export const KEY_MAX_BYTES = 1024;
+export const CONTENT_TYPE_MAX_BYTES = 256;
+/**
+ * Format version byte in front of every encoded record (on disk and on the
+ * wire). Append-only: a new layout gets a new number, old ones stay readable.
+ */
+export const RECORD_FORMAT_V1 = 1;
+
+// Plain MessagePack (no msgpackr record extension), so any MessagePack
+// implementation can read our bytes.
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
+
+/** Validates a key and returns its UTF-8 bytes. Throws INVALID_KEY / KEY_EMPTY / KEY_TOO_LONG. */
+export function encodeKey(key: unknown): Buffer {
+  if (typeof key !== 'string') throw new StorageError('INVALID_KEY', 'key must be a string');
+  if (key.length === 0) throw new StorageError('KEY_EMPTY', 'key must not be empty');
+  if (key.length > KEY_MAX_BYTES) throw new StorageError('KEY_TOO_LONG', `key is longer than ${KEY_MAX_BYTES} bytes`);
+  if (!(key as unknown as { isWellFormed(): boolean }).isWellFormed()) throw new StorageError('INVALID_KEY', 'key is not well-formed UTF-16 (lone surrogate)');
+  const bytes = Buffer.from(key, 'utf8');
+  if (bytes.length > KEY_MAX_BYTES) throw new StorageError('KEY_TOO_LONG', `key is longer than ${KEY_MAX_BYTES} bytes`);
+  return bytes;
+}
+
+export function validateContentType(contentType: unknown): string {
+  if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > CONTENT_TYPE_MAX_BYTES ||
+      !/^[\x20-\x7e]+$/.test(contentType)) {
+    throw new StorageError('INVALID_ARGUMENT', `contentType must be 1 to ${CONTENT_TYPE_MAX_BYTES} printable ASCII characters`);
+  }
+  return contentType;
+}
+
+function invalid(message: string, cause?: unknown): StorageError {
+  return new StorageError('INVALID_RECORD', `invalid record: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Checks a record received from outside (network, another process) and
+ * returns a fresh record holding only the known fields, with its own copy of
+ * the value as a plain Uint8Array. Throws INVALID_RECORD.
+ *
+ * Rules: key valid as for `put`; value a Uint8Array (empty for a tombstone);
+ * version valid (ms safe integer >= 0, counter 0..2^31-1, node id matching
+ * NODE_ID_PATTERN); tombstone a boolean; contentType/expiresAtMs only on
+ * live records.
+ */
+export function validateRecord(x: unknown): StoredRecord {
+  if (typeof x !== 'object' || x === null) throw invalid('not an object');
+  const r = x as Record<string, unknown>;
+  try {
+    encodeKey(r['key']);
+  } catch (e) {
+    throw invalid((e as Error).message, e);
+  }
+  const value = r['value'];
+  if (!(value instanceof Uint8Array)) throw invalid('value must be a Uint8Array');
+  if (!isValidVersion(r['version'])) throw invalid('malformed version');
+  const tombstone = r['tombstone'];
+  if (typeof tombstone !== 'boolean') throw invalid('tombstone must be a boolean');
+  const contentType = r['contentType'];
+  const expiresAtMs = r['expiresAtMs'];
+  if (tombstone) {
+    if (value.length !== 0) throw invalid('a tombstone carries no value');
+    if (contentType !== undefined || expiresAtMs !== undefined) throw invalid('a tombstone carries no contentType or expiresAtMs');
+  }
+  if (contentType !== undefined) {
+    try {
+      validateContentType(contentType);
+    } catch (e) {
+      throw invalid((e as Error).message, e);
+    }
+  }
+  if (expiresAtMs !== undefined && !(Number.isSafeInteger(expiresAtMs) && (expiresAtMs as number) >= 0)) {
+    throw invalid('expiresAtMs must be a safe integer >= 0');
+  }
+  const v = r['version'] as Version;
+  return makeRecord(
+    r['key'] as string,
+    new Uint8Array(value),
+    { ms: v.ms, counter: v.counter, node: v.node },
+    tombstone,
+    contentType as string | undefined,
+    expiresAtMs as number | undefined,
+  );
+}
+
+/** Builds a record without the optional fields that are undefined (exactOptionalPropertyTypes). */
+export function makeRecord(
+  key: string,
+  value: Uint8Array,
+  version: Version,
+  tombstone: boolean,
+  contentType: string | undefined,
+  expiresAtMs: number | undefined,
+): StoredRecord {
+  if (contentType === undefined && expiresAtMs === undefined) return { key, value, version, tombstone };
+  const r: { -readonly [K in keyof StoredRecord]: StoredRecord[K] } = { key, value, version, tombstone };
+  if (contentType !== undefined) r.contentType = contentType;
+  if (expiresAtMs !== undefined) r.expiresAtMs = expiresAtMs;
+  return r;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/**
+ * The LWW order of records of one key: by version; equal versions (which
+ * honest nodes never produce for different contents) are broken by
+ * tombstone > live, then expiry, content type and value bytes, so merging
+ * stays commutative whatever the input.
+ */
+export function compareRecords(a: StoredRecord, b: StoredRecord): number {
+  const c = compareVersions(a.version, b.version);
+  if (c !== 0) return c;
+  if (a.tombstone !== b.tombstone) return a.tombstone ? 1 : -1;
+  if (a.expiresAtMs !== b.expiresAtMs) {
+    // No expiry sorts above any expiry.
+    if (a.expiresAtMs === undefined) return 1;
+    if (b.expiresAtMs === undefined) return -1;
+    return a.expiresAtMs < b.expiresAtMs ? -1 : 1;
+  }
+  const ca = a.contentType ?? '';
+  const cb = b.contentType ?? '';
+  if (ca !== cb) return ca < cb ? -1 : 1;
+  return compareBytes(a.value, b.value);
+}
+
+/** Whether the record reads as absent at `nowMs` (a tombstone or expired). */
+export function isDead(record: StoredRecord, nowMs: number): boolean {
+  return record.tombstone || (record.expiresAtMs !== undefined && record.expiresAtMs <= nowMs);
+}
+
+function toPlainBytes(b: Uint8Array): Uint8Array {
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * On-disk value of a data entry: `0x01` then a MessagePack array
+ * `[ms, counter, node, tombstone, value, contentType|nil, expiresAtMs|nil]`.
+ * The key is not repeated; it is the LevelDB key.
+ */
+export function encodeRecordValue(r: StoredRecord): Buffer {
+  const body = packr.pack([r.version.ms, r.version.counter, r.version.node, r.tombstone, r.value, r.contentType ?? null, r.expiresAtMs ?? null]);
+  const out = Buffer.allocUnsafe(1 + body.length);
+  out[0] = RECORD_FORMAT_V1;
+  out.set(body, 1);
+  return out;
+}
+
+export function decodeRecordValue(key: string, bytes: Uint8Array): StoredRecord {
+  let fields: unknown;
+  try {
+    if (bytes[0] !== RECORD_FORMAT_V1) throw new Error(`unknown record format ${bytes[0]}`);
+    fields = packr.unpack(bytes.subarray(1));
+  } catch (e) {
+    throw new StorageError('CORRUPT_DATA', `undecodable record for key ${JSON.stringify(key.slice(0, 64))}`, { cause: e });
+  }
+  const f = fields as unknown[];
+  if (!Array.isArray(f) || f.length !== 7 || !(f[4] instanceof Uint8Array)) {
+    throw new StorageError('CORRUPT_DATA', `malformed record for key ${JSON.stringify(key.slice(0, 64))}`);
+  }
+  return makeRecord(
+    key,
+    toPlainBytes(f[4]),
+    { ms: f[0] as number, counter: f[1] as number, node: f[2] as string },
+    f[3] as boolean,
+    f[5] === null ? undefined : (f[5] as string),
+    f[6] === null ? undefined : (f[6] as number),
+  );
+}
+
+/**
+ * Wire form of a record for other nodes: `0x01` then a MessagePack array
+ * `[key, ms, counter, node, tombstone, value, contentType|nil, expiresAtMs|nil]`.
+ * (A StoredRecord object also survives plain msgpackr pack/unpack; run
+ * `validateRecord` on what comes back.)
+ */
+export function encodeRecord(r: StoredRecord): Uint8Array {
+  const body = packr.pack([r.key, r.version.ms, r.version.counter, r.version.node, r.tombstone, r.value, r.contentType ?? null, r.expiresAtMs ?? null]);
+  const out = new Uint8Array(1 + body.length);
+  out[0] = RECORD_FORMAT_V1;
+  out.set(body, 1);
+  return out;
+}
+
+/** Decodes and validates `encodeRecord` bytes. Throws INVALID_RECORD. */
+export function decodeRecord(bytes: Uint8Array): StoredRecord {
+  if (!(bytes instanceof Uint8Array) || bytes.length < 2 || bytes[0] !== RECORD_FORMAT_V1) {
+    throw invalid('unknown format byte');
+  }
+  let f: unknown;
+  try {
+    f = packr.unpack(bytes.subarray(1));
+  } catch (e) {
+    throw invalid('undecodable MessagePack', e);
+  }
+  if (!Array.isArray(f) || f.length !== 8) throw invalid('expected an array of 8 fields');
+  const x: Record<string, unknown> = {
+    key: f[0],
+    value: f[5],
+    version: { ms: f[1], counter: f[2], node: f[3] },
+    tombstone: f[4],
+  };
+  if (f[6] !== null) x['contentType'] = f[6];
+  if (f[7] !== null) x['expiresAtMs'] = f[7];
+  return validateRecord(x);
+}

@@ -1,0 +1,754 @@
+import { randomBytes } from 'node:crypto';
+import { Level } from 'level';
+import { Packr } from 'msgpackr';
+import { StorageError } from './errors.ts';
+import { BUCKET_BITS_MAX, DIGEST_BYTES, bucketOfHashBytes, entryDigest, hashKeyBytes, xorDigestInto } from './hash.ts';
+import { HybridClock } from './hlc.ts';
+import { RecordCache } from './cache.ts';
+import {
+  DATA, DIGEST, bucketIndexRange, dataKey, digestKey, indexKey, indexValue, keyspaceRange, metaKey, readIndexValue,
+} from './keyspace.ts';
+import { BINARY, type LevelBatchOp, type LevelLike } from './level.ts';
+import {
+  compareRecords, decodeRecordValue, encodeKey, encodeRecordValue, isDead, makeRecord, validateContentType, validateRecord,
+} from './record.ts';
+import { COUNTER_MAX, compareVersions, isValidNodeId, isValidVersion } from './version.ts';
+import type {
+  BatchOp, BucketEntry, Change, PurgeOptions, PutOptions, ScanOptions, ScanPage, Store, StoreStats, StoredRecord, Version,
+} from './types.ts';
+
+/** Layout version of the whole keyspace (meta 'format'). Append-only. */
+export const STORE_FORMAT = 1;
+
+interface CommonOpenOptions {
+  /** This node's id; default: the persisted one, else a fresh random one. */
+  readonly nodeId?: string;
+  /** B, 0..20: the store has 2^B anti-entropy buckets. Default 16; fixed at creation. */
+  readonly bucketBits?: number;
+  /** Wall clock in epoch ms. Default Date.now. */
+  readonly now?: () => number;
+  /** Read cache budget in bytes; 0 disables it. Default 8 MiB. */
+  readonly cacheSize?: number;
+  /** Pass LevelDB's `sync` (fsync the log) on every write batch. Default false. */
+  readonly sync?: boolean;
+  /** Largest value accepted by put/batch/apply. Default 16 MiB. */
+  readonly maxValueBytes?: number;
+  /** How far past the wall clock `observe` may move the clock. Default 60 000 ms. */
+  readonly maxClockDriftMs?: number;
+  /** How far ahead of the clock the persisted high-water mark is set. Default 1000 ms. */
+  readonly clockReserveMs?: number;
+  /** Writes (ops) allowed to wait in the commit queue before new ones fail with BUSY. Default 100 000. */
+  readonly maxPendingWrites?: number;
+}
+
+export type OpenStoreOptions =
+  | (CommonOpenOptions & { readonly location: string; readonly db?: undefined })
+  | (CommonOpenOptions & { readonly db: LevelLike; readonly location?: undefined });
+
+const DEFAULT_BUCKET_BITS = 16;
+const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024;
+const SCAN_LIMIT_DEFAULT = 100;
+const SCAN_LIMIT_MAX = 10_000;
+/** Most ops coalesced into one LevelDB batch. */
+const GROUP_OPS_MAX = 4096;
+/** Most index entries one purge step reads, so purging never stalls writes for long. */
+const PURGE_SCAN_MAX = 4096;
+const EMPTY = new Uint8Array(0);
+
+const metaPackr = new Packr({ useRecords: false });
+
+type LocalOp =
+  | { readonly type: 'put'; readonly key: string; readonly keyBytes: Buffer; readonly value: Uint8Array; readonly contentType: string | undefined; readonly ttlMs: number | undefined }
+  | { readonly type: 'delete'; readonly key: string; readonly keyBytes: Buffer };
+
+interface Deferred<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+type Job =
+  | ({ readonly kind: 'local'; readonly ops: LocalOp[] } & Deferred<StoredRecord[]>)
+  | ({ readonly kind: 'apply'; readonly records: { readonly record: StoredRecord; readonly keyBytes: Buffer }[] } & Deferred<boolean[]>)
+  | ({ readonly kind: 'purge'; readonly beforeMs: number; readonly gte: Buffer; readonly lt: Buffer } & Deferred<{ purged: number; next: Buffer | null }>)
+  | ({ readonly kind: 'reserve' } & Deferred<void>);
+
+/** What one group commit knows about one key it touches. */
+interface Touch {
+  readonly key: string;
+  readonly keyBytes: Buffer;
+  readonly dataKey: Buffer;
+  /** The record on disk before this group (null = none). */
+  committed: StoredRecord | null;
+  /** The record after the ops processed so far. */
+  current: StoredRecord | null;
+}
+
+function jobSize(job: Job): number {
+  switch (job.kind) {
+    case 'local': return job.ops.length;
+    case 'apply': return job.records.length;
+    case 'purge': return PURGE_SCAN_MAX;
+    case 'reserve': return 1;
+    default: return assertNever(job);
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(x)}`);
+}
+
+function argError(message: string): StorageError {
+  return new StorageError('INVALID_ARGUMENT', message);
+}
+
+function checkInt(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw argError(`${name} must be an integer in [${min}, ${max}]`);
+  return v;
+}
+
+/**
+ * Opens (creating if needed) a store in a directory (`location`, through
+ * `level`/classic-level) or in an existing abstract-level database or
+ * sublevel (`db`; the caller keeps ownership and closes it).
+ */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  if (typeof options !== 'object' || options === null) throw argError('options must be an object');
+  const hasLocation = options.location !== undefined;
+  const hasDb = options.db !== undefined;
+  if (hasLocation === hasDb) throw argError('give exactly one of location or db');
+  if (hasLocation && (typeof options.location !== 'string' || options.location.length === 0)) throw argError('location must be a non-empty string');
+  if (options.nodeId !== undefined && !isValidNodeId(options.nodeId)) {
+    throw argError('nodeId must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
+  }
+  const bucketBitsOption = options.bucketBits === undefined ? undefined : checkInt('bucketBits', options.bucketBits, 0, BUCKET_BITS_MAX);
+  const cacheBytes = checkInt('cacheSize', options.cacheSize ?? DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER);
+  const maxValueBytes = checkInt('maxValueBytes', options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, 0, 2 ** 31 - 1);
+  const maxDriftMs = checkInt('maxClockDriftMs', options.maxClockDriftMs ?? 60_000, 0, Number.MAX_SAFE_INTEGER);
+  const reserveMs = checkInt('clockReserveMs', options.clockReserveMs ?? 1000, 2, 3_600_000);
+  const maxPending = checkInt('maxPendingWrites', options.maxPendingWrites ?? 100_000, 1, Number.MAX_SAFE_INTEGER);
+  if (options.now !== undefined && typeof options.now !== 'function') throw argError('now must be a function');
+  const wallNow = options.now ?? Date.now;
+
+  const ownsDb = options.db === undefined;
+  const db: LevelLike = options.db ?? (new Level(options.location as string) as unknown as LevelLike);
+  try {
+    await db.open();
+    const names = ['format', 'nodeId', 'bucketBits', 'hlc', 'counts'] as const;
+    const raw = await db.getMany(names.map((n) => metaKey(n)), BINARY);
+    const meta = raw.map((b) => (b === undefined ? undefined : (metaPackr.unpack(b) as unknown)));
+    const [format, storedNodeId, storedBucketBits, storedHlc, storedCounts] = meta;
+    if (format !== undefined && format !== STORE_FORMAT) {
+      throw new StorageError('UNSUPPORTED_FORMAT', `store format ${String(format)} is not supported (this code reads ${STORE_FORMAT})`);
+    }
+    if (storedNodeId !== undefined && !isValidNodeId(storedNodeId)) throw new StorageError('CORRUPT_DATA', 'stored nodeId is malformed');
+    if (options.nodeId !== undefined && storedNodeId !== undefined && storedNodeId !== options.nodeId) {
+      throw new StorageError('NODE_ID_MISMATCH', `store belongs to node ${String(storedNodeId)}, not ${options.nodeId}`);
+    }
+    if (storedBucketBits !== undefined && bucketBitsOption !== undefined && storedBucketBits !== bucketBitsOption) {
+      throw new StorageError('BUCKET_BITS_MISMATCH', `store has bucketBits ${String(storedBucketBits)}, not ${bucketBitsOption}`);
+    }
+    const nodeId = (storedNodeId as string | undefined) ?? options.nodeId ?? `n-${randomBytes(6).toString('hex')}`;
+    const bucketBits = (storedBucketBits as number | undefined) ?? bucketBitsOption ?? DEFAULT_BUCKET_BITS;
+    if (!Number.isInteger(bucketBits) || bucketBits < 0 || bucketBits > BUCKET_BITS_MAX) throw new StorageError('CORRUPT_DATA', 'stored bucketBits is malformed');
+    const hw = typeof storedHlc === 'number' && Number.isSafeInteger(storedHlc) ? storedHlc : 0;
+    const counts = Array.isArray(storedCounts) ? (storedCounts as number[]) : [0, 0];
+
+    // One read of the digest keyspace; digests then live in memory.
+    const digests = new Uint8Array(2 ** bucketBits * DIGEST_BYTES);
+    for (const [k, v] of await db.iterator({ ...keyspaceRange(DIGEST), ...BINARY }).all()) {
+      const bucket = k.length === 5 ? k.readUInt32BE(1) : -1;
+      if (bucket < 0 || bucket >= 2 ** bucketBits || v.length !== DIGEST_BYTES) throw new StorageError('CORRUPT_DATA', 'malformed digest entry');
+      digests.set(v, bucket * DIGEST_BYTES);
+    }
+
+    // Start above every stamp the previous run can have issued.
+    const clock = new HybridClock(nodeId, wallNow, { ms: hw, counter: COUNTER_MAX }, maxDriftMs);
+    const reservedMs = Math.max(hw, clock.wallMs()) + reserveMs;
+    await db.batch([
+      { type: 'put', key: metaKey('format'), value: metaPackr.pack(STORE_FORMAT) },
+      { type: 'put', key: metaKey('nodeId'), value: metaPackr.pack(nodeId) },
+      { type: 'put', key: metaKey('bucketBits'), value: metaPackr.pack(bucketBits) },
+      { type: 'put', key: metaKey('hlc'), value: metaPackr.pack(reservedMs) },
+    ], { ...BINARY, sync: options.sync ?? false });
+
+    return new LevelStore({
+      db, ownsDb, nodeId, bucketBits, clock, digests, reservedMs, reserveMs,
+      keys: counts[0] ?? 0, tombstones: counts[1] ?? 0,
+      cache: new RecordCache(cacheBytes), maxValueBytes, maxPending, sync: options.sync ?? false,
+    });
+  } catch (e) {
+    if (ownsDb) await db.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+interface StoreInit {
+  db: LevelLike;
+  ownsDb: boolean;
+  nodeId: string;
+  bucketBits: number;
+  clock: HybridClock;
+  digests: Uint8Array;
+  reservedMs: number;
+  reserveMs: number;
+  keys: number;
+  tombstones: number;
+  cache: RecordCache;
+  maxValueBytes: number;
+  maxPending: number;
+  sync: boolean;
+}
+
+/**
+ * The store. Every write (local or replicated, and purge steps) goes through
+ * one ordered commit queue: the committer takes all queued jobs (up to
+ * GROUP_OPS_MAX ops), reads the current records of their keys once, applies
+ * the ops in queue order in memory, and writes data, index entries, bucket
+ * digests and meta in ONE LevelDB batch. So concurrent writes to one key are
+ * serialized, data and index never disagree (the batch is atomic, also under
+ * kill -9), and concurrent writers share batches (group commit).
+ */
+class LevelStore implements Store {
+  readonly nodeId: string;
+  readonly bucketBits: number;
+  readonly #db: LevelLike;
+  readonly #ownsDb: boolean;
+  readonly #clock: HybridClock;
+  readonly #digests: Uint8Array;
+  readonly #cache: RecordCache;
+  readonly #listeners = new Set<(change: Change) => void>();
+  readonly #maxValueBytes: number;
+  readonly #maxPending: number;
+  readonly #reserveMs: number;
+  readonly #sync: boolean;
+  #reservedMs: number;
+  #reservePending = false;
+  #keys: number;
+  #tombstones: number;
+  #queue: Job[] = [];
+  #pendingOps = 0;
+  #drain: Promise<void> | null = null;
+  /** Bumped after every commit; a read that saw it change must not fill the cache. */
+  #commitSeq = 0;
+  #closing = false;
+  #closed: Promise<void> | null = null;
+
+  constructor(init: StoreInit) {
+    this.#db = init.db;
+    this.#ownsDb = init.ownsDb;
+    this.nodeId = init.nodeId;
+    this.bucketBits = init.bucketBits;
+    this.#clock = init.clock;
+    this.#digests = init.digests;
+    this.#reservedMs = init.reservedMs;
+    this.#reserveMs = init.reserveMs;
+    this.#keys = init.keys;
+    this.#tombstones = init.tombstones;
+    this.#cache = init.cache;
+    this.#maxValueBytes = init.maxValueBytes;
+    this.#maxPending = init.maxPending;
+    this.#sync = init.sync;
+  }
+
+  // ---- local writes ----
+
+  async put(key: string, value: Uint8Array | string, options?: PutOptions): Promise<StoredRecord> {
+    const op = this.#localPut(key, value, options?.contentType, options?.ttlMs);
+    const [record] = await this.#enqueueLocal([op]);
+    return record as StoredRecord;
+  }
+
+  async delete(key: string): Promise<StoredRecord> {
+    this.#checkOpen();
+    const [record] = await this.#enqueueLocal([{ type: 'delete', key, keyBytes: encodeKey(key) }]);
+    return record as StoredRecord;
+  }
+
+  async batch(ops: readonly BatchOp[]): Promise<StoredRecord[]> {
+    this.#checkOpen();
+    if (!Array.isArray(ops)) throw argError('batch takes an array of ops');
+    if (ops.length === 0) return [];
+    const local = ops.map((op): LocalOp => {
+      if (typeof op !== 'object' || op === null) throw argError('batch op must be an object');
+      if (op.type === 'put') return this.#localPut(op.key, op.value, op.contentType, op.ttlMs);
+      if (op.type === 'delete') return { type: 'delete', key: op.key, keyBytes: encodeKey(op.key) };
+      throw argError(`unknown batch op type ${JSON.stringify((op as { type?: unknown }).type)}`);
+    });
+    return this.#enqueueLocal(local);
+  }
+
+  #localPut(key: string, value: unknown, contentType: unknown, ttlMs: unknown): LocalOp {
+    this.#checkOpen();
+    const keyBytes = encodeKey(key);
+    let bytes: Uint8Array;
+    if (typeof value === 'string') bytes = new Uint8Array(Buffer.from(value, 'utf8'));
+    // Copy, so a caller reusing its buffer cannot change what we stored or cached.
+    else if (value instanceof Uint8Array) bytes = new Uint8Array(value);
+    else throw new StorageError('INVALID_VALUE', 'value must be a Uint8Array or a string');
+    if (bytes.length > this.#maxValueBytes) throw new StorageError('VALUE_TOO_LARGE', `value is longer than ${this.#maxValueBytes} bytes`);
+    if (contentType !== undefined) validateContentType(contentType);
+    if (ttlMs !== undefined && !(typeof ttlMs === 'number' && Number.isSafeInteger(ttlMs) && ttlMs > 0)) {
+      throw argError('ttlMs must be a positive integer');
+    }
+    return { type: 'put', key, keyBytes, value: bytes, contentType: contentType as string | undefined, ttlMs: ttlMs as number | undefined };
+  }
+
+  #enqueueLocal(ops: LocalOp[]): Promise<StoredRecord[]> {
+    return new Promise((resolve, reject) => this.#enqueue({ kind: 'local', ops, resolve, reject }));
+  }
+
+  // ---- replicated writes ----
+
+  async apply(record: StoredRecord): Promise<boolean> {
+    const [changed] = await this.applyMany([record]);
+    return changed as boolean;
+  }
+
+  async applyMany(records: readonly StoredRecord[]): Promise<boolean[]> {
+    this.#checkOpen();
+    if (!Array.isArray(records)) throw new StorageError('INVALID_RECORD', 'applyMany takes an array of records');
+    if (records.length === 0) return [];
+    const checked = records.map((r) => {
+      const record = validateRecord(r);
+      if (record.value.length > this.#maxValueBytes) throw new StorageError('VALUE_TOO_LARGE', `value is longer than ${this.#maxValueBytes} bytes`);
+      return { record, keyBytes: Buffer.from(record.key, 'utf8') };
+    });
+    return new Promise((resolve, reject) => this.#enqueue({ kind: 'apply', records: checked, resolve, reject }));
+  }
+
+  // ---- reads ----
+
+  async get(key: string): Promise<StoredRecord | undefined> {
+    const r = await this.getRecord(key);
+    return r === undefined || isDead(r, this.#clock.wallMs()) ? undefined : r;
+  }
+
+  async getRecord(key: string): Promise<StoredRecord | undefined> {
+    const [r] = await this.getRecords([key]);
+    return r;
+  }
+
+  async getRecords(keys: readonly string[]): Promise<(StoredRecord | undefined)[]> {
+    this.#checkOpen();
+    if (!Array.isArray(keys)) throw argError('getRecords takes an array of keys');
+    const encoded = keys.map((k) => encodeKey(k));
+    const out: (StoredRecord | undefined)[] = new Array(keys.length);
+    const missIndexes: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const c = this.#cache.get(keys[i] as string);
+      if (c === undefined) missIndexes.push(i);
+      else out[i] = c ?? undefined;
+    }
+    if (missIndexes.length === 0) return out;
+    const seq = this.#commitSeq;
+    const values = await this.#db.getMany(missIndexes.map((i) => dataKey(encoded[i] as Buffer)), BINARY);
+    const fill = seq === this.#commitSeq;
+    for (let j = 0; j < missIndexes.length; j++) {
+      const i = missIndexes[j] as number;
+      const key = keys[i] as string;
+      const v = values[j];
+      const r = v === undefined ? null : decodeRecordValue(key, v);
+      if (fill) this.#cache.set(key, r);
+      out[i] = r ?? undefined;
+    }
+    return out;
+  }
+
+  async scan(options: ScanOptions = {}): Promise<ScanPage> {
+    this.#checkOpen();
+    if (typeof options !== 'object' || options === null) throw argError('scan options must be an object');
+    const limit = checkInt('limit', options.limit ?? SCAN_LIMIT_DEFAULT, 1, SCAN_LIMIT_MAX);
+    let lower: Buffer = Buffer.of(DATA);
+    let upper: Buffer = Buffer.of(DATA + 1);
+    const raise = (b: Buffer): void => { if (Buffer.compare(b, lower) > 0) lower = b; };
+    const cap = (b: Buffer): void => { if (Buffer.compare(b, upper) < 0) upper = b; };
+    if (options.prefix !== undefined) {
+      if (typeof options.prefix !== 'string') throw argError('prefix must be a string');
+      const p = dataKey(Buffer.from(options.prefix, 'utf8'));
+      raise(p);
+      // No UTF-8 byte is 0xff, so prefix ‖ 0xff is above every key with the prefix.
+      cap(Buffer.concat([p, Buffer.of(0xff)]));
+    }
+    if (options.gte !== undefined) {
+      if (typeof options.gte !== 'string') throw argError('gte must be a string');
+      raise(dataKey(Buffer.from(options.gte, 'utf8')));
+    }
+    if (options.lt !== undefined) {
+      if (typeof options.lt !== 'string') throw argError('lt must be a string');
+      cap(dataKey(Buffer.from(options.lt, 'utf8')));
+    }
+    if (options.cursor !== undefined && options.cursor !== null) {
+      // The smallest key above the cursor key is the cursor key ‖ 0x00.
+      raise(Buffer.concat([dataKey(decodeCursor(options.cursor)), Buffer.of(0)]));
+    }
+    const records: StoredRecord[] = [];
+    if (Buffer.compare(lower, upper) >= 0) return { records, next: null };
+    const includeDead = options.includeTombstones === true;
+    const nowMs = this.#clock.wallMs();
+    const it = this.#db.iterator({ gte: lower, lt: upper, ...BINARY });
+    try {
+      for (;;) {
+        const entries = await it.nextv(Math.min(1000, limit + 1));
+        if (entries.length === 0) return { records, next: null };
+        for (const [k, v] of entries) {
+          const r = decodeRecordValue(k.toString('utf8', 1), v);
+          if (!includeDead && isDead(r, nowMs)) continue;
+          if (records.length === limit) {
+            // There is at least one more; the page ends here.
+            return { records, next: encodeCursor((records[records.length - 1] as StoredRecord).key) };
+          }
+          records.push(r);
+        }
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  subscribe(listener: (change: Change) => void): () => void {
+    if (typeof listener !== 'function') throw argError('listener must be a function');
+    const wrapped = (change: Change): void => listener(change);
+    this.#listeners.add(wrapped);
+    return () => {
+      this.#listeners.delete(wrapped);
+    };
+  }
+
+  // ---- anti-entropy index ----
+
+  async bucketDigests(from: number, to: number): Promise<Uint8Array[]> {
+    this.#checkOpen();
+    const n = 2 ** this.bucketBits;
+    checkInt('from', from, 0, n);
+    checkInt('to', to, from, n);
+    const out: Uint8Array[] = [];
+    for (let b = from; b < to; b++) out.push(this.#digests.slice(b * DIGEST_BYTES, (b + 1) * DIGEST_BYTES));
+    return out;
+  }
+
+  async bucketEntries(bucket: number): Promise<BucketEntry[]> {
+    this.#checkOpen();
+    checkInt('bucket', bucket, 0, 2 ** this.bucketBits - 1);
+    const entries = await this.#db.iterator({ ...bucketIndexRange(bucket, bucket + 1, this.bucketBits), ...BINARY }).all();
+    return entries.map(([k, v]) => {
+      const { tombstone, version } = readIndexValue(v);
+      return { key: k.toString('utf8', 9), keyHash: k.readBigUInt64BE(1), version, tombstone };
+    });
+  }
+
+  async purgeTombstones(options: PurgeOptions): Promise<number> {
+    this.#checkOpen();
+    if (typeof options !== 'object' || options === null) throw argError('purge options must be an object');
+    const n = 2 ** this.bucketBits;
+    const beforeMs = options.beforeMs;
+    if (typeof beforeMs !== 'number' || Number.isNaN(beforeMs)) throw argError('beforeMs must be a number');
+    const from = checkInt('fromBucket', options.fromBucket ?? 0, 0, n);
+    const to = checkInt('toBucket', options.toBucket ?? n, from, n);
+    const range = bucketIndexRange(from, to, this.bucketBits);
+    let gte: Buffer = range.gte;
+    const lt: Buffer = range.lt;
+    let purged = 0;
+    while (Buffer.compare(gte, lt) < 0) {
+      const step = await new Promise<{ purged: number; next: Buffer | null }>((resolve, reject) =>
+        this.#enqueue({ kind: 'purge', beforeMs, gte, lt, resolve, reject }));
+      purged += step.purged;
+      if (step.next === null) break;
+      gte = step.next;
+    }
+    return purged;
+  }
+
+  // ---- clock ----
+
+  observe(version: Version): void {
+    if (!isValidVersion(version)) throw new StorageError('INVALID_RECORD', 'observe takes a valid version');
+    this.#clock.observe(version);
+    this.#maybeReserve();
+  }
+
+  now(): Version {
+    this.#checkOpen();
+    const v = this.#clock.now();
+    this.#maybeReserve();
+    return v;
+  }
+
+  /** Persists a new clock high-water mark in the background when the clock nears the old one. */
+  #maybeReserve(): void {
+    if (this.#reservePending || this.#closing || !this.#needsReservation()) return;
+    this.#reservePending = true;
+    new Promise<void>((resolve, reject) => this.#enqueue({ kind: 'reserve', resolve, reject }))
+      .catch(() => undefined)
+      .finally(() => { this.#reservePending = false; });
+  }
+
+  #needsReservation(): boolean {
+    return this.#clock.lastMs + this.#reserveMs / 2 > this.#reservedMs;
+  }
+
+  stats(): StoreStats {
+    return { keys: this.#keys, tombstones: this.#tombstones, bucketBits: this.bucketBits };
+  }
+
+  close(): Promise<void> {
+    if (this.#closed === null) {
+      this.#closing = true;
+      this.#closed = (async () => {
+        while (this.#drain !== null) await this.#drain;
+        this.#listeners.clear();
+        this.#cache.clear();
+        if (this.#ownsDb) await this.#db.close();
+      })();
+    }
+    return this.#closed;
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw new StorageError('STORE_CLOSED', 'the store is closed');
+  }
+
+  // ---- the commit queue ----
+
+  #enqueue(job: Job): void {
+    if (this.#closing && job.kind !== 'reserve') {
+      job.reject(new StorageError('STORE_CLOSED', 'the store is closed'));
+      return;
+    }
+    const size = jobSize(job);
+    if (this.#pendingOps > 0 && this.#pendingOps + size > this.#maxPending) {
+      job.reject(new StorageError('BUSY', `more than ${this.#maxPending} writes are queued`));
+      return;
+    }
+    this.#queue.push(job);
+    this.#pendingOps += size;
+    if (this.#drain === null) {
+      this.#drain = this.#runQueue().finally(() => { this.#drain = null; });
+    }
+  }
+
+  async #runQueue(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const first = this.#queue[0] as Job;
+      let n = 1;
+      let ops = jobSize(first);
+      if (first.kind !== 'purge') {
+        while (n < this.#queue.length) {
+          const next = this.#queue[n] as Job;
+          if (next.kind === 'purge' || ops + jobSize(next) > GROUP_OPS_MAX) break;
+          ops += jobSize(next);
+          n++;
+        }
+      }
+      const group = this.#queue.splice(0, n);
+      this.#pendingOps -= ops;
+      try {
+        if (first.kind === 'purge') await this.#commitPurge(first);
+        else await this.#commitGroup(group as Exclude<Job, { kind: 'purge' }>[]);
+      } catch (e) {
+        for (const job of group) job.reject(e);
+      }
+    }
+  }
+
+  async #commitGroup(jobs: Exclude<Job, { kind: 'purge' }>[]): Promise<void> {
+    // 1. The committed record of every key the group touches: cache, else one getMany.
+    const touched = new Map<string, Touch>();
+    const touch = (key: string, keyBytes: Buffer): void => {
+      if (!touched.has(key)) touched.set(key, { key, keyBytes, dataKey: dataKey(keyBytes), committed: null, current: null });
+    };
+    for (const job of jobs) {
+      if (job.kind === 'local') for (const op of job.ops) touch(op.key, op.keyBytes);
+      else if (job.kind === 'apply') for (const r of job.records) touch(r.record.key, r.keyBytes);
+    }
+    const misses: Touch[] = [];
+    for (const t of touched.values()) {
+      const c = this.#cache.get(t.key);
+      if (c === undefined) misses.push(t);
+      else t.committed = t.current = c;
+    }
+    if (misses.length > 0) {
+      const values = await this.#db.getMany(misses.map((t) => t.dataKey), BINARY);
+      for (let i = 0; i < misses.length; i++) {
+        const t = misses[i] as Touch;
+        const v = values[i];
+        t.committed = t.current = v === undefined ? null : decodeRecordValue(t.key, v);
+      }
+    }
+
+    // 2. Apply the ops in queue order in memory.
+    const changes: Change[] = [];
+    const results: unknown[] = [];
+    const wallMs = this.#clock.wallMs();
+    for (const job of jobs) {
+      if (job.kind === 'local') {
+        const out: StoredRecord[] = [];
+        for (const op of job.ops) {
+          const t = touched.get(op.key) as Touch;
+          const prev = t.current;
+          let version = this.#clock.now();
+          // A stored version above our clock (a remote clock far ahead): stamp just past it, so the write still wins.
+          if (prev !== null && compareVersions(version, prev.version) <= 0) version = this.#clock.after(prev.version);
+          const record = op.type === 'put'
+            ? makeRecord(op.key, op.value, version, false, op.contentType, op.ttlMs === undefined ? undefined : wallMs + op.ttlMs)
+            : makeRecord(op.key, EMPTY, version, true, undefined, undefined);
+          t.current = record;
+          changes.push(prev === null ? { record, origin: 'local' } : { record, previous: prev, origin: 'local' });
+          out.push(record);
+        }
+        results.push(out);
+      } else if (job.kind === 'apply') {
+        const out: boolean[] = [];
+        for (const { record } of job.records) {
+          this.#clock.observe(record.version);
+          const t = touched.get(record.key) as Touch;
+          const prev = t.current;
+          if (prev === null || compareRecords(record, prev) > 0) {
+            t.current = record;
+            changes.push(prev === null ? { record, origin: 'replicated' } : { record, previous: prev, origin: 'replicated' });
+            out.push(true);
+          } else {
+            out.push(false);
+          }
+        }
+        results.push(out);
+      } else {
+        results.push(undefined);
+      }
+    }
+
+    // 3. One batch: data, index, digests, counts, clock mark.
+    const batch: LevelBatchOp[] = [];
+    const staged = new Map<number, Uint8Array>();
+    let keys = this.#keys;
+    let tombstones = this.#tombstones;
+    for (const t of touched.values()) {
+      const cur = t.current;
+      if (cur === t.committed || cur === null) continue;
+      const hash8 = hashKeyBytes(t.keyBytes);
+      const iv = indexValue(cur.tombstone, cur.version);
+      batch.push({ type: 'put', key: t.dataKey, value: encodeRecordValue(cur) });
+      batch.push({ type: 'put', key: indexKey(hash8, t.keyBytes), value: iv });
+      const bucket = bucketOfHashBytes(hash8, 0, this.bucketBits);
+      let d = staged.get(bucket);
+      if (d === undefined) {
+        d = this.#digests.slice(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES);
+        staged.set(bucket, d);
+      }
+      const old = t.committed;
+      if (old !== null) {
+        xorDigestInto(d, 0, entryDigest(t.keyBytes, indexValue(old.tombstone, old.version)));
+        if (old.tombstone) tombstones--;
+        else keys--;
+      }
+      xorDigestInto(d, 0, entryDigest(t.keyBytes, iv));
+      if (cur.tombstone) tombstones++;
+      else keys++;
+    }
+    this.#stageDigests(batch, staged);
+    if (batch.length > 0) batch.push({ type: 'put', key: metaKey('counts'), value: metaPackr.pack([keys, tombstones]) });
+    let reservedMs = this.#reservedMs;
+    if (this.#needsReservation() || jobs.some((j) => j.kind === 'reserve')) {
+      reservedMs = Math.max(reservedMs, this.#clock.lastMs + this.#reserveMs);
+      batch.push({ type: 'put', key: metaKey('hlc'), value: metaPackr.pack(reservedMs) });
+    }
+    if (batch.length > 0) await this.#db.batch(batch, { ...BINARY, sync: this.#sync });
+
+    // 4. Committed: publish to memory, then tell waiters and listeners.
+    this.#publishDigests(staged);
+    this.#keys = keys;
+    this.#tombstones = tombstones;
+    this.#reservedMs = reservedMs;
+    for (const t of touched.values()) this.#cache.set(t.key, t.current);
+    this.#commitSeq++;
+    jobs.forEach((job, i) => (job.resolve as (v: unknown) => void)(results[i]));
+    this.#emit(changes);
+  }
+
+  async #commitPurge(job: Extract<Job, { kind: 'purge' }>): Promise<void> {
+    const it = this.#db.iterator({ gte: job.gte, lt: job.lt, limit: PURGE_SCAN_MAX, ...BINARY });
+    let entries: [Buffer, Buffer][];
+    try {
+      entries = await it.all();
+    } finally {
+      await it.close().catch(() => undefined);
+    }
+    const batch: LevelBatchOp[] = [];
+    const staged = new Map<number, Uint8Array>();
+    const purgedKeys: string[] = [];
+    for (const [k, v] of entries) {
+      const { tombstone, version } = readIndexValue(v);
+      if (!tombstone || version.ms >= job.beforeMs) continue;
+      const keyBytes = k.subarray(9);
+      batch.push({ type: 'del', key: dataKey(keyBytes) }, { type: 'del', key: k });
+      const bucket = bucketOfHashBytes(k, 1, this.bucketBits);
+      let d = staged.get(bucket);
+      if (d === undefined) {
+        d = this.#digests.slice(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES);
+        staged.set(bucket, d);
+      }
+      xorDigestInto(d, 0, entryDigest(keyBytes, v));
+      purgedKeys.push(keyBytes.toString('utf8'));
+    }
+    const tombstones = this.#tombstones - purgedKeys.length;
+    if (batch.length > 0) {
+      this.#stageDigests(batch, staged);
+      batch.push({ type: 'put', key: metaKey('counts'), value: metaPackr.pack([this.#keys, tombstones]) });
+      await this.#db.batch(batch, { ...BINARY, sync: this.#sync });
+      this.#publishDigests(staged);
+      this.#tombstones = tombstones;
+      for (const key of purgedKeys) this.#cache.set(key, null);
+      this.#commitSeq++;
+    }
+    const last = entries[entries.length - 1];
+    job.resolve({
+      purged: purgedKeys.length,
+      next: entries.length < PURGE_SCAN_MAX || last === undefined ? null : Buffer.concat([last[0], Buffer.of(0)]),
+    });
+  }
+
+  #stageDigests(batch: LevelBatchOp[], staged: Map<number, Uint8Array>): void {
+    for (const [bucket, d] of staged) {
+      if (d.every((x) => x === 0)) batch.push({ type: 'del', key: digestKey(bucket) });
+      else batch.push({ type: 'put', key: digestKey(bucket), value: Buffer.from(d) });
+    }
+  }
+
+  #publishDigests(staged: Map<number, Uint8Array>): void {
+    for (const [bucket, d] of staged) this.#digests.set(d, bucket * DIGEST_BYTES);
+  }
+
+  #emit(changes: Change[]): void {
+    if (this.#listeners.size === 0) return;
+    for (const change of changes) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(change);
+        } catch {
+          // A listener's failure must not fail a write that is already committed.
+        }
+      }
+    }
+  }
+}
+
+const CURSOR_PATTERN = /^[A-Za-z0-9_-]+$/;
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+
+function encodeCursor(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: unknown): Buffer {
+  if (typeof cursor !== 'string' || !CURSOR_PATTERN.test(cursor) || cursor.length > 2048) {
+    throw new StorageError('INVALID_CURSOR', 'malformed cursor');
+  }
+  const bytes = Buffer.from(cursor, 'base64url');
+  if (bytes.length === 0 || bytes.toString('base64url') !== cursor) throw new StorageError('INVALID_CURSOR', 'malformed cursor');
+  try {
+    utf8Fatal.decode(bytes);
+  } catch {
+    throw new StorageError('INVALID_CURSOR', 'malformed cursor');
+  }
+  return bytes;
+}
