@@ -1,0 +1,135 @@
+// Gossip configuration and its defaults (LAN profile from DESIGN.md: probe
+// every 1 s, probe timeout 500 ms, gossip every 200 ms to 3 members).
+
+/** How rumors spread each gossip interval (the three variants the literature compares). */
+export type DisseminationMode = 'push' | 'pull' | 'push-pull';
+
+/** Which failure detector runs: SWIM probing + Lifeguard (default) or heartbeats + phi accrual. */
+export type DetectorKind = 'swim' | 'phi';
+
+export interface GossipTuning {
+  /** Dissemination mode of the periodic gossip round. */
+  mode: DisseminationMode;
+  detector: DetectorKind;
+
+  /** SWIM: one member is probed per interval (before the Lifeguard multiplier). */
+  probeIntervalMs: number;
+  /** SWIM: direct ping timeout before indirect probes (before the Lifeguard multiplier). */
+  probeTimeoutMs: number;
+  /** SWIM: number of members asked to probe indirectly (k). */
+  indirectChecks: number;
+
+  /** Every gossip interval a node sends rumors (push) and/or asks for them (pull). */
+  gossipIntervalMs: number;
+  /** Members contacted per gossip interval. */
+  gossipFanout: number;
+  /** Dead members are still gossiped to for this long (helps them refute quickly). */
+  gossipToTheDeadMs: number;
+
+  /** λ: each rumor is sent retransmitMult · ceil(log10(N + 1)) times. */
+  retransmitMult: number;
+  /** Suspicion timeout = suspicionMult · max(1, log10(N)) · probeIntervalMs (memberlist). */
+  suspicionMult: number;
+  /** Upper suspicion timeout = suspicionMaxTimeoutMult · lower timeout. */
+  suspicionMaxTimeoutMult: number;
+  /** Lifeguard: highest local health multiplier (awareness score runs 0 .. max-1). */
+  awarenessMaxMultiplier: number;
+
+  /** Period of push-pull anti-entropy with one random live member over the stream. */
+  pushPullIntervalMs: number;
+  /** Period of contacting one dead member or seed, so partitions re-merge after they heal. */
+  reconnectIntervalMs: number;
+  /** Dead and left members are forgotten this long after they were declared so. */
+  reapDeadAfterMs: number;
+
+  /** Join: first retry delay; doubles each attempt up to joinRetryMaxMs. */
+  joinRetryMs: number;
+  joinRetryMaxMs: number;
+  /** A stream exchange (push-pull, join) not answered within this is abandoned. */
+  streamTimeoutMs: number;
+
+  /** Byte budget for the messages of one outgoing packet (estimated; below the 1400-byte datagram). */
+  packetBudgetBytes: number;
+  /** Bound on the rumor queue; the oldest-most-sent rumors are dropped first. */
+  broadcastQueueMax: number;
+  /** Bound on pending probes and relayed (indirect) probes. */
+  pendingProbesMax: number;
+  /** Bound on members tracked (joins beyond it are ignored and counted). */
+  membersMax: number;
+  /** Bound on state entries per member and on a key/value's length. */
+  stateEntriesMax: number;
+  stateKeyBytesMax: number;
+  stateValueBytesMax: number;
+  /** Bound on records in one stream message (a larger cluster is sent over several exchanges). */
+  streamRecordsMax: number;
+  /** Bound on undelivered outputs (packets, stream requests, events). */
+  outboxMax: number;
+
+  /** Phi mode: own heartbeat period. */
+  heartbeatIntervalMs: number;
+  /** Phi mode: conviction threshold (Cassandra's default 8). */
+  phiThreshold: number;
+  /** Phi mode: inter-arrival samples kept per member. */
+  phiWindowSize: number;
+  /** Phi mode: floor on the mean inter-arrival used in phi (avoids convicting on bursts). */
+  phiMinMeanMs: number;
+}
+
+export interface GossipConfig extends Partial<GossipTuning> {
+  /** Stable member id; survives restarts. */
+  id: string;
+  /** Where others reach this member (opaque 'host:port'). */
+  address: string;
+  /** Addresses to join through. May include our own address (ignored). */
+  seeds?: readonly string[];
+  /** Rises on every restart; the runtime persists it (e.g. last generation + 1, or boot time ms). */
+  generation: number;
+  /** Seeded random source in [0, 1). Never Math.random in tests. */
+  random: () => number;
+  /** Initial application state published by this member. */
+  state?: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_TUNING: Readonly<GossipTuning> = Object.freeze({
+  mode: 'push',
+  detector: 'swim',
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  gossipIntervalMs: 200,
+  gossipFanout: 3,
+  gossipToTheDeadMs: 30_000,
+  retransmitMult: 4,
+  suspicionMult: 4,
+  suspicionMaxTimeoutMult: 6,
+  awarenessMaxMultiplier: 8,
+  pushPullIntervalMs: 30_000,
+  reconnectIntervalMs: 10_000,
+  reapDeadAfterMs: 60 * 60_000,
+  joinRetryMs: 1000,
+  joinRetryMaxMs: 30_000,
+  streamTimeoutMs: 5000,
+  packetBudgetBytes: 1300,
+  broadcastQueueMax: 1024,
+  pendingProbesMax: 64,
+  membersMax: 16_384,
+  stateEntriesMax: 64,
+  stateKeyBytesMax: 128,
+  stateValueBytesMax: 512,
+  streamRecordsMax: 20_000,
+  outboxMax: 4096,
+  heartbeatIntervalMs: 1000,
+  phiThreshold: 8,
+  phiWindowSize: 100,
+  phiMinMeanMs: 500,
+});
+
+/** The tuning in effect: defaults overlaid with what the config sets. */
+export function resolveTuning(config: Partial<GossipTuning>): GossipTuning {
+  const t: GossipTuning = { ...DEFAULT_TUNING };
+  for (const k of Object.keys(DEFAULT_TUNING) as (keyof GossipTuning)[]) {
+    const v = config[k];
+    if (v !== undefined) (t as unknown as Record<string, unknown>)[k] = v;
+  }
+  return t;
+}

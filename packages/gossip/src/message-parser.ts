@@ -1,0 +1,169 @@
+/**
+ * Validation of incoming messages from `unknown` at the wire boundary: the
+ * only place a decoded msgpack value becomes a typed `Message`.
+ *
+ * Each parser rebuilds the message from the fields it knows, so extra fields
+ * (sent by a newer member) are ignored and nothing else from the wire reaches
+ * the core: no prototypes, no Maps or typed arrays, no NaN or fractional
+ * counters. Bounds here are wire sanity limits; the core applies its own,
+ * tighter configured bounds.
+ */
+import type { MessageParser, ParseResult } from './codec.ts';
+import {
+  MEMBER_STATUSES,
+  MessageType,
+  type Digest,
+  type MemberRecord,
+  type MemberStatus,
+  type Message,
+  type StateEntry,
+} from './messages.ts';
+
+/** Longest id, address, state key or state value accepted from the wire (UTF-16 units). */
+export const WIRE_STRING_MAX = 4096;
+/** Most state entries in one StateUpdate or MemberRecord. */
+export const WIRE_ENTRIES_MAX = 4096;
+/** Most digests or records in one stream message (a frame is bounded in bytes too). */
+export const WIRE_RECORDS_MAX = 100_000;
+
+class Malformed extends Error {}
+
+type Obj = Record<string, unknown>;
+
+function obj(value: unknown): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Malformed();
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) throw new Malformed();
+  return value as Obj;
+}
+
+function str(o: Obj, key: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v.length > WIRE_STRING_MAX) throw new Malformed();
+  return v;
+}
+
+/** A non-negative safe integer: sequence numbers, generations, incarnations, versions, counters. */
+function count(o: Obj, key: string): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Malformed();
+  return v;
+}
+
+function bool(o: Obj, key: string): boolean {
+  const v = o[key];
+  if (typeof v !== 'boolean') throw new Malformed();
+  return v;
+}
+
+function list<T>(o: Obj, key: string, max: number, item: (value: unknown) => T): T[] {
+  const v = o[key];
+  if (!Array.isArray(v) || v.length > max) throw new Malformed();
+  return v.map(item);
+}
+
+function status(o: Obj, key: string): MemberStatus {
+  const v = o[key];
+  const found = MEMBER_STATUSES.find((s) => s === v);
+  if (found === undefined) throw new Malformed();
+  return found;
+}
+
+function entry(value: unknown): StateEntry {
+  const o = obj(value);
+  return { key: str(o, 'key'), value: str(o, 'value'), version: count(o, 'version') };
+}
+
+function digest(value: unknown): Digest {
+  const o = obj(value);
+  return {
+    id: str(o, 'id'),
+    generation: count(o, 'generation'),
+    incarnation: count(o, 'incarnation'),
+    status: status(o, 'status'),
+    version: count(o, 'version'),
+    heartbeat: count(o, 'heartbeat'),
+  };
+}
+
+function record(value: unknown): MemberRecord {
+  const o = obj(value);
+  return {
+    id: str(o, 'id'),
+    address: str(o, 'address'),
+    generation: count(o, 'generation'),
+    incarnation: count(o, 'incarnation'),
+    status: status(o, 'status'),
+    heartbeat: count(o, 'heartbeat'),
+    entries: list(o, 'entries', WIRE_ENTRIES_MAX, entry),
+  };
+}
+
+function build(o: Obj, type: number): Message | undefined {
+  switch (type) {
+    case MessageType.Ping:
+      return { type, seqNo: count(o, 'seqNo'), target: str(o, 'target'), source: str(o, 'source'), sourceAddr: str(o, 'sourceAddr') };
+    case MessageType.PingReq:
+      return {
+        type,
+        seqNo: count(o, 'seqNo'),
+        target: str(o, 'target'),
+        targetAddr: str(o, 'targetAddr'),
+        source: str(o, 'source'),
+        sourceAddr: str(o, 'sourceAddr'),
+        nack: bool(o, 'nack'),
+      };
+    case MessageType.Ack:
+      return { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
+    case MessageType.Nack:
+      return { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
+    case MessageType.Suspect:
+      return { type, id: str(o, 'id'), generation: count(o, 'generation'), incarnation: count(o, 'incarnation'), from: str(o, 'from') };
+    case MessageType.Alive:
+      return { type, id: str(o, 'id'), address: str(o, 'address'), generation: count(o, 'generation'), incarnation: count(o, 'incarnation') };
+    case MessageType.Dead:
+      return { type, id: str(o, 'id'), generation: count(o, 'generation'), incarnation: count(o, 'incarnation'), from: str(o, 'from') };
+    case MessageType.Left:
+      return { type, id: str(o, 'id'), generation: count(o, 'generation'), incarnation: count(o, 'incarnation') };
+    case MessageType.StateUpdate:
+      return { type, id: str(o, 'id'), generation: count(o, 'generation'), entries: list(o, 'entries', WIRE_ENTRIES_MAX, entry) };
+    case MessageType.Heartbeat:
+      return { type, id: str(o, 'id'), generation: count(o, 'generation'), counter: count(o, 'counter') };
+    case MessageType.PullReq:
+      return { type, source: str(o, 'source'), sourceAddr: str(o, 'sourceAddr') };
+    case MessageType.Syn:
+      return {
+        type,
+        source: str(o, 'source'),
+        sourceAddr: str(o, 'sourceAddr'),
+        join: bool(o, 'join'),
+        digests: list(o, 'digests', WIRE_RECORDS_MAX, digest),
+      };
+    case MessageType.SynAck:
+      return {
+        type,
+        source: str(o, 'source'),
+        records: list(o, 'records', WIRE_RECORDS_MAX, record),
+        requests: list(o, 'requests', WIRE_RECORDS_MAX, digest),
+      };
+    case MessageType.SynAck2:
+      return { type, source: str(o, 'source'), records: list(o, 'records', WIRE_RECORDS_MAX, record) };
+    default:
+      return undefined;
+  }
+}
+
+/** Parse one decoded msgpack value into a `Message`; the codec's `MessageParser` for the gossip protocol. */
+export const parseMessage: MessageParser<Message> = (value: unknown): ParseResult<Message> => {
+  try {
+    const o = obj(value);
+    const type = o['type'];
+    if (typeof type !== 'number' || !Number.isSafeInteger(type)) return { ok: false, reason: 'malformed' };
+    const message = build(o, type);
+    if (message === undefined) return { ok: false, reason: 'unknown-type' };
+    return { ok: true, message };
+  } catch (error) {
+    if (error instanceof Malformed) return { ok: false, reason: 'malformed' };
+    throw error;
+  }
+};

@@ -1,0 +1,1014 @@
+// GossipNode: the pure SWIM + Lifeguard protocol core, shaped like quinn-proto.
+//
+// THE RUNTIME DRIVES IT (runtime.ts over UDP/TCP with real timers, or the
+// simulation harness over @hearsay/sim). The core never touches sockets,
+// timers, Date.now or Math.random: every input carries `nowMs`, randomness
+// comes from `config.random`. After any input the runtime drains the outputs:
+//   pollTransmit()  packets to send (each: one address, messages to pack into one datagram)
+//   pollStream()    push-pull stream exchanges to open (send `msg`, then ping-pong replies
+//                   through handleStream until it returns undefined; close the stream)
+//   pollEvents()    membership events
+//   nextDeadline()  when to call tick(nowMs) next (undefined: nothing scheduled)
+// Messages handed in are never mutated by the core; messages handed out are
+// not touched again by the core after polling.
+
+import { Awareness } from './awareness.ts';
+import { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
+import { resolveTuning } from './config.ts';
+import type { GossipConfig, GossipTuning } from './config.ts';
+import { GossipError } from './errors.ts';
+import {
+  compareIncarnation,
+  compareLiveness,
+  digestOf,
+  isDigestNewer,
+  isNewerThanDigest,
+  mergeEntries,
+  newMember,
+  recordOf,
+} from './member-state.ts';
+import type { Member } from './member-state.ts';
+import { MessageType } from './messages.ts';
+import type {
+  Ack,
+  Alive,
+  Dead,
+  Digest,
+  Heartbeat,
+  Left,
+  MemberRecord,
+  MemberStatus,
+  Nack,
+  PacketMessage,
+  Ping,
+  PingReq,
+  PullReq,
+  StateEntry,
+  StateUpdate,
+  StreamMessage,
+  Suspect,
+  Syn,
+  SynAck,
+  SynAck2,
+} from './messages.ts';
+import { ArrivalWindow } from './phi-accrual.ts';
+import { pickRandom, ProbeOrder } from './probe.ts';
+import { estimateSize, MESSAGE_OVERHEAD_BYTES } from './size.ts';
+import { Suspicion, suspicionTimeoutMs } from './suspicion.ts';
+
+/** One outgoing datagram: its messages must be packed together (they fit the packet budget). */
+export interface Transmit {
+  to: string;
+  msgs: PacketMessage[];
+}
+
+/** A push-pull exchange to open: connect to `to` and send `msg`. */
+export interface StreamRequest {
+  to: string;
+  msg: Syn;
+}
+
+/** A member as one node sees it. */
+export interface MemberView {
+  id: string;
+  address: string;
+  status: MemberStatus;
+  generation: number;
+  incarnation: number;
+  /** Application state: key → value. */
+  state: Readonly<Record<string, string>>;
+  /** Highest state version in `generation`. */
+  stateVersion: number;
+}
+
+export type GossipEventType = 'join' | 'update' | 'suspect' | 'alive' | 'dead' | 'left';
+
+export interface GossipEvent {
+  type: GossipEventType;
+  member: MemberView;
+  atMs: number;
+  /** For 'update': the keys whose values changed. */
+  keys?: string[];
+}
+
+/** Counters for metrics and tests. */
+export interface GossipStats {
+  packetsSent: number;
+  messagesSent: number;
+  messagesReceived: number;
+  streamsOpened: number;
+  probes: number;
+  indirectProbes: number;
+  suspicionsRaised: number;
+  refutations: number;
+  /** Inputs dropped inside the core (unknown sender, over a bound, stale). */
+  dropped: number;
+  /** Outputs dropped because an outbox was full (the runtime was not draining). */
+  outboxOverflow: number;
+}
+
+interface ActiveProbe {
+  seqNo: number;
+  target: Member;
+  indirectAtMs: number;
+  failAtMs: number;
+  indirectSent: boolean;
+  expectedNacks: number;
+  nacks: number;
+}
+
+interface Relay {
+  origSeqNo: number;
+  replyTo: string;
+  nack: boolean;
+  deadlineMs: number;
+}
+
+/** memberlist pushPullScale: above 32 members the push-pull period grows with log2(N). */
+export function pushPullIntervalScaledMs(intervalMs: number, n: number): number {
+  const threshold = 32;
+  if (n <= threshold) return intervalMs;
+  return (Math.ceil(Math.log2(n) - Math.log2(threshold)) + 1) * intervalMs;
+}
+
+const JOIN_SEEDS_MAX = 3;
+
+export class GossipNode {
+  readonly id: string;
+  readonly address: string;
+  readonly generation: number;
+  readonly tuning: Readonly<GossipTuning>;
+  private readonly seeds: string[];
+  private readonly random: () => number;
+
+  private readonly self: Member;
+  private readonly membersById = new Map<string, Member>();
+  /** Same members as an array, for random picks without copying. */
+  private memberArr: Member[] = [];
+  /** Members alive or suspect, self included: the N of the formulas. */
+  private liveCount = 1;
+  private readonly suspected = new Set<Member>();
+
+  private readonly queue: BroadcastQueue;
+  readonly awareness: Awareness;
+  private readonly probeOrder: ProbeOrder;
+  private probe: ActiveProbe | undefined;
+  private readonly relays = new Map<number, Relay>();
+  private seqNo = 0;
+  private localVersion = 0;
+
+  private started = false;
+  private leaving = false;
+  private joined = true;
+  private joinAttempt = 0;
+  private joinRetryAtMs = Infinity;
+  private nextProbeAtMs = Infinity;
+  private nextGossipAtMs = Infinity;
+  private nextPushPullAtMs = Infinity;
+  private nextReconnectAtMs = Infinity;
+  private nextHeartbeatAtMs = Infinity;
+
+  private transmits: Transmit[] = [];
+  private streams: StreamRequest[] = [];
+  private events: GossipEvent[] = [];
+  private listener: ((e: GossipEvent) => void) | undefined;
+
+  readonly stats: GossipStats = {
+    packetsSent: 0,
+    messagesSent: 0,
+    messagesReceived: 0,
+    streamsOpened: 0,
+    probes: 0,
+    indirectProbes: 0,
+    suspicionsRaised: 0,
+    refutations: 0,
+    dropped: 0,
+    outboxOverflow: 0,
+  };
+
+  constructor(config: GossipConfig) {
+    if (!config.id || !config.address) throw new GossipError('GOSSIP_CONFIG_INVALID', 'id and address are required');
+    if (!Number.isSafeInteger(config.generation) || config.generation < 0) {
+      throw new GossipError('GOSSIP_CONFIG_INVALID', 'generation must be a non-negative safe integer');
+    }
+    this.tuning = Object.freeze(resolveTuning(config));
+    const t = this.tuning;
+    if (!(t.probeTimeoutMs > 0 && t.probeIntervalMs >= t.probeTimeoutMs && t.gossipIntervalMs > 0)) {
+      throw new GossipError('GOSSIP_CONFIG_INVALID', 'need 0 < probeTimeoutMs <= probeIntervalMs and gossipIntervalMs > 0');
+    }
+    this.id = config.id;
+    this.address = config.address;
+    this.generation = config.generation;
+    this.random = config.random;
+    this.seeds = [...new Set(config.seeds ?? [])].filter((s) => s !== config.address);
+    this.queue = new BroadcastQueue(t.broadcastQueueMax);
+    this.awareness = new Awareness(t.awarenessMaxMultiplier);
+    this.probeOrder = new ProbeOrder(this.random);
+    this.self = newMember(this.id, this.address, this.generation, 0, 0);
+    this.addMember(this.self);
+    for (const [k, v] of Object.entries(config.state ?? {})) this.setLocalState(k, v);
+  }
+
+  // ---- inputs -------------------------------------------------------------
+
+  /** Begin: schedule timers, announce ourselves, join through the seeds. */
+  start(nowMs: number): void {
+    if (this.started) return;
+    this.started = true;
+    const t = this.tuning;
+    this.self.statusChangedAtMs = nowMs;
+    // Random phases so a cluster started at once does not probe in lockstep.
+    this.nextProbeAtMs = nowMs + Math.floor(this.random() * t.probeIntervalMs);
+    this.nextGossipAtMs = nowMs + Math.floor(this.random() * t.gossipIntervalMs);
+    this.nextPushPullAtMs = nowMs + Math.floor((0.5 + this.random()) * t.pushPullIntervalMs);
+    this.nextReconnectAtMs = nowMs + Math.floor((0.5 + this.random()) * t.reconnectIntervalMs);
+    if (t.detector === 'phi') this.nextHeartbeatAtMs = nowMs;
+    this.queue.push(`m:${this.id}`, this.aliveMsgOfSelf());
+    if (this.self.state.size > 0) this.queueStateUpdate(this.self, [...this.self.state.values()]);
+    if (this.seeds.length > 0) {
+      this.joined = false;
+      this.sendJoin(nowMs);
+    }
+  }
+
+  /** Messages of one datagram received from address `from`. */
+  handlePacket(from: string, msgs: readonly PacketMessage[], nowMs: number): void {
+    if (!this.started) return;
+    for (const msg of msgs) {
+      this.stats.messagesReceived++;
+      this.handleMessage(from, msg, nowMs);
+    }
+  }
+
+  /**
+   * One stream message from `from`. Returns the reply to write on the same
+   * stream, or undefined when the exchange is over (close the stream).
+   */
+  handleStream(from: string, msg: StreamMessage, nowMs: number): StreamMessage | undefined {
+    if (!this.started) return undefined;
+    this.stats.messagesReceived++;
+    switch (msg.type) {
+      case MessageType.Syn:
+        return this.handleSyn(msg, nowMs);
+      case MessageType.SynAck:
+        return this.handleSynAck(msg, nowMs);
+      case MessageType.SynAck2:
+        this.mergeRecords(msg.records, nowMs);
+        return undefined;
+      default: {
+        const never: never = msg;
+        void never;
+        this.stats.dropped++;
+        return undefined;
+      }
+    }
+  }
+
+  /** A stream we opened (pollStream) failed or timed out. Join retries on its own schedule. */
+  handleStreamError(_to: string, _nowMs: number): void {}
+
+  /** Fire every timer due at `nowMs`. Call at nextDeadline() (late is fine). */
+  tick(nowMs: number): void {
+    if (!this.started) return;
+    const t = this.tuning;
+
+    // SWIM probe: direct timeout → indirect probes; interval end → suspect.
+    const p = this.probe;
+    if (p !== undefined) {
+      if (!p.indirectSent && nowMs >= p.indirectAtMs) this.sendIndirectProbes(p);
+      if (nowMs >= p.failAtMs) this.probeFailed(p, nowMs);
+    }
+    for (const [seq, r] of this.relays) {
+      if (nowMs < r.deadlineMs) continue;
+      this.relays.delete(seq);
+      if (r.nack) this.send(r.replyTo, [{ type: MessageType.Nack, seqNo: r.origSeqNo, source: this.id } satisfies Nack]);
+    }
+    if (t.detector === 'swim' && !this.leaving && this.probe === undefined && nowMs >= this.nextProbeAtMs) {
+      this.startProbe(nowMs);
+      this.nextProbeAtMs = nowMs + this.awareness.scaleTimeout(t.probeIntervalMs);
+    }
+
+    for (const m of this.suspected) {
+      const s = m.suspicion;
+      if (s !== undefined && nowMs >= s.deadlineMs) {
+        this.handleDead({ type: MessageType.Dead, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id }, nowMs);
+      }
+    }
+
+    if (t.detector === 'phi' && nowMs >= this.nextHeartbeatAtMs && !this.leaving) {
+      this.self.heartbeat++;
+      this.queue.push(`h:${this.id}`, { type: MessageType.Heartbeat, id: this.id, generation: this.generation, counter: this.self.heartbeat } satisfies Heartbeat);
+      this.nextHeartbeatAtMs = nowMs + t.heartbeatIntervalMs;
+    }
+
+    if (nowMs >= this.nextGossipAtMs) {
+      this.gossip(nowMs);
+      if (t.detector === 'phi') this.checkPhi(nowMs);
+      this.nextGossipAtMs = nowMs + t.gossipIntervalMs;
+    }
+    if (nowMs >= this.nextPushPullAtMs) {
+      if (!this.leaving) this.pushPullRandom(nowMs);
+      this.nextPushPullAtMs = nowMs + pushPullIntervalScaledMs(t.pushPullIntervalMs, this.liveCount);
+    }
+    if (nowMs >= this.nextReconnectAtMs) {
+      if (!this.leaving) this.reconnect(nowMs);
+      this.reap(nowMs);
+      this.nextReconnectAtMs = nowMs + t.reconnectIntervalMs;
+    }
+    if (!this.joined && nowMs >= this.joinRetryAtMs) {
+      this.joinAttempt++;
+      this.sendJoin(nowMs);
+    }
+  }
+
+  /** Publish (or change) one key of our application state. */
+  setLocalState(key: string, value: string): void {
+    const t = this.tuning;
+    if (this.leaving) throw new GossipError('GOSSIP_LEFT', 'this member has left');
+    if (key.length === 0 || key.length > t.stateKeyBytesMax) {
+      throw new GossipError('GOSSIP_STATE_KEY_TOO_LONG', `state key must be 1..${t.stateKeyBytesMax} characters`);
+    }
+    if (value.length > t.stateValueBytesMax) {
+      throw new GossipError('GOSSIP_STATE_VALUE_TOO_LONG', `state value must be at most ${t.stateValueBytesMax} characters`);
+    }
+    if (!this.self.state.has(key) && this.self.state.size >= t.stateEntriesMax) {
+      throw new GossipError('GOSSIP_STATE_TOO_MANY_KEYS', `at most ${t.stateEntriesMax} state keys`);
+    }
+    const entry: StateEntry = { key, value, version: ++this.localVersion };
+    this.self.state.set(key, entry);
+    this.self.stateVersion = entry.version;
+    if (this.started) this.queueStateUpdate(this.self, [entry]);
+  }
+
+  /** Leave gracefully: announce `left`, stop probing. Keep driving the node a few gossip intervals so it spreads. */
+  leave(nowMs: number): void {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.setStatus(this.self, 'left', nowMs);
+    const msg: Left = { type: MessageType.Left, id: this.id, generation: this.generation, incarnation: this.self.incarnation };
+    this.queue.push(`m:${this.id}`, msg);
+    const targets = pickRandom(this.memberArr, this.tuning.gossipFanout, this.random, (m) => m !== this.self && isLive(m));
+    for (const m of targets) this.send(m.address, [msg]);
+  }
+
+  /**
+   * Adopt known members without rumors or events — for restoring a persisted
+   * view and for bootstrapping large simulations. Members already known are
+   * merged as from a push-pull exchange.
+   */
+  loadView(records: readonly MemberRecord[], nowMs: number): void {
+    for (const r of records) {
+      if (r.id === this.id) continue;
+      if (this.membersById.has(r.id)) {
+        this.mergeRecords([r], nowMs);
+        continue;
+      }
+      if (this.membersById.size >= this.tuning.membersMax) break;
+      const m = newMember(r.id, r.address, r.generation, r.incarnation, nowMs);
+      m.status = r.status === 'suspect' ? 'alive' : r.status;
+      mergeEntries(m, r.generation, this.validEntries(r.entries));
+      m.heartbeat = r.heartbeat;
+      this.addMember(m);
+      if (isLive(m)) {
+        this.liveCount++;
+        this.probeOrder.insert(m.id);
+        if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
+      }
+    }
+  }
+
+  // ---- outputs ------------------------------------------------------------
+
+  pollTransmit(): Transmit[] {
+    const out = this.transmits;
+    this.transmits = [];
+    return out;
+  }
+
+  pollStream(): StreamRequest[] {
+    const out = this.streams;
+    this.streams = [];
+    return out;
+  }
+
+  pollEvents(): GossipEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  /** Receive events synchronously instead of polling (pollEvents then stays empty). */
+  onEvent(listener: ((e: GossipEvent) => void) | undefined): void {
+    this.listener = listener;
+  }
+
+  /** When tick() must next be called; undefined before start. */
+  nextDeadline(): number | undefined {
+    if (!this.started) return undefined;
+    let d = Math.min(this.nextGossipAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs, this.joinRetryAtMs, this.nextHeartbeatAtMs);
+    if (this.tuning.detector === 'swim' && !this.leaving && this.probe === undefined) d = Math.min(d, this.nextProbeAtMs);
+    const p = this.probe;
+    if (p !== undefined) d = Math.min(d, p.indirectSent ? p.failAtMs : p.indirectAtMs);
+    for (const r of this.relays.values()) if (r.deadlineMs < d) d = r.deadlineMs;
+    for (const m of this.suspected) if (m.suspicion !== undefined && m.suspicion.deadlineMs < d) d = m.suspicion.deadlineMs;
+    return d === Infinity ? undefined : d;
+  }
+
+  // ---- views --------------------------------------------------------------
+
+  get incarnation(): number {
+    return this.self.incarnation;
+  }
+
+  get isJoined(): boolean {
+    return this.joined;
+  }
+
+  /** Members alive or suspect, self included. */
+  get numLive(): number {
+    return this.liveCount;
+  }
+
+  /** Rumors waiting in the broadcast queue. */
+  get pendingBroadcasts(): number {
+    return this.queue.size;
+  }
+
+  /** Snapshot of every member known (self included). */
+  members(): MemberView[] {
+    return this.memberArr.map(viewOf);
+  }
+
+  member(id: string): MemberView | undefined {
+    const m = this.membersById.get(id);
+    return m === undefined ? undefined : viewOf(m);
+  }
+
+  /** Status of `id` without building a view (cheap, for simulations). */
+  statusOf(id: string): MemberStatus | undefined {
+    return this.membersById.get(id)?.status;
+  }
+
+  /** (generation, incarnation) of `id` as known here. */
+  incarnationOf(id: string): { generation: number; incarnation: number } | undefined {
+    const m = this.membersById.get(id);
+    return m === undefined ? undefined : { generation: m.generation, incarnation: m.incarnation };
+  }
+
+  /** Value of `key` in the state of member `id`. */
+  stateOf(id: string, key: string): string | undefined {
+    return this.membersById.get(id)?.state.get(key)?.value;
+  }
+
+  /** Current phi of member `id` (phi detector only). */
+  phiOf(id: string, nowMs: number): number {
+    return this.membersById.get(id)?.arrivals?.phi(nowMs) ?? 0;
+  }
+
+  // ---- packet handlers -----------------------------------------------------
+
+  private handleMessage(from: string, msg: PacketMessage, nowMs: number): void {
+    switch (msg.type) {
+      case MessageType.Ping:
+        return this.handlePing(msg);
+      case MessageType.PingReq:
+        return this.handlePingReq(msg, nowMs);
+      case MessageType.Ack:
+        return this.handleAck(msg);
+      case MessageType.Nack:
+        if (this.probe !== undefined && this.probe.seqNo === msg.seqNo) this.probe.nacks++;
+        return;
+      case MessageType.Suspect:
+        return this.handleSuspect(msg, nowMs);
+      case MessageType.Alive:
+        return this.handleAlive(msg, nowMs);
+      case MessageType.Dead:
+        return this.handleDead(msg, nowMs);
+      case MessageType.Left:
+        return this.handleDead(msg, nowMs);
+      case MessageType.StateUpdate:
+        return this.handleStateUpdate(msg);
+      case MessageType.Heartbeat:
+        return this.handleHeartbeat(msg, nowMs);
+      case MessageType.PullReq:
+        return this.handlePullReq(msg);
+      default: {
+        const never: never = msg;
+        void never;
+        void from;
+        this.stats.dropped++;
+      }
+    }
+  }
+
+  private handlePing(msg: Ping): void {
+    if (msg.target !== this.id) {
+      this.stats.dropped++;
+      return;
+    }
+    this.send(msg.sourceAddr, [{ type: MessageType.Ack, seqNo: msg.seqNo, source: this.id } satisfies Ack]);
+  }
+
+  private handlePingReq(msg: PingReq, nowMs: number): void {
+    if (this.relays.size >= this.tuning.pendingProbesMax || msg.target === this.id) {
+      this.stats.dropped++;
+      return;
+    }
+    const seqNo = ++this.seqNo;
+    this.relays.set(seqNo, {
+      origSeqNo: msg.seqNo,
+      replyTo: msg.sourceAddr,
+      nack: msg.nack,
+      deadlineMs: nowMs + this.tuning.probeTimeoutMs,
+    });
+    this.send(msg.targetAddr, [{ type: MessageType.Ping, seqNo, target: msg.target, source: this.id, sourceAddr: this.address } satisfies Ping]);
+  }
+
+  private handleAck(msg: Ack): void {
+    const p = this.probe;
+    if (p !== undefined && p.seqNo === msg.seqNo) {
+      // Lifeguard: only a direct ack is evidence that we are healthy.
+      if (!p.indirectSent) this.awareness.applyDelta(-1);
+      this.probe = undefined;
+      return;
+    }
+    const r = this.relays.get(msg.seqNo);
+    if (r !== undefined) {
+      this.relays.delete(msg.seqNo);
+      this.send(r.replyTo, [{ type: MessageType.Ack, seqNo: r.origSeqNo, source: msg.source } satisfies Ack]);
+    }
+  }
+
+  private handleSuspect(msg: Suspect, nowMs: number): void {
+    const m = this.membersById.get(msg.id);
+    if (m === undefined) return;
+    if (m === this.self) {
+      this.refute(msg.generation, msg.incarnation);
+      return;
+    }
+    if (msg.generation !== m.generation || msg.incarnation < m.incarnation) return;
+    if (m.status === 'suspect') {
+      if (m.suspicion !== undefined && m.suspicion.confirm(msg.from)) this.queue.push(`m:${m.id}`, msg);
+      return;
+    }
+    if (m.status !== 'alive') return;
+    m.incarnation = msg.incarnation;
+    this.setStatus(m, 'suspect', nowMs);
+    const t = this.tuning;
+    const n = this.liveCount;
+    let k = t.suspicionMult - 2;
+    if (n - 2 < k) k = 0;
+    const minMs = suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs);
+    m.suspicion = new Suspicion(msg.from, k, minMs, t.suspicionMaxTimeoutMult * minMs, nowMs);
+    this.suspected.add(m);
+    this.queue.push(`m:${m.id}`, msg);
+    this.emit('suspect', m, nowMs);
+    if (msg.from === this.id) {
+      this.stats.suspicionsRaised++;
+      // Lifeguard: tell the suspect directly so it can refute at once.
+      this.send(m.address, [msg]);
+    }
+  }
+
+  private handleAlive(msg: Alive, nowMs: number): void {
+    if (msg.id === this.id) {
+      // Someone holds a higher incarnation of our current life: outbid it.
+      if (msg.generation === this.generation && msg.incarnation > this.self.incarnation) this.refute(msg.generation, msg.incarnation);
+      return;
+    }
+    let m = this.membersById.get(msg.id);
+    if (m === undefined) {
+      if (this.membersById.size >= this.tuning.membersMax) {
+        this.stats.dropped++;
+        return;
+      }
+      m = newMember(msg.id, msg.address, msg.generation, msg.incarnation, nowMs);
+      this.addMember(m);
+      this.liveCount++;
+      this.probeOrder.insert(m.id);
+      if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
+      this.queue.push(`m:${m.id}`, msg);
+      this.emit('join', m, nowMs);
+      return;
+    }
+    if (compareIncarnation(msg.generation, msg.incarnation, m.generation, m.incarnation) <= 0) return;
+    const prev = m.status;
+    if (msg.generation !== m.generation) {
+      m.state = new Map();
+      m.stateVersion = 0;
+      m.heartbeat = 0;
+    }
+    m.generation = msg.generation;
+    m.incarnation = msg.incarnation;
+    m.address = msg.address;
+    this.setStatus(m, 'alive', nowMs);
+    if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
+    this.queue.push(`m:${m.id}`, msg);
+    if (prev === 'left') this.emit('join', m, nowMs);
+    else if (prev !== 'alive') this.emit('alive', m, nowMs);
+  }
+
+  private handleDead(msg: Dead | Left, nowMs: number): void {
+    const m = this.membersById.get(msg.id);
+    if (m === undefined) return;
+    const left = msg.type === MessageType.Left;
+    if (m === this.self) {
+      if (!this.leaving) this.refute(msg.generation, msg.incarnation);
+      return;
+    }
+    if (compareIncarnation(msg.generation, msg.incarnation, m.generation, m.incarnation) < 0) return;
+    if (m.status === 'dead' || m.status === 'left') {
+      if (!(left && m.status === 'dead')) return;
+    }
+    if (msg.generation !== m.generation) {
+      m.state = new Map();
+      m.stateVersion = 0;
+      m.heartbeat = 0;
+    }
+    m.generation = msg.generation;
+    m.incarnation = msg.incarnation;
+    this.setStatus(m, left ? 'left' : 'dead', nowMs);
+    this.queue.push(`m:${m.id}`, msg);
+    this.emit(left ? 'left' : 'dead', m, nowMs);
+  }
+
+  private handleStateUpdate(msg: StateUpdate): void {
+    const m = this.membersById.get(msg.id);
+    if (m === undefined || m === this.self) return;
+    const changed = mergeEntries(m, msg.generation, this.validEntries(msg.entries));
+    if (changed.length === 0) return;
+    this.queueStateUpdate(m, changed.map((k) => m.state.get(k)!));
+    this.emit('update', m, this.lastNow, changed);
+  }
+
+  private handleHeartbeat(msg: Heartbeat, nowMs: number): void {
+    const m = this.membersById.get(msg.id);
+    if (m === undefined || m === this.self || msg.generation !== m.generation || msg.counter <= m.heartbeat) return;
+    m.heartbeat = msg.counter;
+    m.arrivals?.add(nowMs);
+    this.queue.push(`h:${m.id}`, msg);
+  }
+
+  private handlePullReq(msg: PullReq): void {
+    if (msg.source === this.id || this.queue.size === 0) return;
+    this.send(msg.sourceAddr, []);
+  }
+
+  // ---- stream (push-pull anti-entropy) --------------------------------------
+
+  private synOf(join: boolean): Syn {
+    const digests: Digest[] = [];
+    for (const m of this.memberArr) {
+      if (digests.length >= this.tuning.streamRecordsMax) break;
+      digests.push(digestOf(m));
+    }
+    return { type: MessageType.Syn, source: this.id, sourceAddr: this.address, join, digests };
+  }
+
+  private openStream(to: string, join: boolean): void {
+    if (this.streams.length >= this.tuning.outboxMax) {
+      this.stats.outboxOverflow++;
+      return;
+    }
+    this.stats.streamsOpened++;
+    this.streams.push({ to, msg: this.synOf(join) });
+  }
+
+  private handleSyn(msg: Syn, nowMs: number): SynAck {
+    this.lastNow = nowMs;
+    const max = this.tuning.streamRecordsMax;
+    const records: MemberRecord[] = [];
+    const requests: Digest[] = [];
+    const listed = new Set<string>();
+    for (const d of msg.digests) {
+      listed.add(d.id);
+      const m = this.membersById.get(d.id);
+      if (m === undefined) {
+        if ((d.status === 'alive' || d.status === 'suspect') && requests.length < max) {
+          requests.push({ id: d.id, generation: d.generation, incarnation: -1, status: 'alive', version: 0, heartbeat: 0 });
+        }
+      } else if (isNewerThanDigest(m, d)) {
+        if (records.length < max) records.push(recordOf(m, d));
+      } else if (isDigestNewer(m, d)) {
+        if (requests.length < max) requests.push(digestOf(m));
+      }
+    }
+    for (const m of this.memberArr) {
+      if (records.length >= max) break;
+      if (!listed.has(m.id)) records.push(recordOf(m));
+    }
+    return { type: MessageType.SynAck, source: this.id, records, requests };
+  }
+
+  private handleSynAck(msg: SynAck, nowMs: number): SynAck2 | undefined {
+    this.joined = true;
+    this.joinRetryAtMs = Infinity;
+    this.mergeRecords(msg.records, nowMs);
+    const records: MemberRecord[] = [];
+    for (const d of msg.requests) {
+      const m = this.membersById.get(d.id);
+      if (m !== undefined && records.length < this.tuning.streamRecordsMax) records.push(recordOf(m, d));
+    }
+    return records.length === 0 ? undefined : { type: MessageType.SynAck2, source: this.id, records };
+  }
+
+  private mergeRecords(records: readonly MemberRecord[], nowMs: number): void {
+    this.lastNow = nowMs;
+    for (const r of records) {
+      if (r.id === this.id) {
+        if (r.status !== 'alive' || r.incarnation > this.self.incarnation) this.refute(r.generation, r.incarnation);
+        continue;
+      }
+      const known = this.membersById.get(r.id);
+      switch (r.status) {
+        case 'alive':
+          this.handleAlive({ type: MessageType.Alive, id: r.id, address: r.address, generation: r.generation, incarnation: r.incarnation }, nowMs);
+          break;
+        case 'suspect':
+        case 'dead': {
+          // memberlist mergeState: a remote "dead" only makes us suspect, so a
+          // member that is in fact alive gets the chance to refute.
+          if (known === undefined) {
+            if (r.status === 'dead') continue;
+            this.handleAlive({ type: MessageType.Alive, id: r.id, address: r.address, generation: r.generation, incarnation: r.incarnation }, nowMs);
+          }
+          const m = this.membersById.get(r.id);
+          if (m === undefined) continue;
+          if (m.status === 'dead' || m.status === 'left') {
+            if (r.status === 'dead') this.handleDead({ type: MessageType.Dead, id: r.id, generation: r.generation, incarnation: r.incarnation, from: this.id }, nowMs);
+          } else {
+            this.handleSuspect({ type: MessageType.Suspect, id: r.id, generation: r.generation, incarnation: r.incarnation, from: this.id }, nowMs);
+          }
+          break;
+        }
+        case 'left':
+          if (known !== undefined) this.handleDead({ type: MessageType.Left, id: r.id, generation: r.generation, incarnation: r.incarnation }, nowMs);
+          break;
+        default: {
+          const never: never = r.status;
+          void never;
+          this.stats.dropped++;
+          continue;
+        }
+      }
+      const m = this.membersById.get(r.id);
+      if (m === undefined || m.generation !== r.generation) continue;
+      const changed = mergeEntries(m, r.generation, this.validEntries(r.entries));
+      if (changed.length > 0) this.emit('update', m, nowMs, changed);
+      if (r.heartbeat > m.heartbeat) {
+        m.heartbeat = r.heartbeat;
+        m.arrivals?.add(nowMs);
+      }
+    }
+  }
+
+  // ---- timers --------------------------------------------------------------
+
+  private startProbe(nowMs: number): void {
+    const target = this.probeOrder.next(
+      () => {
+        const ids: string[] = [];
+        for (const m of this.memberArr) if (m !== this.self && isLive(m)) ids.push(m.id);
+        return ids;
+      },
+      (id) => {
+        const m = this.membersById.get(id);
+        return m !== undefined && m !== this.self && isLive(m);
+      },
+    );
+    if (target === undefined) return;
+    const m = this.membersById.get(target)!;
+    const t = this.tuning;
+    const seqNo = ++this.seqNo;
+    this.probe = {
+      seqNo,
+      target: m,
+      indirectAtMs: nowMs + this.awareness.scaleTimeout(t.probeTimeoutMs),
+      failAtMs: nowMs + this.awareness.scaleTimeout(t.probeIntervalMs),
+      indirectSent: false,
+      expectedNacks: 0,
+      nacks: 0,
+    };
+    this.stats.probes++;
+    const ping: Ping = { type: MessageType.Ping, seqNo, target: m.id, source: this.id, sourceAddr: this.address };
+    if (m.status === 'suspect') {
+      // Lifeguard: remind a suspect that it is suspected, in the probe itself.
+      this.send(m.address, [ping, { type: MessageType.Suspect, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id }]);
+    } else {
+      this.send(m.address, [ping]);
+    }
+  }
+
+  private sendIndirectProbes(p: ActiveProbe): void {
+    p.indirectSent = true;
+    const relays = pickRandom(this.memberArr, this.tuning.indirectChecks, this.random, (m) => m !== this.self && m !== p.target && m.status === 'alive');
+    p.expectedNacks = relays.length;
+    for (const r of relays) {
+      this.stats.indirectProbes++;
+      this.send(r.address, [
+        { type: MessageType.PingReq, seqNo: p.seqNo, target: p.target.id, targetAddr: p.target.address, source: this.id, sourceAddr: this.address, nack: true } satisfies PingReq,
+      ]);
+    }
+  }
+
+  private probeFailed(p: ActiveProbe, nowMs: number): void {
+    this.probe = undefined;
+    // Lifeguard: missing nacks mean our own messages are not getting through.
+    this.awareness.applyDelta(p.expectedNacks > 0 ? Math.max(0, p.expectedNacks - p.nacks) : 1);
+    const m = p.target;
+    if (this.membersById.get(m.id) !== m || !isLive(m)) return;
+    this.handleSuspect({ type: MessageType.Suspect, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id }, nowMs);
+  }
+
+  private gossip(nowMs: number): void {
+    const t = this.tuning;
+    if (t.mode === 'push' && this.queue.size === 0) return;
+    const deadWindow = t.gossipToTheDeadMs;
+    const targets = pickRandom(
+      this.memberArr,
+      t.gossipFanout,
+      this.random,
+      (m) => m !== this.self && (isLive(m) || (m.status === 'dead' && nowMs - m.statusChangedAtMs < deadWindow)),
+    );
+    for (const m of targets) {
+      if (t.mode === 'push') {
+        if (this.queue.size > 0) this.send(m.address, [], true);
+      } else {
+        this.send(m.address, [{ type: MessageType.PullReq, source: this.id, sourceAddr: this.address } satisfies PullReq], t.mode === 'pull');
+      }
+    }
+  }
+
+  private checkPhi(nowMs: number): void {
+    const threshold = this.tuning.phiThreshold;
+    for (const m of this.memberArr) {
+      if (m === this.self || m.status !== 'alive' || m.arrivals === undefined) continue;
+      if (m.arrivals.phi(nowMs) > threshold) {
+        this.handleSuspect({ type: MessageType.Suspect, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id }, nowMs);
+      }
+    }
+  }
+
+  private pushPullRandom(nowMs: number): void {
+    void nowMs;
+    const [m] = pickRandom(this.memberArr, 1, this.random, (x) => x !== this.self && x.status === 'alive');
+    if (m !== undefined) this.openStream(m.address, false);
+  }
+
+  /** Contact one dead member or absent seed, so a healed partition merges again. */
+  private reconnect(nowMs: number): void {
+    void nowMs;
+    const [dead] = pickRandom(this.memberArr, 1, this.random, (x) => x.status === 'dead');
+    const liveAddrs = this.seeds.length > 0 ? new Set(this.memberArr.filter(isLive).map((x) => x.address)) : undefined;
+    const seeds = liveAddrs === undefined ? [] : this.seeds.filter((s) => !liveAddrs.has(s));
+    const pool = (dead !== undefined ? 1 : 0) + seeds.length;
+    if (pool === 0) return;
+    const i = Math.floor(this.random() * pool);
+    const to = dead !== undefined && i === 0 ? dead.address : seeds[i - (dead !== undefined ? 1 : 0)]!;
+    this.openStream(to, false);
+  }
+
+  private reap(nowMs: number): void {
+    const after = this.tuning.reapDeadAfterMs;
+    let any = false;
+    for (const m of this.memberArr) {
+      if ((m.status === 'dead' || m.status === 'left') && m !== this.self && nowMs - m.statusChangedAtMs >= after) {
+        this.membersById.delete(m.id);
+        this.queue.delete(`m:${m.id}`);
+        this.queue.delete(`s:${m.id}`);
+        this.queue.delete(`h:${m.id}`);
+        any = true;
+      }
+    }
+    if (any) this.memberArr = this.memberArr.filter((m) => this.membersById.get(m.id) === m);
+  }
+
+  private sendJoin(nowMs: number): void {
+    const t = this.tuning;
+    const picks = pickRandom(this.seeds, JOIN_SEEDS_MAX, this.random, () => true);
+    for (const s of picks) this.openStream(s, true);
+    const backoff = Math.min(t.joinRetryMaxMs, t.joinRetryMs * 2 ** Math.min(this.joinAttempt, 30));
+    this.joinRetryAtMs = nowMs + t.streamTimeoutMs + backoff;
+  }
+
+  // ---- helpers ---------------------------------------------------------------
+
+  /** Last input time seen; used by handlers that have no `nowMs` of their own. */
+  private lastNow = 0;
+
+  private refute(accusedGeneration: number, accusedIncarnation: number): void {
+    // Claims about an earlier life are stale: our Alive of this generation outranks them.
+    if (accusedGeneration !== this.generation || this.leaving) return;
+    if (accusedIncarnation < this.self.incarnation) return;
+    this.self.incarnation = accusedIncarnation + 1;
+    this.awareness.applyDelta(1);
+    this.stats.refutations++;
+    const alive = this.aliveMsgOfSelf();
+    this.queue.push(`m:${this.id}`, alive);
+  }
+
+  private aliveMsgOfSelf(): Alive {
+    return { type: MessageType.Alive, id: this.id, address: this.address, generation: this.generation, incarnation: this.self.incarnation };
+  }
+
+  private queueStateUpdate(m: Member, entries: StateEntry[]): void {
+    const key = `s:${m.id}`;
+    const prev = this.queue.peek(key);
+    let merged = entries;
+    if (prev !== undefined && prev.type === MessageType.StateUpdate && prev.generation === m.generation) {
+      const byKey = new Map<string, StateEntry>();
+      for (const e of prev.entries) byKey.set(e.key, e);
+      for (const e of entries) {
+        const cur = byKey.get(e.key);
+        if (cur === undefined || cur.version < e.version) byKey.set(e.key, e);
+      }
+      merged = [...byKey.values()];
+    }
+    this.queue.push(key, { type: MessageType.StateUpdate, id: m.id, generation: m.generation, entries: merged } satisfies StateUpdate);
+  }
+
+  /** Entries within the configured bounds; the rest are dropped and counted. */
+  private validEntries(entries: readonly StateEntry[]): StateEntry[] {
+    const t = this.tuning;
+    const out: StateEntry[] = [];
+    for (const e of entries) {
+      if (out.length >= t.stateEntriesMax || e.key.length === 0 || e.key.length > t.stateKeyBytesMax || e.value.length > t.stateValueBytesMax) {
+        this.stats.dropped++;
+        continue;
+      }
+      out.push(e);
+    }
+    return out;
+  }
+
+  private resetArrivals(m: Member, nowMs: number): void {
+    m.arrivals = new ArrivalWindow(this.tuning.phiWindowSize, this.tuning.phiMinMeanMs);
+    m.arrivals.add(nowMs);
+  }
+
+  private addMember(m: Member): void {
+    this.membersById.set(m.id, m);
+    this.memberArr.push(m);
+  }
+
+  private setStatus(m: Member, status: MemberStatus, nowMs: number): void {
+    const wasLive = isLive(m);
+    m.status = status;
+    m.statusChangedAtMs = nowMs;
+    const live = isLive(m);
+    if (wasLive !== live && m !== this.self) this.liveCount += live ? 1 : -1;
+    if (status !== 'suspect') {
+      m.suspicion = undefined;
+      this.suspected.delete(m);
+    }
+  }
+
+  /**
+   * Queue one datagram to `to`: `primary` messages first, then rumors up to
+   * the packet budget. With `onlyIfRumors`, nothing is sent when no rumor fits.
+   */
+  private send(to: string, primary: PacketMessage[], onlyIfRumors = false): void {
+    const t = this.tuning;
+    let used = 0;
+    for (const m of primary) used += estimateSize(m) + MESSAGE_OVERHEAD_BYTES;
+    const before = primary.length;
+    const msgs = this.queue.take(t.packetBudgetBytes - used, retransmitLimit(t.retransmitMult, this.liveCount), primary);
+    if (msgs.length === 0 || (onlyIfRumors && msgs.length === before)) return;
+    if (this.transmits.length >= t.outboxMax) {
+      this.stats.outboxOverflow++;
+      return;
+    }
+    this.stats.packetsSent++;
+    this.stats.messagesSent += msgs.length;
+    this.transmits.push({ to, msgs });
+  }
+
+  private emit(type: GossipEventType, m: Member, atMs: number, keys?: string[]): void {
+    this.lastNow = atMs;
+    if (this.listener === undefined && this.events.length >= this.tuning.outboxMax) {
+      this.stats.outboxOverflow++;
+      return;
+    }
+    const e: GossipEvent = keys === undefined ? { type, member: viewOf(m), atMs } : { type, member: viewOf(m), atMs, keys };
+    if (this.listener !== undefined) this.listener(e);
+    else this.events.push(e);
+  }
+}
+
+function isLive(m: Member): boolean {
+  return m.status === 'alive' || m.status === 'suspect';
+}
+
+function viewOf(m: Member): MemberView {
+  const state: Record<string, string> = {};
+  for (const [k, e] of m.state) state[k] = e.value;
+  return {
+    id: m.id,
+    address: m.address,
+    status: m.status,
+    generation: m.generation,
+    incarnation: m.incarnation,
+    state,
+    stateVersion: m.stateVersion,
+  };
+}
