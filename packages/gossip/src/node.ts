@@ -5,8 +5,13 @@
 // timers, Date.now or Math.random: every input carries `nowMs`, randomness
 // comes from `config.random`. After any input the runtime drains the outputs:
 //   pollTransmit()  packets to send (each: one address, messages to pack into one datagram)
-//   pollStream()    push-pull stream exchanges to open (send `msg`, then ping-pong replies
-//                   through handleStream until it returns undefined; close the stream)
+//   pollStream()    push-pull exchanges to open. One exchange is Syn → SynAck → SynAck2:
+//                   send `msg` (Syn) as a stream request to `to`; the peer's runtime hands it
+//                   to its handleStream, which returns the SynAck to respond with. Hand the
+//                   SynAck to our handleStream(to, ...); if it returns a SynAck2, send that as
+//                   a second request to the same address (the peer's handleStream returns
+//                   undefined for it: respond with an empty frame / ignore the response).
+//                   If a request fails, call handleStreamError(to, nowMs).
 //   pollEvents()    membership events
 //   nextDeadline()  when to call tick(nowMs) next (undefined: nothing scheduled)
 // Messages handed in are never mutated by the core; messages handed out are
@@ -685,7 +690,7 @@ export class GossipNode {
       const m = this.membersById.get(d.id);
       if (m === undefined) {
         if ((d.status === 'alive' || d.status === 'suspect') && requests.length < max) {
-          requests.push({ id: d.id, generation: d.generation, incarnation: -1, status: 'alive', version: 0, heartbeat: 0 });
+          requests.push({ id: d.id, generation: d.generation, incarnation: 0, status: 'alive', version: 0, heartbeat: 0 });
         }
       } else if (isNewerThanDigest(m, d)) {
         if (records.length < max) records.push(recordOf(m, d));
