@@ -79,8 +79,11 @@ const NO_PARAMS: ReadonlySet<string> = new Set();
 
 const OCTET_STREAM = 'application/octet-stream';
 const NDJSON = 'application/x-ndjson';
-/** RFC 9110 media-type: type "/" subtype *( OWS ";" OWS parameter ), printable ASCII only. */
-const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*;[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t !#-[\]-~]|\\[\t -~])*"))*[ \t]*$/;
+/**
+ * RFC 9110 media-type: type "/" subtype *( OWS ";" OWS parameter ), in
+ * printable ASCII (the store keeps 1 to 256 such characters; tabs are left out).
+ */
+const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: *; *(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[ !#-[\]-~]|\\[ -~])*"))?)* *$/;
 const DIGITS = /^\d{1,7}$/;
 
 function methodNotAllowed(method: string, allow: string): Response {
