@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { HearsayError, type ClusterView, type Health } from '@hearsay/client';
+import { EXIT_FAILURE } from '../errors.ts';
+import { envOption } from '../options.ts';
+import type { CommandContext } from '../program.ts';
+import { formatTable } from '../table.ts';
+import { addNodeOption, clientFor, type NodeFlag } from './client-options.ts';
+
+interface StatusFlags extends NodeFlag {
+  readonly json: boolean;
+}
+
+export function registerStatusCommand(program: Command, context: CommandContext): void {
+  const { io } = context;
+  const status = program
+    .command('status')
+    .summary("show the node's health and the cluster members")
+    .description("show the node's health and the cluster members it knows; exit 1 if the node is not serving")
+    .addOption(envOption('--json', 'print { "health", "cluster" } as JSON instead of a table').default(false));
+  addNodeOption(status);
+  status.action(async (flags: StatusFlags) => {
+    const client = clientFor(flags);
+    // A node that is not serving still answers /v1/health with its reason; keep it and show the members too.
+    const health: Health | HearsayError = await client.health().catch((error: unknown) => {
+      if (error instanceof HearsayError && error.status === 503) return error;
+      throw error;
+    });
+    const cluster = await client.cluster();
+    const serving = !(health instanceof HearsayError) && health.ok;
+    if (!serving) context.exitCode = EXIT_FAILURE;
+
+    if (flags.json) {
+      const healthJson = health instanceof HearsayError ? { ok: false, code: health.code, reason: health.message } : health;
+      io.stdout.write(`${JSON.stringify({ health: healthJson, cluster })}\n`);
+      return;
+    }
+    io.stdout.write(renderStatus(flags.node, health, cluster));
+  });
+}
+
+export function renderStatus(nodeUrl: string, health: Health | HearsayError, cluster: ClusterView): string {
+  const state = health instanceof HearsayError ? `not serving: ${health.message}` : health.ok ? 'serving' : 'not serving';
+  const lines = [`node ${cluster.self} at ${nodeUrl}: ${state}`, '', `members (${cluster.members.length}):`];
+  const rows = cluster.members.map((member) => [
+    member.id === cluster.self ? `${member.id} (self)` : member.id,
+    member.state,
+    member.http,
+    member.gossip === '' ? '-' : member.gossip,
+    String(member.incarnation),
+  ]);
+  lines.push(formatTable(['ID', 'STATE', 'HTTP', 'GOSSIP', 'INCARNATION'], rows));
+  return `${lines.join('\n')}\n`;
+}

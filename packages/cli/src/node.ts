@@ -1,0 +1,208 @@
+import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { getRequestListener } from '@hono/node-server';
+import { createApp, createLocalService, type HearsayApp, type KvService } from '@hearsay/http';
+import { isStorageError, openStore, type Store } from '@hearsay/storage';
+import { CLI_ERROR_CODES, CliError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export interface NodeOptions {
+  /** Holds the store, the node id and the clock's high-water mark. Created when missing. */
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0 picks a free port; `RunningNode.httpPort` says which. */
+  readonly httpPort: number;
+  // Cluster settings: parsed and logged now; the cluster package acts on them.
+  readonly gossipPort: number;
+  readonly seeds: readonly string[];
+  readonly replicationFactor: number;
+  readonly clusterKey?: string;
+  /** The id of the node. A new data dir takes it; an existing one must have been created with it. Default: generated once and kept in the data dir. */
+  readonly nodeId?: string;
+  readonly logger: Logger;
+  /** How long `stop()` waits for requests in flight before it closes their connections. Default 10 000. */
+  readonly drainTimeoutMs?: number;
+}
+
+export interface RunningNode {
+  readonly nodeId: string;
+  /** Absolute path of the data dir. */
+  readonly dataDir: string;
+  readonly host: string;
+  readonly httpPort: number;
+  /** Base URL of the node's HTTP API, e.g. `http://127.0.0.1:7000`. */
+  readonly httpUrl: string;
+  readonly store: Store;
+  readonly service: KvService;
+  readonly app: HearsayApp;
+  /** Requests being served right now. */
+  inFlight(): number;
+  /**
+   * Graceful stop: stop accepting connections, report `/v1/health` as
+   * draining (503 `NOT_SERVING`), finish requests in flight (closing their connections after
+   * `drainTimeoutMs`), then close the store. Idempotent; resolves when done.
+   */
+  stop(reason?: string): Promise<void>;
+}
+
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
+/** Opens the data dir and serves the HTTP API of one node over it. */
+export async function startNode(options: NodeOptions): Promise<RunningNode> {
+  const { logger } = options;
+  const dataDir = resolvePath(options.dataDir);
+  await prepareDataDir(dataDir);
+  const store = await openDataDirStore(dataDir, options.nodeId);
+
+  // The service reports the node's URL, known only once the port is bound
+  // (--http-port 0), so the server listens first and gets its app right
+  // after, before the event loop can deliver a request.
+  let listener: ((request: IncomingMessage, response: ServerResponse) => Promise<void>) | undefined;
+  let inFlight = 0;
+  let draining = false;
+  const server = createServer({ keepAliveTimeout: 5_000 }, (request, response) => {
+    inFlight += 1;
+    response.once('close', () => {
+      inFlight -= 1;
+      // A keep-alive connection that just finished its last request would otherwise hold the server open.
+      if (draining) server.closeIdleConnections();
+    });
+    if (listener === undefined) {
+      response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_SERVING","message":"starting"}}');
+      return;
+    }
+    void listener(request, response);
+  });
+  try {
+    await listen(server, options.host, options.httpPort);
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  const httpUrl = `http://${formatHost(options.host)}:${address.port}`;
+  const service = createLocalService(store, { httpUrl });
+  const app = createApp({ service, logger });
+  listener = getRequestListener(app.fetch);
+
+  let stopping: Promise<void> | undefined;
+  const running: RunningNode = {
+    nodeId: store.nodeId,
+    dataDir,
+    host: options.host,
+    httpPort: address.port,
+    httpUrl,
+    store,
+    service,
+    app,
+    inFlight: () => inFlight,
+    stop(reason = 'stop requested') {
+      stopping ??= stopNode(reason);
+      return stopping;
+    },
+  };
+
+  async function stopNode(reason: string): Promise<void> {
+    const startedMs = Date.now();
+    draining = true;
+    app.setDraining(true);
+    logger.info({ reason, inFlight }, 'shutting down: no new connections, finishing requests in flight');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      logger.warn({ inFlight, drainTimeoutMs }, 'requests still in flight after the drain timeout; closing their connections');
+      server.closeAllConnections();
+    }, drainTimeoutMs);
+    await closed;
+    clearTimeout(timer);
+    await store.close();
+    logger.info({ durationMs: Date.now() - startedMs }, 'store closed; node stopped');
+  }
+
+  logger.info(
+    {
+      nodeId: store.nodeId,
+      dataDir,
+      http: httpUrl,
+      gossipPort: options.gossipPort,
+      seeds: options.seeds,
+      replicationFactor: options.replicationFactor,
+      mode: 'single-node',
+    },
+    `node ${store.nodeId} serving ${httpUrl} (data dir ${dataDir})`,
+  );
+  return running;
+}
+
+async function prepareDataDir(dataDir: string): Promise<void> {
+  try {
+    await mkdir(dataDir, { recursive: true });
+    await access(dataDir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+  } catch (error) {
+    throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `data dir ${dataDir} is unusable: ${describe(error)}`, { cause: error });
+  }
+}
+
+async function openDataDirStore(dataDir: string, nodeId: string | undefined): Promise<Store> {
+  try {
+    return await openStore(nodeId === undefined ? { location: dataDir } : { location: dataDir, nodeId });
+  } catch (error) {
+    if (isStorageError(error, 'NODE_ID_MISMATCH')) {
+      throw new CliError(CLI_ERROR_CODES.NODE_ID_MISMATCH, `data dir ${dataDir} belongs to another node: ${error.message}`, { cause: error });
+    }
+    if (hasCode(error, 'LEVEL_LOCKED')) {
+      throw new CliError(
+        CLI_ERROR_CODES.DATA_DIR_LOCKED,
+        `data dir ${dataDir} is in use by another process (is another hearsay node running on it?)`,
+        { cause: error },
+      );
+    }
+    throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `cannot open the store in data dir ${dataDir}: ${describe(error)}`, { cause: error });
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      const where = `${formatHost(host)}:${port}`;
+      if (error.code === 'EADDRINUSE') {
+        reject(new CliError(CLI_ERROR_CODES.PORT_IN_USE, `HTTP port ${port} is already in use on ${host} (another process listens on ${where}); pick another with --http-port`, { cause: error }));
+      } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'EACCES' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+        reject(new CliError(CLI_ERROR_CODES.ADDRESS_UNAVAILABLE, `cannot listen on ${where}: ${describe(error)}`, { cause: error }));
+      } else {
+        reject(error);
+      }
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Whether `error` or any error in its `cause` chain has this `code`. */
+function hasCode(error: unknown, code: string): boolean {
+  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 8; depth += 1) {
+    if (typeof current !== 'object') return false;
+    if ((current as { code?: unknown }).code === code) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.message}${cause}`;
+}

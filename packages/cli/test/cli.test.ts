@@ -1,0 +1,192 @@
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HearsayError } from '@hearsay/client';
+import { createProgram, envVarOf, runCli, type CliIo } from '../src/index.ts';
+import { renderStatus } from '../src/commands/status.ts';
+import { formatBytes, renderSummary } from '../src/commands/repair.ts';
+import { parseNodeUrl, parsePort, parseSeeds } from '../src/options.ts';
+import { ProgressBar, renderBar } from '../src/progress-bar.ts';
+
+/** Runs the CLI in-process and captures what it writes. */
+export async function run(argv: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (chunk) => ((stdout += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()), true) },
+    stderr: { write: (chunk) => ((stderr += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()), true) },
+    stdin: Readable.from([Buffer.from(stdin)]),
+  };
+  const code = await runCli(argv, io);
+  return { code, stdout, stderr };
+}
+
+const COMMANDS = ['start', 'get', 'put', 'del', 'status', 'repair'];
+const savedEnv = { ...process.env };
+
+afterEach(() => {
+  for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
+  Object.assign(process.env, savedEnv);
+});
+
+describe('hearsay --help', () => {
+  it('lists every command', async () => {
+    const { code, stdout } = await run(['--help']);
+    expect(code).toBe(0);
+    for (const command of COMMANDS) expect(stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    // The cluster package registers `dev`; there is no placeholder for it.
+    expect(stdout).not.toMatch(/^ {2}dev\b/m);
+  });
+
+  it.each(COMMANDS)('%s --help shows usage and each flag with its HEARSAY_ variable', async (name) => {
+    const { code, stdout, stderr } = await run([name, '--help']);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toContain(`Usage: hearsay ${name}`);
+    const command = createProgram({ io: { stdout: { write: () => true }, stderr: { write: () => true }, stdin: Readable.from([]) }, exitCode: 0 }).commands.find(
+      (c) => c.name() === name,
+    );
+    const flat = stdout.replace(/\s+/g, ' ');
+    for (const option of command?.options ?? []) {
+      expect(flat).toContain(option.long);
+      expect(flat).toContain(`env: ${envVarOf(option.long ?? '')}`);
+    }
+  });
+
+  it('matches the README: every command and flag of the program is documented there, with its variable', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const program = createProgram({ io: { stdout: { write: () => true }, stderr: { write: () => true }, stdin: Readable.from([]) }, exitCode: 0 });
+    for (const command of program.commands.filter((c) => c.name() !== 'help')) {
+      expect(readme).toContain(`hearsay ${command.name()}`);
+      for (const option of command.options) {
+        expect(readme, `${command.name()} ${option.long}`).toContain(option.long);
+        expect(readme, `${command.name()} ${option.long}`).toContain(envVarOf(option.long ?? ''));
+      }
+    }
+  });
+
+  it('answers a usage error with exit 2 and a hint', async () => {
+    const unknown = await run(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+    const badConsistency = await run(['get', 'k', '--consistency', 'most']);
+    expect(badConsistency.code).toBe(2);
+    expect(badConsistency.stderr).toContain('one, quorum, all');
+    const missing = await run(['put']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("missing required argument 'key'");
+  });
+});
+
+describe('flags from HEARSAY_<FLAG> variables', () => {
+  it('names the variable after the long flag', () => {
+    expect(envVarOf('--http-port')).toBe('HEARSAY_HTTP_PORT');
+    expect(envVarOf('--data-dir')).toBe('HEARSAY_DATA_DIR');
+    expect(envVarOf('--node')).toBe('HEARSAY_NODE');
+  });
+
+  it('reads --node from HEARSAY_NODE, and a flag wins over the variable', async () => {
+    const port = await closedPort();
+    process.env['HEARSAY_NODE'] = `http://127.0.0.1:${port}`;
+    const fromEnv = await run(['get', 'k']);
+    expect(fromEnv.code).toBe(1);
+    expect(fromEnv.stderr).toContain(`cannot reach http://127.0.0.1:${port}`);
+    expect(fromEnv.stderr).toContain('[NETWORK_ERROR]');
+    const other = await closedPort();
+    const fromFlag = await run(['get', 'k', '--node', `http://127.0.0.1:${other}`]);
+    expect(fromFlag.stderr).toContain(`cannot reach http://127.0.0.1:${other}`);
+  });
+
+  it('validates values that come from variables like flags', async () => {
+    process.env['HEARSAY_CONSISTENCY'] = 'most';
+    const result = await run(['get', 'k']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('one, quorum, all');
+    process.env['HEARSAY_CONSISTENCY'] = 'one';
+    process.env['HEARSAY_HTTP_PORT'] = 'seventy';
+    const start = await run(['start']);
+    expect(start.code).toBe(2);
+    expect(start.stderr).toContain('must be a port number');
+  });
+});
+
+describe('option parsers', () => {
+  it.each([
+    ['7000', 7000],
+    ['0', 0],
+    ['65535', 65535],
+  ])('port %s', (text, port) => expect(parsePort(text)).toBe(port));
+
+  it.each(['-1', '65536', '7e3', 'x', ''])('rejects port %j', (text) => expect(() => parsePort(text)).toThrow());
+
+  it('parses seeds and node URLs', () => {
+    expect(parseSeeds('a:1, b.example:7946,')).toEqual(['a:1', 'b.example:7946']);
+    expect(() => parseSeeds('nohost')).toThrow('not host:port');
+    expect(parseNodeUrl('http://h:1/')).toBe('http://h:1');
+    expect(() => parseNodeUrl('h:1')).toThrow('http://');
+    expect(() => parseNodeUrl('not a url')).toThrow('URL');
+  });
+});
+
+describe('output', () => {
+  it('renders status with the members table', () => {
+    const text = renderStatus(
+      'http://127.0.0.1:7000',
+      { ok: true },
+      {
+        self: 'n1',
+        members: [
+          { id: 'n1', state: 'alive', http: 'http://127.0.0.1:7000', gossip: '127.0.0.1:7946', incarnation: 0 },
+          { id: 'node-two', state: 'suspect', http: 'http://127.0.0.1:7001', gossip: '', incarnation: 12 },
+        ],
+      },
+    );
+    expect(text).toBe(
+      [
+        'node n1 at http://127.0.0.1:7000: serving',
+        '',
+        'members (2):',
+        'ID         STATE    HTTP                   GOSSIP          INCARNATION',
+        'n1 (self)  alive    http://127.0.0.1:7000  127.0.0.1:7946  0',
+        'node-two   suspect  http://127.0.0.1:7001  -               12',
+        '',
+      ].join('\n'),
+    );
+    const down = renderStatus('http://x', new HearsayError('NOT_SERVING', 'draining', 503), { self: 'n1', members: [] });
+    expect(down).toContain('not serving: draining');
+  });
+
+  it('renders the repair summary', () => {
+    const summary = { type: 'summary' as const, inSync: false, rangesCompared: 4, keysSent: 3, keysReceived: 1, bytesSent: 2048, bytesReceived: 10, durationMs: 1234 };
+    expect(renderSummary(summary)).toBe(
+      ['repair: NOT in sync', '  ranges compared  4', '  keys sent        3 (2.0 KiB)', '  keys received    1 (10 B)', '  time             1.23 s', ''].join('\n'),
+    );
+    expect(formatBytes(5 * 1024 * 1024)).toBe('5.0 MiB');
+  });
+
+  it('draws the progress bar in place, at most every 100 ms, and clears it', () => {
+    expect(renderBar('repair', 5, 10, 1500, 80)).toBe(`repair [${'#'.repeat(20)}${'.'.repeat(20)}] 5/10 1.5s`);
+    expect(renderBar('repair', 0, 0, 0, 80)).toContain(`[${'.'.repeat(40)}] 0/0`);
+    const writes: string[] = [];
+    const bar = new ProgressBar({ write: (chunk) => (writes.push(String(chunk)), true), columns: 80 }, 'repair', 0);
+    bar.update(1, 10, 0);
+    bar.update(2, 10, 50);
+    bar.update(3, 10, 150);
+    bar.update(10, 10, 160);
+    bar.clear();
+    expect(writes).toHaveLength(4);
+    expect(writes[0]).toMatch(/^\r.*1\/10/);
+    expect(writes[2]).toMatch(/^\r.*10\/10/);
+    expect(writes[3]).toBe('\r\x1b[K');
+  });
+});
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return address.port;
+}
