@@ -1,0 +1,279 @@
+/**
+ * The `hearsay` command as a real process: start a node on a free port and a
+ * temp data dir, talk to it over real HTTP and through the CLI, stop it with
+ * a signal, restart it on the same data dir. Every wait polls a condition
+ * with a deadline; nothing sleeps a fixed time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HearsayClient } from '@hearsay/client';
+import { runCli, type CliIo } from '@hearsay/cli';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const BIN = join(ROOT, 'packages/cli/src/bin.ts');
+const DEADLINE_MS = 20_000;
+
+interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** A `hearsay` process whose stdout (JSON logs) and stderr are collected as they arrive. */
+class CliProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+    // `node --import tsx` rather than pnpm: one process, and about a second faster.
+    this.child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
+    this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  logs(): LogLine[] {
+    return this.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine);
+  }
+
+  /** The first log line that `matches`, once it is written. */
+  async waitForLog(matches: (line: LogLine) => boolean): Promise<LogLine> {
+    return until(() => this.logs().find(matches), () => `log line not seen; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+  }
+
+  async exitCode(): Promise<number | null> {
+    const exit = await withDeadline(this.exited, () => `process did not exit; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+    return exit.code;
+  }
+}
+
+async function withDeadline<T>(promise: Promise<T>, describe: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`deadline of ${DEADLINE_MS} ms passed: ${describe()}`)), DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `probe` until it returns a value, or fails at the deadline. */
+async function until<T>(probe: () => T | undefined | Promise<T | undefined>, describe: () => string): Promise<T> {
+  const deadlineMs = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadlineMs) throw new Error(`deadline of ${DEADLINE_MS} ms passed: ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+interface StartedNode {
+  readonly process: CliProcess;
+  readonly url: string;
+  readonly port: number;
+  readonly nodeId: string;
+}
+
+/** Starts `hearsay start` on a free port (`--http-port 0`) and waits until `/v1/health` says ok. */
+async function startNode(dataDir: string, extra: readonly string[] = []): Promise<StartedNode> {
+  const node = new CliProcess(['start', '--data-dir', dataDir, '--http-port', '0', ...extra]);
+  const started = await node.waitForLog((line) => typeof line['http'] === 'string');
+  const url = started['http'] as string;
+  const client = new HearsayClient({ baseUrl: url, timeoutMs: 2_000 });
+  await until(
+    () => client.health().then((health) => (health.ok ? true : undefined), () => undefined),
+    () => `node at ${url} never became healthy`,
+  );
+  return { process: node, url, port: Number(new URL(url).port), nodeId: started['nodeId'] as string };
+}
+
+/** Runs the CLI in this process (no tsx start-up cost) and captures what it writes. */
+async function cli(argv: string[], stdin: Uint8Array | string = ''): Promise<{ code: number; stdout: string; stderr: string; bytes: Buffer }> {
+  const out: Buffer[] = [];
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (chunk) => (out.push(Buffer.from(chunk)), true) },
+    stderr: { write: (chunk) => ((stderr += Buffer.from(chunk).toString()), true) },
+    stdin: Readable.from([Buffer.from(stdin)]),
+  };
+  const code = await runCli(argv, io);
+  const bytes = Buffer.concat(out);
+  return { code, stdout: bytes.toString(), stderr, bytes };
+}
+
+describe('hearsay as a process', () => {
+  let tmp: string;
+  let dataDir: string;
+  let node: StartedNode;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'hearsay-cli-e2e-'));
+    dataDir = join(tmp, 'node-a');
+    node = await startNode(dataDir);
+  });
+
+  afterAll(async () => {
+    node.process.child.kill('SIGKILL');
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('logs its node id, data dir and address at startup', () => {
+    const started = node.process.logs().find((line) => line['http'] === node.url);
+    expect(started).toMatchObject({ dataDir, mode: 'single-node' });
+    expect(node.nodeId).toMatch(/^[A-Za-z0-9._:-]+$/);
+  });
+
+  it('serves PUT and GET over real HTTP', async () => {
+    const key = 'dir/ключ with space';
+    const path = `${node.url}/v1/kv/${key.split('/').map(encodeURIComponent).join('/')}`;
+    const put = await fetch(path, { method: 'PUT', body: 'hello over http', headers: { 'content-type': 'text/plain' } });
+    expect(put.status).toBe(204);
+    const etag = put.headers.get('etag');
+    expect(etag).toBeTruthy();
+    const get = await fetch(path);
+    expect(get.status).toBe(200);
+    expect(get.headers.get('etag')).toBe(etag);
+    expect(get.headers.get('content-type')).toBe('text/plain');
+    expect(await get.text()).toBe('hello over http');
+  });
+
+  it('get / put (argument and stdin) / del through the CLI', async () => {
+    const put = await cli(['put', 'cli/greeting', 'hello, world', '--node', node.url]);
+    expect(put).toMatchObject({ code: 0, stderr: '' });
+    expect(put.stdout).toMatch(/^".+"\n$/);
+
+    const get = await cli(['get', 'cli/greeting', '--node', node.url, '--consistency', 'one']);
+    expect(get).toMatchObject({ code: 0, stdout: 'hello, world', stderr: '' });
+
+    const binary = Buffer.from([0, 1, 2, 254, 255, 10, 13]);
+    expect((await cli(['put', 'cli/binary', '--node', node.url], binary)).code).toBe(0);
+    const back = await cli(['get', 'cli/binary', '--node', node.url]);
+    expect(back.bytes.equals(binary)).toBe(true);
+    const head = await new HearsayClient({ baseUrl: node.url }).head('cli/binary');
+    expect(head?.contentType).toBe('application/octet-stream');
+
+    expect(await cli(['del', 'cli/greeting', '--node', node.url])).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    const missing = await cli(['get', 'cli/greeting', '--node', node.url]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('hearsay: key "cli/greeting" not found [NOT_FOUND]\n');
+  });
+
+  it('passes the server error code through to stderr', async () => {
+    const huge = 'x'.repeat(1024 * 1024 + 1);
+    const result = await cli(['put', 'too-big', huge, '--node', node.url]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/\[VALUE_TOO_LARGE\]\n$/);
+  });
+
+  it('a real `hearsay put` process reads stdin and finds the node from HEARSAY_NODE', async () => {
+    const put = new CliProcess(['put', 'piped/value'], { HEARSAY_NODE: node.url, HEARSAY_CONTENT_TYPE: 'application/json' });
+    put.child.stdin?.end('{"piped":true}\n');
+    expect(await put.exitCode()).toBe(0);
+    expect(put.stdout).toMatch(/^".+"\n$/);
+    const entry = await new HearsayClient({ baseUrl: node.url }).get('piped/value');
+    expect(entry?.text()).toBe('{"piped":true}\n');
+    expect(entry?.contentType).toBe('application/json');
+  });
+
+  it('status shows the node serving and itself as the one member', async () => {
+    const table = await cli(['status', '--node', node.url]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(`node ${node.nodeId} at ${node.url}: serving`);
+    expect(table.stdout).toMatch(new RegExp(`^${node.nodeId} \\(self\\) +alive +${node.url}`, 'm'));
+    const json = await cli(['status', '--node', node.url, '--json']);
+    const parsed = JSON.parse(json.stdout) as { health: { ok: boolean }; cluster: { self: string; members: unknown[] } };
+    expect(parsed.health.ok).toBe(true);
+    expect(parsed.cluster.self).toBe(node.nodeId);
+    expect(parsed.cluster.members).toHaveLength(1);
+  });
+
+  it('repair on a single node is in sync: exit 0, summary, and NDJSON with --json', async () => {
+    const human = await cli(['repair', '--node', node.url]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^repair: in sync\n {2}ranges compared {2}\d+\n/);
+    const json = await cli(['repair', '--node', node.url, '--json']);
+    expect(json.code).toBe(0);
+    const lines = json.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { type: string; inSync?: boolean });
+    expect(lines.at(-1)).toMatchObject({ type: 'summary', inSync: true });
+  });
+
+  it('refuses to start on a taken port, a locked data dir, or a data dir that is a file', async () => {
+    const aFile = join(tmp, 'not-a-dir');
+    await writeFile(aFile, 'x');
+    const portTaken = new CliProcess(['start', '--data-dir', join(tmp, 'node-b'), '--http-port', String(node.port)]);
+    const locked = new CliProcess(['start', '--data-dir', dataDir, '--http-port', '0']);
+    const fileDir = new CliProcess(['start', '--data-dir', aFile, '--http-port', '0']);
+    const [portCode, lockedCode, fileCode] = await Promise.all([portTaken.exitCode(), locked.exitCode(), fileDir.exitCode()]);
+
+    expect(portCode).toBe(1);
+    expect(portTaken.logs().at(-1)).toMatchObject({ level: 60, code: 'PORT_IN_USE' });
+    expect(portTaken.logs().at(-1)?.msg).toContain(`HTTP port ${node.port} is already in use`);
+
+    expect(lockedCode).toBe(1);
+    expect(locked.logs().at(-1)).toMatchObject({ level: 60, code: 'DATA_DIR_LOCKED' });
+    expect(locked.logs().at(-1)?.msg).toContain(`data dir ${dataDir} is in use by another process`);
+
+    expect(fileCode).toBe(1);
+    expect(fileDir.logs().at(-1)).toMatchObject({ level: 60, code: 'DATA_DIR_UNUSABLE' });
+    expect(fileDir.logs().at(-1)?.msg).toContain(`data dir ${aFile} is unusable`);
+
+    // The running node was not disturbed.
+    expect((await new HearsayClient({ baseUrl: node.url }).get('piped/value'))?.text()).toBe('{"piped":true}\n');
+  });
+
+  it('on SIGTERM finishes the request in flight, closes the store and exits 0; a restart has the data and the same id', async () => {
+    // A PUT whose body is still on its way when the signal arrives: the
+    // `100 Continue` says the node has taken the request in.
+    const slow = httpRequest(`${node.url}/v1/kv/in-flight`, {
+      method: 'PUT',
+      headers: { expect: '100-continue', 'content-type': 'text/plain', 'content-length': '10' },
+    });
+    const answered = new Promise<IncomingMessage>((resolve, reject) => slow.on('response', resolve).on('error', reject));
+    await withDeadline(new Promise((resolve) => slow.on('continue', resolve)), () => 'no 100 Continue');
+    slow.write('first');
+
+    node.process.child.kill('SIGTERM');
+    const shutdown = await node.process.waitForLog((line) => line.msg.startsWith('shutting down'));
+    expect(shutdown['inFlight']).toBe(1);
+    slow.end('-half');
+    const response = await withDeadline(answered, () => 'the in-flight PUT got no answer');
+    expect(response.statusCode).toBe(204);
+    expect(response.headers['connection']).toBe('close');
+    response.resume();
+
+    expect(await node.process.exitCode()).toBe(0);
+    expect(node.process.logs().at(-1)?.msg).toContain('node stopped');
+
+    const restarted = await startNode(dataDir);
+    try {
+      expect(restarted.nodeId).toBe(node.nodeId);
+      const client = new HearsayClient({ baseUrl: restarted.url });
+      expect((await client.cluster()).self).toBe(node.nodeId);
+      expect((await client.get('in-flight'))?.text()).toBe('first-half');
+      expect((await client.get('piped/value'))?.text()).toBe('{"piped":true}\n');
+      expect((await client.get('cli/binary'))?.value).toEqual(new Uint8Array([0, 1, 2, 254, 255, 10, 13]));
+      expect(await client.get('cli/greeting')).toBeUndefined();
+      restarted.process.child.kill('SIGINT');
+      expect(await restarted.process.exitCode()).toBe(0);
+    } finally {
+      restarted.process.child.kill('SIGKILL');
+    }
+  });
+});
