@@ -1,0 +1,264 @@
+import { ServiceError, type RepairLine, type RepairOptions } from '@hearsay/http';
+import type { Store } from '@hearsay/storage';
+import { isReachable, type MembershipView } from './membership.ts';
+import type { PartitionMap } from './partition-map.ts';
+import type { PeerClient, PeerFactory } from './peer.ts';
+import type { Timers } from './timers.ts';
+import { TombstoneLedger } from './tombstone-ledger.ts';
+
+/** What one repair session of one partition with one other replica did. */
+export interface RangeRepairResult {
+  readonly bucketsCompared: number;
+  readonly keysSent: number;
+  readonly keysReceived: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /**
+   * The session's cut-off: both replicas are known to hold the same records
+   * (tombstones included) for every version with `ms` below this, as of the
+   * session's end. Used for the tombstone purge rule.
+   */
+  readonly equalUpToMs: number;
+}
+
+export interface RangeRepairRequest {
+  readonly partition: number;
+  readonly fromBucket: number;
+  readonly toBucket: number;
+  readonly peerId: string;
+  readonly peer: PeerClient;
+  readonly signal?: AbortSignal;
+}
+
+/** Runs one repair session (rejects when it could not complete). See repair-adapter.ts. */
+export type RepairRange = (request: RangeRepairRequest) => Promise<RangeRepairResult>;
+
+export interface AntiEntropyConfig {
+  /** Pause between two partitions in the background (the rate limit). Default 1000 ms. 0 disables background repair. */
+  readonly partitionIntervalMs: number;
+  /** Tombstones younger than this are never purged. Default 1 day; must be at least the hint window. */
+  readonly tombstoneGraceMs: number;
+}
+
+export const DEFAULT_ANTI_ENTROPY_CONFIG: AntiEntropyConfig = {
+  partitionIntervalMs: 1000,
+  tombstoneGraceMs: 24 * 60 * 60 * 1000,
+};
+
+export interface AntiEntropyDeps {
+  readonly store: Store;
+  readonly membership: MembershipView;
+  readonly peers: PeerFactory;
+  readonly timers: Timers;
+  readonly partitionMap: () => PartitionMap;
+  readonly repairRange: RepairRange;
+  readonly config?: Partial<AntiEntropyConfig>;
+  readonly onError?: (what: string, error: unknown) => void;
+}
+
+export interface PartitionRepairOutcome {
+  readonly partition: number;
+  readonly replicas: number;
+  /** Other replicas the partition was repaired with. */
+  readonly repaired: number;
+  /** Other replicas that could not be reached or whose session failed. */
+  readonly failed: readonly string[];
+  readonly bucketsCompared: number;
+  readonly keysSent: number;
+  readonly keysReceived: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly tombstonesPurged: number;
+}
+
+/**
+ * Background anti-entropy: each partition this node replicates is repaired
+ * with every other replica, one partition at a time, `partitionIntervalMs`
+ * apart, round robin. `runAll()` does every partition now (POST /v1/repair).
+ * After each partition, tombstones are purged under the rule of
+ * `TombstoneLedger`.
+ */
+export class AntiEntropy {
+  readonly config: AntiEntropyConfig;
+  readonly ledger = new TombstoneLedger();
+  readonly #deps: AntiEntropyDeps;
+  #stopped = true;
+  #timer: unknown;
+  #cursor = 0;
+  /** One session at a time on this node: background and on-demand runs take turns. */
+  #lock: Promise<unknown> = Promise.resolve();
+  #manualRunning = false;
+  readonly #abort = new AbortController();
+
+  constructor(deps: AntiEntropyDeps) {
+    this.#deps = deps;
+    this.config = { ...DEFAULT_ANTI_ENTROPY_CONFIG, ...deps.config };
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#deps.timers.clearTimeout(this.#timer);
+    this.#abort.abort(new Error('stopped'));
+    await this.#lock.catch(() => undefined);
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.config.partitionIntervalMs <= 0) return;
+    this.#timer = this.#deps.timers.setTimeout(() => {
+      void this.#backgroundStep().finally(() => this.#schedule());
+    }, this.config.partitionIntervalMs);
+  }
+
+  async #backgroundStep(): Promise<void> {
+    const owned = this.#deps.partitionMap().partitionsOf(this.#deps.membership.selfId);
+    if (owned.length === 0) return;
+    const next = owned.find((p) => p >= this.#cursor) ?? owned[0]!;
+    this.#cursor = next + 1;
+    try {
+      await this.repairPartition(next, this.#abort.signal);
+    } catch (e) {
+      this.#deps.onError?.(`background repair of partition ${next}`, e);
+    }
+  }
+
+  /** Repairs one partition with each of its other replicas, then purges what the rule allows. */
+  repairPartition(partition: number, signal?: AbortSignal): Promise<PartitionRepairOutcome> {
+    const run = this.#lock.then(() => this.#repairPartition(partition, signal));
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  async #repairPartition(partition: number, signal?: AbortSignal): Promise<PartitionRepairOutcome> {
+    const { store, membership, timers } = this.#deps;
+    const map = this.#deps.partitionMap();
+    const replicas = map.preferenceList(partition);
+    const { fromBucket, toBucket } = map.bucketRange(partition, store.bucketBits);
+    const outcome = {
+      partition,
+      replicas: replicas.length,
+      repaired: 0,
+      failed: [] as string[],
+      bucketsCompared: 0,
+      keysSent: 0,
+      keysReceived: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      tombstonesPurged: 0,
+    };
+    for (const peerId of replicas) {
+      if (peerId === membership.selfId) continue;
+      signal?.throwIfAborted();
+      const member = membership.members().find((m) => m.id === peerId);
+      if (member === undefined || !isReachable(member)) {
+        outcome.failed.push(peerId);
+        continue;
+      }
+      const startedAtMs = timers.nowMs();
+      try {
+        const r = await this.#deps.repairRange({
+          partition,
+          fromBucket,
+          toBucket,
+          peerId,
+          peer: this.#deps.peers(member),
+          ...(signal === undefined ? {} : { signal }),
+        });
+        outcome.repaired++;
+        outcome.bucketsCompared += r.bucketsCompared;
+        outcome.keysSent += r.keysSent;
+        outcome.keysReceived += r.keysReceived;
+        outcome.bytesSent += r.bytesSent;
+        outcome.bytesReceived += r.bytesReceived;
+        this.ledger.recordSession(partition, peerId, Math.min(r.equalUpToMs, startedAtMs));
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        outcome.failed.push(peerId);
+        this.#deps.onError?.(`repair of partition ${partition} with ${peerId}`, e);
+      }
+    }
+    const cutoff = this.ledger.purgeCutoffMs(partition, replicas, membership.selfId, timers.nowMs(), this.config.tombstoneGraceMs);
+    if (cutoff !== undefined) {
+      try {
+        outcome.tombstonesPurged = await store.purgeTombstones({ beforeMs: cutoff, fromBucket, toBucket });
+      } catch (e) {
+        this.#deps.onError?.(`purging tombstones of partition ${partition}`, e);
+      }
+    }
+    return outcome;
+  }
+
+  /**
+   * Repairs every partition this node replicates now, yielding a progress
+   * line per partition and a summary last. One on-demand run at a time
+   * (CONFLICT otherwise).
+   */
+  runAll(options: RepairOptions = {}): AsyncIterable<RepairLine> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return (async function* () {
+      if (self.#manualRunning) throw new ServiceError('CONFLICT', 'a repair is already running on this node');
+      self.#manualRunning = true;
+      const startedAtMs = self.#deps.timers.nowMs();
+      try {
+        const map = self.#deps.partitionMap();
+        const owned = map.partitionsOf(self.#deps.membership.selfId);
+        let keysSent = 0;
+        let keysReceived = 0;
+        let bytesSent = 0;
+        let bytesReceived = 0;
+        let compared = 0;
+        let purged = 0;
+        const unreachable = new Set<string>();
+        let done = 0;
+        for (const p of owned) {
+          const o = await self.repairPartition(p, options.signal);
+          done++;
+          compared += o.repaired;
+          keysSent += o.keysSent;
+          keysReceived += o.keysReceived;
+          bytesSent += o.bytesSent;
+          bytesReceived += o.bytesReceived;
+          purged += o.tombstonesPurged;
+          for (const f of o.failed) unreachable.add(f);
+          yield {
+            type: 'progress',
+            done,
+            total: owned.length,
+            partition: p,
+            keysSent: o.keysSent,
+            keysReceived: o.keysReceived,
+            failed: o.failed.length,
+          } satisfies RepairLine;
+        }
+        const inSync = unreachable.size === 0;
+        const list = [...unreachable].sort();
+        yield {
+          type: 'summary',
+          inSync,
+          rangesCompared: compared,
+          partitions: owned.length,
+          keysSent,
+          keysReceived,
+          bytesSent,
+          bytesReceived,
+          tombstonesPurged: purged,
+          durationMs: self.#deps.timers.nowMs() - startedAtMs,
+          message:
+            owned.length === 0
+              ? 'this node replicates no partition'
+              : inSync
+                ? `${owned.length} partitions in sync with every replica`
+                : `could not repair with ${list.join(', ')}`,
+        } satisfies RepairLine;
+      } finally {
+        self.#manualRunning = false;
+      }
+    })();
+  }
+}

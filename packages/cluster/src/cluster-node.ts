@@ -1,0 +1,250 @@
+import type { Hono } from 'hono';
+import type { Store } from '@hearsay/storage';
+import { AntiEntropy, DEFAULT_ANTI_ENTROPY_CONFIG, type RepairRange } from './anti-entropy.ts';
+import { Coordinator, DEFAULT_COORDINATOR_CONFIG } from './coordinator.ts';
+import { ClusterError } from './errors.ts';
+import { DEFAULT_HANDOFF_CONFIG, HintedHandoff } from './handoff.ts';
+import { HintStore, type HintsDb } from './hint-store.ts';
+import { createHttpTransport } from './http-transport.ts';
+import { createInternodeApp } from './internode-app.ts';
+import { createInternodeHandler, type RepairResponder } from './internode-handler.ts';
+import type { InternodeRequest } from './internode-messages.ts';
+import type { MemberInfo, MembershipView } from './membership.ts';
+import type { PeerClient, PeerFactory } from './peer.ts';
+import { InternodePeerClient, type InternodeTransport } from './peer-client.ts';
+import { createRepairRange, createRepairResponder } from './repair-adapter.ts';
+import { realTimers, type Timers } from './timers.ts';
+
+export interface ClusterConfig {
+  /** Replicas per partition, capped at the member count. Default 3. */
+  readonly replicationFactor: number;
+  /** 2^partitionBits partitions (must not exceed the store's bucketBits). Default 8 = 256. */
+  readonly partitionBits: number;
+  /** How long a client request waits for replicas. Default 2000 ms. */
+  readonly requestTimeoutMs: number;
+  /** Whether a stand-in holding a hint counts toward the consistency level. Default false. */
+  readonly hintsCountTowardConsistency: boolean;
+  /** Background read repair. Default true. */
+  readonly readRepair: boolean;
+  /** Hints older than this are dropped. Default 3 h. */
+  readonly hintWindowMs: number;
+  /** How often hints are offered to live targets. Default 10 s. */
+  readonly handoffIntervalMs: number;
+  /** Bound on hints kept for one target. Default 100 000. */
+  readonly maxHintsPerTarget: number;
+  /** Pause between two partitions of background repair; 0 disables it. Default 1000 ms. */
+  readonly repairPartitionIntervalMs: number;
+  /** Tombstones younger than this are never purged; at least `hintWindowMs`. Default 1 day. */
+  readonly tombstoneGraceMs: number;
+  /** Per internode request. Default 2000 ms. */
+  readonly peerTimeoutMs: number;
+  /** Internode requests in flight per peer. Default 32. */
+  readonly peerMaxInFlight: number;
+  /** Internode requests waiting per peer before PEER_OVERLOADED. Default 1024. */
+  readonly peerMaxQueued: number;
+  /** Records per replication batch. Default 128. */
+  readonly peerMaxBatchRecords: number;
+  /** How long a write waits to join a batch while another is in flight. Default 2 ms. */
+  readonly peerBatchDelayMs: number;
+}
+
+export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
+  replicationFactor: DEFAULT_COORDINATOR_CONFIG.replicationFactor,
+  partitionBits: DEFAULT_COORDINATOR_CONFIG.partitionBits,
+  requestTimeoutMs: DEFAULT_COORDINATOR_CONFIG.requestTimeoutMs,
+  hintsCountTowardConsistency: DEFAULT_COORDINATOR_CONFIG.hintsCountTowardConsistency,
+  readRepair: DEFAULT_COORDINATOR_CONFIG.readRepair,
+  hintWindowMs: DEFAULT_HANDOFF_CONFIG.windowMs,
+  handoffIntervalMs: DEFAULT_HANDOFF_CONFIG.intervalMs,
+  maxHintsPerTarget: 100_000,
+  repairPartitionIntervalMs: DEFAULT_ANTI_ENTROPY_CONFIG.partitionIntervalMs,
+  tombstoneGraceMs: DEFAULT_ANTI_ENTROPY_CONFIG.tombstoneGraceMs,
+  peerTimeoutMs: 2000,
+  peerMaxInFlight: 32,
+  peerMaxQueued: 1024,
+  peerMaxBatchRecords: 128,
+  peerBatchDelayMs: 2,
+};
+
+export interface ClusterNodeOptions {
+  /** This node's store (its `nodeId` is the member id). */
+  readonly store: Store;
+  /** Where hints live: `hintsSublevel(db)` of the data database, or any `HintsDb`. */
+  readonly hintsDb: HintsDb;
+  readonly membership: MembershipView;
+  /** The cluster key for internode authentication; unset = no authentication. */
+  readonly clusterKey?: string;
+  /**
+   * How to reach a member. Default: HTTP to `member.http` + `/internal`,
+   * signed with `clusterKey`. The simulation passes one over its network.
+   */
+  readonly peerFactory?: PeerFactory;
+  /** Makes the transport for a member when `peerFactory` is not given (tests). */
+  readonly transportFactory?: (member: MemberInfo) => InternodeTransport;
+  readonly config?: Partial<ClusterConfig>;
+  readonly timers?: Timers;
+  /** Default: sessions of `@hearsay/repair` over the internode API. */
+  readonly repairRange?: RepairRange;
+  /** Default: the `@hearsay/repair` responder over this node's store. */
+  readonly repairResponder?: RepairResponder;
+  /** Told about background failures (a peer down, a hint that could not be kept, ...). */
+  readonly onError?: (what: string, error: unknown) => void;
+}
+
+export interface ClusterNode {
+  readonly nodeId: string;
+  /** The coordinator: pass as `service` to `createApp` of `@hearsay/http`. */
+  readonly service: Coordinator;
+  /** The internode routes: pass as `internal` to `createApp` (mounted under `/internal`). */
+  readonly internalApp: Hono;
+  /** The internode handler itself, for transports other than HTTP (the simulation). */
+  readonly handleInternode: (request: InternodeRequest) => Promise<unknown>;
+  readonly hints: HintStore;
+  readonly handoff: HintedHandoff;
+  readonly antiEntropy: AntiEntropy;
+  readonly config: ClusterConfig;
+  /** Loads the hint store and starts hinted handoff and background repair. */
+  start(): Promise<void>;
+  /** Stops background work and refuses new requests; does not close the store. */
+  stop(): Promise<void>;
+}
+
+export function validateClusterConfig(config: ClusterConfig, bucketBits: number): void {
+  const positive = (name: keyof ClusterConfig, min = 1): void => {
+    const v = config[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ClusterError('BAD_CONFIG', `${name} must be an integer >= ${min}`);
+  };
+  positive('replicationFactor');
+  positive('partitionBits', 0);
+  positive('requestTimeoutMs');
+  positive('hintWindowMs', 0);
+  positive('handoffIntervalMs');
+  positive('maxHintsPerTarget', 0);
+  positive('repairPartitionIntervalMs', 0);
+  positive('tombstoneGraceMs', 0);
+  positive('peerTimeoutMs');
+  positive('peerMaxInFlight');
+  positive('peerMaxQueued', 0);
+  positive('peerMaxBatchRecords');
+  positive('peerBatchDelayMs', 0);
+  if (config.partitionBits > bucketBits) {
+    throw new ClusterError('BAD_CONFIG', `partitionBits ${config.partitionBits} exceeds the store's bucketBits ${bucketBits}`);
+  }
+  if (config.tombstoneGraceMs < config.hintWindowMs) {
+    // A hint older than a purged tombstone could otherwise bring the deleted value back.
+    throw new ClusterError('BAD_CONFIG', 'tombstoneGraceMs must be at least hintWindowMs');
+  }
+}
+
+/** Builds one cluster node over a store: coordinator, internode API, hinted handoff and background repair. */
+export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
+  const config: ClusterConfig = { ...DEFAULT_CLUSTER_CONFIG, ...options.config };
+  validateClusterConfig(config, options.store.bucketBits);
+  if (options.membership.selfId !== options.store.nodeId) {
+    throw new ClusterError('BAD_CONFIG', `membership self ${options.membership.selfId} is not the store's node ${options.store.nodeId}`);
+  }
+  const timers = options.timers ?? realTimers;
+  const onError = options.onError ?? (() => undefined);
+  const { store, membership } = options;
+  const hints = new HintStore(options.hintsDb, { maxHintsPerTarget: config.maxHintsPerTarget });
+
+  const peerFactory = options.peerFactory ?? cachedPeerFactory((m) => {
+    const transport =
+      options.transportFactory?.(m) ??
+      createHttpTransport({ baseUrl: m.http, timers, ...(options.clusterKey === undefined ? {} : { clusterKey: options.clusterKey }) });
+    return new InternodePeerClient(transport, {
+      timers,
+      timeoutMs: config.peerTimeoutMs,
+      maxInFlight: config.peerMaxInFlight,
+      maxQueued: config.peerMaxQueued,
+      maxBatchRecords: config.peerMaxBatchRecords,
+      batchDelayMs: config.peerBatchDelayMs,
+    });
+  });
+
+  const coordinator: Coordinator = new Coordinator({
+    store,
+    membership,
+    peers: peerFactory,
+    hints,
+    timers,
+    onError,
+    config: {
+      replicationFactor: config.replicationFactor,
+      partitionBits: config.partitionBits,
+      requestTimeoutMs: config.requestTimeoutMs,
+      hintsCountTowardConsistency: config.hintsCountTowardConsistency,
+      readRepair: config.readRepair,
+    },
+    repair: (o) => antiEntropy.runAll(o),
+  });
+  const antiEntropy = new AntiEntropy({
+    store,
+    membership,
+    peers: peerFactory,
+    timers,
+    partitionMap: () => coordinator.partitionMap,
+    repairRange: options.repairRange ?? createRepairRange(store, timers),
+    onError,
+    config: { partitionIntervalMs: config.repairPartitionIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs },
+  });
+  const handoff = new HintedHandoff({
+    hints,
+    store,
+    membership,
+    peers: peerFactory,
+    timers,
+    onError,
+    config: { intervalMs: config.handoffIntervalMs, windowMs: config.hintWindowMs },
+  });
+  const handleInternode = createInternodeHandler({
+    store,
+    hints,
+    timers,
+    repair: options.repairResponder ?? createRepairResponder(store),
+  });
+  const internalApp = createInternodeApp({
+    handle: handleInternode,
+    timers,
+    ...(options.clusterKey === undefined ? {} : { clusterKey: options.clusterKey }),
+    onError: (e) => onError('internode request', e),
+  });
+
+  let started = false;
+  return {
+    nodeId: store.nodeId,
+    service: coordinator,
+    internalApp,
+    handleInternode,
+    hints,
+    handoff,
+    antiEntropy,
+    config,
+    async start() {
+      if (started) return;
+      started = true;
+      await hints.open();
+      handoff.start();
+      antiEntropy.start();
+    },
+    async stop() {
+      await Promise.all([handoff.stop(), antiEntropy.stop()]);
+      await coordinator.stop();
+    },
+  };
+}
+
+/** Reuses one client per (member id, address); a member that moved gets a fresh one. */
+export function cachedPeerFactory(make: (member: MemberInfo) => PeerClient): PeerFactory {
+  const cache = new Map<string, PeerClient>();
+  return (member) => {
+    const k = `${member.id}\u0000${member.http}`;
+    let c = cache.get(k);
+    if (c === undefined) {
+      for (const key of cache.keys()) if (key.startsWith(member.id + '\u0000')) cache.delete(key);
+      c = make(member);
+      cache.set(k, c);
+    }
+    return c;
+  };
+}

@@ -1,0 +1,550 @@
+import {
+  insufficientReplicas,
+  ServiceError,
+  type ClusterView,
+  type Consistency,
+  type DeleteOptions,
+  type GetOptions,
+  type HealthReport,
+  type KvService,
+  type ListItem,
+  type ListOptions,
+  type ListPage,
+  type PutOptions,
+  type RepairLine,
+  type RepairOptions,
+} from '@hearsay/http';
+import { compareVersions, hashKey } from '@hearsay/storage';
+import type { Store, StoredRecord, Version } from '@hearsay/storage';
+import type { HintStore } from './hint-store.ts';
+import { isReachable, ringMembers, type MemberInfo, type MembershipView } from './membership.ts';
+import { computePartitionMap, type PartitionMap } from './partition-map.ts';
+import type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
+import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
+import { scanLocal } from './scan.ts';
+import type { Timers } from './timers.ts';
+
+export interface CoordinatorConfig {
+  /** Replicas per partition (capped at the member count). Default 3. */
+  readonly replicationFactor: number;
+  /** 2^partitionBits partitions. Default 8 (256). */
+  readonly partitionBits: number;
+  /** How long a request waits for replicas before answering 503. Default 2000 ms. */
+  readonly requestTimeoutMs: number;
+  /**
+   * Whether a stand-in that took a hint for a down replica counts toward the
+   * consistency level (Dynamo's sloppy quorum). Default false: only replicas
+   * in the preference list count, so a quorum read always overlaps a quorum
+   * write; stand-ins add durability, not availability.
+   */
+  readonly hintsCountTowardConsistency: boolean;
+  /** Repair stale replicas seen by a read, in the background. Default true. */
+  readonly readRepair: boolean;
+}
+
+export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
+  replicationFactor: 3,
+  partitionBits: 8,
+  requestTimeoutMs: 2000,
+  hintsCountTowardConsistency: false,
+  readRepair: true,
+};
+
+export interface CoordinatorDeps {
+  readonly store: Store;
+  readonly membership: MembershipView;
+  readonly peers: PeerFactory;
+  readonly hints: HintStore;
+  readonly timers: Timers;
+  readonly config?: Partial<CoordinatorConfig>;
+  /** Runs `POST /v1/repair`; the cluster node wires the anti-entropy scheduler here. */
+  readonly repair?: (options: RepairOptions) => AsyncIterable<RepairLine>;
+  /** Extra member fields for `/v1/cluster` and extra health checks. */
+  readonly onError?: (what: string, error: unknown) => void;
+}
+
+export interface CoordinatorCounters {
+  writes: number;
+  reads: number;
+  writeFailures: number;
+  readFailures: number;
+  readRepairs: number;
+  hintsHandedToStandIns: number;
+  hintsKeptLocally: number;
+  preconditionFailures: number;
+}
+
+/**
+ * The coordinator: any node takes any request and runs it against the RF
+ * replicas of the key's partition. Implements the HTTP app's `KvService`.
+ *
+ * - Writes: the version is stamped by THIS node's store clock; the same record
+ *   is sent to every replica of the preference list in parallel (applied
+ *   locally when this node is one) and acknowledged after W confirmed.
+ *   A replica that membership reports down gets a hint (see `#replicate`).
+ * - Reads: sent to every reachable replica; answered after R answered, with
+ *   the highest version; stale answers (also late ones) are read-repaired.
+ * - Conditional writes: checked against a quorum read (at least), then
+ *   written. Not a linearizable compare-and-set: two racing conditional
+ *   writes can both pass; LWW then keeps the higher version.
+ */
+export class Coordinator implements KvService {
+  readonly config: CoordinatorConfig;
+  readonly counters: CoordinatorCounters = {
+    writes: 0,
+    reads: 0,
+    writeFailures: 0,
+    readFailures: 0,
+    readRepairs: 0,
+    hintsHandedToStandIns: 0,
+    hintsKeptLocally: 0,
+    preconditionFailures: 0,
+  };
+  readonly #store: Store;
+  readonly #membership: MembershipView;
+  readonly #peers: PeerFactory;
+  readonly #hints: HintStore;
+  readonly #timers: Timers;
+  readonly #repair: ((options: RepairOptions) => AsyncIterable<RepairLine>) | undefined;
+  readonly #onError: (what: string, error: unknown) => void;
+  #map: PartitionMap;
+  #ringKey: string;
+  #stopped = false;
+  readonly #unsubscribe: () => void;
+  /** Background work (read repair, failure hints) so `stop()` can wait for it. */
+  readonly #background = new Set<Promise<unknown>>();
+
+  constructor(deps: CoordinatorDeps) {
+    this.config = { ...DEFAULT_COORDINATOR_CONFIG, ...deps.config };
+    this.#store = deps.store;
+    this.#membership = deps.membership;
+    this.#peers = deps.peers;
+    this.#hints = deps.hints;
+    this.#timers = deps.timers;
+    this.#repair = deps.repair;
+    this.#onError = deps.onError ?? (() => undefined);
+    this.#ringKey = '';
+    this.#map = this.#computeMap();
+    this.#unsubscribe = this.#membership.onChange(() => {
+      this.#map = this.#computeMap();
+    });
+  }
+
+  /** The current partition map (recomputed when the set of ring members changes). */
+  get partitionMap(): PartitionMap {
+    return this.#map;
+  }
+
+  partitionOf(key: string): number {
+    return this.#map.partitionOfHash(hashKey(key));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe();
+    await Promise.allSettled([...this.#background]);
+  }
+
+  // KvService ------------------------------------------------------------------
+
+  async get(key: string, options: GetOptions): Promise<StoredRecord | undefined> {
+    this.#checkServing();
+    this.counters.reads++;
+    const best = await this.#read(key, options.consistency);
+    return this.#isLive(best) ? best : undefined;
+  }
+
+  async put(key: string, value: Uint8Array, options: PutOptions): Promise<StoredRecord> {
+    this.#checkServing();
+    await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);
+    const record: StoredRecord = {
+      key,
+      value,
+      version: this.#store.now(),
+      tombstone: false,
+      ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+    };
+    await this.#write(record, options.consistency);
+    return record;
+  }
+
+  async delete(key: string, options: DeleteOptions): Promise<StoredRecord> {
+    this.#checkServing();
+    await this.#checkPreconditions(key, options.consistency, options.ifMatch, undefined);
+    const record: StoredRecord = { key, value: new Uint8Array(0), version: this.#store.now(), tombstone: true };
+    await this.#write(record, options.consistency);
+    return record;
+  }
+
+  /**
+   * A listing merged from every reachable member's scan (tombstones included,
+   * highest version per key wins). Answered only when every partition had at
+   * least R of its replicas among the members that answered.
+   */
+  async list(options: ListOptions): Promise<ListPage> {
+    this.#checkServing();
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const map = this.#map;
+    const targets = this.#reachableMembers().map((m) => m.id);
+    const request: ScanRequest = { prefix: options.prefix, limit: options.limit, ...(after === undefined ? {} : { after }) };
+    const outcome = await settleWithin(
+      targets.map((id) => this.#scanOn(id, request)),
+      this.#timers,
+      this.config.requestTimeoutMs,
+    );
+    const answered = new Set(outcome.answers.map((a) => targets[a.index]!));
+    const need = requiredReplicas(options.consistency, map.replicationFactor);
+    for (let p = 0; p < map.partitionCount; p++) {
+      const have = map.preferenceList(p).filter((m) => answered.has(m)).length;
+      if (have < need) throw insufficientReplicas(have, need, map.replicationFactor);
+    }
+    // Keys past the first truncated page may be missing from that member: stop there.
+    let boundary: string | undefined;
+    const best = new Map<string, StoredRecord>();
+    for (const { value } of outcome.answers) {
+      for (const r of value.records) {
+        const seen = best.get(r.key);
+        if (seen === undefined || compareVersions(r.version, seen.version) > 0) best.set(r.key, r);
+      }
+      const last = value.records.at(-1);
+      if (value.more && last !== undefined && (boundary === undefined || utf8Less(last.key, boundary))) boundary = last.key;
+    }
+    const keys = [...best.keys()].filter((k) => boundary === undefined || !utf8Less(boundary, k)).sort(utf8Compare);
+    const items: ListItem[] = [];
+    let stoppedAt = -1;
+    for (let i = 0; i < keys.length; i++) {
+      const r = best.get(keys[i]!)!;
+      if (!this.#isLive(r)) continue;
+      items.push({ key: r.key, version: r.version, size: r.value.byteLength });
+      if (items.length === options.limit) {
+        stoppedAt = i;
+        break;
+      }
+    }
+    let next: string | null;
+    if (stoppedAt >= 0) {
+      next = stoppedAt < keys.length - 1 || boundary !== undefined ? encodeCursor(items.at(-1)!.key) : null;
+    } else {
+      next = boundary === undefined ? null : encodeCursor(boundary);
+    }
+    return { items, next };
+  }
+
+  async cluster(): Promise<ClusterView> {
+    const map = this.#map;
+    return {
+      self: this.#membership.selfId,
+      members: this.#membership
+        .members()
+        .map((m) => ({
+          id: m.id,
+          state: m.state,
+          http: m.http,
+          gossip: m.gossip,
+          incarnation: m.incarnation,
+          ...(m.keys === undefined ? {} : { keys: m.keys }),
+          partitions: [...map.partitionsOf(m.id)],
+        }))
+        .sort((a, b) => utf8Compare(a.id, b.id)),
+    };
+  }
+
+  async health(): Promise<HealthReport> {
+    if (this.#stopped) return { ok: false, reason: 'stopping' };
+    const members = this.#membership.members();
+    return {
+      ok: true,
+      members: members.length,
+      reachable: members.filter((m) => m.id === this.#membership.selfId || isReachable(m)).length,
+      replicationFactor: this.#map.replicationFactor,
+      hints: this.#hints.count(),
+    };
+  }
+
+  repair(options: RepairOptions): AsyncIterable<RepairLine> {
+    if (this.#repair === undefined) {
+      return (async function* () {
+        yield {
+          type: 'summary',
+          inSync: true,
+          rangesCompared: 0,
+          keysSent: 0,
+          keysReceived: 0,
+          bytesSent: 0,
+          bytesReceived: 0,
+          durationMs: 0,
+          message: 'repair is not configured on this node',
+        } satisfies RepairLine;
+      })();
+    }
+    return this.#repair(options);
+  }
+
+  metrics(): string {
+    const c = this.counters;
+    const h = this.#hints.stats();
+    const lines = [
+      '# HELP hearsay_cluster_requests_total Coordinator requests by kind and outcome.',
+      '# TYPE hearsay_cluster_requests_total counter',
+      `hearsay_cluster_requests_total{kind="write",outcome="ok"} ${c.writes - c.writeFailures}`,
+      `hearsay_cluster_requests_total{kind="write",outcome="failed"} ${c.writeFailures}`,
+      `hearsay_cluster_requests_total{kind="read",outcome="ok"} ${c.reads - c.readFailures}`,
+      `hearsay_cluster_requests_total{kind="read",outcome="failed"} ${c.readFailures}`,
+      '# HELP hearsay_cluster_read_repairs_total Stale replicas written back by reads.',
+      '# TYPE hearsay_cluster_read_repairs_total counter',
+      `hearsay_cluster_read_repairs_total ${c.readRepairs}`,
+      '# HELP hearsay_cluster_hints Hints kept on this node for other members.',
+      '# TYPE hearsay_cluster_hints gauge',
+      `hearsay_cluster_hints ${h.hints}`,
+      '# HELP hearsay_cluster_hints_total Hints by what happened to them.',
+      '# TYPE hearsay_cluster_hints_total counter',
+      `hearsay_cluster_hints_total{event="stored"} ${h.stored}`,
+      `hearsay_cluster_hints_total{event="refused"} ${h.refused}`,
+      `hearsay_cluster_hints_total{event="delivered"} ${h.delivered}`,
+      `hearsay_cluster_hints_total{event="expired"} ${h.expired}`,
+      `hearsay_cluster_hints_total{event="handed_to_stand_in"} ${c.hintsHandedToStandIns}`,
+      '# HELP hearsay_cluster_members Members known, by state.',
+      '# TYPE hearsay_cluster_members gauge',
+    ];
+    const byState = new Map<string, number>();
+    for (const m of this.#membership.members()) byState.set(m.state, (byState.get(m.state) ?? 0) + 1);
+    for (const s of ['alive', 'suspect', 'dead', 'left']) lines.push(`hearsay_cluster_members{state="${s}"} ${byState.get(s) ?? 0}`);
+    return lines.join('\n') + '\n';
+  }
+
+  // Internals ------------------------------------------------------------------
+
+  #computeMap(): PartitionMap {
+    const ids = ringMembers(this.#membership.members());
+    if (!ids.includes(this.#membership.selfId)) ids.push(this.#membership.selfId);
+    const key = [...ids].sort().join('\u0000');
+    if (key === this.#ringKey && this.#map !== undefined) return this.#map;
+    this.#ringKey = key;
+    return computePartitionMap(ids, {
+      partitionBits: this.config.partitionBits,
+      replicationFactor: this.config.replicationFactor,
+    });
+  }
+
+  #checkServing(): void {
+    if (this.#stopped) throw new ServiceError('UNAVAILABLE', 'the node is shutting down');
+  }
+
+  #member(id: string): MemberInfo | undefined {
+    return this.#membership.members().find((m) => m.id === id);
+  }
+
+  #reachable(id: string): boolean {
+    return id === this.#membership.selfId || isReachable(this.#member(id));
+  }
+
+  #reachableMembers(): MemberInfo[] {
+    const selfId = this.#membership.selfId;
+    const out = this.#membership.members().filter((m) => m.id !== selfId && isReachable(m));
+    out.push({ id: selfId, state: 'alive', http: '', gossip: '', incarnation: 0 });
+    return out;
+  }
+
+  #peer(id: string): PeerClient {
+    const m = this.#member(id);
+    if (m === undefined) throw new Error(`no member ${id}`);
+    return this.#peers(m);
+  }
+
+  #isLive(r: StoredRecord | undefined): r is StoredRecord {
+    return r !== undefined && !r.tombstone && (r.expiresAtMs === undefined || r.expiresAtMs > this.#timers.nowMs());
+  }
+
+  async #checkPreconditions(
+    key: string,
+    consistency: Consistency,
+    ifMatch: Version | '*' | undefined,
+    ifNoneMatch: '*' | undefined,
+  ): Promise<void> {
+    if (ifMatch === undefined && ifNoneMatch === undefined) return;
+    const current = await this.#read(key, consistency === 'all' ? 'all' : 'quorum');
+    const live = this.#isLive(current) ? current : undefined;
+    let ok = true;
+    if (ifNoneMatch === '*' && live !== undefined) ok = false;
+    if (ifMatch === '*' && live === undefined) ok = false;
+    if (ifMatch !== undefined && ifMatch !== '*' && (live === undefined || compareVersions(live.version, ifMatch) !== 0)) ok = false;
+    if (!ok) {
+      this.counters.preconditionFailures++;
+      throw new ServiceError('PRECONDITION_FAILED', 'the precondition did not hold on a quorum of replicas');
+    }
+  }
+
+  /** Reads the highest version among R replicas; read-repairs stale ones in the background. */
+  async #read(key: string, consistency: Consistency): Promise<StoredRecord | undefined> {
+    const map = this.#map;
+    const prefs = map.preferenceList(this.partitionOf(key));
+    const need = requiredReplicas(consistency, prefs.length);
+    const targets = prefs.filter((id) => this.#reachable(id));
+    const attempts = targets.map((id) => this.#readOn(id, key));
+    const outcome = await awaitAnswers(attempts, need, this.#timers, this.config.requestTimeoutMs);
+    if (outcome.answers.length < need) {
+      this.counters.readFailures++;
+      if (outcome.timedOut) {
+        throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${outcome.answers.length} answered in time`, {
+          acknowledged: outcome.answers.length,
+          required: need,
+        });
+      }
+      throw insufficientReplicas(outcome.answers.length, need, prefs.length);
+    }
+    const best = highest(outcome.answers.map((a) => a.value));
+    if (best !== undefined) this.#store.observe(best.version);
+    if (this.config.readRepair) this.#track(this.#readRepair(targets, attempts, best));
+    return best;
+  }
+
+  async #readRepair(
+    targets: readonly string[],
+    attempts: readonly Promise<StoredRecord | undefined>[],
+    seen: StoredRecord | undefined,
+  ): Promise<void> {
+    const all = await settleWithin(attempts, this.#timers, this.config.requestTimeoutMs);
+    const best = highest([seen, ...all.answers.map((a) => a.value)]);
+    if (best === undefined) return;
+    const stale = all.answers.filter((a) => a.value === undefined || compareVersions(a.value.version, best.version) < 0);
+    await Promise.allSettled(
+      stale.map(async (a) => {
+        this.counters.readRepairs++;
+        await this.#writeOn(targets[a.index]!, [best]);
+      }),
+    );
+  }
+
+  async #write(record: StoredRecord, consistency: Consistency): Promise<void> {
+    this.counters.writes++;
+    const partition = this.partitionOf(record.key);
+    const prefs = this.#map.preferenceList(partition);
+    const need = requiredReplicas(consistency, prefs.length);
+    const outcome = await awaitAnswers(this.#replicate([record], partition), need, this.#timers, this.config.requestTimeoutMs);
+    if (outcome.answers.length < need) {
+      this.counters.writeFailures++;
+      if (outcome.timedOut) {
+        throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${outcome.answers.length} acknowledged in time`, {
+          acknowledged: outcome.answers.length,
+          required: need,
+        });
+      }
+      throw insufficientReplicas(outcome.answers.length, need, prefs.length);
+    }
+  }
+
+  /**
+   * Sends records of one partition to its replicas; one promise per
+   * preference-list replica that resolves when that replica (or, with
+   * `hintsCountTowardConsistency`, its stand-in) holds them durably.
+   *
+   * - This node: applied to the local store.
+   * - A reachable replica: written over the internode API; if that fails, a
+   *   hint is kept on this node (not counted: the caller already failed it).
+   * - A replica membership reports down: the records go as a hint to the
+   *   first reachable member beyond the preference list in the partition's
+   *   HRW ranking (the stand-in), which delivers them when the replica is
+   *   back; with no stand-in this node keeps the hint.
+   */
+  #replicate(records: readonly StoredRecord[], partition: number): Promise<unknown>[] {
+    const map = this.#map;
+    const prefs = map.preferenceList(partition);
+    const selfId = this.#membership.selfId;
+    const standIns = map
+      .ranking(partition)
+      .slice(prefs.length)
+      .filter((id) => this.#reachable(id));
+    const out: Promise<unknown>[] = [];
+    for (const id of prefs) {
+      if (this.#reachable(id)) {
+        const p = this.#writeOn(id, records);
+        if (id !== selfId) {
+          this.#track(p.catch(() => this.#keepHintLocally(id, records)));
+        }
+        out.push(p);
+        continue;
+      }
+      const standIn = standIns.shift();
+      const handed = standIn === undefined ? this.#keepHintLocally(id, records) : this.#hintOn(standIn, id, records);
+      if (this.config.hintsCountTowardConsistency && standIn !== undefined) out.push(handed);
+      else {
+        this.#track(handed.catch(() => this.#keepHintLocally(id, records)));
+        out.push(Promise.reject(new Error(`replica ${id} is down`)));
+        out.at(-1)!.catch(() => undefined);
+      }
+    }
+    return out;
+  }
+
+  async #keepHintLocally(target: string, records: readonly StoredRecord[]): Promise<void> {
+    this.counters.hintsKeptLocally++;
+    try {
+      await this.#hints.add(target, records, this.#timers.nowMs());
+    } catch (e) {
+      this.#onError('keeping a hint', e);
+    }
+  }
+
+  async #hintOn(standIn: string, target: string, records: readonly StoredRecord[]): Promise<void> {
+    if (standIn === this.#membership.selfId) {
+      await this.#hints.add(target, records, this.#timers.nowMs());
+    } else {
+      await this.#peer(standIn).hint(target, records);
+    }
+    this.counters.hintsHandedToStandIns++;
+  }
+
+  async #writeOn(id: string, records: readonly StoredRecord[]): Promise<void> {
+    if (id === this.#membership.selfId) {
+      await this.#store.applyMany(records);
+      return;
+    }
+    await this.#peer(id).write(records);
+  }
+
+  async #readOn(id: string, key: string): Promise<StoredRecord | undefined> {
+    if (id === this.#membership.selfId) return this.#store.getRecord(key);
+    const [r] = await this.#peer(id).read([key]);
+    return r;
+  }
+
+  async #scanOn(id: string, request: ScanRequest): Promise<ScanResponse> {
+    if (id === this.#membership.selfId) return scanLocal(this.#store, request);
+    return this.#peer(id).scan(request);
+  }
+
+  #track(p: Promise<unknown>): void {
+    const q = p.catch((e: unknown) => this.#onError('background replication', e));
+    this.#background.add(q);
+    void q.finally(() => this.#background.delete(q));
+  }
+
+  /** Resolves when background work started so far has finished (tests). */
+  async settled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+  }
+}
+
+function highest(records: readonly (StoredRecord | undefined)[]): StoredRecord | undefined {
+  let best: StoredRecord | undefined;
+  for (const r of records) if (r !== undefined && (best === undefined || compareVersions(r.version, best.version) > 0)) best = r;
+  return best;
+}
+
+const encoder = new TextEncoder();
+function utf8Compare(a: string, b: string): number {
+  return Buffer.compare(encoder.encode(a), encoder.encode(b));
+}
+function utf8Less(a: string, b: string): boolean {
+  return utf8Compare(a, b) < 0;
+}
+
+function encodeCursor(key: string): string {
+  return Buffer.from('k' + key, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const s = /^[A-Za-z0-9_-]*$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!s.startsWith('k') || s.length < 2) throw new ServiceError('INVALID_CURSOR', 'the cursor is not one this node made');
+  return s.slice(1);
+}

@@ -1,0 +1,31 @@
+/**
+ * Errors of the cluster package that are not service errors (those are
+ * `ServiceError` from `@hearsay/http`, answered to clients). Codes are stable
+ * and append-only.
+ */
+export type ClusterErrorCode =
+  /** A peer did not answer within the request timeout. */
+  | 'PEER_TIMEOUT'
+  /** A peer could not be reached or answered with a transport-level failure. */
+  | 'PEER_UNREACHABLE'
+  /** Too many requests already queued for this peer; the call was refused without sending. */
+  | 'PEER_OVERLOADED'
+  /** The peer refused our credentials (401/403): another cluster key, or none. */
+  | 'PEER_UNAUTHORIZED'
+  /** The peer answered something that does not decode or validate. */
+  | 'PEER_BAD_RESPONSE'
+  /** An internode request that does not decode or validate (answered 400). */
+  | 'BAD_REQUEST'
+  /** The component was stopped. */
+  | 'STOPPED'
+  /** An invalid configuration value. */
+  | 'BAD_CONFIG';
+
+export class ClusterError extends Error {
+  override readonly name = 'ClusterError';
+  readonly code: ClusterErrorCode;
+  constructor(code: ClusterErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,117 @@
+import type { Store } from '@hearsay/storage';
+import type { HintStore } from './hint-store.ts';
+import type { MembershipView } from './membership.ts';
+import type { PeerFactory } from './peer.ts';
+import type { Timers } from './timers.ts';
+
+export interface HandoffConfig {
+  /** How often hints are offered to members that are alive. Default 10 s. */
+  readonly intervalMs: number;
+  /** Hints kept longer than this are dropped; repair covers them. Default 3 h (Cassandra's max_hint_window). */
+  readonly windowMs: number;
+  /** Hints per delivery request. Default 256. */
+  readonly batchRecords: number;
+}
+
+export const DEFAULT_HANDOFF_CONFIG: HandoffConfig = { intervalMs: 10_000, windowMs: 3 * 60 * 60 * 1000, batchRecords: 256 };
+
+export interface HandoffDeps {
+  readonly hints: HintStore;
+  readonly store: Store;
+  readonly membership: MembershipView;
+  readonly peers: PeerFactory;
+  readonly timers: Timers;
+  readonly config?: Partial<HandoffConfig>;
+  readonly onError?: (what: string, error: unknown) => void;
+}
+
+/**
+ * Hinted handoff: every `intervalMs` (and as soon as membership says a
+ * member is alive again) hints are delivered to their targets that are
+ * `alive`, a batch at a time, and removed once the target acknowledged them.
+ * Hints older than `windowMs` are dropped first.
+ */
+export class HintedHandoff {
+  readonly config: HandoffConfig;
+  readonly #deps: HandoffDeps;
+  #timer: unknown = undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = true;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(deps: HandoffDeps) {
+    this.#deps = deps;
+    this.config = { ...DEFAULT_HANDOFF_CONFIG, ...deps.config };
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#unsubscribe = this.#deps.membership.onChange(() => {
+      const alive = new Set(this.#deps.membership.members().filter((m) => m.state === 'alive').map((m) => m.id));
+      if (this.#deps.hints.targets().some((t) => alive.has(t))) void this.runOnce();
+    });
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    this.#deps.timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  /** One delivery round now (coalesced with a round already running). */
+  runOnce(): Promise<void> {
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      do {
+        this.#again = false;
+        await this.#round();
+      } while (this.#again && !this.#stopped);
+    })().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.#deps.timers.setTimeout(() => {
+      void this.runOnce().finally(() => this.#schedule());
+    }, this.config.intervalMs);
+  }
+
+  async #round(): Promise<void> {
+    const { hints, membership, timers } = this.#deps;
+    try {
+      await hints.expire(timers.nowMs() - this.config.windowMs);
+    } catch (e) {
+      this.#deps.onError?.('expiring hints', e);
+    }
+    for (const target of hints.targets()) {
+      if (this.#stopped) return;
+      const member = membership.members().find((m) => m.id === target);
+      if (target !== membership.selfId && member?.state !== 'alive') continue;
+      try {
+        for (;;) {
+          const batch = await hints.peek(target, this.config.batchRecords);
+          if (batch.length === 0) break;
+          const records = batch.map((h) => h.record);
+          if (target === membership.selfId) await this.#deps.store.applyMany(records);
+          else await this.#deps.peers(member!).write(records);
+          await hints.markDelivered(batch);
+          if (batch.length < this.config.batchRecords || this.#stopped) break;
+        }
+      } catch (e) {
+        // The target went away again; the next round retries.
+        this.#deps.onError?.(`delivering hints to ${target}`, e);
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+export {
+  computePartitionMap,
+  partitionOfHash,
+  bucketRangeOf,
+  countMovedReplicas,
+  hrwScore,
+  DEFAULT_PARTITION_BITS,
+  MAX_PARTITION_BITS,
+  type PartitionMap,
+  type PartitionMapOptions,
+  type BucketRange,
+} from './partition-map.ts';
+export { requiredReplicas } from './quorum.ts';
+export { Coordinator, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorDeps } from './coordinator.ts';
+export { StaticMembership, ringMembers, isReachable, type MemberInfo, type MembershipView } from './membership.ts';
+export type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
+export { InternodePeerClient, type InternodeTransport, type PeerClientOptions } from './peer-client.ts';
+export { createHttpTransport, type HttpTransportOptions } from './http-transport.ts';
+export { createInternodeApp, internodePackr, MSGPACK_CONTENT_TYPE, type InternodeAppOptions } from './internode-app.ts';
+export { createInternodeHandler, type RepairResponder } from './internode-handler.ts';
+export { decodeRequest, INTERNODE_TYPES, type InternodeRequest, type InternodeType } from './internode-messages.ts';
+export { signRequest, checkRequest, SIGNATURE_HEADER, TIMESTAMP_HEADER, DEFAULT_MAX_CLOCK_SKEW_MS } from './auth.ts';
+export { HintStore, hintsSublevel, type Hint, type HintsDb, type SublevelParent, type HintStoreStats } from './hint-store.ts';
+export { HintedHandoff, DEFAULT_HANDOFF_CONFIG, type HandoffConfig } from './handoff.ts';
+export {
+  AntiEntropy,
+  DEFAULT_ANTI_ENTROPY_CONFIG,
+  type AntiEntropyConfig,
+  type RangeRepairResult,
+  type RangeRepairRequest,
+  type RepairRange,
+  type PartitionRepairOutcome,
+} from './anti-entropy.ts';
+export { TombstoneLedger } from './tombstone-ledger.ts';
+export { createRepairRange, createRepairResponder } from './repair-adapter.ts';
+export {
+  createClusterNode,
+  cachedPeerFactory,
+  validateClusterConfig,
+  DEFAULT_CLUSTER_CONFIG,
+  type ClusterConfig,
+  type ClusterNode,
+  type ClusterNodeOptions,
+} from './cluster-node.ts';
+export { realTimers, sleep, type Timers } from './timers.ts';
+export { ClusterError, type ClusterErrorCode } from './errors.ts';

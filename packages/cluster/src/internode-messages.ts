@@ -1,0 +1,108 @@
+import { validateRecord } from '@hearsay/storage';
+import type { StoredRecord } from '@hearsay/storage';
+import { ClusterError } from './errors.ts';
+
+/**
+ * Internode requests and responses. On the wire each is a MessagePack body
+ * POSTed to `/internal/<type>` (HTTP) or carried by the simulated network;
+ * decoded from `unknown` and validated here, at the boundary.
+ *
+ * The request types are part of the protocol between nodes: append only.
+ */
+export const INTERNODE_TYPES = ['write', 'read', 'hint', 'scan', 'repair'] as const;
+export type InternodeType = (typeof INTERNODE_TYPES)[number];
+
+export type InternodeRequest =
+  | { readonly type: 'write'; readonly records: StoredRecord[] }
+  | { readonly type: 'read'; readonly keys: string[] }
+  | { readonly type: 'hint'; readonly target: string; readonly records: StoredRecord[] }
+  | { readonly type: 'scan'; readonly prefix: string; readonly after?: string; readonly limit: number }
+  | { readonly type: 'repair'; readonly message: unknown };
+
+/** Bounds on one request; a request past them is BAD_REQUEST. */
+export const MAX_RECORDS_PER_REQUEST = 10_000;
+export const MAX_KEYS_PER_REQUEST = 10_000;
+export const MAX_SCAN_LIMIT = 10_000;
+
+export function isInternodeType(s: string): s is InternodeType {
+  return (INTERNODE_TYPES as readonly string[]).includes(s);
+}
+
+function bad(message: string, cause?: unknown): ClusterError {
+  return new ClusterError('BAD_REQUEST', message, cause === undefined ? undefined : { cause });
+}
+
+function obj(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('body must be a map');
+  return body as Record<string, unknown>;
+}
+
+export function validateRecords(x: unknown, max = MAX_RECORDS_PER_REQUEST): StoredRecord[] {
+  if (!Array.isArray(x)) throw bad('records must be an array');
+  if (x.length > max) throw bad(`more than ${max} records`);
+  try {
+    return x.map((r) => validateRecord(r));
+  } catch (e) {
+    throw bad(`invalid record: ${(e as Error).message}`, e);
+  }
+}
+
+/** Validates the body of a request of `type`. Throws ClusterError BAD_REQUEST. */
+export function decodeRequest(type: InternodeType, body: unknown): InternodeRequest {
+  switch (type) {
+    case 'write':
+      return { type, records: validateRecords(obj(body)['records']) };
+    case 'read': {
+      const keys = obj(body)['keys'];
+      if (!Array.isArray(keys) || keys.length > MAX_KEYS_PER_REQUEST || !keys.every((k) => typeof k === 'string' && k.length > 0)) {
+        throw bad('keys must be an array of non-empty strings');
+      }
+      return { type, keys: keys as string[] };
+    }
+    case 'hint': {
+      const b = obj(body);
+      const target = b['target'];
+      if (typeof target !== 'string' || target.length === 0 || target.length > 128) throw bad('target must be a member id');
+      return { type, target, records: validateRecords(b['records']) };
+    }
+    case 'scan': {
+      const b = obj(body);
+      const { prefix, after, limit } = b;
+      if (typeof prefix !== 'string') throw bad('prefix must be a string');
+      if (after !== undefined && after !== null && typeof after !== 'string') throw bad('after must be a string');
+      if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_SCAN_LIMIT) throw bad('limit out of range');
+      return { type, prefix, limit: limit as number, ...(typeof after === 'string' ? { after } : {}) };
+    }
+    case 'repair':
+      return { type, message: obj(body)['message'] };
+    default: {
+      const never: never = type;
+      throw bad(`unknown request type ${String(never)}`);
+    }
+  }
+}
+
+/** Response validation on the client side. */
+export function decodeReadResponse(body: unknown, expected: number): (StoredRecord | undefined)[] {
+  const records = (body as { records?: unknown } | null)?.records;
+  if (!Array.isArray(records) || records.length !== expected) {
+    throw new ClusterError('PEER_BAD_RESPONSE', 'read response has the wrong shape');
+  }
+  try {
+    return records.map((r) => (r === null || r === undefined ? undefined : validateRecord(r)));
+  } catch (e) {
+    throw new ClusterError('PEER_BAD_RESPONSE', 'read response holds an invalid record', { cause: e });
+  }
+}
+
+export function decodeScanResponse(body: unknown): { records: StoredRecord[]; more: boolean } {
+  const b = body as { records?: unknown; more?: unknown } | null;
+  if (b === null || typeof b !== 'object' || typeof b.more !== 'boolean') {
+    throw new ClusterError('PEER_BAD_RESPONSE', 'scan response has the wrong shape');
+  }
+  try {
+    return { records: validateRecords(b.records, MAX_SCAN_LIMIT + 1), more: b.more };
+  } catch (e) {
+    throw new ClusterError('PEER_BAD_RESPONSE', 'scan response holds an invalid record', { cause: e });
+  }
+}

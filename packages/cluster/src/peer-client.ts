@@ -1,0 +1,196 @@
+import type { StoredRecord } from '@hearsay/storage';
+import { ClusterError } from './errors.ts';
+import { internodePackr } from './internode-app.ts';
+import { decodeReadResponse, decodeScanResponse, type InternodeType } from './internode-messages.ts';
+import type { PeerClient, ScanRequest, ScanResponse } from './peer.ts';
+import type { Timers } from './timers.ts';
+
+/**
+ * Moves one encoded request to a peer and its encoded answer back: HTTP
+ * (`http-transport.ts`) or the simulated network. Rejects with a
+ * `ClusterError` (`PEER_*`) on failure; honours `signal`.
+ */
+export type InternodeTransport = (type: InternodeType, body: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>;
+
+export interface PeerClientOptions {
+  readonly timers: Timers;
+  /** Per request. Default 2000 ms. */
+  readonly timeoutMs?: number;
+  /** Requests in flight to this peer at once. Default 32. */
+  readonly maxInFlight?: number;
+  /** Requests waiting for a slot; past this a call fails at once with PEER_OVERLOADED. Default 1024. */
+  readonly maxQueued?: number;
+  /** Replication writes are coalesced into one request of up to this many records. Default 128; 1 disables batching. */
+  readonly maxBatchRecords?: number;
+  /** While a write to this peer is in flight, further writes wait up to this long to join a batch. Default 2 ms. */
+  readonly batchDelayMs?: number;
+}
+
+interface PendingWrite {
+  readonly records: readonly StoredRecord[];
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * A `PeerClient` over any transport, with a per-request deadline, a bounded
+ * number of requests in flight and a bounded wait queue, and a small write
+ * batcher: a write sent while another write to the same peer is in flight
+ * waits (up to `batchDelayMs`, or until `maxBatchRecords` are pending) and
+ * travels with the others in one request. Under no load a write goes at once.
+ */
+export class InternodePeerClient implements PeerClient {
+  readonly #transport: InternodeTransport;
+  readonly #timers: Timers;
+  readonly #timeoutMs: number;
+  readonly #maxInFlight: number;
+  readonly #maxQueued: number;
+  readonly #maxBatch: number;
+  readonly #batchDelayMs: number;
+  #inFlight = 0;
+  readonly #waiting: (() => void)[] = [];
+  #pendingWrites: PendingWrite[] = [];
+  #pendingRecords = 0;
+  #writesInFlight = 0;
+  #flushTimer: unknown = undefined;
+  #flushQueued = false;
+  /** Requests sent (after batching), for tests and metrics. */
+  requestsSent = 0;
+
+  constructor(transport: InternodeTransport, options: PeerClientOptions) {
+    this.#transport = transport;
+    this.#timers = options.timers;
+    this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#maxInFlight = options.maxInFlight ?? 32;
+    this.#maxQueued = options.maxQueued ?? 1024;
+    this.#maxBatch = Math.max(1, options.maxBatchRecords ?? 128);
+    this.#batchDelayMs = options.batchDelayMs ?? 2;
+  }
+
+  write(records: readonly StoredRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    if (this.#pendingWrites.length >= this.#maxQueued) {
+      return Promise.reject(new ClusterError('PEER_OVERLOADED', 'too many writes queued for this peer'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#pendingWrites.push({ records, resolve, reject });
+      this.#pendingRecords += records.length;
+      this.#scheduleFlush();
+    });
+  }
+
+  async read(keys: readonly string[]): Promise<(StoredRecord | undefined)[]> {
+    const answer = await this.#call('read', { keys });
+    return decodeReadResponse(answer, keys.length);
+  }
+
+  async hint(target: string, records: readonly StoredRecord[]): Promise<void> {
+    const answer = (await this.#call('hint', { target, records })) as { kept?: unknown } | null;
+    if (typeof answer?.kept !== 'number') throw new ClusterError('PEER_BAD_RESPONSE', 'hint response has the wrong shape');
+    if (answer.kept < records.length) throw new ClusterError('PEER_OVERLOADED', 'the stand-in is out of hint space for this target');
+  }
+
+  async scan(request: ScanRequest): Promise<ScanResponse> {
+    return decodeScanResponse(await this.#call('scan', request));
+  }
+
+  async repair(message: unknown): Promise<unknown> {
+    const answer = (await this.#call('repair', { message })) as { message?: unknown } | null;
+    if (answer === null || typeof answer !== 'object') throw new ClusterError('PEER_BAD_RESPONSE', 'repair response has the wrong shape');
+    return answer.message;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#pendingRecords >= this.#maxBatch || this.#writesInFlight === 0) {
+      if (this.#flushQueued) return;
+      // Same-tick writes still travel together.
+      this.#flushQueued = true;
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        this.#flush();
+      });
+      return;
+    }
+    if (this.#flushTimer === undefined) {
+      this.#flushTimer = this.#timers.setTimeout(() => {
+        this.#flushTimer = undefined;
+        this.#flush();
+      }, this.#batchDelayMs);
+    }
+  }
+
+  #flush(): void {
+    if (this.#flushTimer !== undefined) {
+      this.#timers.clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    while (this.#pendingWrites.length > 0) {
+      const batch: PendingWrite[] = [];
+      let n = 0;
+      while (this.#pendingWrites.length > 0 && (n === 0 || n + this.#pendingWrites[0]!.records.length <= this.#maxBatch)) {
+        const w = this.#pendingWrites.shift()!;
+        batch.push(w);
+        n += w.records.length;
+      }
+      this.#pendingRecords -= n;
+      const records = batch.flatMap((w) => w.records);
+      this.#writesInFlight++;
+      this.#call('write', { records }).then(
+        () => {
+          for (const w of batch) w.resolve();
+        },
+        (e: unknown) => {
+          for (const w of batch) w.reject(e);
+        },
+      ).finally(() => {
+        this.#writesInFlight--;
+        if (this.#pendingWrites.length > 0) this.#scheduleFlush();
+      });
+      // Under load, keep the rest for the next round so they batch up.
+      if (this.#writesInFlight > 0 && this.#pendingRecords < this.#maxBatch) break;
+    }
+  }
+
+  async #call(type: InternodeType, body: unknown): Promise<unknown> {
+    await this.#acquire();
+    const controller = new AbortController();
+    let timer: unknown;
+    try {
+      this.requestsSent++;
+      const encoded = internodePackr.pack(body);
+      const deadline = new Promise<never>((_, reject) => {
+        timer = this.#timers.setTimeout(() => {
+          const e = new ClusterError('PEER_TIMEOUT', `no answer to ${type} within ${this.#timeoutMs} ms`);
+          controller.abort(e);
+          reject(e);
+        }, this.#timeoutMs);
+      });
+      const bytes = await Promise.race([this.#transport(type, encoded, controller.signal), deadline]);
+      try {
+        return internodePackr.unpack(bytes);
+      } catch (e) {
+        throw new ClusterError('PEER_BAD_RESPONSE', `undecodable ${type} response`, { cause: e });
+      }
+    } finally {
+      this.#timers.clearTimeout(timer);
+      this.#release();
+    }
+  }
+
+  #acquire(): Promise<void> {
+    if (this.#inFlight < this.#maxInFlight) {
+      this.#inFlight++;
+      return Promise.resolve();
+    }
+    if (this.#waiting.length >= this.#maxQueued) {
+      return Promise.reject(new ClusterError('PEER_OVERLOADED', 'too many requests queued for this peer'));
+    }
+    return new Promise((resolve) => this.#waiting.push(() => resolve()));
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#inFlight--;
+  }
+}

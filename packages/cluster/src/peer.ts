@@ -1,0 +1,38 @@
+import type { StoredRecord } from '@hearsay/storage';
+import type { MemberInfo } from './membership.ts';
+
+/**
+ * Internode calls to one other member. Implemented over HTTP
+ * (`http-peer-client.ts`) and over the simulated network in tests. Every
+ * method rejects with a `ClusterError` (`PEER_*` codes) when the peer cannot
+ * answer; none of them throws synchronously.
+ */
+export interface PeerClient {
+  /** Merge records into the peer's store (LWW). Resolves once they are durable there. */
+  write(records: readonly StoredRecord[], signal?: AbortSignal): Promise<void>;
+  /** The peer's stored records (tombstones included), `undefined` where it has none; same order as `keys`. */
+  read(keys: readonly string[], signal?: AbortSignal): Promise<(StoredRecord | undefined)[]>;
+  /** Ask the peer to keep `records` as hints for `target` and deliver them when it is back. */
+  hint(target: string, records: readonly StoredRecord[], signal?: AbortSignal): Promise<void>;
+  /** A page of the peer's records, tombstones included, for listings. */
+  scan(request: ScanRequest, signal?: AbortSignal): Promise<ScanResponse>;
+  /** One request of a repair session, answered by the peer's repair responder. */
+  repair(message: unknown, signal?: AbortSignal): Promise<unknown>;
+}
+
+export interface ScanRequest {
+  readonly prefix: string;
+  /** Only keys strictly after this one. */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface ScanResponse {
+  /** Sorted by key, tombstones included, at most `limit`. */
+  readonly records: StoredRecord[];
+  /** True when the peer has more records after the last one. */
+  readonly more: boolean;
+}
+
+/** Makes (or reuses) the client for a member. Called often: cache by id and address. */
+export type PeerFactory = (member: MemberInfo) => PeerClient;
