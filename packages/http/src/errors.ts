@@ -17,16 +17,22 @@ export const HTTP_ERROR_STATUS = {
   INVALID_PARAMETER: 400,
   INVALID_HEADER: 400,
   INCOMPLETE_BODY: 400,
+  /** Refused by the HTTP parser before the app (see server-guards.ts). */
+  MALFORMED_REQUEST: 400,
   // 404
   NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   // 405
   METHOD_NOT_ALLOWED: 405,
+  // 408, from the server guards
+  REQUEST_TIMEOUT: 408,
   // 413
   VALUE_TOO_LARGE: 413,
   // 415
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNSUPPORTED_CONTENT_ENCODING: 415,
+  // 431, from the server guards
+  HEADERS_TOO_LARGE: 431,
   // 500: a bug, never bad input.
   INTERNAL: 500,
   // 503

@@ -26,3 +26,4 @@ export { createLocalService } from './local-service.ts';
 export type { HttpErrorCode } from './errors.ts';
 export { HTTP_ERROR_STATUS } from './errors.ts';
 export { openApiDocument } from './openapi.ts';
+export { guardServer, rawErrorResponse } from './server-guards.ts';

@@ -1,0 +1,172 @@
+/**
+ * Malformed requests against a running node: the app on @hono/node-server,
+ * listening on 127.0.0.1 port 0 in this process. Raw `node:net` sockets send
+ * bytes no client would (bad request lines, framing, headers); `fetch` sends
+ * the odd-but-sendable rest. Every answer is a well-formed HTTP response
+ * below 500, and the node still serves correct reads afterwards. Seeded;
+ * set HEARSAY_FUZZ_SEED to replay a failure.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guardServer } from '../src/server-guards.ts';
+import { openLocalNode, type LocalNode } from './local-node.ts';
+import { createRng, describeFetchCase, describeRawCase, fetchRequest, rawRequest, SENTINEL_PREFIX, type RawCase } from './malformed.ts';
+
+const SEED = Number(process.env['HEARSAY_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+const RAW_CASES = 1200;
+const FETCH_CASES = 1500;
+const PARALLEL = 16;
+/** A deadline per exchange, not a sleep: a healthy node answers in milliseconds. */
+const EXCHANGE_DEADLINE_MS = 10_000;
+
+let node: LocalNode;
+let server: ServerType;
+let base: string;
+let port: number;
+
+beforeAll(async () => {
+  node = await openLocalNode({ limits: { maxValueBytes: 4096 } });
+  await new Promise<void>((resolve) => {
+    server = serve({ fetch: node.app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => {
+      port = info.port;
+      base = `http://127.0.0.1:${port}`;
+      resolve();
+    });
+    guardServer(server as import('node:http').Server);
+  });
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+  await node.close();
+});
+
+/** Sends the bytes, half-closes, and collects everything until the server closes. */
+function exchange(bytes: Uint8Array): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close within ${EXCHANGE_DEADLINE_MS} ms; got ${Buffer.concat(chunks).toString('latin1').slice(0, 200)}`));
+    }, EXCHANGE_DEADLINE_MS);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => {}); // a reset after the answer is fine; the answer is what we check
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.end(bytes);
+  });
+}
+
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3}) [^\r\n]*\r\n/;
+
+/** The status codes of the responses in `data` (walking Content-Length framed responses), or an error. */
+function statusesOf(data: Buffer): number[] | string {
+  const statuses: number[] = [];
+  let rest = data.toString('latin1');
+  while (rest.length > 0) {
+    const line = STATUS_LINE.exec(rest);
+    if (line === null) return `not an HTTP response: ${JSON.stringify(rest.slice(0, 120))}`;
+    const status = Number(line[1]);
+    statuses.push(status);
+    const headEnd = rest.indexOf('\r\n\r\n');
+    if (headEnd === -1) return `response head does not end: ${JSON.stringify(rest.slice(0, 120))}`;
+    const head = rest.slice(0, headEnd);
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    const chunked = /\r\ntransfer-encoding: *chunked/i.test(head);
+    let next = headEnd + 4;
+    if (chunked) {
+      const end = rest.indexOf('\r\n0\r\n\r\n', next - 2);
+      if (end === -1) return 'chunked body does not end';
+      next = end + 7;
+    } else if (length !== null && status !== 304 && status !== 204) {
+      next += Number(length[1]);
+    } else if (status !== 204 && status !== 304 && length === null) {
+      // Close-delimited (or a HEAD answer): the rest belongs to this response.
+      next = rest.length;
+    }
+    rest = rest.slice(next);
+  }
+  return statuses;
+}
+
+async function inParallel<T>(count: number, run: (i: number) => Promise<T>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await run(next++);
+  };
+  await Promise.all(Array.from({ length: PARALLEL }, worker));
+}
+
+it(`raw malformed HTTP and odd fetches get well-formed answers below 500 (seed ${SEED})`, async () => {
+  const rng = createRng(SEED);
+  const sentinel = `${SENTINEL_PREFIX}${SEED}/value`;
+  expect((await fetch(`${base}/v1/kv/${sentinel}`, { method: 'PUT', body: 'kept', headers: { 'content-type': 'text/x-kept' } })).status).toBe(204);
+
+  const rawCases: RawCase[] = Array.from({ length: RAW_CASES }, () => rawRequest(rng));
+  const silentKinds = new Map<string, number>();
+  await inParallel(rawCases.length, async (i) => {
+    const c = rawCases[i]!;
+    const where = `seed=${SEED} raw case ${i} ${describeRawCase(c)}`;
+    const answer = await exchange(c.bytes);
+    if (answer.byteLength === 0) {
+      // Only requests cut short may go unanswered (the server waits for the rest, then sees the close).
+      expect(c.incomplete, `${where}: no answer`).toBe(true);
+      silentKinds.set(c.kind, (silentKinds.get(c.kind) ?? 0) + 1);
+      return;
+    }
+    const statuses = statusesOf(answer);
+    if (typeof statuses === 'string') expect.fail(`${where}: ${statuses}`);
+    for (const status of statuses) expect(status, `${where}: ${answer.toString('latin1').slice(0, 300)}`).toBeLessThan(500);
+  });
+
+  const fetchCases = Array.from({ length: FETCH_CASES }, () => fetchRequest(rng));
+  await inParallel(fetchCases.length, async (i) => {
+    const c = fetchCases[i]!;
+    const where = `seed=${SEED} fetch case ${i} ${describeFetchCase(c)}`;
+    let response: Response;
+    try {
+      response = await fetch(`${base}${c.path}`, { method: c.method, headers: c.headers.map(([name, value]): [string, string] => [name, value]), body: c.body });
+    } catch (error) {
+      // fetch refuses some requests before sending (bad header values, forbidden methods): not the node's answer.
+      if (error instanceof TypeError && !String((error as { cause?: unknown }).cause ?? '').includes('ECONNRESET')) return;
+      throw new Error(`${where}: ${String(error)}`, { cause: error });
+    }
+    expect(response.status, where).toBeLessThan(500);
+    await response.arrayBuffer();
+  });
+
+  const kept = await fetch(`${base}/v1/kv/${sentinel}`);
+  expect(kept.status, `seed=${SEED}`).toBe(200);
+  expect(kept.headers.get('content-type')).toBe('text/x-kept');
+  expect(await kept.text()).toBe('kept');
+  expect((await fetch(`${base}/v1/kv/after/fuzz`, { method: 'PUT', body: 'fresh' })).status).toBe(204);
+  expect(await (await fetch(`${base}/v1/kv/after/fuzz`)).text()).toBe('fresh');
+  expect((await fetch(`${base}/v1/health`)).status).toBe(200);
+});
+
+describe('guardServer', () => {
+  const bodyOf = (answer: Buffer): { error: { code: string } } => JSON.parse(answer.toString('latin1').split('\r\n\r\n')[1]!) as { error: { code: string } };
+
+  it('answers CONNECT with 405 JSON instead of dropping the connection', async () => {
+    const answer = await exchange(Buffer.from('CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+    expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    expect(bodyOf(answer).error.code).toBe('METHOD_NOT_ALLOWED');
+  });
+
+  it('answers what the parser refuses with a JSON error', async () => {
+    const garbage = await exchange(Buffer.from('GET /v1/health HTTP/9.9\r\n\r\n'));
+    expect(garbage.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(bodyOf(garbage).error.code).toBe('MALFORMED_REQUEST');
+    const big = await exchange(Buffer.from(`GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`));
+    expect(big.toString('latin1')).toMatch(/^HTTP\/1\.1 431 /);
+    expect(bodyOf(big).error.code).toBe('HEADERS_TOO_LARGE');
+  });
+});
