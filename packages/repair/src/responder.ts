@@ -1,0 +1,268 @@
+import type { BucketEntry, Store, StoredRecord } from '@hearsay/storage';
+import { fromStore, isRepairError, RepairError } from './errors.ts';
+import { Fingerprinter, unpackFingerprints } from './fingerprint.ts';
+import {
+  decodeRequest, encodeMessage, fromGaps, HASH_BYTES_MAX, HASH_BYTES_MIN, KEY_HASH_BYTES, MESSAGE_BYTES_MAX, MessageType,
+} from './messages.ts';
+import type {
+  BucketDiff, FetchRequest, LevelRequest, OpenRequest, RepairReply, RepairRequest, SummariesRequest, WireRecord,
+} from './messages.ts';
+import { rangeDepth } from './range.ts';
+import { RangeTree } from './tree.ts';
+import { fromWireRecord, recordWireBytes, toWireRecord } from './wire-record.ts';
+
+export interface RepairResponderOptions {
+  /** Trees kept between a session's requests. Default 8. */
+  readonly maxSessions?: number;
+  /** A cached tree unused this long is dropped. Default 60 s. */
+  readonly sessionTtlMs?: number;
+  /** Leaves (buckets) of all cached trees together; 32 bytes each, twice. Default 2^18 (~16 MiB). */
+  readonly maxCachedLeaves?: number;
+  /** Larger requests are refused with MESSAGE_TOO_LARGE. Default 32 MiB. */
+  readonly maxMessageBytes?: number;
+}
+
+/**
+ * The side of a session that answers. Mount `handle` on the internode route:
+ * body in, body out. It never rejects: a malformed request or a store failure
+ * gets a Failed reply carrying the error code.
+ */
+export interface RepairResponder {
+  handle(body: Uint8Array, nowMs: number): Promise<Uint8Array>;
+}
+
+/** Largest Fetched reply a peer may ask for. */
+const FETCH_REPLY_BYTES_MAX = 16 * 1024 * 1024;
+const GET_RECORDS_GROUP = 32;
+
+interface CachedTree {
+  readonly tree: RangeTree;
+  expiresAtMs: number;
+}
+
+/**
+ * The bounded tree cache: a session's Open builds its tree once and the Level
+ * requests that follow reuse it. Entries expire after `ttlMs` unused and the
+ * oldest go first when the bounds are hit; a miss just rebuilds the tree from
+ * the current digests, which is also correct (see docs/repair.md), only
+ * slower.
+ */
+class TreeCache {
+  private readonly entries = new Map<string, CachedTree>();
+  private leaves = 0;
+
+  constructor(
+    private readonly maxSessions: number,
+    private readonly ttlMs: number,
+    private readonly maxLeaves: number,
+  ) {}
+
+  get(key: string, nowMs: number): RangeTree | undefined {
+    this.expire(nowMs);
+    const hit = this.entries.get(key);
+    if (hit === undefined) return undefined;
+    hit.expiresAtMs = nowMs + this.ttlMs;
+    return hit.tree;
+  }
+
+  put(key: string, tree: RangeTree, nowMs: number): void {
+    this.expire(nowMs);
+    this.delete(key);
+    if (this.maxSessions === 0 || tree.leafCount > this.maxLeaves) return;
+    while (this.entries.size >= this.maxSessions || this.leaves + tree.leafCount > this.maxLeaves) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.delete(oldest.value);
+    }
+    this.entries.set(key, { tree, expiresAtMs: nowMs + this.ttlMs });
+    this.leaves += tree.leafCount;
+  }
+
+  private delete(key: string): void {
+    const e = this.entries.get(key);
+    if (e !== undefined) {
+      this.entries.delete(key);
+      this.leaves -= e.tree.leafCount;
+    }
+  }
+
+  private expire(nowMs: number): void {
+    for (const [key, e] of this.entries) if (e.expiresAtMs <= nowMs) this.delete(key);
+  }
+}
+
+function cacheKey(salt: Uint8Array, from: number, to: number): string {
+  return `${Buffer.from(salt).toString('hex')}:${from}:${to}`;
+}
+
+/** A responder with a bounded, expiring per-session tree cache (see TreeCache). */
+export function createRepairResponder(store: Store, options: RepairResponderOptions = {}): RepairResponder {
+  const maxSessions = options.maxSessions ?? 8;
+  const ttlMs = options.sessionTtlMs ?? 60_000;
+  const maxLeaves = options.maxCachedLeaves ?? 1 << 18;
+  const maxMessageBytes = options.maxMessageBytes ?? MESSAGE_BYTES_MAX;
+  for (const [name, v] of [['maxSessions', maxSessions], ['sessionTtlMs', ttlMs], ['maxCachedLeaves', maxLeaves], ['maxMessageBytes', maxMessageBytes]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RepairError('INVALID_ARGUMENT', `${name} must be an integer >= 0`);
+  }
+  const cache = new TreeCache(maxSessions, ttlMs, maxLeaves);
+  return { handle: (body, nowMs) => respond(store, body, maxMessageBytes, cache, nowMs) };
+}
+
+/** A stateless responder: every Level request rebuilds the range's tree (fine for small ranges). */
+export function handleRepairRequest(store: Store, body: Uint8Array): Promise<Uint8Array> {
+  return respond(store, body, MESSAGE_BYTES_MAX, undefined, 0);
+}
+
+async function respond(store: Store, body: Uint8Array, maxBytes: number, cache: TreeCache | undefined, nowMs: number): Promise<Uint8Array> {
+  let reply: RepairReply;
+  try {
+    reply = await answer(store, decodeRequest(body, maxBytes), cache, nowMs);
+  } catch (e) {
+    reply = isRepairError(e)
+      ? { t: MessageType.Failed, code: e.code, message: e.message }
+      : { t: MessageType.Failed, code: 'INTERNAL', message: String((e as Error)?.message ?? e) };
+  }
+  return encodeMessage(reply);
+}
+
+function checkBits(store: Store, bits: number): void {
+  if (bits !== store.bucketBits) {
+    throw new RepairError('BUCKET_BITS_MISMATCH', `peer has bucketBits ${bits}, this store ${store.bucketBits}`);
+  }
+}
+
+async function answer(store: Store, request: RepairRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
+  switch (request.t) {
+    case MessageType.Open:
+      return answerOpen(store, request, cache, nowMs);
+    case MessageType.Level:
+      return answerLevel(store, request, cache, nowMs);
+    case MessageType.Summaries:
+      return answerSummaries(store, request);
+    case MessageType.Push: {
+      const records = request.records.map(fromWireRecord);
+      const applied = await fromStore(() => store.applyMany(records));
+      return { t: MessageType.Pushed, applied: applied.filter(Boolean).length };
+    }
+    case MessageType.Fetch:
+      return answerFetch(store, request);
+    default: {
+      const never: never = request;
+      throw new RepairError('INTERNAL', `unhandled request ${String(never)}`);
+    }
+  }
+}
+
+async function buildTree(store: Store, from: number, to: number, salt: Uint8Array): Promise<RangeTree> {
+  const digests = await fromStore(() => store.bucketDigests(from, to));
+  return RangeTree.build(digests, salt);
+}
+
+async function answerOpen(store: Store, r: OpenRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
+  checkBits(store, r.bits);
+  rangeDepth(r.from, r.to, r.bits);
+  // Our clock before our digests: the cut-off promise rests on this order.
+  const clockMs = store.now().ms;
+  const tree = await buildTree(store, r.from, r.to, r.salt);
+  cache?.put(cacheKey(r.salt, r.from, r.to), tree, nowMs);
+  return { t: MessageType.Opened, root: tree.root(), nowMs: clockMs };
+}
+
+async function answerLevel(store: Store, r: LevelRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
+  checkBits(store, r.bits);
+  const depth = rangeDepth(r.from, r.to, r.bits);
+  if (r.hb < HASH_BYTES_MIN || r.hb > HASH_BYTES_MAX) throw new RepairError('MALFORMED_MESSAGE', `hb must be ${HASH_BYTES_MIN}..${HASH_BYTES_MAX}`);
+  if (r.level < 1 || r.level > depth) throw new RepairError('MALFORMED_MESSAGE', `level ${r.level} is not in 1..${depth}`);
+  const parents = fromGaps(r.parents, 2 ** (r.level - 1), 'parents');
+  const key = cacheKey(r.salt, r.from, r.to);
+  let tree = cache?.get(key, nowMs);
+  if (tree === undefined) {
+    tree = await buildTree(store, r.from, r.to, r.salt);
+    cache?.put(key, tree, nowMs);
+  }
+  return { t: MessageType.LevelHashes, hashes: tree.childHashes(r.level, parents, r.hb) };
+}
+
+async function answerSummaries(store: Store, r: SummariesRequest): Promise<RepairReply> {
+  checkBits(store, r.bits);
+  const buckets = fromGaps(r.buckets, 2 ** r.bits, 'buckets');
+  const fingerprints = new Fingerprinter(r.salt);
+  const nodes: string[] = [];
+  const nodeIndex = new Map<string, number>();
+  const perBucket: { missing: number[]; unmatched: BucketEntry[] }[] = [];
+  let base = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    const entries = await fromStore(() => store.bucketEntries(buckets[i] as number));
+    const theirs = unpackFingerprints(r.fps[i] as Uint8Array);
+    const theirSet = new Set(theirs);
+    const mineSet = new Set<number>();
+    const unmatched: BucketEntry[] = [];
+    for (const e of entries) {
+      const fp = fingerprints.of(e);
+      mineSet.add(fp);
+      if (!theirSet.has(fp)) {
+        unmatched.push(e);
+        if (e.version.ms > base) base = e.version.ms;
+        if (!nodeIndex.has(e.version.node)) {
+          nodeIndex.set(e.version.node, nodes.length);
+          nodes.push(e.version.node);
+        }
+      }
+    }
+    const missing: number[] = [];
+    for (let j = 0; j < theirs.length; j++) if (!mineSet.has(theirs[j] as number)) missing.push(j);
+    perBucket.push({ missing, unmatched });
+  }
+  const diffs: BucketDiff[] = perBucket.map(({ missing, unmatched }) => {
+    const hashes = Buffer.allocUnsafe(unmatched.length * KEY_HASH_BYTES);
+    const meta: number[] = [];
+    unmatched.forEach((e, j) => {
+      hashes.writeBigUInt64BE(BigInt.asUintN(64, e.keyHash), j * KEY_HASH_BYTES);
+      meta.push(base - e.version.ms, e.version.counter, nodeIndex.get(e.version.node) as number, e.tombstone ? 1 : 0);
+    });
+    // Gap-encode missing indices: ascending by construction.
+    const gaps = missing.map((v, j) => (j === 0 ? v : v - (missing[j - 1] as number)));
+    return [gaps, hashes, meta] as const;
+  });
+  return { t: MessageType.SummaryDiff, nodes, base, diffs };
+}
+
+async function answerFetch(store: Store, r: FetchRequest): Promise<RepairReply> {
+  checkBits(store, r.bits);
+  const buckets = fromGaps(r.buckets, 2 ** r.bits, 'buckets');
+  const maxBytes = Math.min(r.maxBytes, FETCH_REPLY_BYTES_MAX);
+  const records: WireRecord[] = [];
+  let bytes = 0;
+  let served = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    const bin = r.hashes[i] as Uint8Array;
+    const view = Buffer.from(bin.buffer, bin.byteOffset, bin.byteLength);
+    const wanted: bigint[] = [];
+    for (let j = 0; j < bin.length / KEY_HASH_BYTES; j++) wanted.push(view.readBigUInt64BE(j * KEY_HASH_BYTES));
+    const keysByHash = new Map<bigint, string[]>();
+    for (const e of await fromStore(() => store.bucketEntries(buckets[i] as number))) {
+      const h = BigInt.asUintN(64, e.keyHash);
+      const list = keysByHash.get(h);
+      if (list === undefined) keysByHash.set(h, [e.key]);
+      else list.push(e.key);
+    }
+    for (let g = 0; g < wanted.length; g += GET_RECORDS_GROUP) {
+      const group = wanted.slice(g, g + GET_RECORDS_GROUP);
+      const keys = group.flatMap((h) => keysByHash.get(h) ?? []);
+      const found = await fromStore(() => store.getRecords(keys));
+      const byKey = new Map<string, StoredRecord>();
+      found.forEach((rec) => { if (rec !== undefined) byKey.set(rec.key, rec); });
+      for (const h of group) {
+        if (served > 0 && bytes >= maxBytes) return { t: MessageType.Fetched, served, records };
+        for (const key of keysByHash.get(h) ?? []) {
+          const rec = byKey.get(key);
+          if (rec === undefined) continue;
+          records.push(toWireRecord(rec));
+          bytes += recordWireBytes(rec);
+        }
+        served++;
+      }
+    }
+  }
+  return { t: MessageType.Fetched, served, records };
+}

@@ -1,0 +1,105 @@
+import { hash } from 'node:crypto';
+import { MerkleTree } from 'merkletreejs';
+
+/** Length of a full node hash (SHA-256). The root is compared at this length. */
+export const NODE_HASH_BYTES = 32;
+/** Length of the per-session salt mixed into every node hash and fingerprint. */
+export const SALT_BYTES = 8;
+
+function sha256(data: Buffer): Buffer {
+  return hash('sha256', data, 'buffer');
+}
+
+/**
+ * A complete binary Merkle tree over the digests of a contiguous,
+ * power-of-two-long bucket range, built with merkletreejs and then flattened
+ * (one Uint8Array per level) so a 2^16-leaf tree costs ~4 MiB, not 130k
+ * Buffers.
+ *
+ * Levels are numbered from the top: level 0 is the root, level `depth` the
+ * leaves (buckets). Every hash is salted with the session's salt, so a
+ * truncated-hash collision in one session is independent of the next one:
+ *   leaf      = SHA-256(salt ‖ bucketDigest)   (computed on demand)
+ *   inner     = SHA-256(salt ‖ left ‖ right)   (left/right: the raw digests
+ *               just above the leaves, the inner hashes above that)
+ * The two input lengths differ, so a leaf never hashes like an inner node.
+ */
+export class RangeTree {
+  readonly depth: number;
+  readonly leafCount: number;
+  private readonly salt: Buffer;
+  private readonly digests: readonly Uint8Array[];
+  /** inner[t] holds the 2^t full hashes of level t, for t < depth. */
+  private readonly inner: Buffer[];
+
+  private constructor(salt: Buffer, digests: readonly Uint8Array[], inner: Buffer[]) {
+    this.salt = salt;
+    this.digests = digests;
+    this.inner = inner;
+    this.leafCount = digests.length;
+    this.depth = Math.log2(digests.length);
+  }
+
+  /** `digests.length` must be a power of two (see rangeDepth). */
+  static build(digests: readonly Uint8Array[], salt: Uint8Array): RangeTree {
+    const n = digests.length;
+    if (n < 1 || (n & (n - 1)) !== 0) throw new Error(`RangeTree needs a power-of-two leaf count, got ${n}`);
+    const saltBuf = Buffer.from(salt);
+    const depth = Math.log2(n);
+    const inner: Buffer[] = [];
+    if (depth > 0) {
+      const leaves = digests.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+      const tree = new MerkleTree(leaves, sha256, {
+        concatenator: (parts: Buffer[]) => Buffer.concat([saltBuf, ...parts]),
+      });
+      // getLayers()[0] is the leaves, [depth] the root; flatten top-down.
+      const layers = tree.getLayers();
+      for (let t = 0; t < depth; t++) {
+        const layer = layers[depth - t];
+        if (layer === undefined || layer.length !== 2 ** t) throw new Error('merkletreejs returned an unexpected layer shape');
+        const flat = Buffer.allocUnsafe(layer.length * NODE_HASH_BYTES);
+        for (let i = 0; i < layer.length; i++) (layer[i] as Buffer).copy(flat, i * NODE_HASH_BYTES);
+        inner.push(flat);
+      }
+    }
+    return new RangeTree(saltBuf, digests, inner);
+  }
+
+  /** The full hash of node `index` at `level`. */
+  nodeHash(level: number, index: number): Uint8Array {
+    if (level === this.depth) {
+      const digest = this.digests[index];
+      if (digest === undefined) throw new Error(`leaf ${index} out of range`);
+      return sha256(Buffer.concat([this.salt, digest]));
+    }
+    const flat = this.inner[level];
+    if (flat === undefined || index < 0 || index >= 2 ** level) throw new Error(`node ${level}/${index} out of range`);
+    return flat.subarray(index * NODE_HASH_BYTES, (index + 1) * NODE_HASH_BYTES);
+  }
+
+  root(): Uint8Array {
+    return this.nodeHash(0, 0);
+  }
+
+  /** The raw storage digest of leaf `index`. */
+  leafDigest(index: number): Uint8Array | undefined {
+    return this.digests[index];
+  }
+
+  /**
+   * Both children (at `level`) of each parent (at `level - 1`), each hash cut
+   * to `hashBytes`, concatenated in parent order: the body of a LevelHashes
+   * reply.
+   */
+  childHashes(level: number, parents: readonly number[], hashBytes: number): Uint8Array {
+    const out = Buffer.allocUnsafe(parents.length * 2 * hashBytes);
+    let offset = 0;
+    for (const p of parents) {
+      for (let c = 0; c < 2; c++) {
+        out.set(this.nodeHash(level, 2 * p + c).subarray(0, hashBytes), offset);
+        offset += hashBytes;
+      }
+    }
+    return out;
+  }
+}
