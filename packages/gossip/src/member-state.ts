@@ -21,6 +21,8 @@ export interface Member {
   heartbeat: number;
   statusChangedAtMs: number;
   suspicion: Suspicion | undefined;
+  /** While suspect: when to ask the suspect directly again (it answers with its current Alive). */
+  suspicionCheckAtMs: number;
   arrivals: ArrivalWindow | undefined;
 }
 
@@ -53,6 +55,7 @@ export function newMember(id: string, address: string, generation: number, incar
     heartbeat: 0,
     statusChangedAtMs: nowMs,
     suspicion: undefined,
+    suspicionCheckAtMs: Infinity,
     arrivals: undefined,
   };
 }

@@ -295,8 +295,15 @@ export class GossipNode {
 
     for (const m of this.suspected) {
       const s = m.suspicion;
-      if (s !== undefined && nowMs >= s.deadlineMs) {
+      if (s === undefined) continue;
+      if (nowMs >= s.deadlineMs) {
         this.handleDead({ type: MessageType.Dead, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id }, nowMs);
+      } else if (nowMs >= m.suspicionCheckAtMs) {
+        // A suspicion still open this long may rest on a refutation we missed
+        // (rumors retire after λ·log N sends): ask the suspect itself. If it is
+        // alive it answers with its current Alive (see tellAlive).
+        m.suspicionCheckAtMs = nowMs + s.minMs / 2;
+        this.send(m.address, [{ type: MessageType.Suspect, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id } satisfies Suspect]);
       }
     }
 
@@ -415,7 +422,11 @@ export class GossipNode {
     const p = this.probe;
     if (p !== undefined) d = Math.min(d, p.indirectSent ? p.failAtMs : p.indirectAtMs);
     for (const r of this.relays.values()) if (r.deadlineMs < d) d = r.deadlineMs;
-    for (const m of this.suspected) if (m.suspicion !== undefined && m.suspicion.deadlineMs < d) d = m.suspicion.deadlineMs;
+    for (const m of this.suspected) {
+      if (m.suspicion === undefined) continue;
+      if (m.suspicion.deadlineMs < d) d = m.suspicion.deadlineMs;
+      if (m.suspicionCheckAtMs < d) d = m.suspicionCheckAtMs;
+    }
     return d === Infinity ? undefined : d;
   }
 
@@ -549,6 +560,7 @@ export class GossipNode {
     if (m === undefined) return;
     if (m === this.self) {
       this.refute(msg.generation, msg.incarnation);
+      this.tellAlive(msg.from, nowMs);
       return;
     }
     if (msg.generation !== m.generation || msg.incarnation < m.incarnation) return;
@@ -565,6 +577,7 @@ export class GossipNode {
     if (n - 2 < k) k = 0;
     const minMs = suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs);
     m.suspicion = new Suspicion(msg.from, k, minMs, t.suspicionMaxTimeoutMult * minMs, nowMs);
+    m.suspicionCheckAtMs = nowMs + minMs / 2;
     this.suspected.add(m);
     this.queue.push(`m:${m.id}`, msg);
     this.emit('suspect', m, nowMs);
@@ -618,7 +631,10 @@ export class GossipNode {
     if (m === undefined) return;
     const left = msg.type === MessageType.Left;
     if (m === this.self) {
-      if (!this.leaving) this.refute(msg.generation, msg.incarnation);
+      if (!this.leaving) {
+        this.refute(msg.generation, msg.incarnation);
+        if (msg.type === MessageType.Dead) this.tellAlive(msg.from, nowMs);
+      }
       return;
     }
     if (compareIncarnation(msg.generation, msg.incarnation, m.generation, m.incarnation) < 0) return;
@@ -912,6 +928,24 @@ export class GossipNode {
     this.queue.push(`m:${this.id}`, alive);
   }
 
+  /**
+   * Answer an accuser directly with our current Alive. Rumors about us may be
+   * stale (an accuser that missed our last refutation suspects an old
+   * incarnation, which the rumor mill no longer corrects); this closes that gap.
+   * At most once per probe interval per accuser.
+   */
+  private tellAlive(accuserId: string, nowMs: number): void {
+    const accuser = this.membersById.get(accuserId);
+    if (accuser === undefined || accuser === this.self || !isLive(accuser)) return;
+    const last = this.toldAliveAtMs.get(accuserId);
+    if (last !== undefined && nowMs - last < this.tuning.probeIntervalMs) return;
+    if (this.toldAliveAtMs.size >= this.tuning.pendingProbesMax) this.toldAliveAtMs.clear();
+    this.toldAliveAtMs.set(accuserId, nowMs);
+    this.send(accuser.address, [this.aliveMsgOfSelf()]);
+  }
+
+  private readonly toldAliveAtMs = new Map<string, number>();
+
   private aliveMsgOfSelf(): Alive {
     return { type: MessageType.Alive, id: this.id, address: this.address, generation: this.generation, incarnation: this.self.incarnation };
   }
@@ -964,6 +998,7 @@ export class GossipNode {
     if (wasLive !== live && m !== this.self) this.liveCount += live ? 1 : -1;
     if (status !== 'suspect') {
       m.suspicion = undefined;
+      m.suspicionCheckAtMs = Infinity;
       this.suspected.delete(m);
     }
   }

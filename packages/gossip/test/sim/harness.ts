@@ -1,0 +1,261 @@
+// A cluster of GossipNode cores over @hearsay/sim: in-process message objects
+// (no codec), virtual time, seeded randomness. One seed gives one run. Reusable
+// by other packages' simulations (the cluster engineer's), and by bench/gossip.
+
+import { createRandom, Scheduler, SimNetwork } from '@hearsay/sim';
+import type { LinkParams, Random } from '@hearsay/sim';
+import { GossipNode } from '@hearsay/gossip';
+import type { GossipEvent, GossipTuning, MemberRecord, MemberStatus, PacketMessage, StreamMessage } from '@hearsay/gossip';
+
+/** What travels on the simulated network: a datagram, or one stream message each way. */
+export type SimPayload =
+  | { k: 0; msgs: PacketMessage[] }
+  | { k: 1; msg: StreamMessage }
+  | { k: 2; msg: StreamMessage };
+
+export interface SimClusterOptions {
+  seed: number;
+  n: number;
+  tuning?: Partial<GossipTuning>;
+  link?: Partial<LinkParams>;
+  /**
+   * 'view': every node starts knowing every other (loadView), so a test starts
+   * from a formed cluster. 'join': nodes join through `seedCount` seed nodes.
+   */
+  bootstrap?: 'view' | 'join';
+  seedCount?: number;
+  /** Called for every membership event on every node. */
+  onEvent?: (node: number, e: GossipEvent) => void;
+  /** Called for every datagram sent (for counting messages and bytes). */
+  onTransmit?: (node: number, msgs: readonly PacketMessage[]) => void;
+}
+
+export class SimCluster {
+  readonly seed: number;
+  readonly n: number;
+  readonly random: Random;
+  readonly scheduler: Scheduler;
+  readonly net: SimNetwork<SimPayload>;
+  readonly addrs: string[];
+  readonly ids: string[];
+  readonly nodes: (GossipNode | undefined)[];
+  readonly generations: number[];
+  private readonly tuning: Partial<GossipTuning>;
+  private readonly scheduledAt: number[];
+  private readonly seedAddrs: string[];
+  private readonly opts: SimClusterOptions;
+
+  constructor(opts: SimClusterOptions) {
+    this.opts = opts;
+    this.seed = opts.seed;
+    this.n = opts.n;
+    this.random = createRandom(opts.seed);
+    this.scheduler = new Scheduler(0);
+    this.net = new SimNetwork<SimPayload>(this.scheduler, this.random.fork(), { delayMs: 1, jitterMs: 2, ...opts.link });
+    this.tuning = opts.tuning ?? {};
+    this.addrs = [];
+    this.ids = [];
+    for (let i = 0; i < opts.n; i++) {
+      this.ids.push(`n${i}`);
+      this.addrs.push(`10.0.${i >> 8}.${i & 255}:7946`);
+    }
+    this.seedAddrs = this.addrs.slice(0, Math.max(1, opts.seedCount ?? 3));
+    this.nodes = new Array<GossipNode | undefined>(opts.n).fill(undefined);
+    this.generations = new Array<number>(opts.n).fill(1);
+    this.scheduledAt = new Array<number>(opts.n).fill(Infinity);
+    for (let i = 0; i < opts.n; i++) {
+      this.nodes[i] = this.makeNode(i);
+      this.net.attach(this.addrs[i]!, this.receiver(i));
+    }
+    if ((opts.bootstrap ?? 'view') === 'view') {
+      const records: MemberRecord[] = this.ids.map((id, i) => ({
+        id,
+        address: this.addrs[i]!,
+        generation: 1,
+        incarnation: 0,
+        status: 'alive' as const,
+        heartbeat: 0,
+        entries: [],
+      }));
+      for (const node of this.nodes) node!.loadView(records, 0);
+    }
+  }
+
+  get now(): number {
+    return this.scheduler.now;
+  }
+
+  /** Start every node, staggered over `spreadMs`. */
+  start(spreadMs = 0): void {
+    for (let i = 0; i < this.n; i++) {
+      const at = spreadMs > 0 ? Math.floor(this.random.next() * spreadMs) : 0;
+      this.net.timer(this.addrs[i]!, at, (now) => {
+        const node = this.nodes[i];
+        if (node === undefined) return;
+        node.start(now);
+        this.flush(i);
+      });
+    }
+  }
+
+  node(i: number): GossipNode {
+    const node = this.nodes[i];
+    if (node === undefined) throw new Error(`node ${i} is down`);
+    return node;
+  }
+
+  isUp(i: number): boolean {
+    return this.nodes[i] !== undefined;
+  }
+
+  liveIndices(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.n; i++) if (this.nodes[i] !== undefined) out.push(i);
+    return out;
+  }
+
+  crash(i: number): void {
+    this.net.crash(this.addrs[i]!);
+    this.nodes[i] = undefined;
+    this.scheduledAt[i] = Infinity;
+  }
+
+  /** Restart node i with the same id and a higher generation; it joins through the seeds. */
+  restart(i: number): GossipNode {
+    if (this.nodes[i] !== undefined) this.crash(i);
+    this.generations[i] = this.generations[i]! + 1;
+    const node = this.makeNode(i, true);
+    this.nodes[i] = node;
+    this.net.restart(this.addrs[i]!, this.receiver(i));
+    node.start(this.now);
+    this.flush(i);
+    return node;
+  }
+
+  stall(i: number, durationMs: number): void {
+    this.net.stall(this.addrs[i]!, durationMs);
+  }
+
+  /** Cut the cluster into groups of node indices. */
+  partition(groups: readonly (readonly number[])[]): void {
+    this.net.partition(groups.map((g) => g.map((i) => this.addrs[i]!)));
+  }
+
+  heal(): void {
+    this.net.heal();
+  }
+
+  runFor(ms: number): void {
+    this.scheduler.runFor(ms);
+  }
+
+  /** Run until `done()` (checked every `checkEveryMs`) or `maxMs` passes; the time it held, or undefined. */
+  runUntil(done: () => boolean, maxMs: number, checkEveryMs = 50): number | undefined {
+    return this.scheduler.runUntilTrue(done, this.now + maxMs, checkEveryMs);
+  }
+
+  /** Status of member `target` as seen by node `observer`. */
+  statusAt(observer: number, target: number): MemberStatus | undefined {
+    return this.node(observer).statusOf(this.ids[target]!);
+  }
+
+  /** True when every live node sees `target` with one of `statuses`. */
+  allSee(target: number, statuses: readonly MemberStatus[]): boolean {
+    const id = this.ids[target]!;
+    for (let i = 0; i < this.n; i++) {
+      const node = this.nodes[i];
+      if (node === undefined || i === target) continue;
+      const s = node.statusOf(id);
+      if (s === undefined || !statuses.includes(s)) return false;
+    }
+    return true;
+  }
+
+  /** True when every live node sees every live node alive and every down node not alive/suspect. */
+  converged(): boolean {
+    for (let i = 0; i < this.n; i++) {
+      const node = this.nodes[i];
+      if (node === undefined) continue;
+      for (let j = 0; j < this.n; j++) {
+        if (j === i) continue;
+        const s = node.statusOf(this.ids[j]!);
+        if (this.nodes[j] !== undefined) {
+          if (s !== 'alive') return false;
+          const inc = node.incarnationOf(this.ids[j]!);
+          if (inc === undefined || inc.generation !== this.generations[j]) return false;
+        } else if (s === 'alive' || s === 'suspect') {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  private makeNode(i: number, joinSeeds = false): GossipNode {
+    const bootstrapJoin = this.opts.bootstrap === 'join';
+    const node = new GossipNode({
+      id: this.ids[i]!,
+      address: this.addrs[i]!,
+      generation: this.generations[i]!,
+      seeds: bootstrapJoin || joinSeeds ? this.seedAddrs : [],
+      random: this.random.fork().next,
+      ...this.tuning,
+    });
+    const onEvent = this.opts.onEvent;
+    if (onEvent !== undefined) node.onEvent((e) => onEvent(i, e));
+    else node.onEvent(ignoreEvent);
+    return node;
+  }
+
+  private receiver(i: number): (from: string, p: SimPayload, nowMs: number) => void {
+    const addr = this.addrs[i]!;
+    return (from, p, nowMs) => {
+      const node = this.nodes[i];
+      if (node === undefined) return;
+      if (p.k === 0) {
+        node.handlePacket(from, p.msgs, nowMs);
+      } else {
+        const reply = node.handleStream(from, p.msg, nowMs);
+        if (reply !== undefined) this.net.send(addr, from, { k: p.k === 1 ? 2 : 1, msg: reply }, true);
+      }
+      this.flush(i);
+    };
+  }
+
+  /** Drain node i's outputs into the network and arm its next timer. */
+  flush(i: number): void {
+    const node = this.nodes[i];
+    if (node === undefined) return;
+    const addr = this.addrs[i]!;
+    const onTransmit = this.opts.onTransmit;
+    for (const t of node.pollTransmit()) {
+      if (onTransmit !== undefined) onTransmit(i, t.msgs);
+      this.net.send(addr, t.to, { k: 0, msgs: t.msgs });
+    }
+    for (const s of node.pollStream()) this.net.send(addr, s.to, { k: 1, msg: s.msg }, true);
+    const d = node.nextDeadline();
+    if (d !== undefined && d < this.scheduledAt[i]!) {
+      this.scheduledAt[i] = d;
+      this.net.timer(addr, d, (now) => this.onTimer(i, node, d, now));
+    }
+  }
+
+  private onTimer(i: number, node: GossipNode, at: number, now: number): void {
+    if (this.nodes[i] !== node) return;
+    if (this.scheduledAt[i] === at) this.scheduledAt[i] = Infinity;
+    node.tick(now);
+    this.flush(i);
+  }
+}
+
+function ignoreEvent(): void {}
+
+/** Run `fn` with a seed; on failure the error says which seed reproduces it (SIM_SEED=...). */
+export function withSeed<T>(name: string, seed: number, fn: (seed: number) => T): T {
+  try {
+    return fn(seed);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(`${name} failed with seed ${seed} (rerun with SIM_SEED=${seed}): ${msg}`, { cause: err });
+  }
+}
