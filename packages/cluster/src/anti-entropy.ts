@@ -184,10 +184,19 @@ export class AntiEntropy {
     }
     const cutoff = this.ledger.purgeCutoffMs(partition, replicas, membership.selfId, timers.nowMs(), this.config.tombstoneGraceMs);
     if (cutoff !== undefined) {
-      try {
-        outcome.tombstonesPurged = await store.purgeTombstones({ beforeMs: cutoff, fromBucket, toBucket });
-      } catch (e) {
-        this.#deps.onError?.(`purging tombstones of partition ${partition}`, e);
+      // Every replica purges together: one that kept the tombstones would hand
+      // them back to the others in its next session (harmless, but endless).
+      const others = replicas.filter((id) => id !== membership.selfId);
+      const results = await Promise.allSettled([
+        store.purgeTombstones({ beforeMs: cutoff, fromBucket, toBucket }),
+        ...others.map((id) => {
+          const m = membership.members().find((x) => x.id === id);
+          return m === undefined ? Promise.resolve(0) : this.#deps.peers(m).purge({ fromBucket, toBucket, beforeMs: cutoff });
+        }),
+      ]);
+      for (const r of results) {
+        if (r.status === 'fulfilled') outcome.tombstonesPurged += r.value;
+        else this.#deps.onError?.(`purging tombstones of partition ${partition}`, r.reason);
       }
     }
     return outcome;

@@ -36,6 +36,8 @@ export interface ClusterConfig {
   readonly repairPartitionIntervalMs: number;
   /** Tombstones younger than this are never purged; at least `hintWindowMs`. Default 1 day. */
   readonly tombstoneGraceMs: number;
+  /** Bytes per second one repair session may put on the wire; 0 = unlimited. Default 16 MiB/s. */
+  readonly repairRateLimitBytesPerSec: number;
   /** Per internode request. Default 2000 ms. */
   readonly peerTimeoutMs: number;
   /** Internode requests in flight per peer. Default 32. */
@@ -59,6 +61,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   maxHintsPerTarget: 100_000,
   repairPartitionIntervalMs: DEFAULT_ANTI_ENTROPY_CONFIG.partitionIntervalMs,
   tombstoneGraceMs: DEFAULT_ANTI_ENTROPY_CONFIG.tombstoneGraceMs,
+  repairRateLimitBytesPerSec: 16 * 1024 * 1024,
   peerTimeoutMs: 2000,
   peerMaxInFlight: 32,
   peerMaxQueued: 1024,
@@ -85,6 +88,8 @@ export interface ClusterNodeOptions {
   readonly timers?: Timers;
   /** Default: sessions of `@hearsay/repair` over the internode API. */
   readonly repairRange?: RepairRange;
+  /** Salt source of repair sessions (seeded in the simulation); default random. */
+  readonly repairSalt?: () => Uint8Array;
   /** Default: the `@hearsay/repair` responder over this node's store. */
   readonly repairResponder?: RepairResponder;
   /** Told about background failures (a peer down, a hint that could not be kept, ...). */
@@ -122,6 +127,7 @@ export function validateClusterConfig(config: ClusterConfig, bucketBits: number)
   positive('maxHintsPerTarget', 0);
   positive('repairPartitionIntervalMs', 0);
   positive('tombstoneGraceMs', 0);
+  positive('repairRateLimitBytesPerSec', 0);
   positive('peerTimeoutMs');
   positive('peerMaxInFlight');
   positive('peerMaxQueued', 0);
@@ -184,7 +190,12 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     peers: peerFactory,
     timers,
     partitionMap: () => coordinator.partitionMap,
-    repairRange: options.repairRange ?? createRepairRange(store, timers),
+    repairRange:
+      options.repairRange ??
+      createRepairRange(store, timers, {
+        ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
+        ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
+      }),
     onError,
     config: { partitionIntervalMs: config.repairPartitionIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs },
   });
@@ -201,7 +212,8 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     store,
     hints,
     timers,
-    repair: options.repairResponder ?? createRepairResponder(store),
+    repair: options.repairResponder ?? createRepairResponder(store, timers),
+    tombstoneGraceMs: config.tombstoneGraceMs,
   });
   const internalApp = createInternodeApp({
     handle: handleInternode,

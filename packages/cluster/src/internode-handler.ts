@@ -12,6 +12,8 @@ export interface InternodeHandlerDeps {
   readonly hints: HintStore;
   readonly timers: Timers;
   readonly repair?: RepairResponder;
+  /** A purge request never purges tombstones younger than this, whatever the sender says. */
+  readonly tombstoneGraceMs: number;
 }
 
 /**
@@ -39,6 +41,12 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
       case 'repair': {
         if (deps.repair === undefined) throw new Error('repair is not served by this node');
         return { message: await deps.repair(request.message) };
+      }
+      case 'purge': {
+        const beforeMs = Math.min(request.beforeMs, deps.timers.nowMs() - deps.tombstoneGraceMs);
+        if (beforeMs <= 0) return { purged: 0 };
+        const purged = await deps.store.purgeTombstones({ beforeMs, fromBucket: request.fromBucket, toBucket: request.toBucket });
+        return { purged };
       }
       default: {
         const never: never = request;

@@ -9,7 +9,7 @@ import { ClusterError } from './errors.ts';
  *
  * The request types are part of the protocol between nodes: append only.
  */
-export const INTERNODE_TYPES = ['write', 'read', 'hint', 'scan', 'repair'] as const;
+export const INTERNODE_TYPES = ['write', 'read', 'hint', 'scan', 'repair', 'purge'] as const;
 export type InternodeType = (typeof INTERNODE_TYPES)[number];
 
 export type InternodeRequest =
@@ -17,7 +17,8 @@ export type InternodeRequest =
   | { readonly type: 'read'; readonly keys: string[] }
   | { readonly type: 'hint'; readonly target: string; readonly records: StoredRecord[] }
   | { readonly type: 'scan'; readonly prefix: string; readonly after?: string; readonly limit: number }
-  | { readonly type: 'repair'; readonly message: unknown };
+  | { readonly type: 'repair'; readonly message: unknown }
+  | { readonly type: 'purge'; readonly fromBucket: number; readonly toBucket: number; readonly beforeMs: number };
 
 /** Bounds on one request; a request past them is BAD_REQUEST. */
 export const MAX_RECORDS_PER_REQUEST = 10_000;
@@ -75,6 +76,12 @@ export function decodeRequest(type: InternodeType, body: unknown): InternodeRequ
     }
     case 'repair':
       return { type, message: obj(body)['message'] };
+    case 'purge': {
+      const { fromBucket, toBucket, beforeMs } = obj(body);
+      const int = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+      if (!int(fromBucket) || !int(toBucket) || !int(beforeMs) || fromBucket >= toBucket) throw bad('purge needs a bucket range and beforeMs');
+      return { type, fromBucket, toBucket, beforeMs };
+    }
     default: {
       const never: never = type;
       throw bad(`unknown request type ${String(never)}`);

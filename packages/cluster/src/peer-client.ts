@@ -2,7 +2,7 @@ import type { StoredRecord } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
 import { internodePackr } from './internode-app.ts';
 import { decodeReadResponse, decodeScanResponse, type InternodeType } from './internode-messages.ts';
-import type { PeerClient, ScanRequest, ScanResponse } from './peer.ts';
+import type { PeerClient, PurgeRequest, ScanRequest, ScanResponse } from './peer.ts';
 import type { Timers } from './timers.ts';
 
 /**
@@ -98,6 +98,12 @@ export class InternodePeerClient implements PeerClient {
     const answer = (await this.#call('repair', { message })) as { message?: unknown } | null;
     if (answer === null || typeof answer !== 'object') throw new ClusterError('PEER_BAD_RESPONSE', 'repair response has the wrong shape');
     return answer.message;
+  }
+
+  async purge(request: PurgeRequest): Promise<number> {
+    const answer = (await this.#call('purge', request)) as { purged?: unknown } | null;
+    if (typeof answer?.purged !== 'number') throw new ClusterError('PEER_BAD_RESPONSE', 'purge response has the wrong shape');
+    return answer.purged;
   }
 
   #scheduleFlush(): void {

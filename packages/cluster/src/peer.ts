@@ -18,6 +18,18 @@ export interface PeerClient {
   scan(request: ScanRequest, signal?: AbortSignal): Promise<ScanResponse>;
   /** One request of a repair session, answered by the peer's repair responder. */
   repair(message: unknown, signal?: AbortSignal): Promise<unknown>;
+  /**
+   * Ask the peer to purge the tombstones of a bucket range below `beforeMs`
+   * (it never goes past its own grace period). Sent by the replica that
+   * established the purge rule for the range; resolves with how many went.
+   */
+  purge(request: PurgeRequest, signal?: AbortSignal): Promise<number>;
+}
+
+export interface PurgeRequest {
+  readonly fromBucket: number;
+  readonly toBucket: number;
+  readonly beforeMs: number;
 }
 
 export interface ScanRequest {

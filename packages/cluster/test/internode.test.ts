@@ -20,7 +20,7 @@ async function node(clusterKey?: string) {
   const hints = new HintStore(hintsSublevel(db));
   await hints.open();
   const app = createInternodeApp({
-    handle: createInternodeHandler({ store, hints, timers }),
+    handle: createInternodeHandler({ store, hints, timers, tombstoneGraceMs: 1000 }),
     timers,
     ...(clusterKey === undefined ? {} : { clusterKey }),
   });

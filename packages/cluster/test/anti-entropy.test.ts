@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RepairLine } from '@hearsay/http';
+import { TombstoneLedger } from '../src/tombstone-ledger.ts';
+import { TestCluster } from './harness.ts';
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function collect(c: TestCluster, it: AsyncIterable<RepairLine>): Promise<RepairLine[]> {
+  return c.run(
+    (async () => {
+      const out: RepairLine[] = [];
+      for await (const l of it) out.push(l);
+      return out;
+    })(),
+  );
+}
+
+async function digests(c: TestCluster, id: string): Promise<string> {
+  const s = c.get(id).store;
+  const d = await s.bucketDigests(0, 2 ** s.bucketBits);
+  return Buffer.concat(d).toString('hex');
+}
+
+describe('repair now (POST /v1/repair)', () => {
+  it('brings a replica that missed writes and deletes back in sync, with progress and a summary', async () => {
+    const c = (cluster = await TestCluster.create(3, { handoffIntervalMs: 10_000_000 }));
+    const svc = c.get('n1').node.service;
+    await c.crash('n3');
+    for (let i = 0; i < 30; i++) await c.run(svc.put(`k${i}`, enc(`v${i}`), { consistency: 'quorum' }));
+    for (let i = 0; i < 10; i++) await c.run(svc.delete(`k${i}`, { consistency: 'quorum' }));
+    await c.restart('n3');
+    const lines = await collect(c, c.get('n3').node.service.repair({}));
+    const summary = lines.at(-1)!;
+    expect(summary.type).toBe('summary');
+    expect(lines.slice(0, -1).every((l) => l.type === 'progress')).toBe(true);
+    expect(lines.length - 1).toBe(256); // RF = N: n3 replicates every partition
+    expect(summary).toMatchObject({ inSync: true, keysReceived: 30, keysSent: 0 });
+    expect(summary.rangesCompared).toBe(512); // 256 partitions x 2 other replicas
+    expect(summary.bytesSent).toBeGreaterThan(0);
+    const d1 = await digests(c, 'n1');
+    expect(await digests(c, 'n2')).toBe(d1);
+    expect(await digests(c, 'n3')).toBe(d1);
+    // A second run finds nothing to do.
+    const again = (await collect(c, c.get('n3').node.service.repair({}))).at(-1)!;
+    expect(again).toMatchObject({ inSync: true, keysReceived: 0, keysSent: 0 });
+  });
+
+  it('reports inSync false when a replica cannot be reached', async () => {
+    const c = (cluster = await TestCluster.create(3));
+    await c.crash('n2');
+    c.setState('n2', 'dead');
+    const summary = (await collect(c, c.get('n1').node.service.repair({}))).at(-1)!;
+    expect(summary.inSync).toBe(false);
+    expect(summary.message).toContain('n2');
+  });
+});
+
+describe('tombstone purge', () => {
+  it('purges only after the grace period and a repair with every replica', async () => {
+    const graceMs = 60_000;
+    const c = (cluster = await TestCluster.create(3, { tombstoneGraceMs: graceMs, hintWindowMs: graceMs }));
+    const svc = c.get('n1').node.service;
+    for (let i = 0; i < 10; i++) await c.run(svc.put(`k${i}`, enc('v'), { consistency: 'all' }));
+    for (let i = 0; i < 5; i++) await c.run(svc.delete(`k${i}`, { consistency: 'all' }));
+    const tombstones = (id: string) => c.get(id).store.stats().tombstones;
+    expect(tombstones('n1')).toBe(5);
+
+    // Repaired with everyone, but within the grace period: nothing goes.
+    await collect(c, svc.repair({}));
+    expect(tombstones('n1')).toBe(5);
+
+    await c.timers.advance(graceMs + 1000);
+    // Past the grace period, but n3 is unreachable: the repair does not cover it, nothing goes.
+    await c.crash('n3');
+    c.setState('n3', 'dead');
+    const partial = (await collect(c, c.get('n2').node.service.repair({}))).at(-1)!;
+    expect(partial.inSync).toBe(false);
+    expect(tombstones('n2')).toBe(5);
+
+    // n1's earlier sessions cut off before the deletes' grace ended... they were
+    // before the tombstones were old enough; a new complete repair is needed.
+    await c.restart('n3');
+    c.setState('n3', 'alive');
+    for (const id of ['n1', 'n2', 'n3']) await collect(c, c.get(id).node.service.repair({}));
+    for (const id of ['n1', 'n2', 'n3']) expect(tombstones(id)).toBe(0);
+    for (let i = 0; i < 5; i++) expect(await c.run(svc.get(`k${i}`, { consistency: 'all' }))).toBeUndefined();
+    for (let i = 5; i < 10; i++) expect(await c.run(svc.get(`k${i}`, { consistency: 'all' }))).toBeDefined();
+  });
+
+  it.each([
+    { name: 'no session with one replica', sessions: { b: 500 }, now: 10_000, grace: 1000, cutoff: undefined },
+    { name: 'both sessions, grace binds', sessions: { b: 9500, c: 9800 }, now: 10_000, grace: 1000, cutoff: 9000 },
+    { name: 'both sessions, oldest session binds', sessions: { b: 5000, c: 9800 }, now: 10_000, grace: 1000, cutoff: 5000 },
+    { name: 'young cluster', sessions: { b: 100, c: 100 }, now: 500, grace: 1000, cutoff: undefined },
+  ])('ledger: $name', ({ sessions, now, grace, cutoff }) => {
+    const l = new TombstoneLedger();
+    for (const [r, ms] of Object.entries(sessions)) l.recordSession(7, r, ms);
+    expect(l.purgeCutoffMs(7, ['a', 'b', 'c'], 'a', now, grace)).toBe(cutoff);
+  });
+});
