@@ -52,7 +52,8 @@ export function estimateSize(v: unknown): number {
         count++;
         n += strBytes(k) + estimateSize(x);
       }
-      return n + containerHeader(count);
+      // msgpackr writes object headers as map16 (3 bytes) whatever the count.
+      return n + Math.max(3, containerHeader(count));
     }
     default:
       return 1;

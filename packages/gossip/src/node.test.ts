@@ -1,0 +1,374 @@
+// Unit tests of the core, driven by hand on virtual time: every input carries
+// nowMs, every output is polled. No sockets, no timers, no sleeping.
+
+import { createRandom } from '@hearsay/sim';
+import { pack } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import type { GossipTuning } from './config.ts';
+import { GossipError } from './errors.ts';
+import { MessageType } from './messages.ts';
+import type { Alive, MemberRecord, PacketMessage, Ping, PingReq, StateUpdate, Suspect, SynAck, SynAck2 } from './messages.ts';
+import { GossipNode } from './node.ts';
+import { MESSAGE_OVERHEAD_BYTES } from './size.ts';
+import type { GossipEvent, Transmit } from './node.ts';
+
+const addr = (id: string): string => `${id}:7946`;
+const record = (id: string, over: Partial<MemberRecord> = {}): MemberRecord => ({
+  id,
+  address: addr(id),
+  generation: 1,
+  incarnation: 0,
+  status: 'alive',
+  heartbeat: 0,
+  entries: [],
+  ...over,
+});
+
+function makeNode(id: string, peers: string[], tuning: Partial<GossipTuning> = {}, seeds: string[] = []): { node: GossipNode; events: GossipEvent[] } {
+  const node = new GossipNode({ id, address: addr(id), generation: 1, random: createRandom(42).next, seeds, ...tuning });
+  node.loadView(peers.map((p) => record(p)), 0);
+  const events: GossipEvent[] = [];
+  node.onEvent((e) => events.push(e));
+  return { node, events };
+}
+
+const msgsTo = (ts: Transmit[], to: string): PacketMessage[] => ts.filter((t) => t.to === to).flatMap((t) => t.msgs);
+const ofType = <T extends PacketMessage['type']>(ms: PacketMessage[], type: T): Extract<PacketMessage, { type: T }>[] =>
+  ms.filter((m): m is Extract<PacketMessage, { type: T }> => m.type === type);
+
+/** Run the node's timers up to `untilMs`, collecting every packet. */
+function runTimers(node: GossipNode, untilMs: number): Transmit[] {
+  const out: Transmit[] = [];
+  for (let guard = 0; guard < 100_000; guard++) {
+    const d = node.nextDeadline();
+    if (d === undefined || d > untilMs) break;
+    node.tick(d);
+    out.push(...node.pollTransmit());
+    node.pollStream();
+  }
+  return out;
+}
+
+describe('GossipNode: ping and ack', () => {
+  it('answers a ping for itself with an ack to the source address, same seqNo', () => {
+    const { node } = makeNode('a', ['b']);
+    node.start(0);
+    node.pollTransmit();
+    node.handlePacket(addr('b'), [{ type: MessageType.Ping, seqNo: 7, target: 'a', source: 'b', sourceAddr: addr('b') }], 10);
+    const acks = ofType(msgsTo(node.pollTransmit(), addr('b')), MessageType.Ack);
+    expect(acks).toEqual([{ type: MessageType.Ack, seqNo: 7, source: 'a' }]);
+  });
+
+  it('drops a ping meant for another id (a new process at an old address)', () => {
+    const { node } = makeNode('a', ['b']);
+    node.start(0);
+    node.pollTransmit();
+    node.handlePacket(addr('b'), [{ type: MessageType.Ping, seqNo: 7, target: 'z', source: 'b', sourceAddr: addr('b') }], 10);
+    expect(node.pollTransmit()).toEqual([]);
+    expect(node.stats.dropped).toBe(1);
+  });
+
+  it('relays a PingReq and forwards the ack, or nacks on timeout', () => {
+    const { node } = makeNode('r', ['a', 'c']);
+    node.start(0);
+    node.pollTransmit();
+    const req: PingReq = { type: MessageType.PingReq, seqNo: 3, target: 'c', targetAddr: addr('c'), source: 'a', sourceAddr: addr('a'), nack: true };
+    node.handlePacket(addr('a'), [req], 100);
+    const [ping] = ofType(msgsTo(node.pollTransmit(), addr('c')), MessageType.Ping) as Ping[];
+    expect(ping).toMatchObject({ target: 'c', source: 'r' });
+    node.handlePacket(addr('c'), [{ type: MessageType.Ack, seqNo: ping!.seqNo, source: 'c' }], 150);
+    expect(ofType(msgsTo(node.pollTransmit(), addr('a')), MessageType.Ack)).toEqual([{ type: MessageType.Ack, seqNo: 3, source: 'c' }]);
+
+    node.handlePacket(addr('a'), [{ ...req, seqNo: 4 }], 200);
+    node.pollTransmit();
+    node.tick(200 + node.tuning.probeTimeoutMs);
+    expect(ofType(msgsTo(node.pollTransmit(), addr('a')), MessageType.Nack)).toEqual([{ type: MessageType.Nack, seqNo: 4, source: 'r' }]);
+  });
+});
+
+describe('GossipNode: SWIM probe with Lifeguard', () => {
+  it('probes, goes indirect after the timeout, suspects at the end of the interval and tells the suspect', () => {
+    const { node, events } = makeNode('a', ['b', 'c', 'd', 'e']);
+    node.start(0);
+    node.pollTransmit();
+    // Find the first probe.
+    let sent: Transmit[] = [];
+    let probeAt = 0;
+    while (sent.every((t) => ofType(t.msgs, MessageType.Ping).length === 0)) {
+      probeAt = node.nextDeadline()!;
+      node.tick(probeAt);
+      sent = node.pollTransmit();
+    }
+    const pingT = sent.find((t) => ofType(t.msgs, MessageType.Ping).length > 0)!;
+    const target = ofType(pingT.msgs, MessageType.Ping)[0]!.target;
+    // No ack: after probeTimeoutMs, indirect probes through k = 3 others.
+    node.tick(probeAt + 500);
+    const reqs = node.pollTransmit().flatMap((t) => ofType(t.msgs, MessageType.PingReq));
+    expect(reqs).toHaveLength(3);
+    expect(new Set(reqs.map((r) => r.target))).toEqual(new Set([target]));
+    // Two of three relays nack: one missing nack raises our awareness by one.
+    node.handlePacket(addr('x'), [{ type: MessageType.Nack, seqNo: reqs[0]!.seqNo, source: 'x' }], probeAt + 700);
+    node.handlePacket(addr('y'), [{ type: MessageType.Nack, seqNo: reqs[0]!.seqNo, source: 'y' }], probeAt + 700);
+    node.tick(probeAt + 1000);
+    expect(node.awareness.score).toBe(1);
+    expect(node.statusOf(target)).toBe('suspect');
+    expect(events.filter((e) => e.type === 'suspect').map((e) => e.member.id)).toEqual([target]);
+    const direct = ofType(msgsTo(node.pollTransmit(), addr(target)), MessageType.Suspect);
+    expect(direct[0]).toMatchObject({ id: target, from: 'a', incarnation: 0 });
+  });
+
+  it('a direct ack ends the probe and lowers awareness; the suspicion times out into dead', () => {
+    const { node, events } = makeNode('a', ['b', 'c', 'd']);
+    node.start(0);
+    node.awareness.applyDelta(2);
+    node.pollTransmit();
+    let acked = false;
+    for (let guard = 0; guard < 50 && !acked; guard++) {
+      const d = node.nextDeadline()!;
+      node.tick(d);
+      for (const t of node.pollTransmit()) {
+        for (const p of ofType(t.msgs, MessageType.Ping)) {
+          node.handlePacket(t.to, [{ type: MessageType.Ack, seqNo: p.seqNo, source: p.target }], d + 5);
+          acked = true;
+        }
+      }
+    }
+    expect(node.awareness.score).toBe(1);
+
+    // Suspect b from outside; nobody refutes; the suspicion expires into dead.
+    node.handlePacket(addr('c'), [{ type: MessageType.Suspect, id: 'b', generation: 1, incarnation: 0, from: 'c' }], 10_000);
+    expect(node.statusOf('b')).toBe('suspect');
+    runTimers(node, 200_000);
+    expect(node.statusOf('b')).toBe('dead');
+    expect(events.filter((e) => e.member.id === 'b').map((e) => e.type)).toEqual(['suspect', 'dead']);
+  });
+
+  it('a suspect is cleared by an Alive with a higher incarnation only', () => {
+    const { node, events } = makeNode('a', ['b']);
+    node.start(0);
+    node.handlePacket(addr('c'), [{ type: MessageType.Suspect, id: 'b', generation: 1, incarnation: 0, from: 'c' }], 10);
+    const stale: Alive = { type: MessageType.Alive, id: 'b', address: addr('b'), generation: 1, incarnation: 0 };
+    node.handlePacket(addr('b'), [stale], 20);
+    expect(node.statusOf('b')).toBe('suspect');
+    node.handlePacket(addr('b'), [{ ...stale, incarnation: 1 }], 30);
+    expect(node.statusOf('b')).toBe('alive');
+    expect(events.map((e) => e.type)).toEqual(['suspect', 'alive']);
+  });
+
+  it('refutes a suspicion of itself with a higher incarnation, and answers the accuser directly', () => {
+    const { node } = makeNode('a', ['b', 'c']);
+    node.start(0);
+    node.pollTransmit();
+    node.handlePacket(addr('c'), [{ type: MessageType.Suspect, id: 'a', generation: 1, incarnation: 0, from: 'c' }], 10);
+    expect(node.incarnation).toBe(1);
+    expect(node.awareness.score).toBe(1);
+    const toAccuser = ofType(msgsTo(node.pollTransmit(), addr('c')), MessageType.Alive);
+    expect(toAccuser[0]).toMatchObject({ id: 'a', incarnation: 1 });
+    // A stale accusation (old incarnation) does not bump again, but still gets a direct answer later.
+    node.handlePacket(addr('b'), [{ type: MessageType.Suspect, id: 'a', generation: 1, incarnation: 0, from: 'b' }], 20);
+    expect(node.incarnation).toBe(1);
+    expect(ofType(msgsTo(node.pollTransmit(), addr('b')), MessageType.Alive)[0]).toMatchObject({ incarnation: 1 });
+  });
+
+  it('suspicion shrinks with independent confirmations (Lifeguard)', () => {
+    const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    const solo = makeNode('a', peers).node;
+    const confirmed = makeNode('a', peers).node;
+    for (const n of [solo, confirmed]) n.start(0);
+    const s = (from: string): Suspect => ({ type: MessageType.Suspect, id: 'p0', generation: 1, incarnation: 0, from });
+    solo.handlePacket(addr('p1'), [s('p1')], 0);
+    confirmed.handlePacket(addr('p1'), [s('p1'), s('p2'), s('p3')], 0);
+    const deadAt = (n: GossipNode): number => {
+      for (let t = 0; t < 1_000_000; t += 100) {
+        n.tick(t);
+        if (n.statusOf('p0') === 'dead') return t;
+      }
+      return Infinity;
+    };
+    // n = 21: min = 4·log10(21)·1 s ≈ 5.3 s, max = 6·min ≈ 31.7 s.
+    expect(deadAt(confirmed)).toBeLessThanOrEqual(5400);
+    expect(deadAt(solo)).toBeGreaterThanOrEqual(31_000);
+  });
+});
+
+describe('GossipNode: membership', () => {
+  it('joins through a seed with Syn/SynAck/SynAck2, retrying with backoff until answered', () => {
+    const { node, events } = makeNode('new', [], {}, [addr('seed')]);
+    node.start(0);
+    const [req] = node.pollStream();
+    expect(req).toMatchObject({ to: addr('seed'), msg: { type: MessageType.Syn, join: true, source: 'new' } });
+    expect(node.isJoined).toBe(false);
+    // No answer: retry after streamTimeout + 1 s, then + 2 s, ...
+    const retries: number[] = [];
+    for (let guard = 0; guard < 10_000 && retries.length < 3; guard++) {
+      const d = node.nextDeadline()!;
+      node.tick(d);
+      if (node.pollStream().some((r) => r.msg.join)) retries.push(d);
+      node.pollTransmit();
+    }
+    // Attempt 0 at t=0 waits streamTimeout (5 s) + 1 s; then + 2 s, + 4 s.
+    expect(retries).toEqual([6000, 6000 + 7000, 13_000 + 9000]);
+    // The seed answers: the node learns the cluster and sends what the seed asked for.
+    const seed = makeNode('seed', ['b']).node;
+    seed.start(0);
+    const synAck = seed.handleStream(addr('new'), req!.msg, 100) as SynAck;
+    expect(synAck.type).toBe(MessageType.SynAck);
+    expect(synAck.requests.map((d) => d.id)).toEqual(['new']);
+    const ack2 = node.handleStream(addr('seed'), synAck, 110) as SynAck2;
+    expect(node.isJoined).toBe(true);
+    expect(events.filter((e) => e.type === 'join').map((e) => e.member.id).sort()).toEqual(['b', 'seed']);
+    expect(ack2.records.map((r) => r.id)).toEqual(['new']);
+    expect(seed.handleStream(addr('new'), ack2, 120)).toBeUndefined();
+    expect(seed.statusOf('new')).toBe('alive');
+  });
+
+  it('push-pull sends only what the other side lacks (digests first)', () => {
+    const a = makeNode('a', ['b', 'c']).node;
+    const b = makeNode('b', ['a', 'c']).node;
+    a.start(0);
+    b.start(0);
+    b.setLocalState('http', 'b:7000');
+    const syn = { type: MessageType.Syn, source: 'a', sourceAddr: addr('a'), join: false, digests: a.members().map((m) => ({ id: m.id, generation: m.generation, incarnation: m.incarnation, status: m.status, version: m.stateVersion, heartbeat: 0 })) } as const;
+    const synAck = b.handleStream(addr('a'), syn, 10) as SynAck;
+    expect(synAck.records.map((r) => r.id)).toEqual(['b']);
+    expect(synAck.records[0]!.entries.map((e) => e.key)).toEqual(['http']);
+    expect(synAck.requests).toEqual([]);
+    expect(a.handleStream(addr('b'), synAck, 20)).toBeUndefined();
+    expect(a.stateOf('b', 'http')).toBe('b:7000');
+  });
+
+  it('a graceful leave is announced and seen as left', () => {
+    const a = makeNode('a', ['b']).node;
+    const { node: b, events } = makeNode('b', ['a']);
+    a.start(0);
+    b.start(0);
+    a.pollTransmit();
+    a.leave(100);
+    const msgs = a.pollTransmit().flatMap((t) => t.msgs);
+    expect(ofType(msgs, MessageType.Left)[0]).toMatchObject({ id: 'a', incarnation: 0 });
+    b.handlePacket(addr('a'), msgs, 110);
+    expect(b.statusOf('a')).toBe('left');
+    expect(events.map((e) => e.type)).toEqual(['left']);
+    expect(() => a.setLocalState('k', 'v')).toThrowError(GossipError);
+  });
+
+  it('a restarted member (higher generation) replaces its dead record at once, state reset', () => {
+    const { node, events } = makeNode('a', ['b']);
+    node.start(0);
+    node.handlePacket(addr('b'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, entries: [{ key: 'k', value: 'old', version: 5 }] }], 1);
+    node.handlePacket(addr('c'), [{ type: MessageType.Dead, id: 'b', generation: 1, incarnation: 3, from: 'c' }], 10);
+    expect(node.statusOf('b')).toBe('dead');
+    node.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 2, incarnation: 0 }], 20);
+    expect(node.statusOf('b')).toBe('alive');
+    expect(node.stateOf('b', 'k')).toBeUndefined();
+    expect(events.map((e) => e.type)).toEqual(['update', 'dead', 'alive']);
+  });
+
+  it('reaps dead members after reapDeadAfterMs and contacts dead members to re-merge', () => {
+    const { node } = makeNode('a', ['b', 'c'], { reapDeadAfterMs: 60_000, reconnectIntervalMs: 5000 });
+    node.start(0);
+    node.handlePacket(addr('c'), [{ type: MessageType.Dead, id: 'b', generation: 1, incarnation: 0, from: 'c' }], 10);
+    const streamsTo: string[] = [];
+    for (let guard = 0; guard < 10_000; guard++) {
+      const d = node.nextDeadline()!;
+      if (d > 30_000) break;
+      node.tick(d);
+      node.pollTransmit();
+      for (const s of node.pollStream()) streamsTo.push(s.to);
+    }
+    expect(streamsTo).toContain(addr('b'));
+    runTimers(node, 70_000);
+    expect(node.statusOf('b')).toBeUndefined();
+  });
+});
+
+describe('GossipNode: member state and dissemination', () => {
+  it('piggybacks a state update on the next packet; receivers merge by version and ignore older', () => {
+    const a = makeNode('a', ['b']).node;
+    const { node: b, events } = makeNode('b', ['a']);
+    a.start(0);
+    b.start(0);
+    a.pollTransmit();
+    a.setLocalState('http', 'one');
+    a.setLocalState('http', 'two');
+    a.handlePacket(addr('b'), [{ type: MessageType.Ping, seqNo: 1, target: 'a', source: 'b', sourceAddr: addr('b') }], 5);
+    const msgs = a.pollTransmit().flatMap((t) => t.msgs);
+    const upd = ofType(msgs, MessageType.StateUpdate)[0] as StateUpdate;
+    expect(upd.entries).toEqual([{ key: 'http', value: 'two', version: 2 }]);
+    b.handlePacket(addr('a'), msgs, 10);
+    expect(b.stateOf('a', 'http')).toBe('two');
+    b.handlePacket(addr('a'), [{ ...upd, entries: [{ key: 'http', value: 'one', version: 1 }] }], 20);
+    expect(b.stateOf('a', 'http')).toBe('two');
+    expect(events.filter((e) => e.type === 'update')).toHaveLength(1);
+    expect(events.find((e) => e.type === 'update')!.keys).toEqual(['http']);
+  });
+
+  it.each([
+    ['push', [false]],
+    ['pull', [true]],
+    ['push-pull', [true]],
+  ] as const)('mode %s: the gossip round %s', (mode, [sendsPullReq]) => {
+    const { node } = makeNode('a', ['b', 'c', 'd', 'e'], { mode });
+    node.start(0);
+    const sent = runTimers(node, 400);
+    const pulls = sent.flatMap((t) => ofType(t.msgs, MessageType.PullReq));
+    expect(pulls.length > 0).toBe(sendsPullReq);
+    if (!sendsPullReq) expect(sent.flatMap((t) => ofType(t.msgs, MessageType.Alive)).length).toBeGreaterThan(0);
+  });
+
+  it('answers a PullReq with its rumors, within the packet budget', () => {
+    const { node } = makeNode('a', Array.from({ length: 200 }, (_, i) => `p${i}`), { mode: 'pull' });
+    node.start(0);
+    for (let i = 0; i < 200; i++) node.handlePacket(addr('x'), [{ type: MessageType.Alive, id: `q${i}`, address: addr(`q${i}`), generation: 1, incarnation: 0 }], 1);
+    node.pollTransmit();
+    node.handlePacket(addr('z'), [{ type: MessageType.PullReq, source: 'z', sourceAddr: addr('z') }], 2);
+    const [t] = node.pollTransmit();
+    expect(t!.to).toBe(addr('z'));
+    expect(t!.msgs.length).toBeGreaterThan(5);
+    expect(t!.msgs.length).toBeLessThan(200);
+  });
+});
+
+describe('GossipNode: bounds and bad input', () => {
+  it('rejects oversized local state with typed errors', () => {
+    const { node } = makeNode('a', [], { stateEntriesMax: 2, stateKeyBytesMax: 4, stateValueBytesMax: 4 });
+    expect(() => node.setLocalState('toolong', 'v')).toThrowError(expect.objectContaining({ code: 'GOSSIP_STATE_KEY_TOO_LONG' }));
+    expect(() => node.setLocalState('k', 'toolong')).toThrowError(expect.objectContaining({ code: 'GOSSIP_STATE_VALUE_TOO_LONG' }));
+    node.setLocalState('k1', 'v');
+    node.setLocalState('k2', 'v');
+    expect(() => node.setLocalState('k3', 'v')).toThrowError(expect.objectContaining({ code: 'GOSSIP_STATE_TOO_MANY_KEYS' }));
+    expect(() => new GossipNode({ id: '', address: 'x', generation: 1, random: Math.random })).toThrowError(GossipError);
+  });
+
+  it('drops oversized remote state entries and counts them', () => {
+    const { node } = makeNode('a', ['b'], { stateValueBytesMax: 4 });
+    node.start(0);
+    node.handlePacket(addr('b'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, entries: [{ key: 'k', value: 'far too long', version: 1 }] }], 1);
+    expect(node.stateOf('b', 'k')).toBeUndefined();
+    expect(node.stats.dropped).toBe(1);
+  });
+
+  it('bounds relayed probes and known members', () => {
+    const { node } = makeNode('a', ['b'], { pendingProbesMax: 2, membersMax: 3 });
+    node.start(0);
+    for (let i = 0; i < 5; i++) {
+      node.handlePacket(addr('b'), [{ type: MessageType.PingReq, seqNo: i, target: `t${i}`, targetAddr: addr(`t${i}`), source: 'b', sourceAddr: addr('b'), nack: true }], 1);
+    }
+    expect(node.stats.dropped).toBe(3);
+    for (let i = 0; i < 5; i++) node.handlePacket(addr('x'), [{ type: MessageType.Alive, id: `m${i}`, address: addr(`m${i}`), generation: 1, incarnation: 0 }], 2);
+    expect(node.members()).toHaveLength(3);
+  });
+
+  it('never sends a packet over the byte budget estimate', () => {
+    const { node } = makeNode('a', Array.from({ length: 50 }, (_, i) => `p${i}`), { packetBudgetBytes: 600 });
+    node.start(0);
+    for (let i = 0; i < 100; i++) node.handlePacket(addr('x'), [{ type: MessageType.Alive, id: `q${i}-${'x'.repeat(30)}`, address: addr(`q${i}`), generation: 1, incarnation: 0 }], 1);
+    const sent = runTimers(node, 5000);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const t of sent) {
+      // Each message packed alone (as in a compound packet), plus its length prefix.
+      const bytes = t.msgs.reduce((n, m) => n + pack(m).length + MESSAGE_OVERHEAD_BYTES, 0);
+      expect(bytes).toBeLessThanOrEqual(600);
+    }
+  });
+});
