@@ -26,46 +26,48 @@ export const WIRE_ENTRIES_MAX = 4096;
 /** Most digests or records in one stream message (a frame is bounded in bytes too). */
 export const WIRE_RECORDS_MAX = 100_000;
 
-class Malformed extends Error {}
+// Thrown through the field readers and caught in parseMessage. Not an Error:
+// hostile input is common, and capturing a stack trace per bad message is slow.
+const MALFORMED = Symbol('malformed');
 
 type Obj = Record<string, unknown>;
 
 function obj(value: unknown): Obj {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Malformed();
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw MALFORMED;
   const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) throw new Malformed();
+  if (proto !== Object.prototype && proto !== null) throw MALFORMED;
   return value as Obj;
 }
 
 function str(o: Obj, key: string): string {
   const v = o[key];
-  if (typeof v !== 'string' || v.length > WIRE_STRING_MAX) throw new Malformed();
+  if (typeof v !== 'string' || v.length > WIRE_STRING_MAX) throw MALFORMED;
   return v;
 }
 
 /** A non-negative safe integer: sequence numbers, generations, incarnations, versions, counters. */
 function count(o: Obj, key: string): number {
   const v = o[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Malformed();
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw MALFORMED;
   return v;
 }
 
 function bool(o: Obj, key: string): boolean {
   const v = o[key];
-  if (typeof v !== 'boolean') throw new Malformed();
+  if (typeof v !== 'boolean') throw MALFORMED;
   return v;
 }
 
 function list<T>(o: Obj, key: string, max: number, item: (value: unknown) => T): T[] {
   const v = o[key];
-  if (!Array.isArray(v) || v.length > max) throw new Malformed();
+  if (!Array.isArray(v) || v.length > max) throw MALFORMED;
   return v.map(item);
 }
 
 function status(o: Obj, key: string): MemberStatus {
   const v = o[key];
   const found = MEMBER_STATUSES.find((s) => s === v);
-  if (found === undefined) throw new Malformed();
+  if (found === undefined) throw MALFORMED;
   return found;
 }
 
@@ -163,7 +165,7 @@ export const parseMessage: MessageParser<Message> = (value: unknown): ParseResul
     if (message === undefined) return { ok: false, reason: 'unknown-type' };
     return { ok: true, message };
   } catch (error) {
-    if (error instanceof Malformed) return { ok: false, reason: 'malformed' };
+    if (error === MALFORMED) return { ok: false, reason: 'malformed' };
     throw error;
   }
 };

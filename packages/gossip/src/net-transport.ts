@@ -259,6 +259,7 @@ export class NetTransport implements Transport {
     this.#incoming.add(socket);
     const from = formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
     let done = false;
+    let answering = false;
     const drop = (): void => {
       if (done) return;
       done = true;
@@ -273,6 +274,10 @@ export class NetTransport implements Transport {
     const timer = setTimeout(drop, this.#streamTimeoutMs);
     const reader = new FrameReader(this.maxFrameBytes);
     socket.on('error', drop);
+    // The client ended its side before a whole frame arrived: a truncated request.
+    socket.on('end', () => {
+      if (!answering) drop();
+    });
     socket.on('close', () => {
       if (!done) drop();
     });
@@ -282,6 +287,7 @@ export class NetTransport implements Transport {
       const request = reader.push(chunk);
       if (request === undefined) return;
       if (request === 'too-large') return drop();
+      answering = true;
       socket.pause();
       void this.#answer(from, request).then((response) => {
         if (done || this.#closed) return;
