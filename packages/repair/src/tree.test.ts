@@ -1,0 +1,45 @@
+import { hash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { RangeTree } from './tree.ts';
+
+const sha = (...parts: Uint8Array[]): Buffer => hash('sha256', Buffer.concat(parts), 'buffer');
+const salt = Buffer.from('0123456789abcdef', 'hex');
+const digests = [0, 1, 2, 3].map((i) => Buffer.alloc(16, i + 1));
+
+describe('RangeTree', () => {
+  it('builds the documented tree: inner = H(salt ‖ left ‖ right) over raw digests', () => {
+    const tree = RangeTree.build(digests, salt);
+    const l = sha(salt, digests[0] as Buffer, digests[1] as Buffer);
+    const r = sha(salt, digests[2] as Buffer, digests[3] as Buffer);
+    expect(tree.depth).toBe(2);
+    expect(Buffer.from(tree.root())).toEqual(sha(salt, l, r));
+    expect(Buffer.from(tree.nodeHash(1, 1))).toEqual(r);
+    expect(Buffer.from(tree.nodeHash(2, 3))).toEqual(sha(salt, digests[3] as Buffer));
+  });
+
+  it('a one-bucket range has the salted leaf as its root', () => {
+    const tree = RangeTree.build([digests[0] as Buffer], salt);
+    expect(tree.depth).toBe(0);
+    expect(Buffer.from(tree.root())).toEqual(sha(salt, digests[0] as Buffer));
+  });
+
+  it('childHashes gives both children of each parent, cut to hashBytes', () => {
+    const tree = RangeTree.build(digests, salt);
+    const out = tree.childHashes(2, [1], 6);
+    expect(Buffer.from(out)).toEqual(Buffer.concat([tree.nodeHash(2, 2).subarray(0, 6), tree.nodeHash(2, 3).subarray(0, 6)]));
+  });
+
+  it('the salt changes every hash; one changed digest changes the root', () => {
+    const a = RangeTree.build(digests, salt);
+    expect(Buffer.from(RangeTree.build(digests, Buffer.alloc(8)).root())).not.toEqual(Buffer.from(a.root()));
+    const changed = digests.slice();
+    changed[2] = Buffer.alloc(16, 9);
+    const b = RangeTree.build(changed, salt);
+    expect(Buffer.from(b.root())).not.toEqual(Buffer.from(a.root()));
+    expect(Buffer.from(b.nodeHash(1, 0))).toEqual(Buffer.from(a.nodeHash(1, 0)));
+  });
+
+  it('refuses a leaf count that is not a power of two', () => {
+    expect(() => RangeTree.build(digests.slice(0, 3), salt)).toThrow();
+  });
+});
