@@ -15,3 +15,20 @@ export { Suspicion, remainingSuspicionMs, suspicionTimeoutMs } from './suspicion
 export { Awareness } from './awareness.ts';
 export { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
 export { ArrivalWindow } from './phi-accrual.ts';
+
+// Wire, transports and runtime (codec.ts, keyring.ts, transport.ts, net-transport.ts, sim-transport.ts, runtime.ts).
+export { startGossip, GossipRuntime, GossipRuntimeError, realClock } from './runtime.ts';
+export type { GossipRuntimeOptions, GossipRuntimeStats, GossipRuntimeEvent, GossipListener, GossipLogger, RuntimeClock, GossipRuntimeErrorCode } from './runtime.ts';
+export { fileGenerationStore, memoryGenerationStore, nextGeneration, GenerationStoreError } from './generation-store.ts';
+export type { GenerationStore, GenerationStoreErrorCode } from './generation-store.ts';
+export { Keyring, KeyringError, generateKey, keyIdOf, KEY_BYTES } from './keyring.ts';
+export type { KeyInput, KeyringErrorCode } from './keyring.ts';
+export { Codec, CodecError, DROP_REASONS, DEFAULT_MAX_PACKET_BYTES, DEFAULT_MAX_FRAME_BYTES, emptyDropCounters } from './codec.ts';
+export type { CodecOptions, CodecErrorCode, DecodeResult, DropCounters, DropReason, MessageParser, PackResult, ParseResult } from './codec.ts';
+export { parseMessage } from './message-parser.ts';
+export { TransportError, parseAddress, formatAddress, emptyTransportStats } from './transport.ts';
+export type { Address, PacketHandler, StreamHandler, Transport, TransportErrorCode, TransportStats } from './transport.ts';
+export { createNetTransport, NetTransport } from './net-transport.ts';
+export type { NetTransportOptions } from './net-transport.ts';
+export { createSimTransport, simClock, SimTransport } from './sim-transport.ts';
+export type { SimTransportOptions, SimWire } from './sim-transport.ts';
