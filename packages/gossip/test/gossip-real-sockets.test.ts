@@ -1,7 +1,7 @@
 // Five members over real UDP/TCP sockets on 127.0.0.1, in one process: join,
 // exchange state, one crashes (sockets closed without leaving) and is declared
 // dead, then restarts as itself with a higher generation and is alive again
-// everywhere. Real time, so conditions are polled with a deadline; the FAST
+// everywhere; finally one leaves gracefully and is seen as left. Real time, so conditions are polled with a deadline; the FAST
 // tuning keeps the whole test to a few seconds.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GossipTuning } from '../src/config.ts';
@@ -53,7 +53,7 @@ describe('gossip over real sockets', () => {
     await Promise.all([...running.values()].map((r) => r.stop({ leave: false })));
   });
 
-  it('joins, spreads state, detects a crash and re-admits the restarted member', async () => {
+  it('joins, spreads state, detects a crash, re-admits the restarted member, sees a graceful leave', async () => {
     const seed = await start('m0', 0, []);
     for (const id of ids.slice(1)) await start(id, 0, [seed.localAddress]);
     for (const [id, r] of running) r.setLocalState('http', `http://${id}.example:7000`);
@@ -87,6 +87,12 @@ describe('gossip over real sockets', () => {
       ),
     );
     expect(ids.every((id) => statusOf(reborn, id) === 'alive')).toBe(true);
+
+    // A graceful stop: the others see `left`, not `dead`.
+    const leaver = running.get('m4')!;
+    await leaver.stop();
+    running.delete('m4');
+    await waitFor('the others see m4 as left', () => all().every((r) => statusOf(r, 'm4') === 'left'));
 
     for (const r of all()) {
       const stats = r.stats();
