@@ -1,5 +1,5 @@
 export type * from './types.ts';
-export { openStore, STORE_FORMAT, type OpenStoreOptions } from './store.ts';
+export { openStore, STORE_FORMAT, type OpenStoreOptions, type StoreSettings } from './store.ts';
 export type { LevelLike } from './level.ts';
 export { StorageError, isStorageError, type StorageErrorCode } from './errors.ts';
 export { DIGEST_BYTES, BUCKET_BITS_MAX, hashKey, bucketOf } from './hash.ts';

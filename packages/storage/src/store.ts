@@ -20,7 +20,8 @@ import type {
 /** Layout version of the whole keyspace (meta 'format'). Append-only. */
 export const STORE_FORMAT = 1;
 
-interface CommonOpenOptions {
+/** Settings shared by both ways of opening a store. */
+export interface StoreSettings {
   /** This node's id; default: the persisted one, else a fresh random one. */
   readonly nodeId?: string;
   /** B, 0..20: the store has 2^B anti-entropy buckets. Default 16; fixed at creation. */
@@ -42,8 +43,8 @@ interface CommonOpenOptions {
 }
 
 export type OpenStoreOptions =
-  | (CommonOpenOptions & { readonly location: string; readonly db?: undefined })
-  | (CommonOpenOptions & { readonly db: LevelLike; readonly location?: undefined });
+  | (StoreSettings & { readonly location: string; readonly db?: undefined })
+  | (StoreSettings & { readonly db: LevelLike; readonly location?: undefined });
 
 const DEFAULT_BUCKET_BITS = 16;
 const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
@@ -522,32 +523,42 @@ class LevelStore implements Store {
     }
     this.#queue.push(job);
     this.#pendingOps += size;
-    if (this.#drain === null) {
-      this.#drain = this.#runQueue().finally(() => { this.#drain = null; });
+    if (this.#drain === null) this.#drain = this.#runQueue();
+  }
+
+  /**
+   * Runs until the queue is empty. `#drain` is cleared in the same tick as the
+   * last emptiness check, so a job enqueued later always starts a new run.
+   */
+  async #runQueue(): Promise<void> {
+    // Let the caller store the promise in #drain before anything can clear it.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0) await this.#commitNext();
+    } finally {
+      this.#drain = null;
     }
   }
 
-  async #runQueue(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const first = this.#queue[0] as Job;
-      let n = 1;
-      let ops = jobSize(first);
-      if (first.kind !== 'purge') {
-        while (n < this.#queue.length) {
-          const next = this.#queue[n] as Job;
-          if (next.kind === 'purge' || ops + jobSize(next) > GROUP_OPS_MAX) break;
-          ops += jobSize(next);
-          n++;
-        }
+  async #commitNext(): Promise<void> {
+    const first = this.#queue[0] as Job;
+    let n = 1;
+    let ops = jobSize(first);
+    if (first.kind !== 'purge') {
+      while (n < this.#queue.length) {
+        const next = this.#queue[n] as Job;
+        if (next.kind === 'purge' || ops + jobSize(next) > GROUP_OPS_MAX) break;
+        ops += jobSize(next);
+        n++;
       }
-      const group = this.#queue.splice(0, n);
-      this.#pendingOps -= ops;
-      try {
-        if (first.kind === 'purge') await this.#commitPurge(first);
-        else await this.#commitGroup(group as Exclude<Job, { kind: 'purge' }>[]);
-      } catch (e) {
-        for (const job of group) job.reject(e);
-      }
+    }
+    const group = this.#queue.splice(0, n);
+    this.#pendingOps -= ops;
+    try {
+      if (first.kind === 'purge') await this.#commitPurge(first);
+      else await this.#commitGroup(group as Exclude<Job, { kind: 'purge' }>[]);
+    } catch (e) {
+      for (const job of group) job.reject(e);
     }
   }
 
