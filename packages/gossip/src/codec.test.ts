@@ -59,6 +59,17 @@ describe('Codec', () => {
         expect(decodeAll(codec, packets)).toEqual([{ type: 2, name: 'ok' }]);
       });
 
+      it('fits a message of exactly messageBudgetBytes in one datagram, and refuses one byte more', () => {
+        const overhead = Codec.messageBytes({ type: 1, seq: 0, pad: '' }) + 2; // '' is a 1-byte fixstr, a pad this long a 3-byte str16
+        const exact: Toy = { type: 1, seq: 0, pad: 'z'.repeat(codec.messageBudgetBytes - overhead) };
+        expect(Codec.messageBytes(exact)).toBe(codec.messageBudgetBytes);
+        const fit = codec.packPackets([exact]);
+        expect(fit.packets).toHaveLength(1);
+        expect(fit.packets[0]!.byteLength).toBeLessThanOrEqual(codec.maxPacketBytes);
+        const over: Toy = { ...exact, pad: `${exact.pad}z` };
+        expect(codec.packPackets([over]).tooLarge).toEqual([over]);
+      });
+
       it('round-trips a large stream frame, which a datagram could not carry', () => {
         const messages = toys(1, 100_000);
         const frame = codec.encodeFrame(messages);

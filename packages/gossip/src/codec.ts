@@ -153,6 +153,11 @@ export class Codec<M> {
     }
   }
 
+  /** Bytes left for encoded messages in one datagram once the envelope (header, label, encryption) is paid for. */
+  get messageBudgetBytes(): number {
+    return this.maxPacketBytes - this.#packetHeader.byteLength - this.#encryptionOverhead() - ARRAY_HEADER_BYTES_MAX;
+  }
+
   get encrypted(): boolean {
     return this.#keyring !== undefined;
   }
@@ -169,7 +174,7 @@ export class Codec<M> {
    * state too big for gossip; push-pull over streams carries it instead).
    */
   packPackets(messages: readonly M[]): PackResult<M> {
-    const budget = this.maxPacketBytes - this.#packetHeader.byteLength - this.#encryptionOverhead() - ARRAY_HEADER_BYTES_MAX;
+    const budget = this.messageBudgetBytes;
     const packets: Uint8Array[] = [];
     const tooLarge: M[] = [];
     let batch: Buffer[] = [];

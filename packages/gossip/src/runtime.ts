@@ -14,7 +14,7 @@
  * counted and logged so the member keeps running.
  */
 import { Codec, DROP_REASONS, emptyDropCounters, type DropCounters, type DropReason } from './codec.ts';
-import type { GossipTuning } from './config.ts';
+import { DEFAULT_TUNING, type GossipTuning } from './config.ts';
 import { fileGenerationStore, nextGeneration, type GenerationStore } from './generation-store.ts';
 import type { Keyring } from './keyring.ts';
 import { parseMessage } from './message-parser.ts';
@@ -182,6 +182,8 @@ export class GossipRuntime {
     });
     this.#core = new GossipNode({
       ...options.config,
+      // The core fills a datagram by estimate; give it what the envelope leaves (a long label or encryption costs room).
+      packetBudgetBytes: options.config?.packetBudgetBytes ?? Math.min(DEFAULT_TUNING.packetBudgetBytes, this.#codec.messageBudgetBytes),
       id: options.id,
       address: transport.localAddress,
       generation,
