@@ -5,7 +5,7 @@ import type { RepairClock } from '../src/index.ts';
 
 export async function openMemoryStore(nodeId: string, bucketBits: number, now?: () => number): Promise<Store> {
   const db = new MemoryLevel();
-  return settleWrites(await openStore({ db: db as never, nodeId, bucketBits, ...(now === undefined ? {} : { now }) }));
+  return openStore({ db: db as never, nodeId, bucketBits, ...(now === undefined ? {} : { now }) });
 }
 
 /** Every stored record (tombstones included), sorted by key, as comparable plain data. */
@@ -53,22 +53,3 @@ export function seededSalt(seed: number): Uint8Array {
   return salt;
 }
 
-// TEMPORARY (remove when storage's commit queue no longer stalls on a write
-// issued right after another resolves): let the queue's finally run first.
-export function settleWrites(store: Store): Store {
-  const wrap = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
-    const r = await f(...a);
-    await new Promise((resolve) => setImmediate(resolve));
-    return r;
-  };
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      const bound = (v as (...a: unknown[]) => unknown).bind(target);
-      return ['put', 'delete', 'batch', 'apply', 'applyMany', 'purgeTombstones'].includes(String(prop))
-        ? wrap(bound as (...a: unknown[]) => Promise<unknown>)
-        : bound;
-    },
-  });
-}
