@@ -1,5 +1,6 @@
 // The UDP/TCP transport on 127.0.0.1 through the shared conformance suite.
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { createNetTransport } from '../src/net-transport.ts';
 import { parseAddress } from '../src/transport.ts';
 import { transportConformance } from './transport-conformance.ts';
@@ -34,3 +35,44 @@ transportConformance('udp+tcp', () => ({
   waitFor,
   settle: (promise) => promise,
 }));
+
+describe('udp+tcp specifics', () => {
+  it('bounds concurrent incoming streams and drops idle ones after streamTimeoutMs', async () => {
+    const server = await createNetTransport({ host: '127.0.0.1', port: 0, maxConcurrentStreams: 2, streamTimeoutMs: 150 });
+    try {
+      const { host, port } = parseAddress(server.localAddress);
+      const closedAtMs: number[] = [];
+      const openedAtMs = Date.now();
+      // Three idle connections: the third is over the bound and closed at once; the other two time out.
+      await Promise.all(
+        [0, 1, 2].map(
+          () =>
+            new Promise<void>((resolve) => {
+              const socket = connect({ host, port });
+              socket.on('error', () => {});
+              socket.on('close', () => {
+                closedAtMs.push(Date.now() - openedAtMs);
+                resolve();
+              });
+            }),
+        ),
+      );
+      const stats = server.stats();
+      expect(stats.streamsAccepted).toBe(2);
+      expect(stats.streamsDropped).toBe(3);
+      expect(closedAtMs.filter((ms) => ms >= 140)).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses to bind a port that is taken', async () => {
+    const first = await createNetTransport({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = parseAddress(first.localAddress);
+      await expect(createNetTransport({ host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'TRANSPORT_BIND_FAILED' });
+    } finally {
+      await first.close();
+    }
+  });
+});
