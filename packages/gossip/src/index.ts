@@ -21,7 +21,7 @@ export { startGossip, GossipRuntime, GossipRuntimeError, realClock } from './run
 export type { GossipRuntimeOptions, GossipRuntimeStats, GossipRuntimeEvent, GossipListener, GossipLogger, RuntimeClock, GossipRuntimeErrorCode } from './runtime.ts';
 export { fileGenerationStore, memoryGenerationStore, nextGeneration, GenerationStoreError } from './generation-store.ts';
 export type { GenerationStore, GenerationStoreErrorCode } from './generation-store.ts';
-export { Keyring, KeyringError, generateKey, keyIdOf, KEY_BYTES } from './keyring.ts';
+export { Keyring, KeyringError, deriveKey, generateKey, keyIdOf, KEY_BYTES } from './keyring.ts';
 export type { KeyInput, KeyringErrorCode } from './keyring.ts';
 export { Codec, CodecError, DROP_REASONS, DEFAULT_MAX_PACKET_BYTES, DEFAULT_MAX_FRAME_BYTES, emptyDropCounters } from './codec.ts';
 export type { CodecOptions, CodecErrorCode, DecodeResult, DropCounters, DropReason, MessageParser, PackResult, ParseResult } from './codec.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateKey, keyIdOf, Keyring, KeyringError } from './keyring.ts';
+import { deriveKey, generateKey, keyIdOf, Keyring, KeyringError } from './keyring.ts';
 
 const aad = Buffer.from('header');
 const plaintext = Buffer.from('hello gossip');
@@ -75,5 +75,16 @@ describe('Keyring', () => {
     expect(code(() => new Keyring([Buffer.alloc(16)]))).toBe('KEYRING_BAD_KEY');
     expect(code(() => new Keyring(['not base64 of 32 bytes']))).toBe('KEYRING_BAD_KEY');
     expect(ring.keys()[0]).toBe(k);
+  });
+
+  it('derives the same key from the same secret on every member, and keeps a base64 key as is', () => {
+    const a = deriveKey('correct horse battery staple');
+    expect(deriveKey('correct horse battery staple')).toBe(a);
+    expect(deriveKey('another secret')).not.toBe(a);
+    expect(Buffer.from(a, 'base64').byteLength).toBe(32);
+    const k = generateKey();
+    expect(deriveKey(k)).toBe(k);
+    expect(code(() => deriveKey(''))).toBe('KEYRING_BAD_KEY');
+    expect(roundTrip(new Keyring([deriveKey('s3cret')]), new Keyring([deriveKey('s3cret')]))).toBeDefined();
   });
 });

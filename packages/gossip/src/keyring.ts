@@ -18,7 +18,7 @@
  * Nonces are 12 random bytes per message (`crypto.randomBytes`), safe for
  * about 2^32 messages per key; rotate keys well before that.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
 
 export const KEY_BYTES = 32;
 export const KEY_ID_BYTES = 4;
@@ -70,6 +70,21 @@ export function keyIdOf(input: KeyInput): number {
 /** A fresh random key as base64 (for `hearsay start --cluster-key`). */
 export function generateKey(): string {
   return randomBytes(KEY_BYTES).toString('base64');
+}
+
+/** Fixed salt: every member must derive the same key from the same secret. Changing it is a wire change. */
+const SECRET_SALT = 'hearsay-gossip-key-v1';
+
+/**
+ * A key from an operator's secret (`--cluster-key`): base64 of 32 bytes is
+ * used as is; any other non-empty text is stretched with scrypt (N = 2^14, so
+ * a weak passphrase costs an attacker ~50 ms a guess). Returns base64.
+ * Throws `KEYRING_BAD_KEY` for an empty secret.
+ */
+export function deriveKey(secret: string): string {
+  if (secret.length === 0) throw new KeyringError('KEYRING_BAD_KEY', 'the cluster secret is empty');
+  if (/^[A-Za-z0-9+/]{43}=$/.test(secret)) return secret;
+  return scryptSync(secret, SECRET_SALT, KEY_BYTES, { N: 1 << 14, r: 8, p: 1 }).toString('base64');
 }
 
 export interface EncryptedParts {
