@@ -7,7 +7,7 @@
  * The machine is shared and has 2 cores, so each figure is the median of
  * `--rounds` runs that alternate node and baseline.
  *
- *   pnpm bench:http [--duration-s 5] [--warmup-s 1] [--rounds 3] [--connections 50] [--keys 10000] [--value-bytes 100] [--tool wrk|autocannon]
+ *   pnpm bench:http [--duration-s 3] [--warmup-s 1] [--rounds 5] [--connections 50] [--keys 10000] [--value-bytes 100] [--tool wrk|autocannon]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,9 +22,9 @@ const START_DEADLINE_MS = 30_000;
 
 const { values: args } = parseArgs({
   options: {
-    'duration-s': { type: 'string', default: '5' },
+    'duration-s': { type: 'string', default: '3' },
     'warmup-s': { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '50' },
     keys: { type: 'string', default: '10000' },
     'value-bytes': { type: 'string', default: '100' },
@@ -280,18 +280,22 @@ async function main(): Promise<void> {
       }
       const ours = medianOf(runs.get(node) ?? []);
       const base = medianOf(runs.get(bare) ?? []);
-      const ratio = ours.requestsPerS / base.requestsPerS;
+      // Each round's node and bare runs are neighbours in time; the median of
+      // their ratios is steadier than the ratio of the medians.
+      const nodeRuns = runs.get(node) ?? [];
+      const bareRuns = runs.get(bare) ?? [];
+      const ratio = median(nodeRuns.map((run, round) => run.requestsPerS / (bareRuns[round]?.requestsPerS ?? NaN)));
       const costRatio = base.cpuUsPerRequest / ours.cpuUsPerRequest;
       rows.push(
         `| ${op} | ${fmt(ours.requestsPerS)} | ${fmt(ours.p50Ms, 2)} / ${fmt(ours.p99Ms, 2)} | ${fmt(base.requestsPerS)} | ${fmt(base.p50Ms, 2)} / ${fmt(base.p99Ms, 2)} | **${fmt(ratio, 2)}×** (aim ≥ ${aims[op]}×) | ${fmt(ours.cpuUsPerRequest)} / ${fmt(base.cpuUsPerRequest)} (${fmt(costRatio, 2)}×) | ${ours.errors} / ${base.errors} |`,
       );
-      console.log(`${op}: node ${fmt(ours.requestsPerS)} req/s, bare ${fmt(base.requestsPerS)} req/s, ratio ${fmt(ratio, 2)} (medians of ${rounds})`);
+      console.log(`${op}: node ${fmt(ours.requestsPerS)} req/s, bare ${fmt(base.requestsPerS)} req/s (medians of ${rounds}), median paired ratio ${fmt(ratio, 2)}`);
     }
     const cpu = cpus();
     console.log('');
     console.log(`machine: ${cpu.length} cores (${cpu[0]?.model ?? 'unknown'}), ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`);
     console.log('');
-    console.log('| op | node req/s | node p50 / p99 ms | bare req/s | bare p50 / p99 ms | node / bare req/s | server CPU µs/req node / bare (bare ÷ node) | errors node / bare |');
+    console.log('| op | node req/s | node p50 / p99 ms | bare req/s | bare p50 / p99 ms | node / bare req/s (median of paired rounds) | server CPU µs/req node / bare (bare ÷ node) | errors node / bare |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const row of rows) console.log(row);
   } finally {
