@@ -120,7 +120,10 @@ export interface PackResult<M> {
 // Plain msgpack: maps as objects, no records or structures (they would make a
 // datagram depend on state from earlier datagrams, which may be lost).
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+// structuredClone off: no cyclic references from the wire. msgpackr's other
+// extensions (Set, Error, RegExp, typed arrays, BigInt) may still decode, but
+// the message parser accepts none of them, so they end as `malformed`.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
 
 export class Codec<M> {
   readonly label: string;
