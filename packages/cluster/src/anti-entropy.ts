@@ -4,7 +4,7 @@ import { isReachable, type MembershipView } from './membership.ts';
 import type { PartitionMap } from './partition-map.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
 import type { Timers } from './timers.ts';
-import { TombstoneLedger } from './tombstone-ledger.ts';
+import { purgeCutoffMs } from './tombstone-purge.ts';
 
 /** What one repair session of one partition with one other replica did. */
 export interface RangeRepairResult {
@@ -76,11 +76,10 @@ export interface PartitionRepairOutcome {
  * with every other replica, one partition at a time, `partitionIntervalMs`
  * apart, round robin. `runAll()` does every partition now (POST /v1/repair).
  * After each partition, tombstones are purged under the rule of
- * `TombstoneLedger`.
+ * `tombstone-purge.ts`.
  */
 export class AntiEntropy {
   readonly config: AntiEntropyConfig;
-  readonly ledger = new TombstoneLedger();
   readonly #deps: AntiEntropyDeps;
   #stopped = true;
   #timer: unknown;
@@ -151,14 +150,13 @@ export class AntiEntropy {
       bytesReceived: 0,
       tombstonesPurged: 0,
     };
-    for (const peerId of replicas) {
-      if (peerId === membership.selfId) continue;
+    const roundStartMs = timers.nowMs();
+    const others = replicas.filter((id) => id !== membership.selfId);
+    const cutoffs: number[] = [];
+    const session = async (peerId: string): Promise<{ ok: boolean; received: number }> => {
       signal?.throwIfAborted();
       const member = membership.members().find((m) => m.id === peerId);
-      if (member === undefined || !isReachable(member)) {
-        outcome.failed.push(peerId);
-        continue;
-      }
+      if (member === undefined || !isReachable(member)) return { ok: false, received: 0 };
       const startedAtMs = timers.nowMs();
       try {
         const r = await this.#deps.repairRange({
@@ -169,24 +167,40 @@ export class AntiEntropy {
           peer: this.#deps.peers(member),
           ...(signal === undefined ? {} : { signal }),
         });
-        outcome.repaired++;
         outcome.bucketsCompared += r.bucketsCompared;
         outcome.keysSent += r.keysSent;
         outcome.keysReceived += r.keysReceived;
         outcome.bytesSent += r.bytesSent;
         outcome.bytesReceived += r.bytesReceived;
-        this.ledger.recordSession(partition, peerId, Math.min(r.equalUpToMs, startedAtMs));
+        cutoffs.push(Math.min(r.equalUpToMs, startedAtMs));
+        return { ok: true, received: r.keysReceived };
       } catch (e) {
         if (signal?.aborted) throw e;
-        outcome.failed.push(peerId);
         this.#deps.onError?.(`repair of partition ${partition} with ${peerId}`, e);
+        return { ok: false, received: 0 };
       }
+    };
+    // First sweep: this node ends up with the union of every replica's records.
+    let lastReceiving = -1;
+    for (let i = 0; i < others.length; i++) {
+      const r = await session(others[i]!);
+      if (r.ok) outcome.repaired++;
+      else outcome.failed.push(others[i]!);
+      if (r.received > 0) lastReceiving = i;
     }
-    const cutoff = this.ledger.purgeCutoffMs(partition, replicas, membership.selfId, timers.nowMs(), this.config.tombstoneGraceMs);
+    // Second sweep: replicas met before the last one that sent us something
+    // lack what came after them; hand it on, so every replica holds
+    // everything any replica held when the round began.
+    let complete = outcome.failed.length === 0;
+    for (let i = 0; complete && i < lastReceiving; i++) {
+      if (!(await session(others[i]!)).ok) complete = false;
+    }
+    const cutoff = complete
+      ? purgeCutoffMs({ roundStartMs, sessionCutoffsMs: cutoffs, nowMs: timers.nowMs(), graceMs: this.config.tombstoneGraceMs })
+      : undefined;
     if (cutoff !== undefined) {
       // Every replica purges together: one that kept the tombstones would hand
       // them back to the others in its next session (harmless, but endless).
-      const others = replicas.filter((id) => id !== membership.selfId);
       const results = await Promise.allSettled([
         store.purgeTombstones({ beforeMs: cutoff, fromBucket, toBucket }),
         ...others.map((id) => {

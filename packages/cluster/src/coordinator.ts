@@ -109,6 +109,7 @@ export class Coordinator implements KvService {
   readonly #onError: (what: string, error: unknown) => void;
   #map: PartitionMap;
   #ringKey: string;
+  #index: Map<string, MemberInfo>;
   #stopped = false;
   readonly #unsubscribe: () => void;
   /** Background work (read repair, failure hints) so `stop()` can wait for it. */
@@ -125,7 +126,9 @@ export class Coordinator implements KvService {
     this.#onError = deps.onError ?? (() => undefined);
     this.#ringKey = '';
     this.#map = this.#computeMap();
+    this.#index = this.#indexMembers();
     this.#unsubscribe = this.#membership.onChange(() => {
+      this.#index = this.#indexMembers();
       this.#map = this.#computeMap();
     });
   }
@@ -330,8 +333,12 @@ export class Coordinator implements KvService {
     if (this.#stopped) throw new ServiceError('UNAVAILABLE', 'the node is shutting down');
   }
 
+  #indexMembers(): Map<string, MemberInfo> {
+    return new Map(this.#membership.members().map((m) => [m.id, m]));
+  }
+
   #member(id: string): MemberInfo | undefined {
-    return this.#membership.members().find((m) => m.id === id);
+    return this.#index.get(id);
   }
 
   #reachable(id: string): boolean {

@@ -31,7 +31,7 @@ export {
   type RepairRange,
   type PartitionRepairOutcome,
 } from './anti-entropy.ts';
-export { TombstoneLedger } from './tombstone-ledger.ts';
+export { purgeCutoffMs, type PurgeCutoffInput } from './tombstone-purge.ts';
 export { createRepairRange, createRepairResponder } from './repair-adapter.ts';
 export {
   createClusterNode,
@@ -44,3 +44,13 @@ export {
 } from './cluster-node.ts';
 export { realTimers, sleep, type Timers } from './timers.ts';
 export { ClusterError, type ClusterErrorCode } from './errors.ts';
+export {
+  connectGossip,
+  GOSSIP_STATE_HTTP,
+  GOSSIP_STATE_KEYS,
+  GOSSIP_STATE_STATUS,
+  type ConnectGossipOptions,
+  type GossipLike,
+  type GossipMembership,
+} from './gossip-membership.ts';
+export type { PurgeRequest } from './peer.ts';

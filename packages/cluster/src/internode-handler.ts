@@ -43,7 +43,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return { message: await deps.repair(request.message) };
       }
       case 'purge': {
-        const beforeMs = Math.min(request.beforeMs, deps.timers.nowMs() - deps.tombstoneGraceMs);
+        const beforeMs = Math.floor(Math.min(request.beforeMs, deps.timers.nowMs() - deps.tombstoneGraceMs));
         if (beforeMs <= 0) return { purged: 0 };
         const purged = await deps.store.purgeTombstones({ beforeMs, fromBucket: request.fromBucket, toBucket: request.toBucket });
         return { purged };

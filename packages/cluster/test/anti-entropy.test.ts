@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RepairLine } from '@hearsay/http';
-import { TombstoneLedger } from '../src/tombstone-ledger.ts';
+import { purgeCutoffMs } from '../src/tombstone-purge.ts';
 import { TestCluster } from './harness.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -83,8 +83,7 @@ describe('tombstone purge', () => {
     expect(partial.inSync).toBe(false);
     expect(tombstones('n2')).toBe(5);
 
-    // n1's earlier sessions cut off before the deletes' grace ended... they were
-    // before the tombstones were old enough; a new complete repair is needed.
+    // Everyone back: a complete round purges on every replica at once.
     await c.restart('n3');
     c.setState('n3', 'alive');
     for (const id of ['n1', 'n2', 'n3']) await collect(c, c.get(id).node.service.repair({}));
@@ -94,13 +93,13 @@ describe('tombstone purge', () => {
   });
 
   it.each([
-    { name: 'no session with one replica', sessions: { b: 500 }, now: 10_000, grace: 1000, cutoff: undefined },
-    { name: 'both sessions, grace binds', sessions: { b: 9500, c: 9800 }, now: 10_000, grace: 1000, cutoff: 9000 },
-    { name: 'both sessions, oldest session binds', sessions: { b: 5000, c: 9800 }, now: 10_000, grace: 1000, cutoff: 5000 },
-    { name: 'young cluster', sessions: { b: 100, c: 100 }, now: 500, grace: 1000, cutoff: undefined },
-  ])('ledger: $name', ({ sessions, now, grace, cutoff }) => {
-    const l = new TombstoneLedger();
-    for (const [r, ms] of Object.entries(sessions)) l.recordSession(7, r, ms);
-    expect(l.purgeCutoffMs(7, ['a', 'b', 'c'], 'a', now, grace)).toBe(cutoff);
+    { name: 'grace binds', round: 9000, sessions: [9500, 9800], now: 10_000, grace: 500, cutoff: 9000 },
+    { name: 'round start binds', round: 9000, sessions: [9500, 9800], now: 10_000, grace: 100, cutoff: 9000 },
+    { name: 'a session cut-off binds', round: 9000, sessions: [5000, 9800], now: 10_000, grace: 100, cutoff: 5000 },
+    { name: 'grace binds over all', round: 9900, sessions: [9950], now: 10_000, grace: 1000, cutoff: 9000 },
+    { name: 'young cluster', round: 100, sessions: [100], now: 500, grace: 1000, cutoff: undefined },
+    { name: 'fractional times floor', round: 9000.7, sessions: [9000.5], now: 10_000, grace: 0, cutoff: 9000 },
+  ])('purge cut-off: $name', ({ round, sessions, now, grace, cutoff }) => {
+    expect(purgeCutoffMs({ roundStartMs: round, sessionCutoffsMs: sessions, nowMs: now, graceMs: grace })).toBe(cutoff);
   });
 });

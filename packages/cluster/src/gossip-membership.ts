@@ -1,0 +1,105 @@
+import type { MemberState } from '@hearsay/http';
+import type { MemberInfo, MembershipView } from './membership.ts';
+import type { Timers } from './timers.ts';
+
+/**
+ * The slice of `@hearsay/gossip`'s `GossipRuntime` the cluster uses (the
+ * runtime fits it as is; so does a test double).
+ */
+export interface GossipLike {
+  readonly id: string;
+  members(): readonly {
+    readonly id: string;
+    readonly address: string;
+    readonly status: MemberState;
+    readonly incarnation: number;
+    readonly state: Readonly<Record<string, string>>;
+  }[];
+  on(type: 'event', listener: (event: unknown) => void): () => void;
+  setLocalState(key: string, value: string): void;
+}
+
+/** Application-state keys this package publishes through gossip. Append only. */
+export const GOSSIP_STATE_HTTP = 'http';
+export const GOSSIP_STATE_STATUS = 'status';
+export const GOSSIP_STATE_KEYS = 'keys';
+
+export interface ConnectGossipOptions {
+  /** This node's HTTP base URL, published as the `http` state. */
+  readonly http: string;
+  /** Live keys of this node; published every `keysIntervalMs` when it changed. */
+  readonly keyCount?: () => number;
+  readonly keysIntervalMs?: number;
+  readonly timers?: Timers;
+}
+
+export interface GossipMembership extends MembershipView {
+  /** Publishes the node status (`starting`, `serving`, `stopping`). */
+  setStatus(status: string): void;
+  /** Stops publishing and listening. */
+  close(): void;
+}
+
+/**
+ * A `MembershipView` over the gossip runtime: members and their state come
+ * from gossip; this node publishes its HTTP address, status and key count as
+ * gossip application state, so every member can reach every other's
+ * internode API and `/v1/cluster` can show key counts.
+ */
+export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions): GossipMembership {
+  runtime.setLocalState(GOSSIP_STATE_HTTP, options.http);
+  runtime.setLocalState(GOSSIP_STATE_STATUS, 'starting');
+  const listeners = new Set<() => void>();
+  // The view is read on every request; rebuild it only when gossip reports a change.
+  let snapshot: MemberInfo[] | undefined;
+  const unsubscribe = runtime.on('event', () => {
+    snapshot = undefined;
+    for (const l of [...listeners]) l();
+  });
+  let timer: unknown;
+  let lastKeys = -1;
+  const publishKeys = (): void => {
+    if (options.keyCount === undefined) return;
+    const n = options.keyCount();
+    if (n !== lastKeys) {
+      lastKeys = n;
+      try {
+        runtime.setLocalState(GOSSIP_STATE_KEYS, String(n));
+      } catch {
+        return; // the runtime stopped
+      }
+    }
+    if (options.timers !== undefined) timer = options.timers.setTimeout(publishKeys, options.keysIntervalMs ?? 5000);
+  };
+  publishKeys();
+
+  return {
+    selfId: runtime.id,
+    members(): MemberInfo[] {
+      snapshot ??= runtime.members().map((m) => {
+        const keys = Number(m.state[GOSSIP_STATE_KEYS]);
+        return {
+          id: m.id,
+          state: m.status,
+          http: m.state[GOSSIP_STATE_HTTP] ?? '',
+          gossip: m.address,
+          incarnation: m.incarnation,
+          ...(Number.isSafeInteger(keys) && keys >= 0 ? { keys } : {}),
+        };
+      });
+      return snapshot;
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    setStatus(status) {
+      runtime.setLocalState(GOSSIP_STATE_STATUS, status);
+    },
+    close() {
+      unsubscribe();
+      listeners.clear();
+      options.timers?.clearTimeout(timer);
+    },
+  };
+}
