@@ -4,65 +4,79 @@ import type { StoredRecord } from './types.ts';
 const ENTRY_OVERHEAD_BYTES = 96;
 
 /**
- * A bounded LRU of key -> record (or null for "known absent"), budgeted in
- * bytes. A Map keeps insertion order, so re-inserting on hit makes the first
- * key the least recently used.
+ * A bounded read cache of key -> record (or null for "known absent"),
+ * budgeted in bytes. Two generations instead of a strict LRU: new entries go
+ * to `young`; when `young` holds half the budget it becomes `old` and the
+ * previous `old` is dropped; a hit in `old` moves the entry to `young`. Every
+ * operation is O(1) (evicting the head of one big Map is not: V8 skips the
+ * deleted slots on every fresh iteration), and recently used entries survive.
  *
- * Coherence is the store's job: only the commit path (which is serialized
- * with every write) and reads that saw no commit in between may `set`.
+ * Coherence is the store's job: only the commit path (serialized with every
+ * write) and reads that cannot be older than the last commit may `set`.
  */
 export class RecordCache {
-  readonly #maxBytes: number;
+  readonly #halfBytes: number;
   readonly #maxEntryBytes: number;
-  readonly #map = new Map<string, StoredRecord | null>();
-  #bytes = 0;
+  #young = new Map<string, StoredRecord | null>();
+  #old = new Map<string, StoredRecord | null>();
+  #youngBytes = 0;
 
   constructor(maxBytes: number) {
-    this.#maxBytes = maxBytes;
+    this.#halfBytes = Math.floor(maxBytes / 2);
     this.#maxEntryBytes = Math.floor(maxBytes / 16);
-  }
-
-  get enabled(): boolean {
-    return this.#maxBytes > 0;
   }
 
   /** undefined = not cached; null = cached as absent. */
   get(key: string): StoredRecord | null | undefined {
-    const r = this.#map.get(key);
-    if (r === undefined) return undefined;
-    this.#map.delete(key);
-    this.#map.set(key, r);
-    return r;
+    const r = this.#young.get(key);
+    if (r !== undefined) return r;
+    const o = this.#old.get(key);
+    if (o === undefined) return undefined;
+    this.#old.delete(key);
+    this.#insert(key, o);
+    return o;
   }
 
   set(key: string, record: StoredRecord | null): void {
-    if (this.#maxBytes === 0) return;
-    this.delete(key);
+    if (this.#halfBytes === 0) return;
+    this.#old.delete(key);
+    const prev = this.#young.get(key);
+    if (prev !== undefined) {
+      this.#young.delete(key);
+      this.#youngBytes -= sizeOf(key, prev);
+    }
+    this.#insert(key, record);
+  }
+
+  #insert(key: string, record: StoredRecord | null): void {
     const size = sizeOf(key, record);
     if (size > this.#maxEntryBytes) return;
-    this.#map.set(key, record);
-    this.#bytes += size;
-    while (this.#bytes > this.#maxBytes) {
-      const oldest = this.#map.keys().next();
-      if (oldest.done === true) break;
-      this.delete(oldest.value);
+    if (this.#youngBytes + size > this.#halfBytes) {
+      this.#old = this.#young;
+      this.#young = new Map();
+      this.#youngBytes = 0;
     }
+    this.#young.set(key, record);
+    this.#youngBytes += size;
   }
 
   delete(key: string): void {
-    const r = this.#map.get(key);
-    if (r === undefined) return;
-    this.#map.delete(key);
-    this.#bytes -= sizeOf(key, r);
+    this.#old.delete(key);
+    const prev = this.#young.get(key);
+    if (prev !== undefined) {
+      this.#young.delete(key);
+      this.#youngBytes -= sizeOf(key, prev);
+    }
   }
 
   clear(): void {
-    this.#map.clear();
-    this.#bytes = 0;
+    this.#young.clear();
+    this.#old.clear();
+    this.#youngBytes = 0;
   }
 
   get size(): number {
-    return this.#map.size;
+    return this.#young.size + this.#old.size;
   }
 }
 

@@ -27,9 +27,13 @@ export interface LevelIteratorOptions extends BinaryEncodings {
 
 export interface LevelLike {
   readonly status: string;
+  /** abstract-level's feature manifest; `getSync` is used when it says so. */
+  readonly supports?: object;
   open(): Promise<void>;
   close(): Promise<void>;
   getMany(keys: Buffer[], options: BinaryEncodings): Promise<(Buffer | undefined)[]>;
+  /** `(key: Buffer, options: BinaryEncodings) => Buffer | undefined` where supported (typed loosely: abstract-level declares it generically). */
+  readonly getSync?: unknown;
   batch(operations: LevelBatchOp[], options: BinaryEncodings & { sync?: boolean }): Promise<void>;
   iterator(options: LevelIteratorOptions): LevelIteratorLike;
 }
