@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import { createApp, createLocalService, type HearsayApp, type KvService } from '@hearsay/http';
+import { createApp, createLocalService, guardServer, type HearsayApp, type KvService } from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
 import { CLI_ERROR_CODES, CliError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -75,6 +75,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     }
     void listener(request, response);
   });
+  // Bytes Node's parser refuses, and CONNECT, get JSON error answers instead of a dropped connection.
+  guardServer(server);
   try {
     await listen(server, options.host, options.httpPort);
   } catch (error) {

@@ -61,6 +61,13 @@ function flagsToOptions(flags: StartFlags, logger: Logger): NodeOptions {
 
 /** Starts the node and resolves with the exit status once a signal has stopped it. */
 async function runNode(options: NodeOptions, logger: Logger): Promise<number> {
+  // A bug that escapes every handler leaves the node in an unknown state: say so in the log and exit.
+  const onFatal = (error: unknown): void => {
+    logger.fatal({ err: error }, 'uncaught error; exiting');
+    process.exit(EXIT_FAILURE);
+  };
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
   let node: RunningNode;
   try {
     node = await startNode(options);
