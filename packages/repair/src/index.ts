@@ -12,6 +12,6 @@ export { RepairError, isRepairError } from './errors.ts';
 export type { RepairErrorCode } from './errors.ts';
 export { partitionBucketRange, rangeDepth } from './range.ts';
 export type { BucketRange } from './range.ts';
-export { MessageType, PROTOCOL_VERSION, decodeReply, decodeRequest, encodeMessage } from './messages.ts';
+export { FIELD_ORDER, MessageType, PROTOCOL_VERSION, decodeReply, decodeRequest, encodeMessage } from './messages.ts';
 export type { RepairMessage, RepairReply, RepairRequest } from './messages.ts';
 export { TokenBucket } from './token-bucket.ts';

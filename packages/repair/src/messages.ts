@@ -2,13 +2,14 @@ import { Packr } from 'msgpackr';
 import { RepairError } from './errors.ts';
 
 /**
- * The repair wire protocol. Every message is a MessagePack map with a numeric
- * type `t`. Requests go initiator -> responder, replies come back, one reply
- * per request.
+ * The repair wire protocol. In code every message is an object with a numeric
+ * type `t`; on the wire it is a MessagePack array `[t, ...fields]` in the
+ * order FIELD_ORDER gives (no field names on the wire: sessions send many
+ * small messages). Requests go initiator -> responder, one reply per request.
  *
- * Type numbers and field names are part of the protocol: APPEND-ONLY. Never
- * renumber or reuse a type or rename a field; add new types and optional
- * fields instead, and bump PROTOCOL_VERSION only for a change old peers
+ * Type numbers and field orders are part of the protocol: APPEND-ONLY. Never
+ * renumber or reuse a type or reorder fields; add new types, or new optional
+ * fields at the end, and bump PROTOCOL_VERSION only for a change old peers
  * cannot ignore.
  */
 export const PROTOCOL_VERSION = 1;
@@ -36,17 +37,26 @@ export const SUMMARY_BUCKETS_MAX = 1 << 14;
 export const SUMMARY_ENTRIES_MAX = 1 << 20;
 export const PUSH_RECORDS_MAX = 1 << 16;
 export const FETCH_HASHES_MAX = 1 << 16;
+export const SPAN_MAX = 4;
 export const HASH_BYTES_MIN = 4;
 export const HASH_BYTES_MAX = 32;
 export const SALT_BYTES = 8;
 export const KEY_HASH_BYTES = 8;
 
 /**
- * A record on the wire: `[key, value, ms, counter, node, tombstone,
- * contentType?, expiresAtMs?]`; absent optional fields are null or left off
- * the end.
+ * A record on the wire: `[key, value, base - ms, counter, node index,
+ * tombstone, contentType?, expiresAtMs?]`, where `base` and the node ids come
+ * once per message (RecordBlock); absent optional fields are null or left
+ * off the end.
  */
 export type WireRecord = readonly unknown[];
+
+/** Records of one message: node ids and the largest ms once, then the tuples. */
+export interface RecordBlock {
+  readonly nodes: readonly string[];
+  readonly base: number;
+  readonly records: readonly WireRecord[];
+}
 
 /** Start a session: the responder answers with its root for the range. */
 export interface OpenRequest {
@@ -61,7 +71,7 @@ export interface OpenRequest {
   readonly salt: Uint8Array;
 }
 
-/** Ask for both children (at `level`) of each parent (at `level - 1`). */
+/** Ask for all 2^span descendants (at `level`) of each parent (at `level - span`). */
 export interface LevelRequest {
   readonly t: typeof MessageType.Level;
   readonly from: number;
@@ -71,6 +81,8 @@ export interface LevelRequest {
   /** Bytes of each child hash in the reply (a prefix of the SHA-256). */
   readonly hb: number;
   readonly level: number;
+  /** Levels descended in this round trip: 1, or 2 (never more bytes than two single steps, half the round trips). */
+  readonly span: number;
   /** Parent indices within their level, ascending, gap-encoded (see toGaps). */
   readonly parents: readonly number[];
 }
@@ -87,9 +99,8 @@ export interface SummariesRequest {
 }
 
 /** Records the responder lacks or holds in an older version: apply them. */
-export interface PushRequest {
+export interface PushRequest extends RecordBlock {
   readonly t: typeof MessageType.Push;
-  readonly records: readonly WireRecord[];
 }
 
 /** Send the records with these key hashes (per bucket), up to `maxBytes`. */
@@ -105,7 +116,7 @@ export interface FetchRequest {
 
 export interface OpenedReply {
   readonly t: typeof MessageType.Opened;
-  /** The responder's full (NODE_HASH_BYTES) root for the range. */
+  /** The responder's range hash: SHA-256(salt ‖ all digests of the range), see RangeTree.flatRoot. */
   readonly root: Uint8Array;
   /** The responder's clock (HLC ms) taken before it read its digests. */
   readonly nowMs: number;
@@ -142,11 +153,10 @@ export interface PushedReply {
   readonly applied: number;
 }
 
-export interface FetchedReply {
+export interface FetchedReply extends RecordBlock {
   readonly t: typeof MessageType.Fetched;
   /** How many of the requested key hashes (in request order) this reply covers; the rest must be asked again. */
   readonly served: number;
-  readonly records: readonly WireRecord[];
 }
 
 export interface FailedReply {
@@ -163,8 +173,25 @@ export type RepairMessage = RepairRequest | RepairReply;
 // implementation can read the bytes.
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
 
+/** Wire order of each type's fields after `t`. APPEND-ONLY per type. */
+export const FIELD_ORDER: Readonly<Record<number, readonly string[]>> = {
+  [MessageType.Open]: ['v', 'from', 'to', 'bits', 'salt'],
+  [MessageType.Level]: ['from', 'to', 'bits', 'salt', 'hb', 'level', 'span', 'parents'],
+  [MessageType.Summaries]: ['bits', 'salt', 'buckets', 'fps'],
+  [MessageType.Push]: ['nodes', 'base', 'records'],
+  [MessageType.Fetch]: ['bits', 'maxBytes', 'buckets', 'hashes'],
+  [MessageType.Opened]: ['root', 'nowMs'],
+  [MessageType.LevelHashes]: ['hashes'],
+  [MessageType.SummaryDiff]: ['nodes', 'base', 'diffs'],
+  [MessageType.Pushed]: ['applied'],
+  [MessageType.Fetched]: ['served', 'nodes', 'base', 'records'],
+  [MessageType.Failed]: ['code', 'message'],
+};
+
 export function encodeMessage(message: RepairMessage): Uint8Array {
-  return packr.pack(message);
+  const order = FIELD_ORDER[message.t] as readonly string[];
+  const fields = message as unknown as Record<string, unknown>;
+  return packr.pack([message.t, ...order.map((name) => fields[name])]);
 }
 
 /** Ascending distinct integers -> first value, then differences (>= 1). */
@@ -237,10 +264,14 @@ function fieldsOf(bytesIn: Uint8Array, maxBytes: number): Fields {
   } catch (e) {
     throw new RepairError('MALFORMED_MESSAGE', 'repair message is not MessagePack', { cause: e });
   }
-  if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded) || decoded instanceof Uint8Array) {
-    throw malformed('not a map');
-  }
-  return decoded as Fields;
+  if (!Array.isArray(decoded) || decoded.length < 1) throw malformed('not an array');
+  const t: unknown = decoded[0];
+  const order = typeof t === 'number' ? FIELD_ORDER[t] : undefined;
+  if (order === undefined) throw new RepairError('UNKNOWN_MESSAGE_TYPE', `unknown repair message type ${String(t)}`);
+  // Fields beyond the known ones come from a newer peer: ignored (append-only).
+  const fields: Fields = { t };
+  order.forEach((name, i) => { fields[name] = decoded[i + 1]; });
+  return fields;
 }
 
 function rangeFields(m: Fields): { from: number; to: number; bits: number; salt: Uint8Array } {
@@ -250,11 +281,14 @@ function rangeFields(m: Fields): { from: number; to: number; bits: number; salt:
   return { from, to, bits, salt: bytes(m, 'salt', SALT_BYTES) };
 }
 
-function wireRecords(m: Fields, name: string): WireRecord[] {
-  const v = m[name];
-  if (!Array.isArray(v) || v.length > PUSH_RECORDS_MAX) throw malformed(`${name} must be an array of at most ${PUSH_RECORDS_MAX}`);
-  for (const r of v) if (!Array.isArray(r) || r.length < 6 || r.length > 8) throw malformed(`${name} must hold record tuples`);
-  return v as WireRecord[];
+function recordBlock(m: Fields): RecordBlock {
+  const nodes = m['nodes'];
+  if (!Array.isArray(nodes) || nodes.length > PUSH_RECORDS_MAX) throw malformed('nodes must be an array');
+  for (const n of nodes) if (typeof n !== 'string') throw malformed('nodes must hold strings');
+  const records = m['records'];
+  if (!Array.isArray(records) || records.length > PUSH_RECORDS_MAX) throw malformed(`records must be an array of at most ${PUSH_RECORDS_MAX}`);
+  for (const r of records) if (!Array.isArray(r) || r.length < 6 || r.length > 8) throw malformed('records must hold record tuples');
+  return { nodes: nodes as string[], base: uint(m, 'base'), records: records as WireRecord[] };
 }
 
 /**
@@ -277,6 +311,7 @@ export function decodeRequest(body: Uint8Array, maxBytes = MESSAGE_BYTES_MAX): R
         ...rangeFields(m),
         hb: uint(m, 'hb', HASH_BYTES_MAX),
         level: uint(m, 'level', 30),
+        span: uint(m, 'span', SPAN_MAX),
         parents: uintArray(m, 'parents', LEVEL_PARENTS_MAX),
       };
     case MessageType.Summaries: {
@@ -289,7 +324,7 @@ export function decodeRequest(body: Uint8Array, maxBytes = MESSAGE_BYTES_MAX): R
       return { t, bits, salt: bytes(m, 'salt', SALT_BYTES), buckets, fps };
     }
     case MessageType.Push:
-      return { t, records: wireRecords(m, 'records') };
+      return { t, ...recordBlock(m) };
     case MessageType.Fetch: {
       const bits = uint(m, 'bits', 30);
       const buckets = uintArray(m, 'buckets', FETCH_HASHES_MAX);
@@ -343,7 +378,7 @@ export function decodeReply(body: Uint8Array, maxBytes = MESSAGE_BYTES_MAX): Rep
     case MessageType.Pushed:
       return { t, applied: uint(m, 'applied') };
     case MessageType.Fetched:
-      return { t, served: uint(m, 'served'), records: wireRecords(m, 'records') };
+      return { t, served: uint(m, 'served'), ...recordBlock(m) };
     case MessageType.Failed: {
       const code = m['code'];
       const message = m['message'];

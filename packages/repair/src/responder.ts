@@ -5,11 +5,11 @@ import {
   decodeRequest, encodeMessage, fromGaps, HASH_BYTES_MAX, HASH_BYTES_MIN, KEY_HASH_BYTES, MESSAGE_BYTES_MAX, MessageType,
 } from './messages.ts';
 import type {
-  BucketDiff, FetchRequest, LevelRequest, OpenRequest, RepairReply, RepairRequest, SummariesRequest, WireRecord,
+  BucketDiff, FetchRequest, LevelRequest, OpenRequest, RepairReply, RepairRequest, SummariesRequest,
 } from './messages.ts';
 import { rangeDepth } from './range.ts';
 import { RangeTree } from './tree.ts';
-import { fromWireRecord, recordWireBytes, toWireRecord } from './wire-record.ts';
+import { decodeRecords, encodeRecords, recordWireBytes } from './wire-record.ts';
 
 export interface RepairResponderOptions {
   /** Trees kept between a session's requests. Default 8. */
@@ -134,13 +134,13 @@ function checkBits(store: Store, bits: number): void {
 async function answer(store: Store, request: RepairRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
   switch (request.t) {
     case MessageType.Open:
-      return answerOpen(store, request, cache, nowMs);
+      return answerOpen(store, request);
     case MessageType.Level:
       return answerLevel(store, request, cache, nowMs);
     case MessageType.Summaries:
       return answerSummaries(store, request);
     case MessageType.Push: {
-      const records = request.records.map(fromWireRecord);
+      const records = decodeRecords(request);
       const applied = await fromStore(() => store.applyMany(records));
       return { t: MessageType.Pushed, applied: applied.filter(Boolean).length };
     }
@@ -158,29 +158,30 @@ async function buildTree(store: Store, from: number, to: number, salt: Uint8Arra
   return RangeTree.build(digests, salt);
 }
 
-async function answerOpen(store: Store, r: OpenRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
+async function answerOpen(store: Store, r: OpenRequest): Promise<RepairReply> {
   checkBits(store, r.bits);
   rangeDepth(r.from, r.to, r.bits);
   // Our clock before our digests: the cut-off promise rests on this order.
   const clockMs = store.now().ms;
-  const tree = await buildTree(store, r.from, r.to, r.salt);
-  cache?.put(cacheKey(r.salt, r.from, r.to), tree, nowMs);
-  return { t: MessageType.Opened, root: tree.root(), nowMs: clockMs };
+  const digests = await fromStore(() => store.bucketDigests(r.from, r.to));
+  return { t: MessageType.Opened, root: RangeTree.flatRoot(digests, r.salt), nowMs: clockMs };
 }
 
 async function answerLevel(store: Store, r: LevelRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
   checkBits(store, r.bits);
   const depth = rangeDepth(r.from, r.to, r.bits);
   if (r.hb < HASH_BYTES_MIN || r.hb > HASH_BYTES_MAX) throw new RepairError('MALFORMED_MESSAGE', `hb must be ${HASH_BYTES_MIN}..${HASH_BYTES_MAX}`);
-  if (r.level < 1 || r.level > depth) throw new RepairError('MALFORMED_MESSAGE', `level ${r.level} is not in 1..${depth}`);
-  const parents = fromGaps(r.parents, 2 ** (r.level - 1), 'parents');
+  if (r.span < 1 || r.level < r.span || r.level > depth) {
+    throw new RepairError('MALFORMED_MESSAGE', `level ${r.level} span ${r.span} does not fit depth ${depth}`);
+  }
+  const parents = fromGaps(r.parents, 2 ** (r.level - r.span), 'parents');
   const key = cacheKey(r.salt, r.from, r.to);
   let tree = cache?.get(key, nowMs);
   if (tree === undefined) {
     tree = await buildTree(store, r.from, r.to, r.salt);
     cache?.put(key, tree, nowMs);
   }
-  return { t: MessageType.LevelHashes, hashes: tree.childHashes(r.level, parents, r.hb) };
+  return { t: MessageType.LevelHashes, hashes: tree.descendantHashes(r.level, r.span, parents, r.hb) };
 }
 
 async function answerSummaries(store: Store, r: SummariesRequest): Promise<RepairReply> {
@@ -231,7 +232,7 @@ async function answerFetch(store: Store, r: FetchRequest): Promise<RepairReply> 
   checkBits(store, r.bits);
   const buckets = fromGaps(r.buckets, 2 ** r.bits, 'buckets');
   const maxBytes = Math.min(r.maxBytes, FETCH_REPLY_BYTES_MAX);
-  const records: WireRecord[] = [];
+  const records: StoredRecord[] = [];
   let bytes = 0;
   let served = 0;
   for (let i = 0; i < buckets.length; i++) {
@@ -253,16 +254,16 @@ async function answerFetch(store: Store, r: FetchRequest): Promise<RepairReply> 
       const byKey = new Map<string, StoredRecord>();
       found.forEach((rec) => { if (rec !== undefined) byKey.set(rec.key, rec); });
       for (const h of group) {
-        if (served > 0 && bytes >= maxBytes) return { t: MessageType.Fetched, served, records };
+        if (served > 0 && bytes >= maxBytes) return { t: MessageType.Fetched, served, ...encodeRecords(records) };
         for (const key of keysByHash.get(h) ?? []) {
           const rec = byKey.get(key);
           if (rec === undefined) continue;
-          records.push(toWireRecord(rec));
+          records.push(rec);
           bytes += recordWireBytes(rec);
         }
         served++;
       }
     }
   }
-  return { t: MessageType.Fetched, served, records };
+  return { t: MessageType.Fetched, served, ...encodeRecords(records) };
 }

@@ -6,11 +6,11 @@ import {
   decodeReply, encodeMessage, fromGaps, HASH_BYTES_MAX, HASH_BYTES_MIN, KEY_HASH_BYTES, LEVEL_PARENTS_MAX, MessageType,
   PROTOCOL_VERSION, SALT_BYTES, SUMMARY_BUCKETS_MAX, FETCH_HASHES_MAX, toGaps,
 } from './messages.ts';
-import type { RepairReply, RepairRequest, SummaryDiffReply, WireRecord } from './messages.ts';
+import type { RepairReply, RepairRequest, SummaryDiffReply } from './messages.ts';
 import { rangeDepth } from './range.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { NODE_HASH_BYTES, RangeTree } from './tree.ts';
-import { fromWireRecord, recordWireBytes, toWireRecord } from './wire-record.ts';
+import { decodeRecords, encodeRecords, recordWireBytes } from './wire-record.ts';
 
 /**
  * The initiator's view of the other replica. `request` delivers one encoded
@@ -33,7 +33,7 @@ export interface RepairClock {
 export interface RepairLimits {
   /** Bytes of each tree-node hash on the wire below the root (4..32). Default 8. */
   readonly hashBytes: number;
-  /** Parents per Level request (each costs 2 * hashBytes in the reply). Default 4096. */
+  /** Parents per Level request (each costs 4 * hashBytes in the reply). Default 2048. */
   readonly levelParentsPerRequest: number;
   /** Differing buckets are summarised in batches of about this many entries. Default 8192. */
   readonly summaryEntriesPerBatch: number;
@@ -47,7 +47,7 @@ export interface RepairLimits {
 
 export const DEFAULT_REPAIR_LIMITS: RepairLimits = {
   hashBytes: 8,
-  levelParentsPerRequest: 4096,
+  levelParentsPerRequest: 2048,
   summaryEntriesPerBatch: 8192,
   summaryBucketsPerBatch: 1024,
   chunkBytes: 256 * 1024,
@@ -160,9 +160,10 @@ function unexpected(message: string): RepairError {
  * so a failed session never leaves either side worse off).
  *
  * The protocol (docs/repair.md):
- *  1. Open: compare full roots. Equal: done, ~100 bytes each way.
- *  2. Level 1..depth: for the nodes that differed, fetch both children's
- *     truncated hashes, one level per round trip (chunked).
+ *  1. Open: compare the range hashes (RangeTree.flatRoot). Equal: done, one
+ *     round trip of ~100 bytes.
+ *  2. Level: below the nodes that differ, fetch the peer's truncated hashes
+ *     two levels down per round trip (chunked) until the leaf buckets.
  *  3. Per batch of differing buckets: send entry fingerprints; the peer
  *     answers which of ours it lacks and its entries we lack.
  *  4. Push our newer records, Fetch theirs; both applied by LWW merge.
@@ -237,43 +238,48 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     return reply as Extract<RepairReply, { t: T }>;
   }
 
-  // 1. Roots. Our clock is read before our digests, the peer does the same.
+  // 1. Range hashes. Our clock is read before our digests, the peer does the same.
   const localStartMs = local.now().ms;
-  const [tree, opened] = await Promise.all([
-    fromStore(() => local.bucketDigests(from, to)).then((digests) => {
-      if (digests.length !== to - from) throw new RepairError('STORE_FAILED', 'bucketDigests returned the wrong count');
-      return RangeTree.build(digests, salt);
-    }),
+  const [digests, opened] = await Promise.all([
+    fromStore(() => local.bucketDigests(from, to)),
     call({ t: MessageType.Open, v: PROTOCOL_VERSION, from, to, bits, salt }, MessageType.Opened),
   ]);
-  if (opened.root.length !== NODE_HASH_BYTES) throw unexpected('root of the wrong length');
+  if (digests.length !== to - from) throw new RepairError('STORE_FAILED', 'bucketDigests returned the wrong count');
+  if (opened.root.length !== NODE_HASH_BYTES) throw unexpected('range hash of the wrong length');
   const cutoffMs = Math.min(localStartMs, opened.nowMs);
   stats.nodesCompared = 1;
   const finish = (inSync: boolean): RepairResult => {
     progress('done', 1, 1);
     return { fromBucket: from, toBucket: to, inSync, cutoffMs, stats };
   };
-  if (sameBytes(tree.root(), 0, opened.root, 0, NODE_HASH_BYTES)) return finish(true);
+  if (sameBytes(RangeTree.flatRoot(digests, salt), 0, opened.root, 0, NODE_HASH_BYTES)) return finish(true);
   progress('compare', 0, depth);
 
-  // 2. Descend, one level per round trip (chunked), only below nodes that differ.
+  // 2. Descend the Merkle tree (built from the same digests) only below nodes
+  // that differ: two levels per round trip (one first when the depth is odd).
+  const tree = RangeTree.build(digests, salt);
   let differing: number[] = [0];
-  for (let level = 1; level <= depth && differing.length > 0; level++) {
+  let level = 0;
+  while (level < depth && differing.length > 0) {
+    const span = (depth - level) % 2 === 1 ? 1 : 2;
+    const fan = 2 ** span;
+    const target = level + span;
     const next: number[] = [];
     for (let i = 0; i < differing.length; i += limits.levelParentsPerRequest) {
       const parents = differing.slice(i, i + limits.levelParentsPerRequest);
       const reply = await call(
-        { t: MessageType.Level, from, to, bits, salt, hb, level, parents: toGaps(parents) },
+        { t: MessageType.Level, from, to, bits, salt, hb, level: target, span, parents: toGaps(parents) },
         MessageType.LevelHashes,
       );
-      if (reply.hashes.length !== parents.length * 2 * hb) throw unexpected('level hashes of the wrong length');
-      const mine = tree.childHashes(level, parents, hb);
-      for (let j = 0; j < parents.length * 2; j++) {
-        if (!sameBytes(mine, j * hb, reply.hashes, j * hb, hb)) next.push(2 * (parents[j >> 1] as number) + (j & 1));
+      if (reply.hashes.length !== parents.length * fan * hb) throw unexpected('level hashes of the wrong length');
+      const mine = tree.descendantHashes(target, span, parents, hb);
+      for (let j = 0; j < parents.length * fan; j++) {
+        if (!sameBytes(mine, j * hb, reply.hashes, j * hb, hb)) next.push((parents[Math.floor(j / fan)] as number) * fan + (j % fan));
       }
-      stats.nodesCompared += parents.length * 2;
+      stats.nodesCompared += parents.length * fan;
     }
     differing = next;
+    level = target;
     progress('compare', level, depth);
   }
   const buckets = differing.map((i) => from + i);
@@ -311,11 +317,11 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
   return finish(false);
 
   async function push(keys: readonly string[]): Promise<void> {
-    let chunk: WireRecord[] = [];
+    let chunk: StoredRecord[] = [];
     let chunkBytes = 0;
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
-      await call({ t: MessageType.Push, records: chunk }, MessageType.Pushed);
+      await call({ t: MessageType.Push, ...encodeRecords(chunk) }, MessageType.Pushed);
       stats.keysSent += chunk.length;
       chunk = [];
       chunkBytes = 0;
@@ -324,7 +330,7 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
       const records = await fromStore(() => local.getRecords(keys.slice(i, i + GET_RECORDS_GROUP)));
       for (const r of records) {
         if (r === undefined) continue; // purged since we read the entry: nothing to send
-        chunk.push(toWireRecord(r));
+        chunk.push(r);
         chunkBytes += recordWireBytes(r);
         if (chunkBytes >= limits.chunkBytes) await flush();
       }
@@ -354,13 +360,12 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
       );
       if (reply.served < 1 || reply.served > slice.length) throw unexpected(`fetch served ${reply.served} of ${slice.length}`);
       const allowed = new Set(bucketsAsked);
-      const records: StoredRecord[] = reply.records.map((w) => {
-        const r = fromWireRecord(w);
+      const records = decodeRecords(reply);
+      for (const r of records) {
         if (!allowed.has(bucketOf(hashKey(r.key), bits))) {
           throw new RepairError('INVALID_RECORD', 'peer sent a record outside the buckets asked for');
         }
-        return r;
-      });
+      }
       const applied = await fromStore(() => local.applyMany(records));
       stats.keysReceived += records.length;
       for (const changed of applied) if (changed) stats.keysApplied++;

@@ -23,10 +23,17 @@ describe('RangeTree', () => {
     expect(Buffer.from(tree.root())).toEqual(sha(salt, digests[0] as Buffer));
   });
 
-  it('childHashes gives both children of each parent, cut to hashBytes', () => {
+  it('descendantHashes gives the 2^span descendants of each parent, cut to hashBytes', () => {
     const tree = RangeTree.build(digests, salt);
-    const out = tree.childHashes(2, [1], 6);
-    expect(Buffer.from(out)).toEqual(Buffer.concat([tree.nodeHash(2, 2).subarray(0, 6), tree.nodeHash(2, 3).subarray(0, 6)]));
+    const cut = (level: number, i: number): Uint8Array => tree.nodeHash(level, i).subarray(0, 6);
+    expect(Buffer.from(tree.descendantHashes(2, 1, [1], 6))).toEqual(Buffer.concat([cut(2, 2), cut(2, 3)]));
+    expect(Buffer.from(tree.descendantHashes(2, 2, [0], 6))).toEqual(Buffer.concat([cut(2, 0), cut(2, 1), cut(2, 2), cut(2, 3)]));
+    expect(Buffer.from(tree.descendantHashes(1, 1, [0], 32))).toEqual(Buffer.concat([tree.nodeHash(1, 0), tree.nodeHash(1, 1)]));
+  });
+
+  it('flatRoot hashes the salt, a tag and every digest in order', () => {
+    expect(Buffer.from(RangeTree.flatRoot(digests, salt))).toEqual(sha(salt, Buffer.from([0]), ...digests));
+    expect(Buffer.from(RangeTree.flatRoot(digests.slice().reverse(), salt))).not.toEqual(Buffer.from(RangeTree.flatRoot(digests, salt)));
   });
 
   it('the salt changes every hash; one changed digest changes the root', () => {

@@ -6,6 +6,9 @@ export const NODE_HASH_BYTES = 32;
 /** Length of the per-session salt mixed into every node hash and fingerprint. */
 export const SALT_BYTES = 8;
 
+/** Separates the flat root's input from any tree node's. */
+const FLAT_ROOT_TAG = new Uint8Array([0]);
+
 function sha256(data: Buffer): Buffer {
   return hash('sha256', data, 'buffer');
 }
@@ -87,19 +90,30 @@ export class RangeTree {
   }
 
   /**
-   * Both children (at `level`) of each parent (at `level - 1`), each hash cut
-   * to `hashBytes`, concatenated in parent order: the body of a LevelHashes
-   * reply.
+   * All 2^span descendants (at `level`) of each parent (at `level - span`),
+   * each hash cut to `hashBytes`, concatenated in parent order: the body of a
+   * LevelHashes reply.
    */
-  childHashes(level: number, parents: readonly number[], hashBytes: number): Uint8Array {
-    const out = Buffer.allocUnsafe(parents.length * 2 * hashBytes);
+  descendantHashes(level: number, span: number, parents: readonly number[], hashBytes: number): Uint8Array {
+    const fan = 2 ** span;
+    const out = Buffer.allocUnsafe(parents.length * fan * hashBytes);
     let offset = 0;
     for (const p of parents) {
-      for (let c = 0; c < 2; c++) {
-        out.set(this.nodeHash(level, 2 * p + c).subarray(0, hashBytes), offset);
+      for (let c = 0; c < fan; c++) {
+        out.set(this.nodeHash(level, p * fan + c).subarray(0, hashBytes), offset);
         offset += hashBytes;
       }
     }
     return out;
+  }
+
+  /**
+   * The hash a session compares first: SHA-256(salt ‖ 0x00 ‖ every digest of
+   * the range). Equal exactly when the Merkle roots are (both are equal iff
+   * all digests are, up to SHA-256 collisions), but one pass over ~1 MiB
+   * instead of 2^16 hashes, so replicas that agree never build a tree.
+   */
+  static flatRoot(digests: readonly Uint8Array[], salt: Uint8Array): Uint8Array {
+    return hash('sha256', Buffer.concat([salt, FLAT_ROOT_TAG, ...digests]), 'buffer');
   }
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compareVersions } from '@hearsay/storage';
 import type { StoredRecord } from '@hearsay/storage';
 import {
-  createMemoryPeer, createRepairResponder, decodeReply, decodeRequest, encodeMessage, handleRepairRequest, isRepairError,
+  createMemoryPeer, createRepairResponder, decodeReply, decodeRequest, encodeMessage, FIELD_ORDER, handleRepairRequest, isRepairError,
   MessageType, PROTOCOL_VERSION, repairRange, RepairError,
 } from '../src/index.ts';
 import { dump, openMemoryStore, seededSalt, virtualClock } from './helpers.ts';
@@ -12,6 +12,10 @@ import { dump, openMemoryStore, seededSalt, virtualClock } from './helpers.ts';
 const packr = new Packr({ useRecords: false });
 const salt = seededSalt(7);
 const open = { t: MessageType.Open, v: PROTOCOL_VERSION, from: 0, to: 64, bits: 6, salt };
+/** The wire form of a message with any field values (also ones encodeMessage's types refuse). */
+const wire = (m: Record<string, unknown> & { t: number }): Buffer =>
+  packr.pack([m.t, ...(FIELD_ORDER[m.t] ?? []).map((f) => m[f])]);
+const level = { t: MessageType.Level, from: 0, to: 64, bits: 6, salt, hb: 8, level: 2, span: 2, parents: [0] };
 
 function codeOf(f: () => unknown): string | undefined {
   try {
@@ -28,21 +32,27 @@ describe('decodeRequest: malformed input is a typed error', () => {
     ['a valid Open', encodeMessage(open), undefined],
     ['not MessagePack', Buffer.from([0xd9]), 'MALFORMED_MESSAGE'],
     ['truncated', encodeMessage(open).subarray(0, 10), 'MALFORMED_MESSAGE'],
+    ['a valid Level', encodeMessage(level), undefined],
+    ['extra trailing fields (a newer peer)', packr.pack([MessageType.Open, 1, 0, 64, 6, salt, 'future']), undefined],
     ['a number', packr.pack(42), 'MALFORMED_MESSAGE'],
-    ['an array', packr.pack([1, 2]), 'MALFORMED_MESSAGE'],
-    ['no type', packr.pack({ v: 1 }), 'UNKNOWN_MESSAGE_TYPE'],
-    ['unknown type', packr.pack({ t: 99 }), 'UNKNOWN_MESSAGE_TYPE'],
-    ['a reply as request', packr.pack({ t: MessageType.Opened, root: Buffer.alloc(32), nowMs: 1 }), 'MALFORMED_MESSAGE'],
-    ['a newer protocol', packr.pack({ ...open, v: 2 }), 'UNSUPPORTED_VERSION'],
-    ['short salt', packr.pack({ ...open, salt: Buffer.alloc(3) }), 'MALFORMED_MESSAGE'],
-    ['negative from', packr.pack({ ...open, from: -1 }), 'MALFORMED_MESSAGE'],
-    ['bits too large', packr.pack({ ...open, bits: 40 }), 'MALFORMED_MESSAGE'],
-    ['fractional level', packr.pack({ t: MessageType.Level, from: 0, to: 64, bits: 6, salt, hb: 8, level: 1.5, parents: [0] }), 'MALFORMED_MESSAGE'],
-    ['parents not an array', packr.pack({ t: MessageType.Level, from: 0, to: 64, bits: 6, salt, hb: 8, level: 1, parents: 'x' }), 'MALFORMED_MESSAGE'],
-    ['fps count != buckets', packr.pack({ t: MessageType.Summaries, bits: 6, salt, buckets: [1, 2], fps: [Buffer.alloc(4)] }), 'MALFORMED_MESSAGE'],
-    ['fps not in 4-byte units', packr.pack({ t: MessageType.Summaries, bits: 6, salt, buckets: [1], fps: [Buffer.alloc(5)] }), 'MALFORMED_MESSAGE'],
-    ['push of non-tuples', packr.pack({ t: MessageType.Push, records: [{ key: 'x' }] }), 'MALFORMED_MESSAGE'],
-    ['fetch hashes not 8-byte units', packr.pack({ t: MessageType.Fetch, bits: 6, maxBytes: 10, buckets: [1], hashes: [Buffer.alloc(7)] }), 'MALFORMED_MESSAGE'],
+    ['a map', packr.pack({ t: 1 }), 'MALFORMED_MESSAGE'],
+    ['an empty array', packr.pack([]), 'MALFORMED_MESSAGE'],
+    ['a string type', packr.pack(['1']), 'UNKNOWN_MESSAGE_TYPE'],
+    ['unknown type', packr.pack([99]), 'UNKNOWN_MESSAGE_TYPE'],
+    ['a reply as request', wire({ t: MessageType.Opened, root: Buffer.alloc(32), nowMs: 1 }), 'MALFORMED_MESSAGE'],
+    ['missing fields', packr.pack([MessageType.Open, 1]), 'MALFORMED_MESSAGE'],
+    ['a newer protocol', wire({ ...open, v: 2 }), 'UNSUPPORTED_VERSION'],
+    ['short salt', wire({ ...open, salt: Buffer.alloc(3) }), 'MALFORMED_MESSAGE'],
+    ['negative from', wire({ ...open, from: -1 }), 'MALFORMED_MESSAGE'],
+    ['bits too large', wire({ ...open, bits: 40 }), 'MALFORMED_MESSAGE'],
+    ['fractional level', wire({ ...level, level: 1.5 }), 'MALFORMED_MESSAGE'],
+    ['span too large', wire({ ...level, span: 9 }), 'MALFORMED_MESSAGE'],
+    ['parents not an array', wire({ ...level, parents: 'x' }), 'MALFORMED_MESSAGE'],
+    ['fps count != buckets', wire({ t: MessageType.Summaries, bits: 6, salt, buckets: [1, 2], fps: [Buffer.alloc(4)] }), 'MALFORMED_MESSAGE'],
+    ['fps not in 4-byte units', wire({ t: MessageType.Summaries, bits: 6, salt, buckets: [1], fps: [Buffer.alloc(5)] }), 'MALFORMED_MESSAGE'],
+    ['push of non-tuples', wire({ t: MessageType.Push, nodes: [], base: 0, records: [{ key: 'x' }] }), 'MALFORMED_MESSAGE'],
+    ['push with bad nodes', wire({ t: MessageType.Push, nodes: [1], base: 0, records: [] }), 'MALFORMED_MESSAGE'],
+    ['fetch hashes not 8-byte units', wire({ t: MessageType.Fetch, bits: 6, maxBytes: 10, buckets: [1], hashes: [Buffer.alloc(7)] }), 'MALFORMED_MESSAGE'],
   ];
   it.each(cases)('%s', (_name, body, code) => {
     expect(codeOf(() => decodeRequest(body))).toBe(code);
@@ -53,7 +63,7 @@ describe('decodeRequest: malformed input is a typed error', () => {
   });
 
   it('decodeReply checks bucket diffs', () => {
-    const bad = packr.pack({ t: MessageType.SummaryDiff, nodes: ['n'], base: 5, diffs: [[[0], Buffer.alloc(8), [0, 0, 1, 0]]] });
+    const bad = wire({ t: MessageType.SummaryDiff, nodes: ['n'], base: 5, diffs: [[[0], Buffer.alloc(8), [0, 0, 1, 0]]] });
     expect(codeOf(() => decodeReply(bad))).toBe('MALFORMED_MESSAGE'); // node index 1 of 1 node
   });
 });
@@ -66,7 +76,7 @@ describe('responder: never crashes, never writes on bad input', () => {
     const responder = createRepairResponder(store);
     const valid = [
       encodeMessage(open),
-      encodeMessage({ t: MessageType.Level, from: 0, to: 64, bits: 6, salt, hb: 8, level: 2, parents: [0, 1] }),
+      encodeMessage({ ...level, level: 3, parents: [0, 1] }),
       encodeMessage({ t: MessageType.Summaries, bits: 6, salt, buckets: [3, 4], fps: [Buffer.alloc(8), Buffer.alloc(0)] }),
       encodeMessage({ t: MessageType.Fetch, bits: 6, maxBytes: 1000, buckets: [3], hashes: [Buffer.alloc(16)] }),
     ];
@@ -90,7 +100,7 @@ describe('responder: never crashes, never writes on bad input', () => {
     expect(await dump(store)).toEqual(before);
     const failed = decodeReply(await handleRepairRequest(store, Buffer.from('nonsense')));
     expect(failed).toMatchObject({ t: MessageType.Failed, code: 'MALFORMED_MESSAGE' });
-    const badRecord = decodeReply(await handleRepairRequest(store, encodeMessage({ t: MessageType.Push, records: [['', Buffer.alloc(0), 1, 0, 'n', false]] })));
+    const badRecord = decodeReply(await handleRepairRequest(store, encodeMessage({ t: MessageType.Push, nodes: ['n'], base: 1, records: [['', Buffer.alloc(0), 1, 0, 0, false]] })));
     expect(badRecord).toMatchObject({ t: MessageType.Failed, code: 'INVALID_RECORD' });
     await store.close();
   });
