@@ -15,8 +15,8 @@ export interface Member {
   status: MemberStatus;
   generation: number;
   incarnation: number;
-  /** key → entry; versions rise within a generation across all keys. */
-  state: Map<string, StateEntry>;
+  /** key → entry; versions rise within a generation across all keys. Write through writableState(). */
+  state: ReadonlyMap<string, StateEntry>;
   stateVersion: number;
   heartbeat: number;
   statusChangedAtMs: number;
@@ -43,6 +43,18 @@ export function compareLiveness(
   return compareIncarnation(aGen, aInc, bGen, bInc) || STATUS_RANK[aStatus] - STATUS_RANK[bStatus];
 }
 
+/**
+ * Shared empty state of members that published nothing yet (most, at start):
+ * never written to — writers replace it first (see `writableState`).
+ */
+export const EMPTY_STATE: ReadonlyMap<string, StateEntry> = new Map();
+
+/** The member's state map, made private to it before the first write. */
+export function writableState(m: Member): Map<string, StateEntry> {
+  if (m.state === EMPTY_STATE) m.state = new Map<string, StateEntry>();
+  return m.state as Map<string, StateEntry>;
+}
+
 export function newMember(id: string, address: string, generation: number, incarnation: number, nowMs: number): Member {
   return {
     id,
@@ -50,7 +62,7 @@ export function newMember(id: string, address: string, generation: number, incar
     status: 'alive',
     generation,
     incarnation,
-    state: new Map(),
+    state: EMPTY_STATE,
     stateVersion: 0,
     heartbeat: 0,
     statusChangedAtMs: nowMs,
@@ -116,7 +128,7 @@ export function mergeEntries(m: Member, generation: number, entries: readonly St
   for (const e of entries) {
     const cur = m.state.get(e.key);
     if (cur !== undefined && cur.version >= e.version) continue;
-    m.state.set(e.key, e);
+    writableState(m).set(e.key, e);
     if (e.version > m.stateVersion) m.stateVersion = e.version;
     changed.push(e.key);
   }

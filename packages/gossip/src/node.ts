@@ -26,11 +26,13 @@ import {
   compareIncarnation,
   compareLiveness,
   digestOf,
+  EMPTY_STATE,
   isDigestNewer,
   isNewerThanDigest,
   mergeEntries,
   newMember,
   recordOf,
+  writableState,
 } from './member-state.ts';
 import type { Member } from './member-state.ts';
 import { MessageType } from './messages.ts';
@@ -347,7 +349,7 @@ export class GossipNode {
       throw new GossipError('GOSSIP_STATE_TOO_MANY_KEYS', `at most ${t.stateEntriesMax} state keys`);
     }
     const entry: StateEntry = { key, value, version: ++this.localVersion };
-    this.self.state.set(key, entry);
+    writableState(this.self).set(key, entry);
     this.self.stateVersion = entry.version;
     if (this.started) this.queueStateUpdate(this.self, [entry]);
   }
@@ -378,12 +380,12 @@ export class GossipNode {
       if (this.membersById.size >= this.tuning.membersMax) break;
       const m = newMember(r.id, r.address, r.generation, r.incarnation, nowMs);
       m.status = r.status === 'suspect' ? 'alive' : r.status;
-      mergeEntries(m, r.generation, this.validEntries(r.entries));
+      if (r.entries.length > 0) mergeEntries(m, r.generation, this.validEntries(r.entries));
       m.heartbeat = r.heartbeat;
       this.addMember(m);
       if (isLive(m)) {
+        // Not inserted into the current probe pass: the next pass includes it.
         this.liveCount++;
-        this.probeOrder.insert(m.id);
         if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
       }
     }
@@ -612,7 +614,7 @@ export class GossipNode {
     if (compareIncarnation(msg.generation, msg.incarnation, m.generation, m.incarnation) <= 0) return;
     const prev = m.status;
     if (msg.generation !== m.generation) {
-      m.state = new Map();
+      m.state = EMPTY_STATE;
       m.stateVersion = 0;
       m.heartbeat = 0;
     }
@@ -642,7 +644,7 @@ export class GossipNode {
       if (!(left && m.status === 'dead')) return;
     }
     if (msg.generation !== m.generation) {
-      m.state = new Map();
+      m.state = EMPTY_STATE;
       m.stateVersion = 0;
       m.heartbeat = 0;
     }

@@ -2,6 +2,7 @@
 // (no codec), virtual time, seeded randomness. One seed gives one run. Reusable
 // by other packages' simulations (the cluster engineer's), and by bench/gossip.
 
+import { Packr } from 'msgpackr';
 import { createRandom, Scheduler, SimNetwork } from '@hearsay/sim';
 import type { LinkParams, Random } from '@hearsay/sim';
 import { GossipNode } from '@hearsay/gossip';
@@ -23,6 +24,11 @@ export interface SimClusterOptions {
    * from a formed cluster. 'join': nodes join through `seedCount` seed nodes.
    */
   bootstrap?: 'view' | 'join';
+  /**
+   * With bootstrap 'view': each node starts knowing only this many random
+   * others (for clusters too large for full views in one process).
+   */
+  viewSize?: number;
   seedCount?: number;
   /** Called for every membership event on every node. */
   onEvent?: (node: number, e: GossipEvent) => void;
@@ -77,7 +83,19 @@ export class SimCluster {
         heartbeat: 0,
         entries: [],
       }));
-      for (const node of this.nodes) node!.loadView(records, 0);
+      const viewSize = opts.viewSize;
+      if (viewSize === undefined || viewSize >= opts.n - 1) {
+        for (const node of this.nodes) node!.loadView(records, 0);
+      } else {
+        for (let i = 0; i < opts.n; i++) {
+          const picks = new Set<number>();
+          while (picks.size < viewSize) {
+            const j = this.random.int(opts.n);
+            if (j !== i) picks.add(j);
+          }
+          this.nodes[i]!.loadView([...picks].map((j) => records[j]!), 0);
+        }
+      }
     }
   }
 
@@ -249,6 +267,19 @@ export class SimCluster {
 }
 
 function ignoreEvent(): void {}
+
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
+
+/**
+ * Estimated datagram payload: each message MessagePack-encoded (as codec.ts
+ * does) plus a 2-byte length prefix; label, encryption and UDP/IP headers not
+ * included.
+ */
+export function packetBytes(msgs: readonly PacketMessage[]): number {
+  let n = 1;
+  for (const m of msgs) n += packr.pack(m).length + 2;
+  return n;
+}
 
 /** Run `fn` with a seed; on failure the error says which seed reproduces it (SIM_SEED=...). */
 export function withSeed<T>(name: string, seed: number, fn: (seed: number) => T): T {
