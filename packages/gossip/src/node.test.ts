@@ -265,19 +265,19 @@ describe('GossipNode: membership', () => {
   });
 
   it('reaps dead members after reapDeadAfterMs and contacts dead members to re-merge', () => {
-    const { node } = makeNode('a', ['b', 'c'], { reapDeadAfterMs: 60_000, reconnectIntervalMs: 5000 });
+    const { node } = makeNode('a', ['b', 'c'], { reapDeadAfterMs: 120_000, reconnectIntervalMs: 5000 });
     node.start(0);
     node.handlePacket(addr('c'), [{ type: MessageType.Dead, id: 'b', generation: 1, incarnation: 0, from: 'c' }], 10);
     const streamsTo: string[] = [];
     for (let guard = 0; guard < 10_000; guard++) {
       const d = node.nextDeadline()!;
-      if (d > 30_000) break;
+      if (d > 100_000) break;
       node.tick(d);
       node.pollTransmit();
       for (const s of node.pollStream()) streamsTo.push(s.to);
     }
     expect(streamsTo).toContain(addr('b'));
-    runTimers(node, 70_000);
+    runTimers(node, 140_000);
     expect(node.statusOf('b')).toBeUndefined();
   });
 });
