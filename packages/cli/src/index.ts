@@ -1,4 +1,4 @@
-export { startNode, DEFAULT_DRAIN_TIMEOUT_MS } from './node.ts';
+export { startNode, DEFAULT_DRAIN_TIMEOUT_MS, STORE_SUBDIR } from './node.ts';
 export type { NodeOptions, RunningNode } from './node.ts';
 export { createProgram, runCli, CLI_VERSION } from './program.ts';
 export type { CommandContext } from './program.ts';

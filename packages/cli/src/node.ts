@@ -1,7 +1,7 @@
 import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { createApp, createLocalService, guardServer, type HearsayApp, type KvService } from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
@@ -148,9 +148,13 @@ async function prepareDataDir(dataDir: string): Promise<void> {
   }
 }
 
+/** The store's LevelDB directory inside the data dir; the rest of the data dir is free for other parts of a node (e.g. hints). */
+export const STORE_SUBDIR = 'store';
+
 async function openDataDirStore(dataDir: string, nodeId: string | undefined): Promise<Store> {
+  const location = join(dataDir, STORE_SUBDIR);
   try {
-    return await openStore(nodeId === undefined ? { location: dataDir } : { location: dataDir, nodeId });
+    return await openStore(nodeId === undefined ? { location } : { location, nodeId });
   } catch (error) {
     if (isStorageError(error, 'NODE_ID_MISMATCH')) {
       throw new CliError(CLI_ERROR_CODES.NODE_ID_MISMATCH, `data dir ${dataDir} belongs to another node: ${error.message}`, { cause: error });
