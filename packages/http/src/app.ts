@@ -12,7 +12,7 @@ import { formatEtag, noneMatchHits, parseEtagList, versionFromOpaque } from './e
 import { createHttpMetrics, type RouteLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { keyFromUrl, parseQuery } from './request-target.ts';
-import { ServiceError, type Consistency, type KvService, type RepairLine } from './service.ts';
+import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type ServiceError, type RepairLine } from './service.ts';
 import { versionToString, type Version } from '@hearsay/storage';
 
 export interface HttpLimits {
@@ -94,6 +94,17 @@ function optionsResponse(allow: string): Response {
   return new Response(null, { status: 204, headers: { allow } });
 }
 
+/**
+ * A `ServiceError`, also one from another copy of this package (matched by
+ * name). A code outside `SERVICE_ERROR_STATUS` is a bug in the service: it is
+ * answered as a logged 500, never with a made-up status.
+ */
+function isServiceError(error: unknown): error is ServiceError {
+  if (!(error instanceof Error) || error.name !== 'ServiceError') return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && Object.hasOwn(SERVICE_ERROR_STATUS, code);
+}
+
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: Response };
 
 export function createApp(options: AppOptions): HearsayApp {
@@ -107,7 +118,7 @@ export function createApp(options: AppOptions): HearsayApp {
   let draining = false;
 
   function failure(error: unknown, route: RouteLabel): Response {
-    if (error instanceof ServiceError) return errorResponse(error.code, error.message, error.details);
+    if (isServiceError(error)) return errorResponse(error.code, error.message, error.details);
     logger?.error({ err: error, route }, 'unexpected error while answering a request');
     return errorResponse('INTERNAL', 'internal error; the node logged it');
   }
@@ -304,7 +315,7 @@ export function createApp(options: AppOptions): HearsayApp {
           if (next.done === true) finish(controller);
           else emit(controller, next.value);
         } catch (error) {
-          const code: HttpErrorCode = error instanceof ServiceError ? error.code : 'INTERNAL';
+          const code: HttpErrorCode = isServiceError(error) ? error.code : 'INTERNAL';
           if (code === 'INTERNAL') logger?.error({ err: error, route: '/v1/repair' }, 'repair failed');
           controller.enqueue(line({ type: 'error', error: { code, message: error instanceof Error ? error.message : String(error) } }));
           controller.close();

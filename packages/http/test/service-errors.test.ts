@@ -78,6 +78,26 @@ describe('service errors', () => {
   });
 });
 
+describe('service errors from elsewhere', () => {
+  it('maps an error named ServiceError with a known code, as from another copy of the package', async () => {
+    const foreign = Object.assign(new Error('1 of 3 acknowledged'), { name: 'ServiceError', code: 'INSUFFICIENT_REPLICAS', details: { acknowledged: 1, required: 2 } });
+    const app = createApp({ service: fakeService({ get: async () => Promise.reject(foreign) }) });
+    const response = await app.request('/v1/kv/a');
+    expect(response.status).toBe(503);
+    expect(await errorOf(response)).toEqual({ code: 'INSUFFICIENT_REPLICAS', message: '1 of 3 acknowledged', acknowledged: 1, required: 2 });
+  });
+
+  it('answers a ServiceError with an unknown code as a logged 500', async () => {
+    const logger = { error: vi.fn() };
+    const bogus = new ServiceError('NO_SUCH_CODE' as 'UNAVAILABLE', 'oops');
+    const app = createApp({ service: fakeService({ get: async () => Promise.reject(bogus) }), logger });
+    const response = await app.request('/v1/kv/a');
+    expect(response.status).toBe(500);
+    expect((await errorOf(response)).code).toBe('INTERNAL');
+    expect(logger.error).toHaveBeenCalledOnce();
+  });
+});
+
 describe('what the service is asked', () => {
   it('passes parsed keys, values, conditions and consistency', async () => {
     const put = vi.fn(fakeService().put);
