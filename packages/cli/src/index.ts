@@ -1,5 +1,5 @@
-export { startNode, DEFAULT_DRAIN_TIMEOUT_MS, STORE_SUBDIR } from './node.ts';
-export type { NodeOptions, RunningNode } from './node.ts';
+export { startNode, createLocalNodeService, DEFAULT_DRAIN_TIMEOUT_MS, STORE_SUBDIR } from './node.ts';
+export type { NodeOptions, RunningNode, NodeService, ServiceFactory, ServiceFactoryContext } from './node.ts';
 export { createProgram, runCli, CLI_VERSION } from './program.ts';
 export type { CommandContext } from './program.ts';
 export type { CliIo, Output } from './io.ts';

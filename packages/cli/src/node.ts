@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import { createApp, createLocalService, guardServer, type HearsayApp, type KvService } from '@hearsay/http';
+import { createApp, createLocalService, guardServer, type AppOptions, type HearsayApp, type KvService } from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
 import { CLI_ERROR_CODES, CliError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -24,7 +24,41 @@ export interface NodeOptions {
   readonly logger: Logger;
   /** How long `stop()` waits for requests in flight before it closes their connections. Default 10 000. */
   readonly drainTimeoutMs?: number;
+  /**
+   * What serves the keys. Default: `createLocalService` over the store (a
+   * single node). The cluster package passes a factory that builds its
+   * coordinator, gossip and internal routes here.
+   */
+  readonly createService?: ServiceFactory;
 }
+
+export interface ServiceFactoryContext {
+  readonly store: Store;
+  /** Absolute path of the data dir; the store occupies `STORE_SUBDIR` inside it. */
+  readonly dataDir: string;
+  /** Base URL of this node's HTTP API (the port is bound by now). */
+  readonly httpUrl: string;
+  readonly options: NodeOptions;
+  readonly logger: Logger;
+}
+
+export interface NodeService {
+  readonly service: KvService;
+  /** Routes mounted under `/internal` (the internode API). */
+  readonly internal?: AppOptions['internal'];
+  /** Said in the startup log, e.g. `single-node` or `cluster`. */
+  readonly mode: string;
+  /** Called on stop after the HTTP server has closed, before the store closes. */
+  stop?(): Promise<void>;
+}
+
+export type ServiceFactory = (context: ServiceFactoryContext) => Promise<NodeService>;
+
+/** The default `createService`: one node, no replicas. */
+export const createLocalNodeService: ServiceFactory = async ({ store, httpUrl }) => ({
+  service: createLocalService(store, { httpUrl }),
+  mode: 'single-node',
+});
 
 export interface RunningNode {
   readonly nodeId: string;
@@ -85,8 +119,16 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   }
   const address = server.address() as AddressInfo;
   const httpUrl = `http://${formatHost(options.host)}:${address.port}`;
-  const service = createLocalService(store, { httpUrl });
-  const app = createApp({ service, logger });
+  let nodeService: NodeService;
+  try {
+    nodeService = await (options.createService ?? createLocalNodeService)({ store, dataDir, httpUrl, options, logger });
+  } catch (error) {
+    await new Promise((resolve) => server.close(resolve));
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  const { service } = nodeService;
+  const app = createApp(nodeService.internal === undefined ? { service, logger } : { service, logger, internal: nodeService.internal });
   listener = getRequestListener(app.fetch);
 
   let stopping: Promise<void> | undefined;
@@ -120,7 +162,11 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     }, drainTimeoutMs);
     await closed;
     clearTimeout(timer);
-    await store.close();
+    try {
+      await nodeService.stop?.();
+    } finally {
+      await store.close();
+    }
     logger.info({ durationMs: Date.now() - startedMs }, 'store closed; node stopped');
   }
 
@@ -132,7 +178,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       gossipPort: options.gossipPort,
       seeds: options.seeds,
       replicationFactor: options.replicationFactor,
-      mode: 'single-node',
+      mode: nodeService.mode,
     },
     `node ${store.nodeId} serving ${httpUrl} (data dir ${dataDir})`,
   );

@@ -1,0 +1,94 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HearsayClient } from '@hearsay/client';
+import { createLocalNodeService, startNode, type NodeOptions, type RunningNode } from '../src/index.ts';
+
+let dataDir: string;
+let logLines: Record<string, unknown>[];
+const running: RunningNode[] = [];
+
+function options(extra: Partial<NodeOptions> = {}): NodeOptions {
+  const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { dataDir, host: '127.0.0.1', httpPort: 0, gossipPort: 7946, seeds: [], replicationFactor: 3, logger, ...extra };
+}
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'hearsay-node-'));
+  logLines = [];
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((node) => node.stop()));
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('startNode', () => {
+  it('serves the API on a free port and stops idempotently', async () => {
+    const node = await startNode(options({ nodeId: 'node-under-test' }));
+    running.push(node);
+    expect(node.nodeId).toBe('node-under-test');
+    expect(node.httpUrl).toBe(`http://127.0.0.1:${node.httpPort}`);
+    const client = new HearsayClient({ baseUrl: node.httpUrl });
+    await client.put('k', 'v');
+    expect((await client.get('k'))?.text()).toBe('v');
+    expect((await client.cluster()).members[0]?.http).toBe(node.httpUrl);
+    expect(logLines[0]).toMatchObject({ nodeId: 'node-under-test', http: node.httpUrl, mode: 'single-node' });
+    await Promise.all([node.stop(), node.stop()]);
+    expect(logLines.at(-1)?.['msg']).toContain('node stopped');
+    await expect(client.get('k')).rejects.toMatchObject({ code: 'NETWORK_ERROR' });
+  });
+
+  it('refuses a --node-id that differs from the data dir', async () => {
+    const first = await startNode(options({ nodeId: 'first' }));
+    await first.stop();
+    await expect(startNode(options({ nodeId: 'second' }))).rejects.toMatchObject({ code: 'NODE_ID_MISMATCH' });
+    const again = await startNode(options());
+    running.push(again);
+    expect(again.nodeId).toBe('first');
+  });
+
+  it('plugs in a service factory: its routes, its mode, and its stop before the store closes', async () => {
+    const events: string[] = [];
+    const internal = new Hono().get('/ping', (c) => c.text('pong'));
+    const node = await startNode(
+      options({
+        createService: async (context) => {
+          const local = await createLocalNodeService(context);
+          return {
+            ...local,
+            internal,
+            mode: 'test-cluster',
+            stop: async () => {
+              // The store is still open while the service stops.
+              await context.store.get('k');
+              events.push('service stopped');
+            },
+          };
+        },
+      }),
+    );
+    expect(await (await fetch(`${node.httpUrl}/internal/ping`)).text()).toBe('pong');
+    expect(logLines[0]).toMatchObject({ mode: 'test-cluster' });
+    await node.stop();
+    expect(events).toEqual(['service stopped']);
+  });
+
+  it('releases the port and the data dir when the service factory fails', async () => {
+    await expect(
+      startNode(
+        options({
+          createService: async () => {
+            throw new Error('no cluster today');
+          },
+        }),
+      ),
+    ).rejects.toThrow('no cluster today');
+    const node = await startNode(options());
+    running.push(node);
+    expect((await new HearsayClient({ baseUrl: node.httpUrl }).health()).ok).toBe(true);
+  });
+});
