@@ -94,8 +94,8 @@ export class InternodePeerClient implements PeerClient {
     return decodeScanResponse(await this.#call('scan', request));
   }
 
-  async repair(message: unknown): Promise<unknown> {
-    const answer = (await this.#call('repair', { message })) as { message?: unknown } | null;
+  async repair(message: unknown, signal?: AbortSignal): Promise<unknown> {
+    const answer = (await this.#call('repair', { message }, signal)) as { message?: unknown } | null;
     if (answer === null || typeof answer !== 'object') throw new ClusterError('PEER_BAD_RESPONSE', 'repair response has the wrong shape');
     return answer.message;
   }
@@ -157,10 +157,13 @@ export class InternodePeerClient implements PeerClient {
     }
   }
 
-  async #call(type: InternodeType, body: unknown): Promise<unknown> {
+  async #call(type: InternodeType, body: unknown, signal?: AbortSignal): Promise<unknown> {
+    signal?.throwIfAborted();
     await this.#acquire();
     const controller = new AbortController();
     let timer: unknown;
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       this.requestsSent++;
       const encoded = internodePackr.pack(body);
@@ -170,6 +173,7 @@ export class InternodePeerClient implements PeerClient {
           controller.abort(e);
           reject(e);
         }, this.#timeoutMs);
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       });
       const bytes = await Promise.race([this.#transport(type, encoded, controller.signal), deadline]);
       try {
@@ -178,6 +182,7 @@ export class InternodePeerClient implements PeerClient {
         throw new ClusterError('PEER_BAD_RESPONSE', `undecodable ${type} response`, { cause: e });
       }
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       this.#timers.clearTimeout(timer);
       this.#release();
     }

@@ -50,7 +50,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
       handoffIntervalMs: 1000,
       hintWindowMs: 4000,
       tombstoneGraceMs: 4000,
-      repairPartitionIntervalMs: 700,
+      repairPartitionIntervalMs: 1000,
     },
     gossip: { reconnectIntervalMs: 2000, pushPullIntervalMs: 5000 },
     onChange: (node, record) => {
@@ -64,6 +64,10 @@ export async function runSeed(seed: number): Promise<SeedReport> {
     },
   });
   const rnd = sim.random.fork();
+  const debug = process.env['HEARSAY_SIM_DEBUG'] !== undefined;
+  const watchdog = debug
+    ? setInterval(() => console.log(`[watchdog] t=${sim.now - 1_700_000_000_000} events=${sim.scheduler.fired} pending=${sim.scheduler.pending}`), 2000)
+    : undefined;
   const acked: Acked[] = [];
   const faults: string[] = [];
   const problems: string[] = [];
@@ -73,9 +77,9 @@ export async function runSeed(seed: number): Promise<SeedReport> {
     if (!(await sim.runUntilTrue(() => sim.viewsAgree(), 20_000))) problems.push('the cluster never formed');
 
     // Chaos: ops and faults at random virtual times.
-    const chaosMs = 15_000;
+    const chaosMs = 10_000;
     const ids = sim.nodes.map((n) => n.id);
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 30; i++) {
       const at = rnd.int(chaosMs);
       const key = rnd.pick(KEYS);
       const del = rnd.chance(0.25);
@@ -94,11 +98,11 @@ export async function runSeed(seed: number): Promise<SeedReport> {
         );
       });
     }
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       const at = rnd.int(chaosMs);
       const kind = rnd.int(3);
       const victim = rnd.pick(ids);
-      const lastsMs = 500 + rnd.int(6000);
+      const lastsMs = 500 + rnd.int(5000);
       const shuffled = rnd.shuffle([...ids]);
       const cut = 1 + rnd.int(ids.length - 1);
       sim.scheduler.after(at, () => {
@@ -117,17 +121,19 @@ export async function runSeed(seed: number): Promise<SeedReport> {
         }
       });
     }
-    await sim.runFor(chaosMs + 7000);
+    await sim.runFor(chaosMs + 5000);
 
     // Heal: everyone back, views agree, hints delivered.
     sim.heal();
-    for (const n of sim.nodes) await sim.restart(n.id);
+    for (const n of sim.nodes) {
+      if ((await sim.runUntilSettled(sim.restart(n.id), 30_000)) === undefined) problems.push(`${n.id} did not restart`);
+    }
     if (!(await sim.runUntilTrue(() => sim.viewsAgree(), 60_000))) problems.push('views never agreed after healing');
     await sim.runFor(3000);
 
     if (process.env['HEARSAY_SIM_TRACE'] !== undefined) console.log(`${sim.now - 1_700_000_000_000} healed`);
     // One repair pass, node by node, with background repair stopped so nothing races it.
-    for (const n of sim.nodes) await n.cluster!.antiEntropy.stop();
+    await sim.runUntilSettled(Promise.all(sim.nodes.map((n) => n.cluster!.antiEntropy.stop())), 30_000);
     for (const n of sim.nodes) {
       if (process.env['HEARSAY_SIM_TRACE'] !== undefined) console.log(`${sim.now - 1_700_000_000_000} repair pass on ${n.id}`);
       const lines: RepairLine[] = [];
@@ -183,6 +189,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
       }
     }
   } finally {
+    if (watchdog !== undefined) clearInterval(watchdog);
     if (process.env['HEARSAY_SIM_TRACE'] !== undefined) console.log(sim.errors.join('\n'));
     await sim.close();
   }
