@@ -505,7 +505,7 @@ export class GossipNode {
       case MessageType.Left:
         return this.handleDead(msg, nowMs);
       case MessageType.StateUpdate:
-        return this.handleStateUpdate(msg);
+        return this.handleStateUpdate(msg, nowMs);
       case MessageType.Heartbeat:
         return this.handleHeartbeat(msg, nowMs);
       case MessageType.PullReq:
@@ -655,13 +655,13 @@ export class GossipNode {
     this.emit(left ? 'left' : 'dead', m, nowMs);
   }
 
-  private handleStateUpdate(msg: StateUpdate): void {
+  private handleStateUpdate(msg: StateUpdate, nowMs: number): void {
     const m = this.membersById.get(msg.id);
     if (m === undefined || m === this.self) return;
     const changed = mergeEntries(m, msg.generation, this.validEntries(msg.entries));
     if (changed.length === 0) return;
     this.queueStateUpdate(m, changed.map((k) => m.state.get(k)!));
-    this.emit('update', m, this.lastNow, changed);
+    this.emit('update', m, nowMs, changed);
   }
 
   private handleHeartbeat(msg: Heartbeat, nowMs: number): void {
@@ -698,7 +698,6 @@ export class GossipNode {
   }
 
   private handleSyn(msg: Syn, nowMs: number): SynAck {
-    this.lastNow = nowMs;
     const max = this.tuning.streamRecordsMax;
     const records: MemberRecord[] = [];
     const requests: Digest[] = [];
@@ -736,7 +735,6 @@ export class GossipNode {
   }
 
   private mergeRecords(records: readonly MemberRecord[], nowMs: number): void {
-    this.lastNow = nowMs;
     for (const r of records) {
       if (r.id === this.id) {
         if (r.status !== 'alive' || r.incarnation > this.self.incarnation) this.refute(r.generation, r.incarnation);
@@ -916,9 +914,6 @@ export class GossipNode {
 
   // ---- helpers ---------------------------------------------------------------
 
-  /** Last input time seen; used by handlers that have no `nowMs` of their own. */
-  private lastNow = 0;
-
   private refute(accusedGeneration: number, accusedIncarnation: number): void {
     // Claims about an earlier life are stale: our Alive of this generation outranks them.
     if (accusedGeneration !== this.generation || this.leaving) return;
@@ -1026,7 +1021,6 @@ export class GossipNode {
   }
 
   private emit(type: GossipEventType, m: Member, atMs: number, keys?: string[]): void {
-    this.lastNow = atMs;
     if (this.listener === undefined && this.events.length >= this.tuning.outboxMax) {
       this.stats.outboxOverflow++;
       return;
