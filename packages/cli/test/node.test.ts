@@ -42,6 +42,17 @@ describe('startNode', () => {
     await expect(client.get('k')).rejects.toMatchObject({ code: 'NETWORK_ERROR' });
   });
 
+  it('reports /v1/health as draining (503 NOT_SERVING) from the moment stop begins', async () => {
+    const node = await startNode(options());
+    expect((await node.app.request('/v1/health')).status).toBe(200);
+    const stopping = node.stop('test');
+    const health = await node.app.request('/v1/health');
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ error: { code: 'NOT_SERVING' } });
+    await stopping;
+    expect(logLines.find((line) => String(line['msg']).startsWith('shutting down'))).toMatchObject({ reason: 'test', inFlight: 0 });
+  });
+
   it('refuses a --node-id that differs from the data dir', async () => {
     const first = await startNode(options({ nodeId: 'first' }));
     await first.stop();
