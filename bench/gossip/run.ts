@@ -1,0 +1,206 @@
+// bench/gossip: the gossip core over @hearsay/sim (in-process messages, virtual
+// time), so figures are protocol figures, not socket figures.
+//
+//   pnpm bench:gossip                  everything (N = 100, 1000, 10000)
+//   pnpm bench:gossip --n=100,1000     only these cluster sizes (rounds, traffic)
+//   pnpm bench:gossip --part=rounds|traffic|detection
+//
+// Prints, beside each of our figures, a baseline from the same run and the ratio:
+//  - rounds to 100%: the bound log2(N) + ln(N) (single-target push, Pittel 1987);
+//  - detection: SWIM without Lifeguard (awareness off, fixed suspicion timeout)
+//    and Cassandra's phi-accrual detector (detector: 'phi'), same network.
+// The harness lives with the gossip package's simulation tests (relative import:
+// bench/ is not a workspace package).
+
+import { percentile } from '../../packages/sim/src/index.ts';
+import type { DisseminationMode, GossipTuning, PacketMessage } from '../../packages/gossip/src/index.ts';
+import { packetBytes, SimCluster } from '../../packages/gossip/test/sim/harness.ts';
+
+const args = process.argv.slice(2);
+const part = args.find((a) => a.startsWith('--part='))?.slice('--part='.length);
+const SIZES = (args.find((a) => a.startsWith('--n='))?.slice('--n='.length) ?? '100,1000,10000').split(',').map(Number);
+const SEED = Number(args.find((a) => a.startsWith('--seed='))?.slice('--seed='.length) ?? 20261123);
+const MODES: DisseminationMode[] = ['push', 'pull', 'push-pull'];
+const started = performance.now();
+
+function secs(since: number): string {
+  return ((performance.now() - since) / 1000).toFixed(1);
+}
+
+// ---- rounds to 100% ---------------------------------------------------------
+
+/** Full views up to 1000; at 10000 a random partial view (full views would need ~17 GB in one process). */
+function viewSizeFor(n: number): number | undefined {
+  return n > 1000 ? 200 : undefined;
+}
+
+function roundsTo100(n: number, mode: DisseminationMode, seed: number): number {
+  const c = new SimCluster({ seed, n, tuning: { mode }, ...(viewSizeFor(n) !== undefined ? { viewSize: viewSizeFor(n)! } : {}) });
+  c.start(1000);
+  c.runFor(n > 1000 ? 3000 : 5000); // settle: start-up announcements retire
+  const origin = c.random.int(n);
+  const id = c.ids[origin]!;
+  const t0 = c.now;
+  c.node(origin).setLocalState('load', '0.42');
+  c.flush(origin);
+  let missing = n - 1;
+  const at = c.runUntil(
+    () => {
+      missing = 0;
+      for (let i = 0; i < n; i++) if (i !== origin && c.node(i).stateOf(id, 'load') === undefined) missing++;
+      return missing === 0;
+    },
+    120_000,
+    10,
+  );
+  return at === undefined ? Infinity : (at - t0) / c.node(0).tuning.gossipIntervalMs;
+}
+
+function benchRounds(): void {
+  console.log('\n## Rounds to 100% (one state update; round = gossip interval 200 ms; fanout 3)\n');
+  console.log('| N | push | pull | push-pull | bound log2 N + ln N | push-pull / bound | runs | time |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const n of SIZES) {
+    const t = performance.now();
+    const runs = n >= 10000 ? 1 : n >= 1000 ? 3 : 5;
+    const med: Record<string, number> = {};
+    for (const mode of MODES) {
+      const r: number[] = [];
+      for (let k = 0; k < runs; k++) r.push(roundsTo100(n, mode, SEED + k));
+      med[mode] = percentile(r, 50);
+    }
+    const bound = Math.log2(n) + Math.log(n);
+    console.log(
+      `| ${n}${viewSizeFor(n) ? ` (views of ${viewSizeFor(n)})` : ''} | ${med['push']!.toFixed(1)} | ${med['pull']!.toFixed(1)} | ${med['push-pull']!.toFixed(1)} | ${bound.toFixed(1)} | ${(med['push-pull']! / bound).toFixed(2)} | ${runs} (median) | ${secs(t)} s |`,
+    );
+  }
+}
+
+// ---- traffic -----------------------------------------------------------------
+
+function benchTraffic(): void {
+  console.log('\n## Traffic per member (steady state: probes + gossip; every member updates one key every 10 s)\n');
+  console.log('| N | mode | datagrams/s | messages/s | bytes/s | stream exchanges/s | time |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const n of SIZES) {
+    for (const mode of MODES) {
+      const t = performance.now();
+      let datagrams = 0;
+      let messages = 0;
+      let bytes = 0;
+      let counting = false;
+      const sample = n >= 10000 ? 10 : 1; // pack every 10th datagram at N = 10000 (bytes scaled up)
+      const c = new SimCluster({
+        seed: SEED,
+        n,
+        tuning: { mode },
+        ...(viewSizeFor(n) !== undefined ? { viewSize: viewSizeFor(n)! } : {}),
+        onTransmit: (_i, msgs: readonly PacketMessage[]) => {
+          if (!counting) return;
+          datagrams++;
+          messages += msgs.length;
+          if (datagrams % sample === 0) bytes += packetBytes(msgs) * sample;
+        },
+      });
+      for (let i = 0; i < n; i++) {
+        const every = (at: number): void =>
+          c.scheduler.schedule(at, (now) => {
+            if (c.isUp(i)) {
+              c.node(i).setLocalState('load', (now % 997).toString());
+              c.flush(i);
+            }
+            every(now + 10_000);
+          });
+        every(2000 + c.random.int(10_000));
+      }
+      c.start(1000);
+      c.runFor(12_000);
+      const streams0 = c.liveIndices().reduce((s, i) => s + c.node(i).stats.streamsOpened, 0);
+      counting = true;
+      const windowMs = n >= 10000 ? 10_000 : 30_000;
+      c.runFor(windowMs);
+      const streams = c.liveIndices().reduce((s, i) => s + c.node(i).stats.streamsOpened, 0) - streams0;
+      const per = (x: number): string => (x / n / (windowMs / 1000)).toFixed(1);
+      console.log(`| ${n} | ${mode} | ${per(datagrams)} | ${per(messages)} | ${per(bytes)} | ${(streams / n / (windowMs / 1000)).toFixed(3)} | ${secs(t)} s |`);
+    }
+  }
+}
+
+// ---- detection -------------------------------------------------------------------
+
+interface DetectionResult {
+  p50: number;
+  p99: number;
+  missed: number;
+  falseDead: number;
+  falseSuspect: number;
+}
+
+const BASELINES: Record<string, Partial<GossipTuning>> = {
+  'SWIM + Lifeguard (ours)': {},
+  'SWIM without Lifeguard': { awarenessMaxMultiplier: 1, suspicionMaxTimeoutMult: 1 },
+  'phi accrual (Cassandra)': { detector: 'phi' },
+};
+
+function detection(n: number, loss: number, tuning: Partial<GossipTuning>, seed: number, quietMs: number, crashes: number): DetectionResult {
+  const crashed = new Map<string, number>();
+  const detect: number[] = [];
+  let falseDead = 0;
+  let falseSuspect = 0;
+  const c = new SimCluster({
+    seed,
+    n,
+    tuning,
+    link: { lossRate: loss },
+    onEvent: (_i, e) => {
+      const at = crashed.get(e.member.id);
+      if (e.type === 'dead') {
+        if (at === undefined) falseDead++;
+        else detect.push(e.atMs - at);
+      } else if (e.type === 'suspect' && at === undefined) {
+        falseSuspect++;
+      }
+    },
+  });
+  c.start(1000);
+  c.runFor(5000 + quietMs);
+  let missed = 0;
+  for (let k = 0; k < crashes; k++) {
+    let victim = c.random.int(n);
+    while (!c.isUp(victim)) victim = c.random.int(n);
+    crashed.set(c.ids[victim]!, c.now);
+    c.crash(victim);
+    const at = c.runUntil(() => c.allSee(victim, ['dead', 'left']), 120_000, 100);
+    if (at === undefined) {
+      for (const i of c.liveIndices()) if (c.statusAt(i, victim) !== 'dead') missed++;
+    }
+    c.runFor(5000);
+  }
+  return { p50: percentile(detect, 50), p99: percentile(detect, 99), missed, falseDead, falseSuspect };
+}
+
+function benchDetection(): void {
+  const n = 100;
+  const quietMs = 10 * 60_000;
+  const crashes = 5;
+  console.log(`\n## Failure detection, N = ${n}: ${crashes} crashes after ${quietMs / 60_000} quiet minutes; per-observer detection time\n`);
+  console.log('| loss | detector | p50 ms | p99 ms | missed | false dead (observer·member) | false suspect events | p99 vs ours | time |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const loss of [0, 0.01, 0.1, 0.2]) {
+    let ours: DetectionResult | undefined;
+    for (const [name, tuning] of Object.entries(BASELINES)) {
+      const t = performance.now();
+      const r = detection(n, loss, tuning, SEED, quietMs, crashes);
+      ours ??= r;
+      console.log(
+        `| ${(loss * 100).toFixed(0)}% | ${name} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.missed} | ${r.falseDead} | ${r.falseSuspect} | ${(r.p99 / ours.p99).toFixed(2)} | ${secs(t)} s |`,
+      );
+    }
+  }
+}
+
+console.log(`# bench/gossip — seed ${SEED}, Node ${process.version}, ${process.platform}/${process.arch}`);
+if (part === undefined || part === 'rounds') benchRounds();
+if (part === undefined || part === 'traffic') benchTraffic();
+if (part === undefined || part === 'detection') benchDetection();
+console.log(`\ntotal ${secs(started)} s`);
