@@ -1,4 +1,4 @@
-import { COUNTER_MAX } from './version.ts';
+import { COUNTER_MAX, versionAfter } from './version.ts';
 import type { Version } from './types.ts';
 
 /**
@@ -60,8 +60,7 @@ export class HybridClock {
 
   /** The smallest stamp of this node strictly above `v` (does not move the clock). */
   after(v: Version): Version {
-    if (v.counter < COUNTER_MAX) return { ms: v.ms, counter: v.counter + 1, node: this.nodeId };
-    return { ms: v.ms + 1, counter: 0, node: this.nodeId };
+    return versionAfter(v, this.nodeId);
   }
 
   /** Moves the clock up to `v` (bounded by wall + maxForwardDriftMs). Returns false when it had to clamp. */

@@ -5,7 +5,7 @@ export { StorageError, isStorageError, type StorageErrorCode } from './errors.ts
 export { DIGEST_BYTES, BUCKET_BITS_MAX, hashKey, bucketOf } from './hash.ts';
 export { bucketEntryDigest, digestOfEntries } from './digest.ts';
 export {
-  COUNTER_MAX, NODE_ID_PATTERN, compareVersions, versionToString, parseVersion, isValidNodeId, isValidVersion,
+  COUNTER_MAX, NODE_ID_PATTERN, compareVersions, versionToString, parseVersion, versionAfter, isValidNodeId, isValidVersion,
 } from './version.ts';
 export {
   KEY_MAX_BYTES, RECORD_FORMAT_V1, validateRecord, encodeRecord, decodeRecord, compareRecords, isDead,

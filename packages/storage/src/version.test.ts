@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StorageError } from './errors.ts';
-import { compareVersions, parseVersion, versionToString } from './version.ts';
+import { COUNTER_MAX, compareVersions, parseVersion, versionAfter, versionToString } from './version.ts';
 
 describe('compareVersions', () => {
   const cases: [string, [number, number, string], [number, number, string], -1 | 0 | 1][] = [
@@ -48,5 +48,13 @@ describe('versionToString / parseVersion', () => {
   }
   it('rejects a non-string', () => {
     expect(() => parseVersion(42 as unknown as string)).toThrow(StorageError);
+  });
+});
+
+describe('versionAfter', () => {
+  it('is the smallest version of the node above the given one', () => {
+    expect(versionAfter({ ms: 7, counter: 2, node: 'zz' }, 'a')).toEqual({ ms: 7, counter: 3, node: 'a' });
+    expect(versionAfter({ ms: 7, counter: COUNTER_MAX, node: 'zz' }, 'a')).toEqual({ ms: 8, counter: 0, node: 'a' });
+    expect(compareVersions(versionAfter({ ms: 7, counter: 2, node: 'zz' }, 'a'), { ms: 7, counter: 2, node: 'zz' })).toBe(1);
   });
 });

@@ -73,3 +73,14 @@ export function readVersionBytes(source: Buffer, offset: number, end: number): V
   const node = source.toString('latin1', offset + VERSION_FIXED_BYTES, end);
   return { ms, counter, node };
 }
+
+/**
+ * The smallest version of `node` strictly above `v`. Use it to stamp a write
+ * that must win over a stored version that is ahead of the local clock (for
+ * example when `apply` of a freshly stamped record returned false):
+ * `max(store.now(), versionAfter(current.version, store.nodeId))`.
+ */
+export function versionAfter(v: Version, node: string): Version {
+  if (v.counter < COUNTER_MAX) return { ms: v.ms, counter: v.counter + 1, node };
+  return { ms: v.ms + 1, counter: 0, node };
+}

@@ -1,0 +1,175 @@
+/**
+ * Storage benchmark: @hearsay/storage beside raw classic-level doing the
+ * same work in the same run, on the same machine.
+ *
+ *   pnpm bench:storage            (tsx bench/storage/run.ts)
+ *   pnpm bench:storage --quick    (smaller counts, one round: a smoke run)
+ *
+ * Work: puts awaited one at a time; puts from 50 concurrent writers; batches
+ * of 1000 puts; gets one at a time; gets from 50 concurrent readers. Values
+ * are 100 bytes, keys `key-<n>`; every put writes a new key. Raw classic-level
+ * does plain `db.put`/`db.batch`/`db.get` (no versions, no index); ours write
+ * data + index entry + bucket digest + counters per batch.
+ *
+ * The machine is shared, so the sides take turns: every round runs each
+ * workload on raw, ours and ours-without-cache one after the other, and the
+ * table shows each side's best round.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { openStore } from '../../packages/storage/src/index.ts';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const WRITERS = 50;
+const BATCH = 1000;
+const COUNTS = quick
+  ? { awaited: 2_000, concurrent: 5_000, batches: 5, gets: 5_000 }
+  : { awaited: 5_000, concurrent: 20_000, batches: 20, gets: 20_000 };
+const VALUE = Buffer.alloc(100, 0x61);
+
+interface Side {
+  readonly name: string;
+  put(key: string): Promise<unknown>;
+  batch(keys: string[]): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  close(): Promise<void>;
+  /** Keys written so far: key-0 .. key-(written-1). */
+  written: number;
+}
+
+async function rawSide(dir: string): Promise<Side> {
+  const db = new ClassicLevel<string, Buffer>(dir, { valueEncoding: 'buffer' });
+  await db.open();
+  return {
+    name: 'raw classic-level',
+    put: (key) => db.put(key, VALUE),
+    batch: (keys) => db.batch(keys.map((key) => ({ type: 'put' as const, key, value: VALUE }))),
+    get: (key) => db.get(key),
+    close: () => db.close(),
+    written: 0,
+  };
+}
+
+async function storeSide(dir: string, name: string, cacheSize?: number): Promise<Side> {
+  const store = await openStore({ location: dir, ...(cacheSize === undefined ? {} : { cacheSize }) });
+  return {
+    name,
+    put: (key) => store.put(key, VALUE),
+    batch: (keys) => store.batch(keys.map((key) => ({ type: 'put' as const, key, value: VALUE }))),
+    get: (key) => store.get(key),
+    close: () => store.close(),
+    written: 0,
+  };
+}
+
+async function concurrently(workers: number, total: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    while (next < total) await op(next++);
+  }));
+}
+
+/** A fixed xorshift sequence (no Math.random), so every side reads the same keys. */
+function keyOrder(n: number, range: number, seed: number): number[] {
+  let x = seed | 1;
+  return Array.from({ length: n }, () => {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    return (x >>> 0) % range;
+  });
+}
+
+interface Workload {
+  readonly name: string;
+  readonly ops: number;
+  run(side: Side, round: number): Promise<void>;
+}
+
+const workloads: Workload[] = [
+  {
+    name: 'puts, awaited one at a time',
+    ops: COUNTS.awaited,
+    async run(side) {
+      for (let i = 0; i < COUNTS.awaited; i++) await side.put(`key-${side.written++}`);
+    },
+  },
+  {
+    name: `puts, ${WRITERS} concurrent writers`,
+    ops: COUNTS.concurrent,
+    run: (side) => concurrently(WRITERS, COUNTS.concurrent, () => side.put(`key-${side.written++}`)),
+  },
+  {
+    name: `puts, batches of ${BATCH}`,
+    ops: COUNTS.batches * BATCH,
+    async run(side) {
+      for (let b = 0; b < COUNTS.batches; b++) await side.batch(Array.from({ length: BATCH }, () => `key-${side.written++}`));
+    },
+  },
+  {
+    name: 'gets, one at a time',
+    ops: COUNTS.gets,
+    async run(side, round) {
+      for (const k of keyOrder(COUNTS.gets, side.written, 0x2545f491 + round)) await side.get(`key-${k}`);
+    },
+  },
+  {
+    name: `gets, ${WRITERS} concurrent readers`,
+    ops: COUNTS.gets,
+    async run(side, round) {
+      const order = keyOrder(COUNTS.gets, side.written, 0x1b873593 + round);
+      await concurrently(WRITERS, COUNTS.gets, (i) => side.get(`key-${order[i]}`));
+    },
+  },
+];
+
+const dirs: string[] = [];
+async function dir(name: string): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), `hearsay-bench-${name}-`));
+  dirs.push(d);
+  return d;
+}
+
+const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+console.log(`# storage bench: Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${quick ? 'quick' : 'full'} run, best of ${ROUNDS} interleaved rounds`);
+const sides = [await rawSide(await dir('raw')), await storeSide(await dir('store'), 'storage'), await storeSide(await dir('nocache'), 'storage, cache off', 0)];
+const best = new Map<string, number>();
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const w of workloads) {
+      // Rotate who goes first, so no side always runs right after the heaviest one.
+      for (let s = 0; s < sides.length; s++) {
+        const side = sides[(s + round) % sides.length] as Side;
+        const t0 = process.hrtime.bigint();
+        await w.run(side, round);
+        const opsPerS = w.ops / (Number(process.hrtime.bigint() - t0) / 1e9);
+        const id = `${w.name}|${side.name}`;
+        best.set(id, Math.max(best.get(id) ?? 0, opsPerS));
+      }
+    }
+    process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+  }
+} finally {
+  for (const side of sides) await side.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+}
+
+const get = (w: string, side: string): number => best.get(`${w}|${side}`) ?? NaN;
+console.log('');
+console.log('| work | @hearsay/storage ops/s | raw classic-level ops/s | ratio | storage, cache off ops/s | ratio |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const w of workloads) {
+  const r = get(w.name, 'raw classic-level');
+  const o = get(w.name, 'storage');
+  const n = get(w.name, 'storage, cache off');
+  console.log(`| ${w.name} | ${fmt(o)} | ${fmt(r)} | ${(o / r).toFixed(2)}x | ${fmt(n)} | ${(n / r).toFixed(2)}x |`);
+}
+const awaitedRaw = get('puts, awaited one at a time', 'raw classic-level');
+const concurrentOurs = get(`puts, ${WRITERS} concurrent writers`, 'storage');
+console.log('');
+console.log(`aim: storage with ${WRITERS} concurrent writers >= 2x raw awaited puts: ${fmt(concurrentOurs)} / ${fmt(awaitedRaw)} = ${(concurrentOurs / awaitedRaw).toFixed(2)}x`);
+for (const w of workloads.filter((x) => x.name.startsWith('gets'))) {
+  console.log(`aim: storage ${w.name} >= 0.9x raw: ${(get(w.name, 'storage') / get(w.name, 'raw classic-level')).toFixed(2)}x`);
+}
