@@ -202,6 +202,15 @@ describe('hearsay as a process', () => {
     expect(parsed.health.ok).toBe(true);
     expect(parsed.cluster.self).toBe(node.nodeId);
     expect(parsed.cluster.members).toHaveLength(1);
+    // Boolean flags read their variable too; 0/false/no/off turn them off.
+    process.env['HEARSAY_JSON'] = '1';
+    try {
+      expect(JSON.parse((await cli(['status', '--node', node.url])).stdout)).toMatchObject({ health: { ok: true } });
+      process.env['HEARSAY_JSON'] = 'false';
+      expect((await cli(['status', '--node', node.url])).stdout).toContain(`node ${node.nodeId} at ${node.url}: serving`);
+    } finally {
+      delete process.env['HEARSAY_JSON'];
+    }
   });
 
   it('repair on a single node is in sync: exit 0, summary, and NDJSON with --json', async () => {
