@@ -5,6 +5,7 @@
 import { createRandom, Scheduler, seedFromEnv, SimNetwork } from '@hearsay/sim';
 import { beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import type { GossipTuning } from '../src/config.ts';
+import { memoryGenerationStore } from '../src/generation-store.ts';
 import { generateKey, Keyring } from '../src/keyring.ts';
 import { startGossip, type GossipRuntime, type GossipRuntimeOptions } from '../src/runtime.ts';
 import { createSimTransport, simClock, type SimWire } from '../src/sim-transport.ts';
@@ -118,5 +119,34 @@ describe('runtime over the simulated transport', () => {
       expect(r.stats().internalErrors).toBe(0);
     }
     for (const r of [...cluster, intruder]) await r.stop({ leave: false });
+  });
+
+  it('keeps running when a listener throws, unsubscribes, persists the generation, and refuses use after stop', async () => {
+    const w = world();
+    const store = memoryGenerationStore(41);
+    const errors: string[] = [];
+    const logger = { warn: () => {}, error: (message: string) => errors.push(message) };
+    const a = await w.start('a1', { persistence: store, logger });
+    expect(a.generation).toBe(Math.max(42, w.scheduler.now));
+    expect(store.value).toBe(a.generation);
+    const seen: string[] = [];
+    a.on('join', () => {
+      throw new Error('listener bug');
+    });
+    const unsubscribe = a.on('event', (e) => seen.push(`${e.type}:${e.member.id}`));
+    const b = await w.start('b2', { seeds: [a.localAddress] });
+    await w.runUntil('a sees b', () => a.member('b2')?.status === 'alive', 10_000);
+    expect(seen).toContain('join:b2');
+    expect(a.stats().internalErrors).toBe(1);
+    expect(errors).toEqual(['gossip: event listener threw']);
+    unsubscribe();
+    b.setLocalState('k', 'v');
+    await w.runUntil('a sees b state', () => a.member('b2')?.state['k'] === 'v', 10_000);
+    expect(seen.some((e) => e.startsWith('update'))).toBe(false);
+
+    await a.stop({ leave: false });
+    await a.stop({ leave: false });
+    expect(() => a.setLocalState('k', 'v')).toThrow(expect.objectContaining({ code: 'GOSSIP_RUNTIME_STOPPED' }));
+    await b.stop({ leave: false });
   });
 });
