@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RepairLine } from '@hearsay/http';
+import { countMovedReplicas } from '../src/partition-map.ts';
 import { purgeCutoffMs } from '../src/tombstone-purge.ts';
 import { TestCluster } from './harness.ts';
 
@@ -58,6 +59,33 @@ describe('repair now (POST /v1/repair)', () => {
     const summary = (await collect(c, c.get('n1').node.service.repair({}))).at(-1)!;
     expect(summary.inSync).toBe(false);
     expect(summary.message).toContain('n2');
+  });
+});
+
+describe('membership changes', () => {
+  it('a joining member takes over a share of the partitions and repair fills them', async () => {
+    const c = (cluster = await TestCluster.create(3));
+    const svc = c.get('n1').node.service;
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    for (const k of keys) await c.run(svc.put(k, enc(k), { consistency: 'all' }));
+    const before = svc.partitionMap;
+    await c.join('n4');
+    const after = svc.partitionMap;
+    expect(after.members).toEqual(['n1', 'n2', 'n3', 'n4']);
+    const taken = after.partitionsOf('n4');
+    expect(taken.length).toBeGreaterThan(100);
+    expect(countMovedReplicas(before, after)).toBe(taken.length);
+    const moved = keys.filter((k) => after.preferenceList(svc.partitionOf(k)).includes('n4'));
+    expect(moved.length).toBeGreaterThan(0);
+    // Before repair the new owner has nothing: what docs/operations.md warns about.
+    for (const k of moved) expect(await c.get('n4').store.getRecord(k)).toBeUndefined();
+    const summary = (await collect(c, c.get('n4').node.service.repair({}))).at(-1)!;
+    expect(summary).toMatchObject({ inSync: true, keysReceived: moved.length });
+    for (const k of moved) expect(await c.get('n4').store.getRecord(k)).toBeDefined();
+    // New writes go to the new owners at once.
+    const k = moved[0]!;
+    await c.run(c.get('n2').node.service.put(k, enc('new'), { consistency: 'all' }));
+    expect(new TextDecoder().decode((await c.get('n4').store.getRecord(k))?.value)).toBe('new');
   });
 });
 

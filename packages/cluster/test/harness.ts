@@ -36,18 +36,31 @@ export class TestCluster {
   static async create(n: number, config: Partial<ClusterConfig> = {}): Promise<TestCluster> {
     const c = new TestCluster({ repairPartitionIntervalMs: 0, ...config });
     const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-    for (const id of ids) {
-      const db = new MemoryLevel<string, Uint8Array>({ valueEncoding: 'view' });
-      await db.open();
-      const membership = new StaticMembership(
-        id,
-        ids.map((m) => ({ id: m, state: 'alive' as const, http: `http://${m}`, gossip: '', incarnation: 0 })),
-      );
-      const t: TestNode = { id, db, membership, up: true, store: undefined as never, node: undefined as never };
-      c.nodes.set(id, t);
-      await c.#boot(t);
-    }
+    for (const id of ids) await c.#add(id, ids);
     return c;
+  }
+
+  /** A new member joins: it and every existing member learn of each other. */
+  async join(id: string): Promise<TestNode> {
+    const ids = [...this.nodes.keys(), id];
+    const t = await this.#add(id, ids);
+    for (const other of this.nodes.values()) {
+      if (other.id !== id) other.membership.upsert({ id, state: 'alive', http: `http://${id}`, gossip: '', incarnation: 0 });
+    }
+    return t;
+  }
+
+  async #add(id: string, ids: readonly string[]): Promise<TestNode> {
+    const db = new MemoryLevel<string, Uint8Array>({ valueEncoding: 'view' });
+    await db.open();
+    const membership = new StaticMembership(
+      id,
+      ids.map((m) => ({ id: m, state: 'alive' as const, http: `http://${m}`, gossip: '', incarnation: 0 })),
+    );
+    const t: TestNode = { id, db, membership, up: true, store: undefined as never, node: undefined as never };
+    this.nodes.set(id, t);
+    await this.#boot(t);
+    return t;
   }
 
   async #boot(t: TestNode): Promise<void> {

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { connectGossip, GOSSIP_STATE_HTTP, GOSSIP_STATE_KEYS, GOSSIP_STATE_STATUS, type GossipLike } from '../src/gossip-membership.ts';
+import { VirtualTimers } from './virtual-timers.ts';
+
+type Member = ReturnType<GossipLike['members']>[number];
+
+class FakeGossip implements GossipLike {
+  readonly id = 'a';
+  readonly local: Record<string, string> = {};
+  view: Member[] = [];
+  readonly #listeners = new Set<(e: unknown) => void>();
+  members(): readonly Member[] {
+    return [{ id: 'a', address: 'a:7946', status: 'alive', incarnation: 1, state: { ...this.local } }, ...this.view];
+  }
+  on(_type: 'event', listener: (event: unknown) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  setLocalState(key: string, value: string): void {
+    this.local[key] = value;
+    this.emit();
+  }
+  emit(): void {
+    for (const l of this.#listeners) l({});
+  }
+}
+
+describe('connectGossip', () => {
+  it('publishes http, status and key count, and maps gossip members to the view', async () => {
+    const g = new FakeGossip();
+    const timers = new VirtualTimers();
+    let keys = 5;
+    const view = connectGossip(g, { http: 'http://a:7000', keyCount: () => keys, timers, keysIntervalMs: 1000 });
+    expect(g.local).toEqual({ [GOSSIP_STATE_HTTP]: 'http://a:7000', [GOSSIP_STATE_STATUS]: 'starting', [GOSSIP_STATE_KEYS]: '5' });
+    view.setStatus('serving');
+    expect(g.local[GOSSIP_STATE_STATUS]).toBe('serving');
+    keys = 7;
+    await timers.advance(1000);
+    expect(g.local[GOSSIP_STATE_KEYS]).toBe('7');
+
+    let changes = 0;
+    view.onChange(() => changes++);
+    g.view = [
+      { id: 'b', address: 'b:7946', status: 'suspect', incarnation: 3, state: { http: 'http://b:7000', keys: '12' } },
+      { id: 'c', address: 'c:7946', status: 'alive', incarnation: 0, state: { keys: 'junk' } },
+    ];
+    g.emit();
+    expect(changes).toBe(1);
+    expect(view.selfId).toBe('a');
+    expect(view.members()).toEqual([
+      { id: 'a', state: 'alive', http: 'http://a:7000', gossip: 'a:7946', incarnation: 1, keys: 7 },
+      { id: 'b', state: 'suspect', http: 'http://b:7000', gossip: 'b:7946', incarnation: 3, keys: 12 },
+      { id: 'c', state: 'alive', http: '', gossip: 'c:7946', incarnation: 0 },
+    ]);
+    view.close();
+    g.emit();
+    expect(changes).toBe(1);
+  });
+});
