@@ -1,10 +1,12 @@
 /**
  * JSON answers for what never reaches the app: bytes Node's HTTP parser
  * refuses (`clientError`) and `CONNECT` requests, which Node hands to a
- * `connect` listener or else drops without a word. Call `guardServer` on the
- * server that `@hono/node-server`'s `serve` returns.
+ * `connect` listener or else drops without a word. And `Expect:
+ * 100-continue`: Node says "continue" to every such request unless told
+ * otherwise, inviting a client to upload a body the app will refuse. Call
+ * `guardServer` on the server that `@hono/node-server`'s `serve` returns.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HTTP_ERROR_STATUS, type HttpErrorCode } from './errors.ts';
 
@@ -44,7 +46,25 @@ interface SocketWithMessage extends Duplex {
   readonly _httpMessage?: { readonly headersSent?: boolean } | null;
 }
 
-export function guardServer(server: Pick<Server, 'on'>): void {
+export interface GuardOptions {
+  /**
+   * With `Expect: 100-continue`, a request whose `Content-Length` is over
+   * this goes to the app without "100 Continue" (the app answers 413 and
+   * closes); others get "100 Continue" first. Pass `app.limits`. Left out,
+   * Node's default (always continue) stays.
+   */
+  readonly maxValueBytes?: number;
+}
+
+export function guardServer(server: Pick<Server, 'on' | 'emit'>, options: GuardOptions = {}): void {
+  const maxValueBytes = options.maxValueBytes;
+  if (maxValueBytes !== undefined) {
+    server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+      const declared = Number(request.headers['content-length']);
+      if (!(declared > maxValueBytes)) response.writeContinue();
+      server.emit('request', request, response);
+    });
+  }
   server.on('clientError', (error: NodeJS.ErrnoException, socket: SocketWithMessage) => {
     // As Node's default: answer only when the socket can still take a whole response.
     if (error.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent === true) {

@@ -10,7 +10,7 @@ import { openLocalNode, type LocalNode } from './local-node.ts';
 import { createRng, describeFetchCase, fetchRequest, SENTINEL_PREFIX } from './malformed.ts';
 
 const SEED = Number(process.env['HEARSAY_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-const CASES = 3000;
+const CASES = 2000;
 
 let node: LocalNode;
 beforeAll(async () => {

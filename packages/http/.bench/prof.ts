@@ -1,0 +1,13 @@
+import { MemoryLevel } from 'memory-level';
+import { openStore, type LevelLike } from '@hearsay/storage';
+import { createApp, createLocalService } from '../src/index.ts';
+const store = await openStore({ db: new MemoryLevel() as unknown as LevelLike, nodeId: 'bench' });
+await store.batch(Array.from({ length: 10_000 }, (_, i) => ({ type: 'put' as const, key: `key${i}`, value: new Uint8Array(100).fill(120) })));
+const app = createApp({ service: createLocalService(store) });
+const body = new Uint8Array(100).fill(1);
+const N = 100000;
+const mode = process.argv[2];
+let next = 0;
+const t = performance.now();
+await Promise.all(Array.from({ length: 50 }, async () => { while (next < N) { const i = next++ % 10000; await (mode === 'put' ? app.fetch(new Request(`http://x/v1/kv/key${i}`, { method: 'PUT', body })) : app.fetch(new Request(`http://x/v1/kv/key${i}`))); } }));
+console.log(mode, ((performance.now() - t) * 1000 / N).toFixed(2), 'us/op');

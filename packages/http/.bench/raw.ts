@@ -1,0 +1,13 @@
+import { serve } from '@hono/node-server';
+import { connect } from 'node:net';
+import { MemoryLevel } from 'memory-level';
+import { openStore, type LevelLike } from '@hearsay/storage';
+import { createApp, createLocalService, guardServer } from '../src/index.ts';
+const store = await openStore({ db: new MemoryLevel() as unknown as LevelLike, nodeId: 'n' });
+const app = createApp({ service: createLocalService(store) });
+const server = serve({ fetch: app.fetch, port: 7155, hostname: '127.0.0.1' });
+guardServer(server as any);
+await new Promise((r) => setTimeout(r, 200));
+const send = (s: string) => new Promise<string>((res) => { const c: Buffer[] = []; const sock = connect(7155, '127.0.0.1'); sock.on('data', (d) => c.push(d)); sock.on('close', () => res(Buffer.concat(c).toString('latin1'))); sock.on('error', () => {}); sock.end(s); });
+for (const s of ['GET /v1/health HTTP/1.1\r\n\r\n', 'GET /v1/kv/a\\b HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /v1/health HTTP/1.1\r\nHost: a b\r\n\r\n', 'GET /v1/kv/x HTTP/1.0\r\n\r\n', 'PUT /v1/kv/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\nabc', 'GET /v1/kv/%2e%2e/cluster HTTP/1.1\r\nHost: x\r\n\r\n']) console.log(JSON.stringify(s.slice(0, 50)), '=>', JSON.stringify((await send(s)).slice(0, 300)));
+server.close(); process.exit(0);
