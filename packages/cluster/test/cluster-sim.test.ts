@@ -1,6 +1,6 @@
 /**
  * The deterministic simulation of a 5-node cluster (scenario in
- * sim/scenario.ts). HEARSAY_SIM_SEEDS=N runs N seeds (default 200);
+ * sim/scenario.ts). HEARSAY_SIM_SEEDS=N runs N seeds (default 300);
  * HEARSAY_SIM_SEED=S runs one; HEARSAY_SIM_TRACE=<key> prints its history.
  * A failure names its seed.
  */
@@ -10,7 +10,7 @@ import { runSeed } from './sim/scenario.ts';
 function seeds(): number[] {
   const one = process.env['HEARSAY_SIM_SEED'];
   if (one !== undefined && one !== '') return [Number(one)];
-  const n = Number(process.env['HEARSAY_SIM_SEEDS'] ?? '200');
+  const n = Number(process.env['HEARSAY_SIM_SEEDS'] ?? '300');
   return Array.from({ length: n }, (_, i) => i + 1);
 }
 
@@ -18,16 +18,18 @@ describe('5-node cluster simulation', () => {
   it('converges with every acknowledged write kept, under partitions, crashes, restarts and stalls', async () => {
     let acked = 0;
     let failed = 0;
+    let reads = 0;
     for (const seed of seeds()) {
       const r = await runSeed(seed);
       acked += r.acked;
       failed += r.failed;
+      reads += r.reads;
       if (r.problems.length > 0) {
         expect.fail(`seed ${seed} (rerun with HEARSAY_SIM_SEED=${seed}):\n${r.problems.slice(0, 10).join('\n')}\nfaults:\n${r.faults.join('\n')}`);
       }
     }
     // The runs did something: most writes were acknowledged, some were refused.
     expect(acked).toBeGreaterThan(0);
-    console.log(`cluster simulation: ${seeds().length} seeds, ${acked} acknowledged writes, ${failed} refused`);
+    console.log(`cluster simulation: ${seeds().length} seeds, ${acked} acknowledged writes, ${failed} refused, ${reads} reads`);
   }, 180_000);
 });

@@ -9,7 +9,7 @@
  *      (a key may be absent only if a tombstone above every acknowledged
  *      write of it existed: deleted keys never come back).
  *
- * HEARSAY_SIM_SEEDS=N runs N seeds (default 200); HEARSAY_SIM_SEED=S runs one.
+ * HEARSAY_SIM_SEEDS=N runs N seeds (default 300 in the test); HEARSAY_SIM_SEED=S runs one.
  * A failure names its seed.
  */
 import type { Consistency, RepairLine } from '@hearsay/http';
@@ -34,6 +34,7 @@ export interface SeedReport {
   readonly problems: string[];
   /** Simulation events fired (a cost figure). */
   readonly events: number;
+  readonly reads: number;
 }
 
 export async function runSeed(seed: number): Promise<SeedReport> {
@@ -72,6 +73,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
   const faults: string[] = [];
   const problems: string[] = [];
   let failed = 0;
+  let reads = 0;
   try {
     await sim.start();
     if (!(await sim.runUntilTrue(() => sim.viewsAgree(), 20_000))) problems.push('the cluster never formed');
@@ -95,6 +97,27 @@ export async function runSeed(seed: number): Promise<SeedReport> {
         op.then(
           (r) => acked.push({ key, version: r.version, tombstone: r.tombstone }),
           () => failed++,
+        );
+      });
+    }
+    // Reads (they also drive read repair): a value read must be one some client wrote.
+    const written = new Set<string>();
+    for (let i = 0; i < 30; i++) written.add(`v${i}`);
+    for (let i = 0; i < 12; i++) {
+      const at = rnd.int(chaosMs + 3000);
+      const key = rnd.pick(KEYS);
+      const consistency = rnd.pick(CONSISTENCY);
+      const via = rnd.pick(ids);
+      sim.scheduler.after(at, () => {
+        const node = sim.node(via);
+        if (!node.up || node.cluster === undefined) return;
+        node.cluster.service.get(key, { consistency }).then(
+          (r) => {
+            reads++;
+            const v = r === undefined ? undefined : new TextDecoder().decode(r.value);
+            if (v !== undefined && !written.has(v)) problems.push(`read of ${key} returned ${v}, which nobody wrote`);
+          },
+          () => undefined,
         );
       });
     }
@@ -193,6 +216,6 @@ export async function runSeed(seed: number): Promise<SeedReport> {
     if (process.env['HEARSAY_SIM_TRACE'] !== undefined) console.log(sim.errors.join('\n'));
     await sim.close();
   }
-  return { seed, acked: acked.length, failed, faults, problems, events: sim.scheduler.fired };
+  return { seed, acked: acked.length, failed, faults, problems, events: sim.scheduler.fired, reads };
 }
 
