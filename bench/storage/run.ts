@@ -6,7 +6,8 @@
  *   pnpm bench:storage --quick    (smaller counts, one round: a smoke run)
  *
  * Work: puts awaited one at a time; puts from 50 concurrent writers; batches
- * of 1000 puts; gets one at a time; gets from 50 concurrent readers. Values
+ * of 1000 puts; gets one at a time (uniform over all keys, and over 1000 hot
+ * keys); gets from 50 concurrent readers. Values
  * are 100 bytes, keys `key-<n>`; every put writes a new key. Raw classic-level
  * does plain `db.put`/`db.batch`/`db.get` (no versions, no index); ours write
  * data + index entry + bucket digest + counters per batch.
@@ -114,6 +115,14 @@ const workloads: Workload[] = [
     ops: COUNTS.gets,
     async run(side, round) {
       for (const k of keyOrder(COUNTS.gets, side.written, 0x2545f491 + round)) await side.get(`key-${k}`);
+    },
+  },
+  {
+    name: 'gets of 1000 hot keys, one at a time',
+    ops: COUNTS.gets,
+    async run(side, round) {
+      const hot = keyOrder(1000, side.written, 0x3c6ef372);
+      for (const k of keyOrder(COUNTS.gets, 1000, 0x5bd1e995 + round)) await side.get(`key-${hot[k]}`);
     },
   },
   {
