@@ -144,7 +144,14 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     await db.open();
     const names = ['format', 'nodeId', 'bucketBits', 'hlc', 'counts'] as const;
     const raw = await db.getMany(names.map((n) => metaKey(n)), BINARY);
-    const meta = raw.map((b) => (b === undefined ? undefined : (metaPackr.unpack(b) as unknown)));
+    const meta = raw.map((b, i) => {
+      if (b === undefined) return undefined;
+      try {
+        return metaPackr.unpack(b) as unknown;
+      } catch (e) {
+        throw new StorageError('CORRUPT_DATA', `meta ${names[i]} does not decode`, { cause: e });
+      }
+    });
     const [format, storedNodeId, storedBucketBits, storedHlc, storedCounts] = meta;
     if (format !== undefined && format !== STORE_FORMAT) {
       throw new StorageError('UNSUPPORTED_FORMAT', `store format ${String(format)} is not supported (this code reads ${STORE_FORMAT})`);

@@ -27,6 +27,14 @@ runStoreConformance({
 });
 
 runStoreConformance({
+  name: 'memory-level with async reads (syncReads: false)',
+  async create() {
+    const db = new MemoryLevel();
+    return { open: (settings = {}) => openStore({ ...settings, db, syncReads: false }), destroy: () => db.close() };
+  },
+});
+
+runStoreConformance({
   name: 'sublevel of a classic-level database beside other data',
   async create() {
     const dir = await mkdtemp(join(tmpdir(), 'hearsay-storage-'));
