@@ -57,3 +57,6 @@ export async function fromStore<T>(op: () => Promise<T>): Promise<T> {
     throw new RepairError('STORE_FAILED', `store failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
   }
 }
+
+/** Buckets read at once: LevelDB iterators run on the libuv pool, so a few in flight hide its latency. */
+export const BUCKET_READS_IN_FLIGHT = 16;

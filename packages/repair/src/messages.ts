@@ -112,6 +112,8 @@ export interface FetchRequest {
   readonly buckets: readonly number[];
   /** Per bucket: KEY_HASH_BYTES big-endian key hashes. */
   readonly hashes: readonly Uint8Array[];
+  /** The session's salt: lets a caching responder find the keys its last SummaryDiff named. */
+  readonly salt?: Uint8Array;
 }
 
 export interface OpenedReply {
@@ -179,7 +181,7 @@ export const FIELD_ORDER: Readonly<Record<number, readonly string[]>> = {
   [MessageType.Level]: ['from', 'to', 'bits', 'salt', 'hb', 'level', 'span', 'parents'],
   [MessageType.Summaries]: ['bits', 'salt', 'buckets', 'fps'],
   [MessageType.Push]: ['nodes', 'base', 'records'],
-  [MessageType.Fetch]: ['bits', 'maxBytes', 'buckets', 'hashes'],
+  [MessageType.Fetch]: ['bits', 'maxBytes', 'buckets', 'hashes', 'salt'],
   [MessageType.Opened]: ['root', 'nowMs'],
   [MessageType.LevelHashes]: ['hashes'],
   [MessageType.SummaryDiff]: ['nodes', 'base', 'diffs'],
@@ -332,7 +334,8 @@ export function decodeRequest(body: Uint8Array, maxBytes = MESSAGE_BYTES_MAX): R
       let n = 0;
       for (const h of hashes) n += h.length / KEY_HASH_BYTES;
       if (n > FETCH_HASHES_MAX) throw malformed(`more than ${FETCH_HASHES_MAX} key hashes`);
-      return { t, bits, maxBytes: uint(m, 'maxBytes'), buckets, hashes };
+      const salt = m['salt'] === undefined || m['salt'] === null ? undefined : bytes(m, 'salt', SALT_BYTES);
+      return { t, bits, maxBytes: uint(m, 'maxBytes'), buckets, hashes, ...(salt === undefined ? {} : { salt }) };
     }
     default:
       if (typeof t === 'number' && (t === MessageType.Opened || t === MessageType.LevelHashes || t === MessageType.SummaryDiff ||

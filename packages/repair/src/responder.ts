@@ -1,5 +1,5 @@
 import type { BucketEntry, Store, StoredRecord } from '@hearsay/storage';
-import { fromStore, isRepairError, RepairError } from './errors.ts';
+import { BUCKET_READS_IN_FLIGHT, fromStore, isRepairError, RepairError } from './errors.ts';
 import { Fingerprinter, unpackFingerprints } from './fingerprint.ts';
 import {
   decodeRequest, encodeMessage, fromGaps, HASH_BYTES_MAX, HASH_BYTES_MIN, KEY_HASH_BYTES, MESSAGE_BYTES_MAX, MessageType,
@@ -18,6 +18,8 @@ export interface RepairResponderOptions {
   readonly sessionTtlMs?: number;
   /** Leaves (buckets) of all cached trees together; 32 bytes each, twice. Default 2^18 (~16 MiB). */
   readonly maxCachedLeaves?: number;
+  /** Keys of reported entries kept for the Fetch that follows (all sessions together). Default 2^18. */
+  readonly maxCachedKeys?: number;
   /** Larger requests are refused with MESSAGE_TOO_LARGE. Default 32 MiB. */
   readonly maxMessageBytes?: number;
 }
@@ -33,56 +35,59 @@ export interface RepairResponder {
 
 /** Largest Fetched reply a peer may ask for. */
 const FETCH_REPLY_BYTES_MAX = 16 * 1024 * 1024;
-const GET_RECORDS_GROUP = 32;
+const GET_RECORDS_GROUP = 64;
 
-interface CachedTree {
-  readonly tree: RangeTree;
+interface Cached<T> {
+  readonly value: T;
+  readonly weight: number;
   expiresAtMs: number;
 }
 
 /**
- * The bounded tree cache: a session's Open builds its tree once and the Level
- * requests that follow reuse it. Entries expire after `ttlMs` unused and the
- * oldest go first when the bounds are hit; a miss just rebuilds the tree from
- * the current digests, which is also correct (see docs/repair.md), only
- * slower.
+ * Bounded, expiring per-session state: at most `maxEntries` sessions and
+ * `maxWeight` in total (buckets of cached trees, keys of cached summaries),
+ * each dropped `ttlMs` after its last use, oldest first when a bound is hit.
+ * Every cache here is an optimisation: a miss re-reads the store, which is
+ * also correct (see docs/repair.md), only slower.
  */
-class TreeCache {
-  private readonly entries = new Map<string, CachedTree>();
-  private leaves = 0;
+class SessionCache<T> {
+  private readonly entries = new Map<string, Cached<T>>();
+  private weight = 0;
 
   constructor(
-    private readonly maxSessions: number,
+    private readonly maxEntries: number,
     private readonly ttlMs: number,
-    private readonly maxLeaves: number,
+    private readonly maxWeight: number,
+    private readonly weigh: (value: T) => number,
   ) {}
 
-  get(key: string, nowMs: number): RangeTree | undefined {
+  get(key: string, nowMs: number): T | undefined {
     this.expire(nowMs);
     const hit = this.entries.get(key);
     if (hit === undefined) return undefined;
     hit.expiresAtMs = nowMs + this.ttlMs;
-    return hit.tree;
+    return hit.value;
   }
 
-  put(key: string, tree: RangeTree, nowMs: number): void {
+  put(key: string, value: T, nowMs: number): void {
     this.expire(nowMs);
     this.delete(key);
-    if (this.maxSessions === 0 || tree.leafCount > this.maxLeaves) return;
-    while (this.entries.size >= this.maxSessions || this.leaves + tree.leafCount > this.maxLeaves) {
+    const weight = this.weigh(value);
+    if (this.maxEntries === 0 || weight > this.maxWeight) return;
+    while (this.entries.size >= this.maxEntries || this.weight + weight > this.maxWeight) {
       const oldest = this.entries.keys().next();
       if (oldest.done === true) break;
       this.delete(oldest.value);
     }
-    this.entries.set(key, { tree, expiresAtMs: nowMs + this.ttlMs });
-    this.leaves += tree.leafCount;
+    this.entries.set(key, { value, weight, expiresAtMs: nowMs + this.ttlMs });
+    this.weight += weight;
   }
 
   private delete(key: string): void {
     const e = this.entries.get(key);
     if (e !== undefined) {
       this.entries.delete(key);
-      this.leaves -= e.tree.leafCount;
+      this.weight -= e.weight;
     }
   }
 
@@ -91,32 +96,54 @@ class TreeCache {
   }
 }
 
+/** Keys of the responder's unmatched entries of a session's latest Summaries batch: bucket -> key hash -> keys. */
+type BatchKeys = Map<number, Map<bigint, string[]>>;
+
+interface Caches {
+  readonly trees: SessionCache<RangeTree>;
+  readonly keys: SessionCache<BatchKeys>;
+  readonly nowMs: number;
+}
+
+function batchKeyCount(keys: BatchKeys): number {
+  let n = 0;
+  for (const perBucket of keys.values()) for (const list of perBucket.values()) n += list.length;
+  return n;
+}
+
 function cacheKey(salt: Uint8Array, from: number, to: number): string {
   return `${Buffer.from(salt).toString('hex')}:${from}:${to}`;
 }
 
-/** A responder with a bounded, expiring per-session tree cache (see TreeCache). */
+/**
+ * A responder with bounded, expiring per-session caches (see SessionCache):
+ * the session's tree, built at its first Level request, and the keys of the
+ * entries its latest SummaryDiff reported, which the Fetch that follows asks
+ * for (saving a second read of those buckets).
+ */
 export function createRepairResponder(store: Store, options: RepairResponderOptions = {}): RepairResponder {
   const maxSessions = options.maxSessions ?? 8;
   const ttlMs = options.sessionTtlMs ?? 60_000;
   const maxLeaves = options.maxCachedLeaves ?? 1 << 18;
+  const maxKeys = options.maxCachedKeys ?? 1 << 18;
   const maxMessageBytes = options.maxMessageBytes ?? MESSAGE_BYTES_MAX;
-  for (const [name, v] of [['maxSessions', maxSessions], ['sessionTtlMs', ttlMs], ['maxCachedLeaves', maxLeaves], ['maxMessageBytes', maxMessageBytes]] as const) {
+  for (const [name, v] of [['maxSessions', maxSessions], ['sessionTtlMs', ttlMs], ['maxCachedLeaves', maxLeaves], ['maxCachedKeys', maxKeys], ['maxMessageBytes', maxMessageBytes]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RepairError('INVALID_ARGUMENT', `${name} must be an integer >= 0`);
   }
-  const cache = new TreeCache(maxSessions, ttlMs, maxLeaves);
-  return { handle: (body, nowMs) => respond(store, body, maxMessageBytes, cache, nowMs) };
+  const trees = new SessionCache<RangeTree>(maxSessions, ttlMs, maxLeaves, (tree) => tree.leafCount);
+  const keys = new SessionCache<BatchKeys>(maxSessions, ttlMs, maxKeys, batchKeyCount);
+  return { handle: (body, nowMs) => respond(store, body, maxMessageBytes, { trees, keys, nowMs }) };
 }
 
 /** A stateless responder: every Level request rebuilds the range's tree (fine for small ranges). */
 export function handleRepairRequest(store: Store, body: Uint8Array): Promise<Uint8Array> {
-  return respond(store, body, MESSAGE_BYTES_MAX, undefined, 0);
+  return respond(store, body, MESSAGE_BYTES_MAX, undefined);
 }
 
-async function respond(store: Store, body: Uint8Array, maxBytes: number, cache: TreeCache | undefined, nowMs: number): Promise<Uint8Array> {
+async function respond(store: Store, body: Uint8Array, maxBytes: number, caches: Caches | undefined): Promise<Uint8Array> {
   let reply: RepairReply;
   try {
-    reply = await answer(store, decodeRequest(body, maxBytes), cache, nowMs);
+    reply = await answer(store, decodeRequest(body, maxBytes), caches);
   } catch (e) {
     reply = isRepairError(e)
       ? { t: MessageType.Failed, code: e.code, message: e.message }
@@ -131,21 +158,21 @@ function checkBits(store: Store, bits: number): void {
   }
 }
 
-async function answer(store: Store, request: RepairRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
+async function answer(store: Store, request: RepairRequest, caches: Caches | undefined): Promise<RepairReply> {
   switch (request.t) {
     case MessageType.Open:
       return answerOpen(store, request);
     case MessageType.Level:
-      return answerLevel(store, request, cache, nowMs);
+      return answerLevel(store, request, caches);
     case MessageType.Summaries:
-      return answerSummaries(store, request);
+      return answerSummaries(store, request, caches);
     case MessageType.Push: {
       const records = decodeRecords(request);
       const applied = await fromStore(() => store.applyMany(records));
       return { t: MessageType.Pushed, applied: applied.filter(Boolean).length };
     }
     case MessageType.Fetch:
-      return answerFetch(store, request);
+      return answerFetch(store, request, caches);
     default: {
       const never: never = request;
       throw new RepairError('INTERNAL', `unhandled request ${String(never)}`);
@@ -167,7 +194,7 @@ async function answerOpen(store: Store, r: OpenRequest): Promise<RepairReply> {
   return { t: MessageType.Opened, root: RangeTree.flatRoot(digests, r.salt), nowMs: clockMs };
 }
 
-async function answerLevel(store: Store, r: LevelRequest, cache: TreeCache | undefined, nowMs: number): Promise<RepairReply> {
+async function answerLevel(store: Store, r: LevelRequest, caches: Caches | undefined): Promise<RepairReply> {
   checkBits(store, r.bits);
   const depth = rangeDepth(r.from, r.to, r.bits);
   if (r.hb < HASH_BYTES_MIN || r.hb > HASH_BYTES_MAX) throw new RepairError('MALFORMED_MESSAGE', `hb must be ${HASH_BYTES_MIN}..${HASH_BYTES_MAX}`);
@@ -176,15 +203,15 @@ async function answerLevel(store: Store, r: LevelRequest, cache: TreeCache | und
   }
   const parents = fromGaps(r.parents, 2 ** (r.level - r.span), 'parents');
   const key = cacheKey(r.salt, r.from, r.to);
-  let tree = cache?.get(key, nowMs);
+  let tree = caches?.trees.get(key, caches.nowMs);
   if (tree === undefined) {
     tree = await buildTree(store, r.from, r.to, r.salt);
-    cache?.put(key, tree, nowMs);
+    caches?.trees.put(key, tree, caches.nowMs);
   }
   return { t: MessageType.LevelHashes, hashes: tree.descendantHashes(r.level, r.span, parents, r.hb) };
 }
 
-async function answerSummaries(store: Store, r: SummariesRequest): Promise<RepairReply> {
+async function answerSummaries(store: Store, r: SummariesRequest, caches: Caches | undefined): Promise<RepairReply> {
   checkBits(store, r.bits);
   const buckets = fromGaps(r.buckets, 2 ** r.bits, 'buckets');
   const fingerprints = new Fingerprinter(r.salt);
@@ -192,8 +219,13 @@ async function answerSummaries(store: Store, r: SummariesRequest): Promise<Repai
   const nodeIndex = new Map<string, number>();
   const perBucket: { missing: number[]; unmatched: BucketEntry[] }[] = [];
   let base = 0;
+  const allEntries: BucketEntry[][] = [];
+  for (let i = 0; i < buckets.length; i += BUCKET_READS_IN_FLIGHT) {
+    const group = buckets.slice(i, i + BUCKET_READS_IN_FLIGHT);
+    allEntries.push(...await fromStore(() => Promise.all(group.map((b) => store.bucketEntries(b)))));
+  }
   for (let i = 0; i < buckets.length; i++) {
-    const entries = await fromStore(() => store.bucketEntries(buckets[i] as number));
+    const entries = allEntries[i] as BucketEntry[];
     const theirs = unpackFingerprints(r.fps[i] as Uint8Array);
     const theirSet = new Set(theirs);
     const mineSet = new Set<number>();
@@ -214,6 +246,20 @@ async function answerSummaries(store: Store, r: SummariesRequest): Promise<Repai
     for (let j = 0; j < theirs.length; j++) if (!mineSet.has(theirs[j] as number)) missing.push(j);
     perBucket.push({ missing, unmatched });
   }
+  if (caches !== undefined) {
+    const keys: BatchKeys = new Map();
+    perBucket.forEach(({ unmatched }, i) => {
+      const byHash = new Map<bigint, string[]>();
+      for (const e of unmatched) {
+        const h = BigInt.asUintN(64, e.keyHash);
+        const list = byHash.get(h);
+        if (list === undefined) byHash.set(h, [e.key]);
+        else list.push(e.key);
+      }
+      keys.set(buckets[i] as number, byHash);
+    });
+    caches.keys.put(Buffer.from(r.salt).toString('hex'), keys, caches.nowMs);
+  }
   const diffs: BucketDiff[] = perBucket.map(({ missing, unmatched }) => {
     const hashes = Buffer.allocUnsafe(unmatched.length * KEY_HASH_BYTES);
     const meta: number[] = [];
@@ -228,20 +274,36 @@ async function answerSummaries(store: Store, r: SummariesRequest): Promise<Repai
   return { t: MessageType.SummaryDiff, nodes, base, diffs };
 }
 
-async function answerFetch(store: Store, r: FetchRequest): Promise<RepairReply> {
+async function answerFetch(store: Store, r: FetchRequest, caches: Caches | undefined): Promise<RepairReply> {
   checkBits(store, r.bits);
   const buckets = fromGaps(r.buckets, 2 ** r.bits, 'buckets');
   const maxBytes = Math.min(r.maxBytes, FETCH_REPLY_BYTES_MAX);
   const records: StoredRecord[] = [];
   let bytes = 0;
   let served = 0;
-  for (let i = 0; i < buckets.length; i++) {
+  const batchKeys = r.salt === undefined ? undefined : caches?.keys.get(Buffer.from(r.salt).toString('hex'), caches.nowMs);
+  const wantedOf = (i: number): bigint[] => {
     const bin = r.hashes[i] as Uint8Array;
     const view = Buffer.from(bin.buffer, bin.byteOffset, bin.byteLength);
-    const wanted: bigint[] = [];
-    for (let j = 0; j < bin.length / KEY_HASH_BYTES; j++) wanted.push(view.readBigUInt64BE(j * KEY_HASH_BYTES));
-    const keysByHash = new Map<bigint, string[]>();
-    for (const e of await fromStore(() => store.bucketEntries(buckets[i] as number))) {
+    const out: bigint[] = [];
+    for (let j = 0; j < bin.length / KEY_HASH_BYTES; j++) out.push(view.readBigUInt64BE(j * KEY_HASH_BYTES));
+    return out;
+  };
+  // The SummaryDiff just sent named these keys; read a bucket only when it did not.
+  const cachedKeys = (i: number, wanted: readonly bigint[]): Map<bigint, string[]> | undefined => {
+    const byHash = batchKeys?.get(buckets[i] as number);
+    return byHash !== undefined && wanted.every((h) => byHash.has(h)) ? byHash : undefined;
+  };
+  let read: (BucketEntry[] | undefined)[] = [];
+  for (let i = 0; i < buckets.length; i++) {
+    const wanted = wantedOf(i);
+    if (i % BUCKET_READS_IN_FLIGHT === 0) {
+      const group = buckets.slice(i, i + BUCKET_READS_IN_FLIGHT);
+      read = await fromStore(() => Promise.all(group.map((b, g) =>
+        cachedKeys(i + g, wantedOf(i + g)) === undefined ? store.bucketEntries(b) : Promise.resolve(undefined))));
+    }
+    const keysByHash = cachedKeys(i, wanted) ?? new Map<bigint, string[]>();
+    for (const e of read[i % BUCKET_READS_IN_FLIGHT] ?? []) {
       const h = BigInt.asUintN(64, e.keyHash);
       const list = keysByHash.get(h);
       if (list === undefined) keysByHash.set(h, [e.key]);

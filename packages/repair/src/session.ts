@@ -1,6 +1,6 @@
 import { bucketOf, compareVersions, hashKey } from '@hearsay/storage';
 import type { BucketEntry, Store, StoredRecord, Version } from '@hearsay/storage';
-import { fromStore, isRepairError, RepairError } from './errors.ts';
+import { BUCKET_READS_IN_FLIGHT, fromStore, isRepairError, RepairError } from './errors.ts';
 import { Fingerprinter } from './fingerprint.ts';
 import {
   decodeReply, encodeMessage, fromGaps, HASH_BYTES_MAX, HASH_BYTES_MIN, KEY_HASH_BYTES, LEVEL_PARENTS_MAX, MessageType,
@@ -141,7 +141,7 @@ function resolveLimits(partial: Partial<RepairLimits> | undefined): RepairLimits
 }
 
 /** Keys read from the store per getRecords call while building Push chunks. */
-const GET_RECORDS_GROUP = 32;
+const GET_RECORDS_GROUP = 64;
 
 function sameBytes(a: Uint8Array, aOffset: number, b: Uint8Array, bOffset: number, length: number): boolean {
   for (let i = 0; i < length; i++) if (a[aOffset + i] !== b[bOffset + i]) return false;
@@ -292,11 +292,17 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
   while (nextBucket < buckets.length) {
     const batch: { bucket: number; entries: BucketEntry[] }[] = [];
     let entryCount = 0;
+    // Read a few buckets at a time; a batch may pass the entry limit by up to
+    // BUCKET_READS_IN_FLIGHT buckets.
     while (nextBucket < buckets.length && batch.length < limits.summaryBucketsPerBatch && entryCount < limits.summaryEntriesPerBatch) {
-      const bucket = buckets[nextBucket++] as number;
-      const entries = await fromStore(() => local.bucketEntries(bucket));
-      batch.push({ bucket, entries });
-      entryCount += entries.length;
+      const group = buckets.slice(nextBucket, nextBucket + Math.min(BUCKET_READS_IN_FLIGHT, limits.summaryBucketsPerBatch - batch.length));
+      nextBucket += group.length;
+      const read = await fromStore(() => Promise.all(group.map((b) => local.bucketEntries(b))));
+      group.forEach((bucket, i) => {
+        const entries = read[i] as BucketEntry[];
+        batch.push({ bucket, entries });
+        entryCount += entries.length;
+      });
     }
     stats.entriesSummarized += entryCount;
     const diff = await call(
@@ -355,7 +361,7 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
         i = j;
       }
       const reply = await call(
-        { t: MessageType.Fetch, bits, maxBytes: limits.chunkBytes, buckets: toGaps(bucketsAsked), hashes },
+        { t: MessageType.Fetch, bits, maxBytes: limits.chunkBytes, buckets: toGaps(bucketsAsked), hashes, salt },
         MessageType.Fetched,
       );
       if (reply.served < 1 || reply.served > slice.length) throw unexpected(`fetch served ${reply.served} of ${slice.length}`);

@@ -136,12 +136,15 @@ describe('responder tree cache', () => {
     const a = await openMemoryStore('store-a', 6);
     const b = await openMemoryStore('store-b', 6);
     await a.batch(puts(100, 'a'));
+    await b.batch(puts(100, 'b', 20, 7).map((op) => ({ ...op, key: `b-${op.key}` })));
     let now = 0;
     let digestReads = 0;
+    let entryReads = 0;
     const counted = new Proxy(b, {
       get(t, p, r) {
         const v = Reflect.get(t, p, r) as unknown;
         if (p === 'bucketDigests') return (...args: [number, number]) => { digestReads++; return t.bucketDigests(...args); };
+        if (p === 'bucketEntries') return (bucket: number) => { entryReads++; return t.bucketEntries(bucket); };
         return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
       },
     });
@@ -150,6 +153,9 @@ describe('responder tree cache', () => {
     // Open reads the digests for the range hash; the first Level builds the tree; the other two Levels hit the cache.
     expect(r.stats.roundTrips).toBeGreaterThan(4);
     expect(digestReads).toBe(2);
+    // Fetch found the keys its SummaryDiff named in the cache: each differing bucket read once.
+    expect(r.stats.keysReceived).toBeGreaterThan(0);
+    expect(entryReads).toBe(r.stats.bucketsDiffered);
     // After expiry a Level request rebuilds (correct, just slower).
     now = 1000;
     const reply = decodeReply(await peer.request(
