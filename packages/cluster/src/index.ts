@@ -54,3 +54,4 @@ export {
   type GossipMembership,
 } from './gossip-membership.ts';
 export type { PurgeRequest } from './peer.ts';
+export { startClusterService, type ClusterService, type ClusterServiceOptions } from './cluster-service.ts';

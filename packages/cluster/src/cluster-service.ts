@@ -1,0 +1,125 @@
+import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
+import type { Hono } from 'hono';
+import type { Store } from '@hearsay/storage';
+import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
+import { connectGossip, type GossipMembership } from './gossip-membership.ts';
+import type { HintsDb } from './hint-store.ts';
+import { createHttpTransport } from './http-transport.ts';
+import type { Coordinator } from './coordinator.ts';
+import { realTimers } from './timers.ts';
+
+export interface ClusterServiceOptions {
+  /** This node's store (open); its node id is the member id. */
+  readonly store: Store;
+  /** Where hints live, e.g. `hintsSublevel(new Level(join(dataDir, 'hints')))`. */
+  readonly hintsDb: HintsDb;
+  /** Base URL of this node's HTTP API as other nodes reach it, e.g. `http://10.0.0.1:7000`. */
+  readonly httpUrl: string;
+  readonly gossip: {
+    /** Bind address for gossip UDP and TCP. */
+    readonly host: string;
+    readonly port: number;
+    /** `host:port` of members to join through. */
+    readonly seeds: readonly string[];
+    /** Host others use to reach us when `host` is a wildcard. */
+    readonly advertiseHost?: string;
+    /** File where the gossip generation persists (so a restart is recognised at once). */
+    readonly generationFile?: string;
+    readonly config?: Partial<GossipTuning>;
+    readonly logger?: GossipLogger;
+  };
+  /** The cluster key: internode HMAC, and gossip encryption so a node with another key cannot even join. */
+  readonly clusterKey?: string;
+  readonly config?: Partial<ClusterConfig>;
+  readonly onError?: (what: string, error: unknown) => void;
+  /** For tests: how internode HTTP requests are made. */
+  readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
+}
+
+export interface ClusterService {
+  /** For `createApp({ service })` / the CLI's `NodeService.service`. */
+  readonly service: Coordinator;
+  /** For `createApp({ internal })` / `NodeService.internal`. */
+  readonly internal: Hono;
+  readonly mode: 'cluster';
+  readonly node: ClusterNode;
+  readonly gossip: GossipRuntime;
+  readonly membership: GossipMembership;
+  /** Leaves the cluster gracefully and stops gossip and background work. Does not close the store or the hints db. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Everything a node process needs to be a cluster member, in one call: the
+ * gossip runtime on real sockets (encrypted with the cluster key when there
+ * is one), the membership view over it, and the cluster node. The result has
+ * the shape of the CLI's `NodeService` (`service`, `internal`, `mode`,
+ * `stop`), so `startNode({ createService })` can return it as is.
+ */
+export async function startClusterService(options: ClusterServiceOptions): Promise<ClusterService> {
+  const { store } = options;
+  const key = options.clusterKey === undefined || options.clusterKey === '' ? undefined : options.clusterKey;
+  const gossip = await startGossip({
+    id: store.nodeId,
+    host: options.gossip.host,
+    port: options.gossip.port,
+    seeds: options.gossip.seeds,
+    label: 'hearsay',
+    ...(options.gossip.advertiseHost === undefined ? {} : { advertiseHost: options.gossip.advertiseHost }),
+    ...(key === undefined ? {} : { keyring: new Keyring([deriveKey(key)]) }),
+    ...(options.gossip.generationFile === undefined ? {} : { persistence: fileGenerationStore(options.gossip.generationFile) }),
+    ...(options.gossip.config === undefined ? {} : { config: options.gossip.config }),
+    ...(options.gossip.logger === undefined ? {} : { logger: options.gossip.logger }),
+  });
+  const membership = connectGossip(gossip, { http: options.httpUrl, keyCount: () => store.stats().keys, timers: realTimers });
+  let node: ClusterNode;
+  try {
+    node = createClusterNode({
+      store,
+      hintsDb: options.hintsDb,
+      membership,
+      ...(key === undefined ? {} : { clusterKey: key }),
+      ...(options.config === undefined ? {} : { config: options.config }),
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
+      ...(options.fetch === undefined
+        ? {}
+        : {
+            transportFactory: (m) =>
+              createHttpTransport({
+                baseUrl: m.http,
+                timers: realTimers,
+                fetch: options.fetch!,
+                ...(key === undefined ? {} : { clusterKey: key }),
+              }),
+          }),
+    });
+    await node.start();
+  } catch (e) {
+    membership.close();
+    await gossip.stop({ leave: false });
+    throw e;
+  }
+  membership.setStatus('serving');
+  let stopping: Promise<void> | undefined;
+  return {
+    service: node.service,
+    internal: node.internalApp,
+    mode: 'cluster',
+    node,
+    gossip,
+    membership,
+    stop() {
+      stopping ??= (async () => {
+        try {
+          membership.setStatus('stopping');
+        } catch {
+          // gossip already stopped
+        }
+        await node.stop();
+        await gossip.stop();
+        membership.close();
+      })();
+      return stopping;
+    },
+  };
+}
