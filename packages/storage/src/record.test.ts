@@ -23,6 +23,11 @@ describe('validateRecord', () => {
     expect(r.value).not.toBe(base.value);
   });
 
+  it('reads null optional fields as absent', () => {
+    const { contentType: _c, expiresAtMs: _e, ...bare } = base;
+    expect(validateRecord({ ...base, contentType: null, expiresAtMs: null })).toEqual(bare);
+  });
+
   it('accepts a StoredRecord after plain msgpackr pack/unpack', () => {
     expect(validateRecord(unpack(pack(base)))).toEqual(base);
     const t: StoredRecord = { key: 'k', value: new Uint8Array(), version: base.version, tombstone: true };

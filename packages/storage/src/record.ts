@@ -46,7 +46,7 @@ function invalid(message: string, cause?: unknown): StorageError {
  * Rules: key valid as for `put`; value a Uint8Array (empty for a tombstone);
  * version valid (ms safe integer >= 0, counter 0..2^31-1, node id matching
  * NODE_ID_PATTERN); tombstone a boolean; contentType/expiresAtMs only on
- * live records.
+ * live records (null counts as absent).
  */
 export function validateRecord(x: unknown): StoredRecord {
   if (typeof x !== 'object' || x === null) throw invalid('not an object');
@@ -61,8 +61,9 @@ export function validateRecord(x: unknown): StoredRecord {
   if (!isValidVersion(r['version'])) throw invalid('malformed version');
   const tombstone = r['tombstone'];
   if (typeof tombstone !== 'boolean') throw invalid('tombstone must be a boolean');
-  const contentType = r['contentType'];
-  const expiresAtMs = r['expiresAtMs'];
+  // null reads as absent: JSON and some MessagePack encoders turn a missing field into null.
+  const contentType = r['contentType'] ?? undefined;
+  const expiresAtMs = r['expiresAtMs'] ?? undefined;
   if (tombstone) {
     if (value.length !== 0) throw invalid('a tombstone carries no value');
     if (contentType !== undefined || expiresAtMs !== undefined) throw invalid('a tombstone carries no contentType or expiresAtMs');
