@@ -15,6 +15,14 @@ function seeds(): number[] {
 }
 
 describe('5-node cluster simulation', () => {
+  it('gives the same run for the same seed', async () => {
+    const a = await runSeed(3);
+    const b = await runSeed(3);
+    expect(b.fingerprint).toBe(a.fingerprint);
+    expect(b.events).toBe(a.events);
+    expect(b.faults).toEqual(a.faults);
+  });
+
   it('converges with every acknowledged write kept, under partitions, crashes, restarts and stalls', async () => {
     let acked = 0;
     let failed = 0;

@@ -12,6 +12,7 @@
  * HEARSAY_SIM_SEEDS=N runs N seeds (default 300 in the test); HEARSAY_SIM_SEED=S runs one.
  * A failure names its seed.
  */
+import { createHash } from 'node:crypto';
 import type { Consistency, RepairLine } from '@hearsay/http';
 import { compareVersions, type StoredRecord, type Version } from '@hearsay/storage';
 import { SimCluster } from './sim-cluster.ts';
@@ -35,6 +36,8 @@ export interface SeedReport {
   /** Simulation events fired (a cost figure). */
   readonly events: number;
   readonly reads: number;
+  /** Hash of every node's final digests, the acknowledged writes and the event count: equal for equal runs. */
+  readonly fingerprint: string;
 }
 
 export async function runSeed(seed: number): Promise<SeedReport> {
@@ -74,6 +77,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
   const problems: string[] = [];
   let failed = 0;
   let reads = 0;
+  const fingerprint = createHash('sha256');
   try {
     await sim.start();
     if (!(await sim.runUntilTrue(() => sim.viewsAgree(), 20_000))) problems.push('the cluster never formed');
@@ -194,6 +198,12 @@ export async function runSeed(seed: number): Promise<SeedReport> {
       }
     }
 
+    for (const n of sim.nodes) {
+      for (const d of await n.store!.bucketDigests(0, 64)) fingerprint.update(d);
+    }
+    fingerprint.update(JSON.stringify(acked));
+    fingerprint.update(String(sim.scheduler.fired));
+
     // 2. Every acknowledged write present or superseded; deleted keys stay deleted.
     for (const key of KEYS) {
       const mine = acked.filter((a) => a.key === key);
@@ -216,6 +226,6 @@ export async function runSeed(seed: number): Promise<SeedReport> {
     if (process.env['HEARSAY_SIM_TRACE'] !== undefined) console.log(sim.errors.join('\n'));
     await sim.close();
   }
-  return { seed, acked: acked.length, failed, faults, problems, events: sim.scheduler.fired, reads };
+  return { seed, acked: acked.length, failed, faults, problems, events: sim.scheduler.fired, reads, fingerprint: fingerprint.digest('hex') };
 }
 
