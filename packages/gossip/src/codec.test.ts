@@ -122,6 +122,31 @@ describe('Codec', () => {
     expect(plain.decodePacket(secure.packPackets([{ type: 2, name: 'x' }]).packets[0]!)).toEqual({ ok: false, reason: 'encryption-mismatch' });
   });
 
+  it('turns encryption on in steps: accept both while sending plaintext, then send sealed, then refuse plaintext', () => {
+    const keyring = new Keyring([generateKey()]);
+    const plain = new Codec<Toy>({ parse: parseToy });
+    const migrating = new Codec<Toy>({ parse: parseToy, keyring, encryption: { encryptOutgoing: false, acceptPlaintext: true } });
+    const strict = new Codec<Toy>({ parse: parseToy, keyring });
+    const msg: Toy[] = [{ type: 2, name: 'x' }];
+    const from = (c: Codec<Toy>): Uint8Array => c.packPackets(msg).packets[0]!;
+    // Step 1: the migrating member and a plaintext member understand each other.
+    expect(migrating.encrypted).toBe(false);
+    expect(plain.decodePacket(from(migrating)).ok).toBe(true);
+    expect(migrating.decodePacket(from(plain)).ok).toBe(true);
+    expect(migrating.decodePacket(from(strict)).ok).toBe(true);
+    // Step 2: it seals what it sends, still reads plaintext.
+    migrating.setEncryptionPolicy({ encryptOutgoing: true });
+    expect(migrating.encrypted).toBe(true);
+    expect(strict.decodePacket(from(migrating)).ok).toBe(true);
+    expect(migrating.decodePacket(from(plain)).ok).toBe(true);
+    // Step 3: strict.
+    migrating.setEncryptionPolicy({ acceptPlaintext: false });
+    expect(migrating.decodePacket(from(plain))).toEqual({ ok: false, reason: 'encryption-mismatch' });
+    expect(migrating.encryptionPolicy).toEqual({ encryptOutgoing: true, acceptPlaintext: false });
+    // The datagram budget assumes sealing whenever a keyring is installed, so it never shrinks mid-run.
+    expect(new Codec<Toy>({ parse: parseToy, keyring, encryption: { encryptOutgoing: false } }).messageBudgetBytes).toBe(strict.messageBudgetBytes);
+  });
+
   it('drops a packet sealed with a key we do not hold, and accepts it once the key is added', () => {
     const k1 = generateKey();
     const k2 = generateKey();

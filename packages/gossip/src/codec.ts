@@ -86,12 +86,26 @@ export interface CodecOptions<M> {
   parse: MessageParser<M>;
   /** Cluster label; members with different labels drop each other's traffic. Default '' (no label). */
   label?: string;
-  /** When set, everything sent is encrypted with the primary key and plaintext input is dropped. */
+  /** When set, everything sent is encrypted with the primary key and plaintext input is dropped (see `EncryptionPolicy`). */
   keyring?: Keyring;
+  /** How a codec with a keyring treats plaintext; the default is strict. Ignored without a keyring. */
+  encryption?: Partial<EncryptionPolicy>;
   /** Largest datagram, header and encryption included. Default 1400. */
   maxPacketBytes?: number;
   /** Largest stream frame. Default 8 MiB. */
   maxFrameBytes?: number;
+}
+
+/**
+ * For turning encryption on in a running cluster (memberlist's
+ * GossipVerifyIncoming/Outgoing): members first accept both and send
+ * plaintext, then send encrypted, then stop accepting plaintext.
+ */
+export interface EncryptionPolicy {
+  /** Seal outgoing datagrams and frames with the primary key. Default true. */
+  encryptOutgoing: boolean;
+  /** Also accept plaintext input. Default false. */
+  acceptPlaintext: boolean;
 }
 
 export type CodecErrorCode = 'CODEC_BAD_LABEL' | 'CODEC_BAD_LIMIT';
@@ -132,8 +146,9 @@ export class Codec<M> {
   readonly #parse: MessageParser<M>;
   readonly #keyring: Keyring | undefined;
   readonly #labelBytes: Buffer;
-  readonly #packetHeader: Buffer;
-  readonly #frameHeader: Buffer;
+  #packetHeader: Buffer;
+  #frameHeader: Buffer;
+  #policy: EncryptionPolicy = { encryptOutgoing: true, acceptPlaintext: false };
 
   constructor(options: CodecOptions<M>) {
     this.label = options.label ?? '';
@@ -147,6 +162,7 @@ export class Codec<M> {
     this.#keyring = options.keyring;
     this.#packetHeader = this.#header(0);
     this.#frameHeader = this.#header(FLAG_STREAM);
+    if (options.encryption !== undefined) this.setEncryptionPolicy(options.encryption);
     const minimum = this.#packetHeader.byteLength + this.#encryptionOverhead() + ARRAY_HEADER_BYTES_MAX + 64;
     if (!Number.isInteger(this.maxPacketBytes) || this.maxPacketBytes < minimum || this.maxPacketBytes > 65507) {
       throw new CodecError('CODEC_BAD_LIMIT', `maxPacketBytes must be an integer in ${minimum}..65507`);
@@ -161,8 +177,24 @@ export class Codec<M> {
     return this.maxPacketBytes - this.#packetHeader.byteLength - this.#encryptionOverhead() - ARRAY_HEADER_BYTES_MAX;
   }
 
+  /** True when outgoing traffic is sealed. */
   get encrypted(): boolean {
-    return this.#keyring !== undefined;
+    return this.#sealing();
+  }
+
+  get encryptionPolicy(): EncryptionPolicy {
+    return { ...this.#policy };
+  }
+
+  /** Change how plaintext is treated, at any time (no effect without a keyring). */
+  setEncryptionPolicy(policy: Partial<EncryptionPolicy>): void {
+    this.#policy = { ...this.#policy, ...policy };
+    this.#packetHeader = this.#header(0);
+    this.#frameHeader = this.#header(FLAG_STREAM);
+  }
+
+  #sealing(): boolean {
+    return this.#keyring !== undefined && this.#policy.encryptOutgoing;
   }
 
   /** Encoded size of one message on its own (no envelope). */
@@ -225,13 +257,13 @@ export class Codec<M> {
   }
 
   #header(kindFlag: number): Buffer {
-    const flags = kindFlag | (this.#keyring === undefined ? 0 : FLAG_ENCRYPTED);
+    const flags = kindFlag | (this.#sealing() ? FLAG_ENCRYPTED : 0);
     return Buffer.concat([Buffer.from([WIRE_MAGIC, WIRE_VERSION, flags, this.#labelBytes.byteLength]), this.#labelBytes]);
   }
 
   #seal(header: Buffer, encodedMessages: Buffer[]): Uint8Array {
     const body = Buffer.concat([arrayHeader(encodedMessages.length), ...encodedMessages]);
-    if (this.#keyring === undefined) return Buffer.concat([header, body]);
+    if (this.#keyring === undefined || !this.#sealing()) return Buffer.concat([header, body]);
     const { keyId, nonce, sealed } = this.#keyring.encrypt(body, header);
     const keyIdBytes = Buffer.alloc(KEY_ID_BYTES);
     keyIdBytes.writeUInt32BE(keyId, 0);
@@ -251,10 +283,12 @@ export class Codec<M> {
     if (data.byteLength < headerEnd) return { ok: false, reason: 'truncated' };
     if (!this.#labelBytes.equals(data.subarray(4, headerEnd))) return { ok: false, reason: 'wrong-label' };
     const encrypted = (flags & FLAG_ENCRYPTED) !== 0;
-    if (encrypted !== (this.#keyring !== undefined)) return { ok: false, reason: 'encryption-mismatch' };
+    if (encrypted ? this.#keyring === undefined : this.#keyring !== undefined && !this.#policy.acceptPlaintext) {
+      return { ok: false, reason: 'encryption-mismatch' };
+    }
 
     let body: Uint8Array = data.subarray(headerEnd);
-    if (this.#keyring !== undefined) {
+    if (encrypted && this.#keyring !== undefined) {
       if (body.byteLength < ENCRYPTION_OVERHEAD_BYTES) return { ok: false, reason: 'truncated' };
       const keyId = data.readUInt32BE(headerEnd);
       const nonce = body.subarray(KEY_ID_BYTES, KEY_ID_BYTES + NONCE_BYTES);

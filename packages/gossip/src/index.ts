@@ -24,7 +24,7 @@ export type { GenerationStore, GenerationStoreErrorCode } from './generation-sto
 export { Keyring, KeyringError, deriveKey, generateKey, keyIdOf, KEY_BYTES } from './keyring.ts';
 export type { KeyInput, KeyringErrorCode } from './keyring.ts';
 export { Codec, CodecError, DROP_REASONS, DEFAULT_MAX_PACKET_BYTES, DEFAULT_MAX_FRAME_BYTES, emptyDropCounters } from './codec.ts';
-export type { CodecOptions, CodecErrorCode, DecodeResult, DropCounters, DropReason, MessageParser, PackResult, ParseResult } from './codec.ts';
+export type { CodecOptions, CodecErrorCode, DecodeResult, DropCounters, DropReason, EncryptionPolicy, MessageParser, PackResult, ParseResult } from './codec.ts';
 export { parseMessage } from './message-parser.ts';
 export { TransportError, parseAddress, formatAddress, emptyTransportStats } from './transport.ts';
 export type { Address, PacketHandler, StreamHandler, Transport, TransportErrorCode, TransportStats } from './transport.ts';

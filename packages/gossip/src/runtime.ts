@@ -13,7 +13,7 @@
  * counted, and an exception from the core or a listener (a bug) is caught,
  * counted and logged so the member keeps running.
  */
-import { Codec, DROP_REASONS, emptyDropCounters, type DropCounters, type DropReason } from './codec.ts';
+import { Codec, DROP_REASONS, emptyDropCounters, type DropCounters, type DropReason, type EncryptionPolicy } from './codec.ts';
 import { DEFAULT_TUNING, type GossipTuning } from './config.ts';
 import { fileGenerationStore, nextGeneration, type GenerationStore } from './generation-store.ts';
 import type { Keyring } from './keyring.ts';
@@ -59,6 +59,8 @@ export interface GossipRuntimeOptions {
   label?: string;
   /** Encrypt everything with the keyring's primary key; drop plaintext. */
   keyring?: Keyring;
+  /** With a keyring: whether to send sealed and accept plaintext (to turn encryption on in a live cluster). Default strict. */
+  encryption?: Partial<EncryptionPolicy>;
   /** Protocol tuning; defaults are the LAN profile (config.ts). */
   config?: Partial<GossipTuning>;
   /** Initial application state to publish. */
@@ -179,6 +181,7 @@ export class GossipRuntime {
       maxFrameBytes: transport.maxFrameBytes,
       ...(options.label === undefined ? {} : { label: options.label }),
       ...(options.keyring === undefined ? {} : { keyring: options.keyring }),
+      ...(options.encryption === undefined ? {} : { encryption: options.encryption }),
     });
     this.#core = new GossipNode({
       ...options.config,
@@ -203,6 +206,16 @@ export class GossipRuntime {
     if (this.#stopped) throw new GossipRuntimeError('GOSSIP_RUNTIME_STOPPED', 'runtime is stopped');
     this.#core.setLocalState(key, value);
     this.#pump();
+  }
+
+  /**
+   * Change the encryption policy while running (needs a keyring). Turning
+   * encryption on without downtime: restart members one by one with the
+   * keyring and `{ encryptOutgoing: false, acceptPlaintext: true }`; then set
+   * `encryptOutgoing: true` everywhere; then `acceptPlaintext: false` everywhere.
+   */
+  setEncryptionPolicy(policy: Partial<EncryptionPolicy>): void {
+    this.#codec.setEncryptionPolicy(policy);
   }
 
   /** Snapshot of every member known here, this one included. */

@@ -18,8 +18,8 @@ function world() {
   const random = createRandom(SEED);
   const network = new SimNetwork<SimWire>(scheduler, random.fork(), { lossRate: 0, delayMs: 2, jitterMs: 2 });
   let hosts = 0;
-  const start = (id: string, options: Partial<GossipRuntimeOptions> = {}): Promise<GossipRuntime> => {
-    const address = `10.0.0.${++hosts}:7946`;
+  const start = (id: string, options: Partial<GossipRuntimeOptions> & { address?: string } = {}): Promise<GossipRuntime> => {
+    const address = options.address ?? `10.0.0.${++hosts}:7946`;
     const rng = random.fork();
     return startGossip({
       id,
@@ -43,7 +43,16 @@ function world() {
     if (!condition()) throw new Error(`not within ${timeoutMs} virtual ms: ${what} (seed ${SEED})`);
   };
   const runFor = (ms: number): Promise<void> => runUntil('time passes', () => false, ms).catch(() => undefined);
-  return { scheduler, network, start, runUntil, runFor };
+  /** Await something that needs virtual time to pass (a graceful stop gossips for a while). */
+  const settle = async (promise: Promise<void>): Promise<void> => {
+    let done = false;
+    const tracked = promise.finally(() => {
+      done = true;
+    });
+    await runUntil('promise settles', () => done, 60_000);
+    await tracked;
+  };
+  return { scheduler, network, start, runUntil, runFor, settle };
 }
 
 const ids = (r: GossipRuntime): string[] =>
@@ -119,6 +128,45 @@ describe('runtime over the simulated transport', () => {
       expect(r.stats().internalErrors).toBe(0);
     }
     for (const r of [...cluster, intruder]) await r.stop({ leave: false });
+  });
+
+  it('turns encryption on in a running cluster: rolling restart into a keyring, then seal, then strict', async () => {
+    const w = world();
+    const key = generateKey();
+    const cluster: GossipRuntime[] = [await w.start('m1')];
+    for (const id of ['m2', 'm3']) cluster.push(await w.start(id, { seeds: [cluster[0]!.localAddress] }));
+    const allAlive = (): boolean => cluster.every((r) => ids(r).join() === 'm1,m2,m3');
+    await w.runUntil('plaintext cluster converges', allAlive, 10_000);
+
+    // Step 1: restart members one at a time with the keyring, still speaking plaintext and accepting both.
+    for (let i = 0; i < cluster.length; i++) {
+      const old = cluster[i]!;
+      const address = old.localAddress;
+      await w.settle(old.stop());
+      cluster[i] = await w.start(old.id, {
+        address,
+        seeds: [cluster[(i + 1) % cluster.length]!.localAddress],
+        keyring: new Keyring([key]),
+        encryption: { encryptOutgoing: false, acceptPlaintext: true },
+      });
+      await w.runUntil(`${old.id} back after its restart`, allAlive, 10_000);
+    }
+    // Step 2: seal outgoing, one member at a time; step 3: refuse plaintext.
+    for (const step of [{ encryptOutgoing: true }, { acceptPlaintext: false }]) {
+      for (const r of cluster) {
+        r.setEncryptionPolicy(step);
+        await w.runFor(200);
+      }
+    }
+    cluster[1]!.setLocalState('sealed', 'yes');
+    await w.runUntil('state spreads once strict', () => cluster.every((r) => r.member('m2')?.state['sealed'] === 'yes' && allAlive()), 10_000);
+    expect(cluster.every((r) => r.stats().drops['encryption-mismatch'] === 0)).toBe(true);
+    // A plaintext member can no longer get in.
+    const outsider = await w.start('m9', { seeds: [cluster[0]!.localAddress] });
+    await w.runFor(3000);
+    expect(ids(outsider)).toEqual(['m9']);
+    expect(cluster[0]!.stats().drops['encryption-mismatch']).toBeGreaterThan(0);
+    for (const r of [...cluster, outsider]) await r.stop({ leave: false });
   });
 
   it('keeps running when a listener throws, unsubscribes, persists the generation, and refuses use after stop', async () => {
