@@ -61,7 +61,7 @@ describe('crash safety', () => {
     const dir = await mkdtemp(join(tmpdir(), 'hearsay-crash-'));
     try {
       for (let round = 0; round < 2; round++) {
-        const acks = await runAndKill(dir, round, 1500 + round * 700, 30_000);
+        const acks = await runAndKill(dir, round, 800 + round * 400, 20_000);
         const store = await openStore({ location: dir });
         try {
           expect(store.nodeId).toBe('crasher');
