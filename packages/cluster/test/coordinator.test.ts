@@ -95,6 +95,16 @@ describe('coordinator', () => {
     }
   });
 
+  it('stamps above versions its store has seen, even from a clock ahead of its own (apply observes them)', async () => {
+    const c = await make(3);
+    const ahead = { ms: c.timers.nowMs() + 30_000, counter: 0, node: 'n9' };
+    // A record from a node whose clock runs 30 s ahead, on every replica.
+    for (const t of c.nodes.values()) await t.store.apply({ key: 'k', value: enc('from-the-future'), version: ahead, tombstone: false });
+    const mine = await c.run(c.get('n1').node.service.put('k', enc('now'), { consistency: 'all' }));
+    expect(compareVersions(mine.version, ahead)).toBe(1);
+    expect(dec((await c.run(c.get('n2').node.service.get('k', { consistency: 'all' })))?.value)).toBe('now');
+  });
+
   it('deletes write tombstones and a deleted key reads as missing', async () => {
     const c = await make(3);
     await c.run(c.get('n1').node.service.put('k', enc('v'), { consistency: 'all' }));
