@@ -26,4 +26,5 @@ export { createLocalService } from './local-service.ts';
 export type { HttpErrorCode } from './errors.ts';
 export { HTTP_ERROR_STATUS } from './errors.ts';
 export { openApiDocument } from './openapi.ts';
-export { guardServer, rawErrorResponse } from './server-guards.ts';
+export type { GuardOptions } from './server-guards.ts';
+export { guardServer, rawErrorResponse, requestErrorResponse } from './server-guards.ts';

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { HTTP_ERROR_STATUS, type HttpErrorCode } from './errors.ts';
+import { errorResponse, HTTP_ERROR_STATUS, type HttpErrorCode } from './errors.ts';
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
@@ -78,4 +78,19 @@ export function guardServer(server: Pick<Server, 'on' | 'emit'>, options: GuardO
     socket.on('error', () => socket.destroy());
     socket.end(rawErrorResponse('METHOD_NOT_ALLOWED', 'CONNECT is not allowed; this is not a proxy', 'Allow: GET, HEAD, PUT, DELETE, POST, OPTIONS\r\n'));
   });
+}
+
+/**
+ * The `errorHandler` for `@hono/node-server`'s `getRequestListener`: it is
+ * called when a request cannot be turned into a `Request` (a backslash in
+ * the path, an invalid `Host`), which otherwise gets a bare empty 400.
+ *
+ *   createServer(getRequestListener(app.fetch, { errorHandler: requestErrorResponse }))
+ */
+export function requestErrorResponse(error: unknown): Response {
+  if (error instanceof Error && error.name === 'RequestError') {
+    return errorResponse('MALFORMED_REQUEST', `the request cannot be read: ${error.message}`);
+  }
+  // The app answers its own errors; anything here escaped it.
+  return errorResponse('INTERNAL', 'internal error');
 }

@@ -6,11 +6,13 @@
  * below 500, and the node still serves correct reads afterwards. Seeded;
  * set HEARSAY_FUZZ_SEED to replay a failure.
  */
-import { serve, type ServerType } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guardServer } from '../src/server-guards.ts';
+import { HTTP_ERROR_STATUS } from '../src/errors.ts';
+import { guardServer, requestErrorResponse } from '../src/server-guards.ts';
 import { openLocalNode, type LocalNode } from './local-node.ts';
 import { createRng, describeFetchCase, describeRawCase, fetchRequest, rawRequest, SENTINEL_PREFIX, type RawCase } from './malformed.ts';
 
@@ -22,26 +24,24 @@ const PARALLEL = 16;
 const EXCHANGE_DEADLINE_MS = 10_000;
 
 let node: LocalNode;
-let server: ServerType;
+let server: Server;
 let base: string;
 let port: number;
 
 beforeAll(async () => {
   node = await openLocalNode({ limits: { maxValueBytes: 4096 } });
-  await new Promise<void>((resolve) => {
-    server = serve({ fetch: node.app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => {
-      port = info.port;
-      base = `http://127.0.0.1:${port}`;
-      resolve();
-    });
-    guardServer(server as import('node:http').Server, node.app.limits);
-  });
+  // As packages/cli sets a node up: node:http, Hono's request listener with JSON request errors, the guards.
+  server = createServer(getRequestListener(node.app.fetch, { errorHandler: requestErrorResponse }));
+  guardServer(server, node.app.limits);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+  base = `http://127.0.0.1:${port}`;
 });
 
 afterAll(async () => {
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
-    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    server.closeAllConnections();
   });
   await node.close();
 });
@@ -67,34 +67,54 @@ function exchange(bytes: Uint8Array): Promise<Buffer> {
 
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3}) [^\r\n]*\r\n/;
 
-/** The status codes of the responses in `data` (walking Content-Length framed responses), or an error. */
-function statusesOf(data: Buffer): number[] | string {
-  const statuses: number[] = [];
+interface Answer {
+  readonly status: number;
+  /** The body when the response is framed by Content-Length; undefined otherwise. */
+  readonly body: string | undefined;
+}
+
+/** The responses in `data`, walking their framing, or what is wrong with it. */
+function answersOf(data: Buffer): Answer[] | string {
+  const answers: Answer[] = [];
   let rest = data.toString('latin1');
   while (rest.length > 0) {
     const line = STATUS_LINE.exec(rest);
     if (line === null) return `not an HTTP response: ${JSON.stringify(rest.slice(0, 120))}`;
     const status = Number(line[1]);
-    statuses.push(status);
     const headEnd = rest.indexOf('\r\n\r\n');
     if (headEnd === -1) return `response head does not end: ${JSON.stringify(rest.slice(0, 120))}`;
     const head = rest.slice(0, headEnd);
     const length = /\r\ncontent-length: *(\d+)/i.exec(head);
     const chunked = /\r\ntransfer-encoding: *chunked/i.test(head);
     let next = headEnd + 4;
-    if (chunked) {
+    let body: string | undefined;
+    if (status === 100 || rest.startsWith('HTTP/1.', next)) {
+      // An interim answer, or one to HEAD (Content-Length but no body): the next response follows at once.
+    } else if (chunked) {
       const end = rest.indexOf('\r\n0\r\n\r\n', next - 2);
       if (end === -1) return 'chunked body does not end';
       next = end + 7;
     } else if (length !== null && status !== 304 && status !== 204) {
+      body = rest.slice(next, next + Number(length[1]));
       next += Number(length[1]);
     } else if (status !== 204 && status !== 304 && length === null) {
-      // Close-delimited (or a HEAD answer): the rest belongs to this response.
+      // Close-delimited: the rest belongs to this response.
       next = rest.length;
     }
+    answers.push({ status, body });
     rest = rest.slice(next);
   }
-  return statuses;
+  return answers;
+}
+
+/** A non-empty error body is our JSON with a listed code, whoever answered (app, guards, request errors). */
+function errorCodeOf(body: string): string | undefined {
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' && Object.hasOwn(HTTP_ERROR_STATUS, code) ? code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function inParallel<T>(count: number, run: (i: number) => Promise<T>): Promise<void> {
@@ -122,9 +142,12 @@ it(`raw malformed HTTP and odd fetches get well-formed answers below 500 (seed $
       silentKinds.set(c.kind, (silentKinds.get(c.kind) ?? 0) + 1);
       return;
     }
-    const statuses = statusesOf(answer);
-    if (typeof statuses === 'string') expect.fail(`${where}: ${statuses}`);
-    for (const status of statuses) expect(status, `${where}: ${answer.toString('latin1').slice(0, 300)}`).toBeLessThan(500);
+    const answers = answersOf(answer);
+    if (typeof answers === 'string') expect.fail(`${where}: ${answers}`);
+    for (const { status, body } of answers) {
+      expect(status, `${where}: ${answer.toString('latin1').slice(0, 300)}`).toBeLessThan(500);
+      if (status >= 400 && body !== undefined && body.length > 0) expect(errorCodeOf(body), `${where}: ${body.slice(0, 200)}`).toBeDefined();
+    }
   });
 
   const fetchCases = Array.from({ length: FETCH_CASES }, () => fetchRequest(rng));
@@ -159,6 +182,14 @@ describe('guardServer', () => {
     const answer = await exchange(Buffer.from('CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
     expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
     expect(bodyOf(answer).error.code).toBe('METHOD_NOT_ALLOWED');
+  });
+
+  it('answers requests node-server cannot read (backslash path, bad Host) with a JSON error', async () => {
+    for (const head of ['GET /v1/kv/a\\b HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /v1/health HTTP/1.1\r\nHost: a b\r\n\r\n']) {
+      const answer = await exchange(Buffer.from(head));
+      expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+      expect(bodyOf(answer).error.code).toBe('MALFORMED_REQUEST');
+    }
   });
 
   it('answers what the parser refuses with a JSON error', async () => {
