@@ -46,6 +46,25 @@ describe('RangeTree', () => {
     expect(Buffer.from(b.nodeHash(1, 0))).toEqual(Buffer.from(a.nodeHash(1, 0)));
   });
 
+  it('a large range built in blocks is the same complete tree', () => {
+    const many = Array.from({ length: 2 ** 14 }, (_, i) => hash('sha256', String(i), 'buffer').subarray(0, 16));
+    const tree = RangeTree.build(many, salt);
+    // Reference: plain bottom-up construction.
+    let level: Buffer[] = many.map((d) => Buffer.from(d));
+    const levels: Buffer[][] = [];
+    while (level.length > 1) {
+      const up: Buffer[] = [];
+      for (let i = 0; i < level.length; i += 2) up.push(sha(salt, level[i] as Buffer, level[i + 1] as Buffer));
+      levels.unshift(up);
+      level = up;
+    }
+    expect(tree.depth).toBe(14);
+    expect(Buffer.from(tree.root())).toEqual(levels[0]?.[0]);
+    for (const [t, i] of [[1, 1], [2, 3], [3, 5], [4, 9], [12, 4000], [13, 8191]] as const) {
+      expect(Buffer.from(tree.nodeHash(t, i)), `node ${t}/${i}`).toEqual(levels[t]?.[i]);
+    }
+  });
+
   it('refuses a leaf count that is not a power of two', () => {
     expect(() => RangeTree.build(digests.slice(0, 3), salt)).toThrow();
   });

@@ -6,6 +6,9 @@ export const NODE_HASH_BYTES = 32;
 /** Length of the per-session salt mixed into every node hash and fingerprint. */
 export const SALT_BYTES = 8;
 
+/** Leaves per merkletreejs build (see RangeTree.build). */
+const BLOCK_DEPTH = 12;
+
 /** Separates the flat root's input from any tree node's. */
 const FLAT_ROOT_TAG = new Uint8Array([0]);
 
@@ -43,28 +46,44 @@ export class RangeTree {
     this.depth = Math.log2(digests.length);
   }
 
-  /** `digests.length` must be a power of two (see rangeDepth). */
+  /**
+   * `digests.length` must be a power of two (see rangeDepth). Large ranges
+   * are built as subtrees of BLOCK_LEAVES leaves and a top tree over their
+   * roots (the same complete tree), so merkletreejs's per-node Buffers never
+   * exist for more than one block at a time.
+   */
   static build(digests: readonly Uint8Array[], salt: Uint8Array): RangeTree {
     const n = digests.length;
     if (n < 1 || (n & (n - 1)) !== 0) throw new Error(`RangeTree needs a power-of-two leaf count, got ${n}`);
     const saltBuf = Buffer.from(salt);
     const depth = Math.log2(n);
     const inner: Buffer[] = [];
-    if (depth > 0) {
-      const leaves = digests.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength));
-      const tree = new MerkleTree(leaves, sha256, {
-        concatenator: (parts: Buffer[]) => Buffer.concat([saltBuf, ...parts]),
-      });
-      // getLayers()[0] is the leaves, [depth] the root; flatten top-down.
-      const layers = tree.getLayers();
-      for (let t = 0; t < depth; t++) {
-        const layer = layers[depth - t];
-        if (layer === undefined || layer.length !== 2 ** t) throw new Error('merkletreejs returned an unexpected layer shape');
-        const flat = Buffer.allocUnsafe(layer.length * NODE_HASH_BYTES);
-        for (let i = 0; i < layer.length; i++) (layer[i] as Buffer).copy(flat, i * NODE_HASH_BYTES);
-        inner.push(flat);
+    for (let t = 0; t < depth; t++) inner.push(Buffer.allocUnsafe(2 ** t * NODE_HASH_BYTES));
+    if (depth === 0) return new RangeTree(saltBuf, digests, inner);
+    const options = { concatenator: (parts: Buffer[]) => Buffer.concat([saltBuf, ...parts]) };
+    // Copies merkletreejs layers[1..top] (layers[0] = its leaves) into our
+    // levels: its layer j is our level `leafLevel - j`, at node offset
+    // `firstIndex >> j`.
+    const copyLayers = (layers: Buffer[][], top: number, leafLevel: number, firstIndex: number): void => {
+      for (let j = 1; j <= top; j++) {
+        const layer = layers[j];
+        if (layer === undefined || layer.length !== 2 ** (top - j)) throw new Error('merkletreejs returned an unexpected layer shape');
+        const target = inner[leafLevel - j] as Buffer;
+        const offset = (firstIndex >> j) * NODE_HASH_BYTES;
+        for (let i = 0; i < layer.length; i++) (layer[i] as Buffer).copy(target, offset + i * NODE_HASH_BYTES);
       }
+    };
+    const blockDepth = Math.min(depth, BLOCK_DEPTH);
+    const blockLeaves = 2 ** blockDepth;
+    const roots: Buffer[] = [];
+    for (let first = 0; first < n; first += blockLeaves) {
+      const leaves = digests.slice(first, first + blockLeaves).map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+      const layers = new MerkleTree(leaves, sha256, options).getLayers();
+      copyLayers(layers, blockDepth, depth, first);
+      roots.push((layers[blockDepth] as Buffer[])[0] as Buffer);
     }
+    const topDepth = depth - blockDepth;
+    if (topDepth > 0) copyLayers(new MerkleTree(roots, sha256, options).getLayers(), topDepth, topDepth, 0);
     return new RangeTree(saltBuf, digests, inner);
   }
 

@@ -62,7 +62,7 @@ describe('writes during a session', () => {
         await a.close();
         await b.close();
       }),
-      { numRuns: 25 },
+      { numRuns: 15 },
     );
   });
 });

@@ -138,7 +138,7 @@ describe('one session converges two diverged replicas', () => {
           await b.close();
         },
       ),
-      { numRuns: 60, ...seedParams() },
+      { numRuns: 40, ...seedParams() },
     );
   });
 
@@ -175,7 +175,7 @@ describe('one session converges two diverged replicas', () => {
           await b.close();
         },
       ),
-      { numRuns: 40, ...seedParams() },
+      { numRuns: 30, ...seedParams() },
     );
   });
 });

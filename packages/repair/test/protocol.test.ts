@@ -144,7 +144,7 @@ describe('session: a bad peer fails the session with a typed error', () => {
         await a.close();
         await b.close();
       }),
-      { numRuns: 25 },
+      { numRuns: 20 },
     );
   });
 
