@@ -13,7 +13,7 @@ import { createHttpMetrics, type RouteLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { keyFromUrl, parseQuery } from './request-target.ts';
 import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type ServiceError, type RepairLine } from './service.ts';
-import { versionToString, type Version } from '@hearsay/storage';
+import { compareVersions, versionToString, type Version } from '@hearsay/storage';
 
 export interface HttpLimits {
   /** UTF-8 bytes of a key (and of a list `prefix`). */
@@ -161,6 +161,11 @@ export function createApp(options: AppOptions): HearsayApp {
     return { ok: true, value: versionFromOpaque(tag.opaque) ?? null };
   }
 
+  function ifMatchHolds(ifMatch: Version | '*' | null, current: Version): boolean {
+    if (ifMatch === '*') return true;
+    return ifMatch !== null && compareVersions(ifMatch, current) === 0;
+  }
+
   const preconditionFailed = (what: string): Response => errorResponse('PRECONDITION_FAILED', what);
 
   function keyAndParams(url: string): Parsed<{ key: string; consistency: Consistency }> {
@@ -179,7 +184,13 @@ export function createApp(options: AppOptions): HearsayApp {
     const noneMatchHeader = request.headers.get('if-none-match');
     const noneMatch = noneMatchHeader === null ? null : parseEtagList(noneMatchHeader);
     if (noneMatchHeader !== null && noneMatch === null) return errorResponse('INVALID_HEADER', 'If-None-Match is not * or a list of quoted entity tags');
+    const ifMatch = ifMatchOf(request.headers.get('if-match'));
+    if (!ifMatch.ok) return ifMatch.response;
     const record = await service.get(target.value.key, { consistency: target.value.consistency });
+    // RFC 9110 §13.2.2: If-Match is evaluated first, so it fails with 412 also on a missing key.
+    if (ifMatch.value !== undefined && (record === undefined || !ifMatchHolds(ifMatch.value, record.version))) {
+      return preconditionFailed('If-Match does not match the current version');
+    }
     if (record === undefined) return errorResponse('NOT_FOUND', 'no value under this key');
     const opaque = versionToString(record.version);
     const etag = `"${opaque}"`;

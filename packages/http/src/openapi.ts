@@ -33,7 +33,12 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
 
   const getValue = {
     summary: 'Read a value',
-    parameters: [key, consistency, { name: 'If-None-Match', in: 'header', schema: { type: 'string' }, description: '`*` or a list of ETags; a match answers 304' }],
+    parameters: [
+      key,
+      consistency,
+      { name: 'If-None-Match', in: 'header', schema: { type: 'string' }, description: '`*` or a list of ETags; a match answers 304' },
+      { name: 'If-Match', in: 'header', schema: { type: 'string' }, description: '`*` or one ETag; otherwise 412' },
+    ],
     responses: {
       200: {
         description: 'The value bytes, with the Content-Type it was written with (application/octet-stream by default)',
@@ -44,6 +49,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
       400: badRequest,
       404: errorRef('NOT_FOUND: missing, deleted or expired'),
       405: methodNotAllowed,
+      412: errorRef('PRECONDITION_FAILED: If-Match did not hold'),
       503: unavailable,
     },
   };

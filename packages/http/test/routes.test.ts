@@ -183,6 +183,17 @@ describe('conditional requests', () => {
     await expectError(await request('/v1/kv/missing', { headers: { 'if-none-match': etag } }), 404, 'NOT_FOUND');
   });
 
+  it('GET and HEAD with If-Match answer 412 unless it holds', async () => {
+    const etag = (await put('k', 'v')).headers.get('etag')!;
+    expect((await request('/v1/kv/k', { headers: { 'if-match': etag } })).status).toBe(200);
+    expect((await request('/v1/kv/k', { headers: { 'if-match': '*' } })).status).toBe(200);
+    await expectError(await request('/v1/kv/k', { headers: { 'if-match': '"1.0.other"' } }), 412, 'PRECONDITION_FAILED');
+    await expectError(await request('/v1/kv/k', { headers: { 'if-match': `W/${etag}` } }), 412, 'PRECONDITION_FAILED');
+    await expectError(await request('/v1/kv/missing', { headers: { 'if-match': '*' } }), 412, 'PRECONDITION_FAILED');
+    expect((await request('/v1/kv/k', { method: 'HEAD', headers: { 'if-match': '"1.0.other"' } })).status).toBe(412);
+    await expectError(await request('/v1/kv/k', { headers: { 'if-match': 'nope' } }), 400, 'INVALID_HEADER');
+  });
+
   it('DELETE with If-Match deletes only that version', async () => {
     const etag = (await put('k', 'one')).headers.get('etag')!;
     await put('k', 'two');
