@@ -4,6 +4,7 @@ import { isReachable, type MembershipView } from './membership.ts';
 import type { PartitionMap } from './partition-map.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
 import type { Timers } from './timers.ts';
+import { ForeignHandoff } from './foreign-handoff.ts';
 import { purgeCutoffMs } from './tombstone-purge.ts';
 
 /** What one repair session of one partition with one other replica did. */
@@ -87,11 +88,20 @@ export class AntiEntropy {
   /** One session at a time on this node: background and on-demand runs take turns. */
   #lock: Promise<unknown> = Promise.resolve();
   #manualRunning = false;
+  readonly #foreign: ForeignHandoff;
   readonly #abort = new AbortController();
 
   constructor(deps: AntiEntropyDeps) {
     this.#deps = deps;
     this.config = { ...DEFAULT_ANTI_ENTROPY_CONFIG, ...deps.config };
+    this.#foreign = new ForeignHandoff(deps.store, deps.membership, deps.peers);
+  }
+
+  /** Pushes data held for partitions this node does not replicate to their replicas (foreign-handoff.ts). */
+  handOffForeign(signal?: AbortSignal): Promise<{ partitions: number; keysSent: number; failed: number }> {
+    const run = this.#lock.then(() => this.#foreign.run(this.#deps.partitionMap(), signal));
+    this.#lock = run.catch(() => undefined);
+    return run;
   }
 
   start(): void {
@@ -116,8 +126,17 @@ export class AntiEntropy {
 
   async #backgroundStep(): Promise<void> {
     const owned = this.#deps.partitionMap().partitionsOf(this.#deps.membership.selfId);
-    if (owned.length === 0) return;
-    const next = owned.find((p) => p >= this.#cursor) ?? owned[0]!;
+    const next = owned.find((p) => p >= this.#cursor);
+    if (next === undefined) {
+      // Once per pass over the owned partitions: hand foreign data on.
+      this.#cursor = 0;
+      try {
+        await this.handOffForeign(this.#abort.signal);
+      } catch (e) {
+        this.#deps.onError?.('handing off foreign data', e);
+      }
+      return;
+    }
     this.#cursor = next + 1;
     try {
       await this.repairPartition(next, this.#abort.signal);
@@ -229,9 +248,11 @@ export class AntiEntropy {
       self.#manualRunning = true;
       const startedAtMs = self.#deps.timers.nowMs();
       try {
+        // First what this node holds for partitions it does not replicate.
+        const foreign = await self.handOffForeign(options.signal);
         const map = self.#deps.partitionMap();
         const owned = map.partitionsOf(self.#deps.membership.selfId);
-        let keysSent = 0;
+        let keysSent = foreign.keysSent;
         let keysReceived = 0;
         let bytesSent = 0;
         let bytesReceived = 0;
@@ -259,7 +280,7 @@ export class AntiEntropy {
             failed: o.failed.length,
           } satisfies RepairLine;
         }
-        const inSync = unreachable.size === 0;
+        const inSync = unreachable.size === 0 && foreign.failed === 0;
         const list = [...unreachable].sort();
         yield {
           type: 'summary',
@@ -271,13 +292,17 @@ export class AntiEntropy {
           bytesSent,
           bytesReceived,
           tombstonesPurged: purged,
+          foreignPartitions: foreign.partitions,
+          foreignKeysSent: foreign.keysSent,
           durationMs: self.#deps.timers.nowMs() - startedAtMs,
           message:
             owned.length === 0
               ? 'this node replicates no partition'
               : inSync
                 ? `${owned.length} partitions in sync with every replica`
-                : `could not repair with ${list.join(', ')}`,
+                : list.length > 0
+                  ? `could not repair with ${list.join(', ')}`
+                  : `could not hand ${foreign.failed} foreign partitions to their replicas`,
         } satisfies RepairLine;
       } finally {
         self.#manualRunning = false;

@@ -5,6 +5,7 @@ import { purgeCutoffMs } from '../src/tombstone-purge.ts';
 import { TestCluster } from './harness.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const dec = (r: { value: Uint8Array } | undefined): string | undefined => (r === undefined ? undefined : new TextDecoder().decode(r.value));
 
 let cluster: TestCluster | undefined;
 afterEach(async () => {
@@ -86,6 +87,23 @@ describe('membership changes', () => {
     const k = moved[0]!;
     await c.run(c.get('n2').node.service.put(k, enc('new'), { consistency: 'all' }));
     expect(new TextDecoder().decode((await c.get('n4').store.getRecord(k))?.value)).toBe('new');
+  });
+});
+
+describe('foreign data', () => {
+  it('a node pushes what it holds for partitions it does not replicate to their replicas, once', async () => {
+    const c = (cluster = await TestCluster.create(4));
+    const svc = c.get('n1').node.service;
+    // A key n1 does not replicate, written onto n1 as a node with a partial view would.
+    const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => !svc.partitionMap.preferenceList(svc.partitionOf(k)).includes('n1'))!;
+    const replicas = svc.partitionMap.preferenceList(svc.partitionOf(key));
+    await c.get('n1').store.apply({ key, value: enc('orphan'), version: c.get('n1').store.now(), tombstone: false });
+    const first = (await collect(c, svc.repair({}))).at(-1)!;
+    expect(first).toMatchObject({ inSync: true, foreignPartitions: 1, foreignKeysSent: 3 });
+    for (const id of replicas) expect(new TextDecoder().decode((await c.get(id).store.getRecord(key))?.value)).toBe('orphan');
+    expect(dec(await c.run(c.get('n2').node.service.get(key, { consistency: 'all' })))).toBe('orphan');
+    const second = (await collect(c, svc.repair({}))).at(-1)!;
+    expect(second).toMatchObject({ foreignPartitions: 1, foreignKeysSent: 0 });
   });
 });
 

@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import type { Store, StoredRecord } from '@hearsay/storage';
+import { isReachable, type MembershipView } from './membership.ts';
+import type { PartitionMap } from './partition-map.ts';
+import type { PeerFactory } from './peer.ts';
+
+/**
+ * Data this node holds for partitions it does not replicate ("foreign"
+ * data) is pushed to the partition's replicas. It arrives when views
+ * disagree for a moment — a node that just restarted and sees only part of
+ * the cluster computes another preference list and may coordinate a write
+ * onto itself — and when ownership moves (join, leave): the old owner keeps
+ * its copy. Repair only runs between a partition's replicas, so without this
+ * push such records would stay where no read looks for them (the simulation
+ * lost an acknowledged write that way).
+ *
+ * The push is one-way (LWW `write` on each replica, idempotent). A partition
+ * is pushed again only when its local digests or its replica set changed
+ * since the last push every replica acknowledged. Local copies stay (the
+ * store has no way to drop a live record without a tombstone); they are
+ * never read, and they are harmless: LWW ignores them wherever something
+ * newer exists.
+ */
+export interface ForeignHandoffResult {
+  /** Foreign partitions holding data. */
+  readonly partitions: number;
+  /** Records pushed (counted once per replica). */
+  readonly keysSent: number;
+  /** Partitions whose push did not reach every replica. */
+  readonly failed: number;
+}
+
+const RECORDS_PER_WRITE = 128;
+
+export class ForeignHandoff {
+  readonly #store: Store;
+  readonly #membership: MembershipView;
+  readonly #peers: PeerFactory;
+  /** partition -> fingerprint of (digests, replicas) last pushed to every replica. Bounded by the partition count. */
+  readonly #pushed = new Map<number, string>();
+
+  constructor(store: Store, membership: MembershipView, peers: PeerFactory) {
+    this.#store = store;
+    this.#membership = membership;
+    this.#peers = peers;
+  }
+
+  async run(map: PartitionMap, signal?: AbortSignal): Promise<ForeignHandoffResult> {
+    const selfId = this.#membership.selfId;
+    let partitions = 0;
+    let keysSent = 0;
+    let failed = 0;
+    for (let p = 0; p < map.partitionCount; p++) {
+      signal?.throwIfAborted();
+      const replicas = map.preferenceList(p);
+      if (replicas.includes(selfId)) {
+        this.#pushed.delete(p);
+        continue;
+      }
+      const { fromBucket, toBucket } = map.bucketRange(p, this.#store.bucketBits);
+      const digests = await this.#store.bucketDigests(fromBucket, toBucket);
+      const busy = digests.flatMap((d, i) => (d.some((b) => b !== 0) ? [fromBucket + i] : []));
+      if (busy.length === 0) {
+        this.#pushed.delete(p);
+        continue;
+      }
+      partitions++;
+      const fp = createHash('sha256');
+      for (const d of digests) fp.update(d);
+      const fingerprint = `${fp.digest('hex')}|${replicas.join(',')}`;
+      if (this.#pushed.get(p) === fingerprint) continue;
+      const records: StoredRecord[] = [];
+      for (const b of busy) {
+        const keys = (await this.#store.bucketEntries(b)).map((e) => e.key);
+        for (const r of await this.#store.getRecords(keys)) if (r !== undefined) records.push(r);
+      }
+      const members = new Map(this.#membership.members().map((m) => [m.id, m]));
+      let ok = true;
+      for (const id of replicas) {
+        const m = members.get(id);
+        if (m === undefined || !isReachable(m)) {
+          ok = false;
+          continue;
+        }
+        try {
+          for (let i = 0; i < records.length; i += RECORDS_PER_WRITE) {
+            const chunk = records.slice(i, i + RECORDS_PER_WRITE);
+            await this.#peers(m).write(chunk);
+            keysSent += chunk.length;
+          }
+        } catch {
+          ok = false;
+        }
+      }
+      if (ok) this.#pushed.set(p, fingerprint);
+      else failed++;
+    }
+    return { partitions, keysSent, failed };
+  }
+}
