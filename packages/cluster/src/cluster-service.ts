@@ -71,7 +71,12 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     ...(options.gossip.config === undefined ? {} : { config: options.gossip.config }),
     ...(options.gossip.logger === undefined ? {} : { logger: options.gossip.logger }),
   });
-  const membership = connectGossip(gossip, { http: options.httpUrl, keyCount: () => store.stats().keys, timers: realTimers });
+  const membership = connectGossip(gossip, {
+    http: options.httpUrl,
+    keyCount: () => store.stats().keys,
+    timers: realTimers,
+    expectPeers: options.gossip.seeds.length > 0,
+  });
   let node: ClusterNode;
   try {
     node = createClusterNode({

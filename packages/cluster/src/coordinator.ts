@@ -254,6 +254,7 @@ export class Coordinator implements KvService {
 
   async health(): Promise<HealthReport> {
     if (this.#stopped) return { ok: false, reason: 'stopping' };
+    if (this.#membership.ready?.() === false) return { ok: false, reason: 'joining: no other member seen yet' };
     const members = this.#membership.members();
     return {
       ok: true,
@@ -331,6 +332,7 @@ export class Coordinator implements KvService {
 
   #checkServing(): void {
     if (this.#stopped) throw new ServiceError('UNAVAILABLE', 'the node is shutting down');
+    if (this.#membership.ready?.() === false) throw new ServiceError('UNAVAILABLE', 'the node has not found the cluster yet (no seed answered)');
   }
 
   #indexMembers(): Map<string, MemberInfo> {

@@ -31,6 +31,8 @@ export interface ConnectGossipOptions {
   readonly keyCount?: () => number;
   readonly keysIntervalMs?: number;
   readonly timers?: Timers;
+  /** True when the node was given seeds: it is not `ready()` until it sees another member alive. */
+  readonly expectPeers?: boolean;
 }
 
 export interface GossipMembership extends MembershipView {
@@ -88,6 +90,10 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
         };
       });
       return snapshot;
+    },
+    ready() {
+      if (options.expectPeers !== true) return true;
+      return this.members().some((m) => m.id !== runtime.id && m.state === 'alive');
     },
     onChange(listener) {
       listeners.add(listener);

@@ -24,6 +24,12 @@ export interface MembershipView {
   members(): readonly MemberInfo[];
   /** Called after any change of the member list or of a member's state; returns the unsubscribe function. */
   onChange(listener: () => void): () => void;
+  /**
+   * False while this node has not found the cluster yet (it has seeds but sees
+   * no other member alive). The coordinator refuses requests meanwhile: with
+   * a view of itself alone it would cap RF at 1. Absent means always ready.
+   */
+  ready?(): boolean;
 }
 
 /**

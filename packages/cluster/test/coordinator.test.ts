@@ -137,6 +137,21 @@ describe('coordinator', () => {
   });
 });
 
+describe('readiness', () => {
+  it('refuses requests and reports unhealthy until the node has found the cluster', async () => {
+    const c = await make(3);
+    const m = c.get('n1').membership as unknown as { ready?: () => boolean };
+    let ready = false;
+    m.ready = () => ready;
+    const svc = c.get('n1').node.service;
+    await expectServiceError(c.run(svc.put('k', enc('v'), { consistency: 'one' })), 'UNAVAILABLE');
+    expect((await svc.health()).ok).toBe(false);
+    ready = true;
+    await c.run(svc.put('k', enc('v'), { consistency: 'one' }));
+    expect((await svc.health()).ok).toBe(true);
+  });
+});
+
 describe('conditional writes', () => {
   it('If-None-Match: * creates only', async () => {
     const c = await make(3);

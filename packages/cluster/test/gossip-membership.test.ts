@@ -56,4 +56,18 @@ describe('connectGossip', () => {
     g.emit();
     expect(changes).toBe(1);
   });
+
+  it('is not ready while a node with seeds sees no other member alive', () => {
+    const g = new FakeGossip();
+    const withSeeds = connectGossip(g, { http: 'http://a:7000', expectPeers: true });
+    const first = connectGossip(new FakeGossip(), { http: 'http://a:7000' });
+    expect(first.ready!()).toBe(true);
+    expect(withSeeds.ready!()).toBe(false);
+    g.view = [{ id: 'b', address: 'b:7946', status: 'dead', incarnation: 0, state: {} }];
+    g.emit();
+    expect(withSeeds.ready!()).toBe(false);
+    g.view = [{ id: 'b', address: 'b:7946', status: 'alive', incarnation: 1, state: {} }];
+    g.emit();
+    expect(withSeeds.ready!()).toBe(true);
+  });
 });

@@ -285,7 +285,7 @@ export class SimCluster {
       seeds: this.nodes.filter((x) => x !== n).map((x) => x.gossipAddress),
       ...(this.#options.gossip === undefined ? {} : { config: this.#options.gossip }),
     });
-    const membership = connectGossip(gossip, { http: n.nodeAddress, keyCount: () => store.stats().keys });
+    const membership = connectGossip(gossip, { http: n.nodeAddress, keyCount: () => store.stats().keys, expectPeers: true });
     const saltRandom = this.random.fork();
     const cluster = createClusterNode({
       store,
