@@ -152,8 +152,11 @@ export class InternodePeerClient implements PeerClient {
         this.#writesInFlight--;
         if (this.#pendingWrites.length > 0) this.#scheduleFlush();
       });
-      // Under load, keep the rest for the next round so they batch up.
-      if (this.#writesInFlight > 0 && this.#pendingRecords < this.#maxBatch) break;
+      // Under load, keep the rest for the next round so they batch up (at most batchDelayMs).
+      if (this.#writesInFlight > 0 && this.#pendingRecords < this.#maxBatch) {
+        if (this.#pendingWrites.length > 0) this.#scheduleFlush();
+        break;
+      }
     }
   }
 
