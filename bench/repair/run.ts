@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { bucketOf, hashKey, openStore } from '../../packages/storage/src/index.ts';
 import type { Store, StoredRecord } from '../../packages/storage/src/index.ts';
 import { createMemoryPeer, partitionBucketRange, runRepairSession } from '../../packages/repair/src/index.ts';
-import type { RepairPeer, RepairStats } from '../../packages/repair/src/index.ts';
+import type { RepairPeer, RepairProgress, RepairStats } from '../../packages/repair/src/index.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -164,9 +164,14 @@ async function diverge(a: Store, b: Store, count: number, recordBytesAvg: number
 interface Measured {
   readonly stats: RepairStats;
   readonly wallMs: number;
+  /** Peak of heapUsed + arrayBuffers above the pre-session baseline, sampled at every message (includes uncollected garbage). */
   readonly peakBytes: number;
+  /** The same, sampled after a full GC at every progress event (live data only). */
+  readonly peakLiveBytes: number;
   readonly sessions: number;
   readonly maxSessionMs: number;
+  /** Time to the range hash answer, in the tree descent, in the bucket exchange (summed over sessions). */
+  readonly phaseMs: { open: number; tree: number; exchange: number };
 }
 
 /** A peer that samples memory at every message, for the session's peak. */
@@ -192,18 +197,44 @@ async function measure(a: Store, b: Store, ranges: readonly [number, number][]):
   const used = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
   const baseline = used();
   let peak = baseline;
+  let peakLive = baseline;
   const sample = (): void => { peak = Math.max(peak, used()); };
   const peer = sampledPeer(b, sample);
   const total = zeroStats();
+  const phaseMs = { open: 0, tree: 0, exchange: 0 };
   let maxSessionMs = 0;
+  // Full GCs for the live-memory samples are timed and left out of every time figure.
+  let gcMs = 0;
   const started = performance.now();
   for (const [fromBucket, toBucket] of ranges) {
-    const r = await runRepairSession({ local: a, remote: peer, fromBucket, toBucket, onProgress: sample });
+    const mark = (): { at: number; gc: number } => ({ at: performance.now(), gc: gcMs });
+    const start = mark();
+    let treeAt: { at: number; gc: number } | undefined;
+    let exchangeAt: { at: number; gc: number } | undefined;
+    const r = await runRepairSession({
+      local: a, remote: peer, fromBucket, toBucket,
+      onProgress: (p: RepairProgress) => {
+        sample();
+        if (p.phase === 'compare') treeAt ??= mark();
+        if (p.phase === 'exchange') exchangeAt ??= mark();
+        if (p.phase !== 'done') {
+          const t = performance.now();
+          gc();
+          peakLive = Math.max(peakLive, used());
+          gcMs += performance.now() - t;
+        }
+      },
+    });
+    const end = mark();
+    const span = (x: { at: number; gc: number }, y: { at: number; gc: number }): number => y.at - x.at - (y.gc - x.gc);
+    phaseMs.open += span(start, treeAt ?? end);
+    if (treeAt !== undefined) phaseMs.tree += span(treeAt, exchangeAt ?? end);
+    if (exchangeAt !== undefined) phaseMs.exchange += span(exchangeAt, end);
     for (const k of Object.keys(total) as (keyof RepairStats)[]) total[k] += r.stats[k];
-    maxSessionMs = Math.max(maxSessionMs, r.stats.durationMs);
+    maxSessionMs = Math.max(maxSessionMs, span(start, end));
   }
-  const wallMs = performance.now() - started;
-  return { stats: total, wallMs, peakBytes: peak - baseline, sessions: ranges.length, maxSessionMs };
+  const wallMs = performance.now() - started - gcMs;
+  return { stats: total, wallMs, peakBytes: peak - baseline, peakLiveBytes: peakLive - baseline, sessions: ranges.length, maxSessionMs, phaseMs };
 }
 
 async function assertInSync(a: Store, b: Store): Promise<void> {
@@ -230,7 +261,8 @@ function report(scenario: string, m: Measured, d: Divergence | undefined, everyt
     `${m.stats.keysSent} / ${m.stats.keysReceived}`,
     String(m.stats.roundTrips),
     `${m.wallMs.toFixed(0)} ms${m.sessions > 1 ? ` (max ${m.maxSessionMs.toFixed(1)})` : ''}`,
-    mib(m.peakBytes),
+    `${m.phaseMs.open.toFixed(0)} / ${m.phaseMs.tree.toFixed(0)} / ${m.phaseMs.exchange.toFixed(0)} ms`,
+    `${mib(m.peakLiveBytes)} (${mib(m.peakBytes)})`,
   ];
   rows.push(row);
   console.log(`  ${row.join(' | ')}`);
@@ -263,7 +295,7 @@ async function main(): Promise<void> {
       const r = partitionBucketRange(p, PARTITIONS, BUCKET_BITS);
       return [r.fromBucket, r.toBucket];
     });
-    console.log('  scenario | ranges | sent / received | on the wire | minimum (ratio) | <= 2x min + 64 KiB | whole buckets (ratio) | everything (ratio) | keys sent / received | round trips | time | peak memory');
+    console.log('  scenario | ranges | sent / received | on the wire | minimum (ratio) | <= 2x min + 64 KiB | whole buckets (ratio) | everything (ratio) | keys sent / received | round trips | time | open / tree / exchange | peak memory live (sampled)');
 
     // Warm-up (JIT, caches), not reported.
     await measure(a, b, whole);
@@ -281,8 +313,8 @@ async function main(): Promise<void> {
         await assertInSync(a, b);
       }
     }
-    console.log('\n| scenario | ranges | sent / received | on the wire | minimum (ratio) | ≤ 2× min + 64 KiB | whole buckets (ratio) | everything (ratio) | keys sent / received | round trips | time | peak memory |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    console.log('\n| scenario | ranges | sent / received | on the wire | minimum (ratio) | ≤ 2× min + 64 KiB | whole buckets (ratio) | everything (ratio) | keys sent / received | round trips | time | open / tree / exchange | peak memory: live (sampled) |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const row of rows) console.log(`| ${row.join(' | ')} |`);
     await a.close();
     await b.close();
