@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchOp } from '@hearsay/storage';
-import { createMemoryPeer, decodeReply, partitionBucketRange, repairRange, MessageType } from '../src/index.ts';
+import { createMemoryPeer, decodeReply, handleRepairRequest, partitionBucketRange, repairRange, MessageType } from '../src/index.ts';
 import type { RepairProgress } from '../src/index.ts';
 import { openMemoryStore, seededSalt, virtualClock } from './helpers.ts';
 
@@ -81,6 +81,17 @@ describe('repair session', () => {
     expect(clock.slept).toBe(r.stats.waitedMs);
     // Average rate over the session stays at the limit (the last reply's debt is never waited for).
     expect(r.stats.durationMs).toBeGreaterThanOrEqual(((total - 4096 - lastReply) / rate) * 1000);
+  });
+
+  it('converges through the stateless responder too', async () => {
+    const a = await openMemoryStore('store-a', 7);
+    const b = await openMemoryStore('store-b', 7);
+    await a.batch(puts(300, 'a'));
+    await b.batch(puts(300, 'b', 20, 4));
+    const stateless = { request: (body: Uint8Array) => handleRepairRequest(b, body) };
+    const r = await repairRange({ local: a, remote: stateless, fromBucket: 0, toBucket: 128, salt: seededSalt(9), clock: virtualClock() });
+    expect(r.stats.keysSent + r.stats.keysReceived).toBeGreaterThan(0);
+    expect(await a.bucketDigests(0, 128)).toEqual(await b.bucketDigests(0, 128));
   });
 
   it('works on each partition range of a store', async () => {
