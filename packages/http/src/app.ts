@@ -195,14 +195,14 @@ export function createApp(options: AppOptions): HearsayApp {
     const opaque = versionToString(record.version);
     const etag = `"${opaque}"`;
     if (noneMatch !== null && noneMatchHits(noneMatch, opaque)) return new Response(null, { status: 304, headers: { etag } });
-    return new Response(record.value, {
-      status: 200,
-      headers: {
-        etag,
-        'content-type': record.contentType ?? OCTET_STREAM,
-        'content-length': String(record.value.byteLength),
-      },
-    });
+    const contentType = record.contentType ?? OCTET_STREAM;
+    // A GET's Content-Length is set by the server from the body (cheaper than a header to validate);
+    // HEAD loses the body on the way out, so it says the length itself.
+    const headers =
+      request.method === 'HEAD'
+        ? { etag, 'content-type': contentType, 'content-length': String(record.value.byteLength) }
+        : { etag, 'content-type': contentType };
+    return new Response(record.value, { status: 200, headers });
   }
 
   async function putValue(request: Request): Promise<Response> {

@@ -169,6 +169,10 @@ it(`raw malformed HTTP and odd fetches get well-formed answers below 500 (seed $
   const kept = await fetch(`${base}/v1/kv/${sentinel}`);
   expect(kept.status, `seed=${SEED}`).toBe(200);
   expect(kept.headers.get('content-type')).toBe('text/x-kept');
+  expect(kept.headers.get('content-length')).toBe('4');
+  expect(kept.headers.get('etag')).toMatch(/^".+"$/);
+  const head = await fetch(`${base}/v1/kv/${sentinel}`, { method: 'HEAD' });
+  expect(head.headers.get('content-length')).toBe('4');
   expect(await kept.text()).toBe('kept');
   expect((await fetch(`${base}/v1/kv/after/fuzz`, { method: 'PUT', body: 'fresh' })).status).toBe(204);
   expect(await (await fetch(`${base}/v1/kv/after/fuzz`)).text()).toBe('fresh');
