@@ -27,17 +27,25 @@ describe('5-node cluster simulation', () => {
     let acked = 0;
     let failed = 0;
     let reads = 0;
+    const exercised = { hintsDelivered: 0, readRepairs: 0, tombstonesPurged: 0, foreignKeysSent: 0 };
     for (const seed of seeds()) {
       const r = await runSeed(seed);
       acked += r.acked;
       failed += r.failed;
       reads += r.reads;
+      for (const k of Object.keys(exercised) as (keyof typeof exercised)[]) exercised[k] += r.exercised[k];
       if (r.problems.length > 0) {
         expect.fail(`seed ${seed} (rerun with HEARSAY_SIM_SEED=${seed}):\n${r.problems.slice(0, 10).join('\n')}\nfaults:\n${r.faults.join('\n')}`);
       }
     }
     // The runs did something: most writes were acknowledged, some were refused.
     expect(acked).toBeGreaterThan(0);
-    console.log(`cluster simulation: ${seeds().length} seeds, ${acked} acknowledged writes, ${failed} refused, ${reads} reads`);
+    console.log(`cluster simulation: ${seeds().length} seeds, ${acked} acknowledged writes, ${failed} refused, ${reads} reads, ${JSON.stringify(exercised)}`);
+    // The mechanisms under test actually ran.
+    if (seeds().length >= 50) {
+      expect(exercised.hintsDelivered).toBeGreaterThan(0);
+      expect(exercised.readRepairs).toBeGreaterThan(0);
+      expect(exercised.tombstonesPurged).toBeGreaterThan(0);
+    }
   }, 180_000);
 });

@@ -38,6 +38,8 @@ export interface SeedReport {
   readonly reads: number;
   /** Hash of every node's final digests, the acknowledged writes and the event count: equal for equal runs. */
   readonly fingerprint: string;
+  /** Mechanisms exercised (final lives of the nodes): hints delivered, read repairs, tombstones purged by the final pass. */
+  readonly exercised: { hintsDelivered: number; readRepairs: number; tombstonesPurged: number; foreignKeysSent: number };
 }
 
 export async function runSeed(seed: number): Promise<SeedReport> {
@@ -77,6 +79,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
   const problems: string[] = [];
   let failed = 0;
   let reads = 0;
+  const exercised = { hintsDelivered: 0, readRepairs: 0, tombstonesPurged: 0, foreignKeysSent: 0 };
   const fingerprint = createHash('sha256');
   try {
     await sim.start();
@@ -169,6 +172,10 @@ export async function runSeed(seed: number): Promise<SeedReport> {
       })();
       const done = await sim.runUntilSettled(run, 120_000);
       const summary = lines.at(-1);
+      if (summary?.type === 'summary') {
+        exercised.tombstonesPurged += Number(summary['tombstonesPurged'] ?? 0);
+        exercised.foreignKeysSent += Number(summary['foreignKeysSent'] ?? 0);
+      }
       if (done === undefined || summary?.type !== 'summary' || !summary.inSync) {
         problems.push(`repair on ${n.id} did not complete in sync: ${JSON.stringify(summary)}`);
       }
@@ -200,6 +207,8 @@ export async function runSeed(seed: number): Promise<SeedReport> {
 
     for (const n of sim.nodes) {
       for (const d of await n.store!.bucketDigests(0, 64)) fingerprint.update(d);
+      exercised.hintsDelivered += n.cluster!.hints.stats().delivered;
+      exercised.readRepairs += n.cluster!.service.counters.readRepairs;
     }
     fingerprint.update(JSON.stringify(acked));
     fingerprint.update(String(sim.scheduler.fired));
@@ -226,6 +235,6 @@ export async function runSeed(seed: number): Promise<SeedReport> {
     if (process.env['HEARSAY_SIM_TRACE'] !== undefined) console.log(sim.errors.join('\n'));
     await sim.close();
   }
-  return { seed, acked: acked.length, failed, faults, problems, events: sim.scheduler.fired, reads, fingerprint: fingerprint.digest('hex') };
+  return { seed, acked: acked.length, failed, faults, problems, events: sim.scheduler.fired, reads, fingerprint: fingerprint.digest('hex'), exercised };
 }
 
