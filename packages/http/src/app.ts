@@ -5,7 +5,7 @@
  * sees only well-formed keys, values within limits and parsed options.
  */
 import { Hono, type Context } from 'hono';
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { readBodyWithin } from './body.ts';
 import { errorResponse, jsonResponse, type HttpErrorCode } from './errors.ts';
 import { formatEtag, noneMatchHits, parseEtagList, versionFromOpaque } from './etag.ts';
@@ -54,6 +54,12 @@ export interface AppOptions {
   readonly defaultConsistency?: Consistency;
   /** Told about unexpected errors (answered with 500 `INTERNAL`). */
   readonly logger?: HttpLogger;
+  /**
+   * Also expose prom-client's process metrics (CPU, memory, event-loop lag,
+   * GC) under the `hearsay_` prefix. Off by default: it samples the event
+   * loop, which tests and embedders may not want. A node turns it on.
+   */
+  readonly processMetrics?: boolean;
 }
 
 export interface HearsayAppControls {
@@ -113,6 +119,7 @@ export function createApp(options: AppOptions): HearsayApp {
   const defaultConsistency = options.defaultConsistency ?? 'quorum';
   const registry = options.registry ?? new Registry();
   const metrics = createHttpMetrics(registry);
+  if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'hearsay_' });
   const logger = options.logger;
   const openApiBody = JSON.stringify(openApiDocument(limits));
   let draining = false;

@@ -201,6 +201,14 @@ describe('repair stream', () => {
 });
 
 describe('composition', () => {
+  it('adds process metrics when asked', async () => {
+    const plain = await (await createApp({ service: fakeService() }).request('/metrics')).text();
+    expect(plain).not.toContain('hearsay_process_cpu_seconds_total');
+    const withProcess = await (await createApp({ service: fakeService(), processMetrics: true }).request('/metrics')).text();
+    expect(withProcess).toContain('hearsay_process_cpu_seconds_total');
+    expect(withProcess).toContain('hearsay_nodejs_eventloop_lag_seconds');
+  });
+
   it('mounts internal routes under /internal and appends service metrics', async () => {
     const internal = new Hono();
     internal.get('/ping', (c) => c.text('pong'));
