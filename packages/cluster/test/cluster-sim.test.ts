@@ -47,5 +47,5 @@ describe('5-node cluster simulation', () => {
       expect(exercised.readRepairs).toBeGreaterThan(0);
       expect(exercised.tombstonesPurged).toBeGreaterThan(0);
     }
-  }, 180_000);
+  }, 300_000);
 });

@@ -57,6 +57,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
       hintWindowMs: 4000,
       tombstoneGraceMs: 4000,
       repairPartitionIntervalMs: 1000,
+      hintsCountTowardConsistency: process.env['HEARSAY_SIM_SLOPPY'] === '1',
     },
     gossip: { reconnectIntervalMs: 2000, pushPullIntervalMs: 5000 },
     onChange: (node, record) => {
