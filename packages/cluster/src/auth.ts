@@ -24,6 +24,22 @@ export function signRequest(key: string, method: string, path: string, timestamp
 
 export type AuthFailure = { readonly status: 401 | 403; readonly code: 'UNAUTHENTICATED' | 'FORBIDDEN' | 'STALE_REQUEST'; readonly message: string };
 
+/**
+ * The checks that need no body (missing or stale credentials, or credentials
+ * sent to a node without a key), so a node refuses those before reading
+ * what may be a large body. undefined: go on and read the body.
+ */
+export function precheckRequest(
+  key: string | undefined,
+  headers: { get(name: string): string | null | undefined },
+  nowMs: number,
+  maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
+): AuthFailure | undefined {
+  const failure = checkRequest(key, 'POST', '', headers, new Uint8Array(0), nowMs, maxClockSkewMs);
+  // Only a signature check can still fail once the body is there.
+  return failure?.code === 'FORBIDDEN' && key !== undefined && key !== '' ? undefined : failure;
+}
+
 /** undefined when the request may pass. */
 export function checkRequest(
   key: string | undefined,

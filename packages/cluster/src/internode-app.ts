@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { Packr } from 'msgpackr';
-import { checkRequest, DEFAULT_MAX_CLOCK_SKEW_MS } from './auth.ts';
+import { checkRequest, DEFAULT_MAX_CLOCK_SKEW_MS, precheckRequest } from './auth.ts';
 import { ClusterError } from './errors.ts';
 import { decodeRequest, isInternodeType, type InternodeRequest } from './internode-messages.ts';
 import type { Timers } from './timers.ts';
@@ -35,13 +35,16 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
     if (!isInternodeType(type)) return c.json({ error: { code: 'NOT_FOUND', message: `no internode route ${type}` } }, 404);
     const declared = Number(c.req.header('content-length') ?? '0');
     if (declared > maxBody) return c.json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'internode body too large' } }, 413);
-    const body = new Uint8Array(await c.req.arrayBuffer());
-    if (body.byteLength > maxBody) return c.json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'internode body too large' } }, 413);
+    const headers = { get: (n: string) => c.req.header(n) };
+    const early = precheckRequest(options.clusterKey, headers, options.timers.nowMs(), options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS);
+    if (early !== undefined) return c.json({ error: { code: early.code, message: early.message } }, early.status);
+    const body = await readBounded(c.req.raw.body, maxBody);
+    if (body === undefined) return c.json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'internode body too large' } }, 413);
     const denied = checkRequest(
       options.clusterKey,
       'POST',
       c.req.path,
-      { get: (n) => c.req.header(n) },
+      headers,
       body,
       options.timers.nowMs(),
       options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -67,4 +70,30 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
     }
   });
   return app;
+}
+
+/** The whole body, or undefined as soon as it passes `max` bytes (chunked bodies too; nothing past the bound is kept). */
+async function readBounded(stream: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array | undefined> {
+  if (stream === null) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const ch of chunks) {
+    out.set(ch, at);
+    at += ch.byteLength;
+  }
+  return out;
 }

@@ -99,6 +99,15 @@ describe('internode API over HTTP', () => {
       headers: { [TIMESTAMP_HEADER]: String(now), [SIGNATURE_HEADER]: signRequest('secret', 'POST', '/internal/write', now, badRecord) },
     });
     expect(bad2.status).toBe(400);
+    const huge = new ReadableStream<Uint8Array>({
+      start(ctl) {
+        for (let i = 0; i < 5; i++) ctl.enqueue(new Uint8Array(1024));
+        ctl.close();
+      },
+    });
+    const small = createInternodeApp({ handle: async () => ({}), timers: n.timers, maxBodyBytes: 4096 });
+    const tooLarge = await small.request('http://n1/write', { method: 'POST', body: huge, duplex: 'half' } as RequestInit);
+    expect(tooLarge.status).toBe(413);
     const unknown = await n.root.request('http://n1/internal/nope', { method: 'POST', body });
     expect(unknown.status).toBe(404);
   });
