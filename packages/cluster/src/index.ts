@@ -55,3 +55,5 @@ export {
 } from './gossip-membership.ts';
 export type { PurgeRequest } from './peer.ts';
 export { startClusterService, type ClusterService, type ClusterServiceOptions } from './cluster-service.ts';
+export { ForeignHandoff, type ForeignHandoffResult } from './foreign-handoff.ts';
+export { precheckRequest } from './auth.ts';
