@@ -22,7 +22,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { openStore } from '../../packages/storage/src/index.ts';
+import { openStore } from '@hearsay/storage';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
