@@ -59,7 +59,7 @@ export interface CoordinatorDeps {
   readonly config?: Partial<CoordinatorConfig>;
   /** Runs `POST /v1/repair`; the cluster node wires the anti-entropy scheduler here. */
   readonly repair?: (options: RepairOptions) => AsyncIterable<RepairLine>;
-  /** Extra member fields for `/v1/cluster` and extra health checks. */
+  /** Told about background failures (replication to a replica that failed, a hint that could not be kept). */
   readonly onError?: (what: string, error: unknown) => void;
 }
 
