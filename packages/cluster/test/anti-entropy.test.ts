@@ -53,6 +53,18 @@ describe('repair now (POST /v1/repair)', () => {
     expect(again).toMatchObject({ inSync: true, keysReceived: 0, keysSent: 0 });
   });
 
+  it('refuses a second repair while one runs (CONFLICT)', async () => {
+    const c = (cluster = await TestCluster.create(3));
+    const svc = c.get('n1').node.service;
+    const first = svc.repair({})[Symbol.asyncIterator]();
+    const firstLine = c.run(first.next());
+    await expect(c.run(svc.repair({})[Symbol.asyncIterator]().next())).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    expect((await firstLine).done).toBe(false);
+    await c.run((async () => { while (!(await first.next()).done); })());
+    // Done: a new one may start.
+    expect((await c.run(svc.repair({})[Symbol.asyncIterator]().next())).done).toBe(false);
+  });
+
   it('reports inSync false when a replica cannot be reached', async () => {
     const c = (cluster = await TestCluster.create(3));
     await c.crash('n2');
