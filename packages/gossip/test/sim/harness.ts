@@ -29,6 +29,8 @@ export interface SimClusterOptions {
    * others (for clusters too large for full views in one process).
    */
   viewSize?: number;
+  /** With `viewSize`: nodes every view includes (e.g. the origin of a measured update). */
+  viewIncludes?: readonly number[];
   seedCount?: number;
   /** Called for every membership event on every node. */
   onEvent?: (node: number, e: GossipEvent) => void;
@@ -89,6 +91,7 @@ export class SimCluster {
       } else {
         for (let i = 0; i < opts.n; i++) {
           const picks = new Set<number>();
+          for (const j of opts.viewIncludes ?? []) if (j !== i) picks.add(j);
           while (picks.size < viewSize) {
             const j = this.random.int(opts.n);
             if (j !== i) picks.add(j);
