@@ -83,18 +83,20 @@ export function digestOf(m: Member): Digest {
   };
 }
 
-/** True when `m` knows something `d` does not (liveness, state or heartbeat). */
+/**
+ * True when `m` knows something `d` does not: newer liveness, or (same
+ * generation) a higher state version or heartbeat. Liveness and state are
+ * compared separately, so both sides can be newer at once (each then sends).
+ */
 export function isNewerThanDigest(m: Member, d: Digest): boolean {
-  const c = compareLiveness(m.generation, m.incarnation, m.status, d.generation, d.incarnation, d.status);
-  if (c !== 0) return c > 0;
-  return m.stateVersion > d.version || m.heartbeat > d.heartbeat;
+  if (compareLiveness(m.generation, m.incarnation, m.status, d.generation, d.incarnation, d.status) > 0) return true;
+  return m.generation === d.generation && (m.stateVersion > d.version || m.heartbeat > d.heartbeat);
 }
 
-/** True when `d` carries something `m` lacks. */
+/** True when `d` carries something `m` lacks (see isNewerThanDigest). */
 export function isDigestNewer(m: Member, d: Digest): boolean {
-  const c = compareLiveness(m.generation, m.incarnation, m.status, d.generation, d.incarnation, d.status);
-  if (c !== 0) return c < 0;
-  return d.version > m.stateVersion || d.heartbeat > m.heartbeat;
+  if (compareLiveness(m.generation, m.incarnation, m.status, d.generation, d.incarnation, d.status) < 0) return true;
+  return m.generation === d.generation && (d.version > m.stateVersion || d.heartbeat > m.heartbeat);
 }
 
 /** State entries of `m` above `aboveVersion` (all of them when generations differ). */

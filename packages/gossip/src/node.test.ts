@@ -237,6 +237,22 @@ describe('GossipNode: membership', () => {
     expect(a.stateOf('b', 'http')).toBe('b:7000');
   });
 
+  it('push-pull compares liveness and state separately: each side sends what it has newer', () => {
+    const x = makeNode('x', ['m']).node;
+    x.start(0);
+    x.handlePacket(addr('m'), [{ type: MessageType.Alive, id: 'm', address: addr('m'), generation: 1, incarnation: 2 }], 1);
+    const synAck = x.handleStream(
+      addr('p'),
+      { type: MessageType.Syn, source: 'p', sourceAddr: addr('p'), join: false, digests: [{ id: 'm', generation: 1, incarnation: 1, status: 'alive', version: 5, heartbeat: 0 }] },
+      2,
+    ) as SynAck;
+    expect(synAck.records.find((r) => r.id === 'm')).toMatchObject({ incarnation: 2, entries: [] });
+    expect(synAck.requests).toEqual([{ id: 'm', generation: 1, incarnation: 2, status: 'alive', version: 0, heartbeat: 0 }]);
+    x.handleStream(addr('p'), { type: MessageType.SynAck2, source: 'p', records: [record('m', { incarnation: 1, entries: [{ key: 'k', value: 'v', version: 5 }] })] }, 3);
+    expect(x.stateOf('m', 'k')).toBe('v');
+    expect(x.incarnationOf('m')).toEqual({ generation: 1, incarnation: 2 });
+  });
+
   it('a graceful leave is announced and seen as left', () => {
     const a = makeNode('a', ['b']).node;
     const { node: b, events } = makeNode('b', ['a']);

@@ -709,10 +709,9 @@ export class GossipNode {
         if ((d.status === 'alive' || d.status === 'suspect') && requests.length < max) {
           requests.push({ id: d.id, generation: d.generation, incarnation: 0, status: 'alive', version: 0, heartbeat: 0 });
         }
-      } else if (isNewerThanDigest(m, d)) {
-        if (records.length < max) records.push(recordOf(m, d));
-      } else if (isDigestNewer(m, d)) {
-        if (requests.length < max) requests.push(digestOf(m));
+      } else {
+        if (isNewerThanDigest(m, d) && records.length < max) records.push(recordOf(m, d));
+        if (isDigestNewer(m, d) && requests.length < max) requests.push(digestOf(m));
       }
     }
     for (const m of this.memberArr) {
