@@ -246,6 +246,7 @@ export class Coordinator implements KvService {
           gossip: m.gossip,
           incarnation: m.incarnation,
           ...(m.keys === undefined ? {} : { keys: m.keys }),
+          ...(m.status === undefined ? {} : { status: m.status }),
           partitions: [...map.partitionsOf(m.id)],
         }))
         .sort((a, b) => utf8Compare(a.id, b.id)),

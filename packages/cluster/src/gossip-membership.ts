@@ -87,6 +87,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
           gossip: m.address,
           incarnation: m.incarnation,
           ...(Number.isSafeInteger(keys) && keys >= 0 ? { keys } : {}),
+          ...(m.state[GOSSIP_STATE_STATUS] === undefined ? {} : { status: m.state[GOSSIP_STATE_STATUS] }),
         };
       });
       return snapshot;

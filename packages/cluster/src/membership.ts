@@ -15,6 +15,8 @@ export interface MemberInfo {
   readonly incarnation: number;
   /** Live keys the member last reported, when it did. */
   readonly keys?: number;
+  /** What the node says of itself (`starting`, `serving`, `stopping`), when it did. */
+  readonly status?: string;
 }
 
 export interface MembershipView {

@@ -94,6 +94,8 @@ describe('startClusterService', () => {
       ['b', 'alive', url('b')],
       ['c', 'alive', url('c')],
     ]);
+    // Status and key counts travel by gossip; `a` has published `serving` by now.
+    await until(() => running.get('c')!.cluster.membership.members().find((m) => m.id === 'a')?.status === 'serving');
   });
 
   it('keeps a node with another cluster key out', async () => {

@@ -48,7 +48,7 @@ describe('connectGossip', () => {
     expect(changes).toBe(1);
     expect(view.selfId).toBe('a');
     expect(view.members()).toEqual([
-      { id: 'a', state: 'alive', http: 'http://a:7000', gossip: 'a:7946', incarnation: 1, keys: 7 },
+      { id: 'a', state: 'alive', http: 'http://a:7000', gossip: 'a:7946', incarnation: 1, keys: 7, status: 'serving' },
       { id: 'b', state: 'suspect', http: 'http://b:7000', gossip: 'b:7946', incarnation: 3, keys: 12 },
       { id: 'c', state: 'alive', http: '', gossip: 'c:7946', incarnation: 0 },
     ]);
