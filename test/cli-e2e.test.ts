@@ -92,7 +92,7 @@ interface StartedNode {
 
 /** Starts `hearsay start` on a free port (`--http-port 0`) and waits until `/v1/health` says ok. */
 async function startNode(dataDir: string, extra: readonly string[] = []): Promise<StartedNode> {
-  const node = new CliProcess(['start', '--data-dir', dataDir, '--http-port', '0', ...extra]);
+  const node = new CliProcess(['start', '--data-dir', dataDir, '--http-port', '0', '--gossip-port', '0', ...extra]);
   const started = await node.waitForLog((line) => typeof line['http'] === 'string');
   const url = started['http'] as string;
   await until(
@@ -128,7 +128,7 @@ describe('hearsay as a process', () => {
 
   it('logs its node id, data dir and address at startup', () => {
     const started = node.process.logs().find((line) => line['http'] === node.url);
-    expect(started).toMatchObject({ dataDir, mode: 'single-node' });
+    expect(started).toMatchObject({ dataDir, mode: 'cluster' });
     expect(node.nodeId).toMatch(/^[A-Za-z0-9._:-]+$/);
   });
 
@@ -169,9 +169,9 @@ describe('hearsay as a process', () => {
   it('refuses to start on a taken port, a locked data dir, or a data dir that is a file', async () => {
     const aFile = join(tmp, 'not-a-dir');
     await writeFile(aFile, 'x');
-    const portTaken = new CliProcess(['start', '--data-dir', join(tmp, 'node-b'), '--http-port', String(node.port)]);
-    const locked = new CliProcess(['start', '--data-dir', dataDir, '--http-port', '0']);
-    const fileDir = new CliProcess(['start', '--data-dir', aFile, '--http-port', '0']);
+    const portTaken = new CliProcess(['start', '--data-dir', join(tmp, 'node-b'), '--http-port', String(node.port), '--gossip-port', '0']);
+    const locked = new CliProcess(['start', '--data-dir', dataDir, '--http-port', '0', '--gossip-port', '0']);
+    const fileDir = new CliProcess(['start', '--data-dir', aFile, '--http-port', '0', '--gossip-port', '0']);
     const [portCode, lockedCode, fileCode] = await Promise.all([portTaken.exitCode(), locked.exitCode(), fileDir.exitCode()]);
 
     expect(portCode).toBe(1);

@@ -36,6 +36,14 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+export function parseNonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError('must be a whole number of at least 0');
+  }
+  return n;
+}
+
 /** `host:port,host:port` into its entries; each must name a port. */
 export function parseSeeds(value: string): string[] {
   const seeds = value

@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { CliError, EXIT_FAILURE, EXIT_OK } from '../errors.ts';
 import { createLogger, LOG_LEVELS, type Logger } from '../logger.ts';
+import { createClusterNodeService, type ClusterTuning } from '../cluster.ts';
 import { startNode, type NodeOptions, type RunningNode } from '../node.ts';
-import { envOption, parseNodeId, parsePort, parsePositiveInt, parseSeeds } from '../options.ts';
+import { envOption, parseNodeId, parseNonNegativeInt, parsePort, parsePositiveInt, parseSeeds } from '../options.ts';
 import type { CommandContext } from '../program.ts';
 
 interface StartFlags {
@@ -16,12 +17,38 @@ interface StartFlags {
   readonly replicationFactor: number;
   readonly clusterKey?: string;
   readonly logLevel: LevelWithSilent;
+  readonly advertiseHost?: string;
+  readonly gossipProbeIntervalMs?: number;
+  readonly gossipProbeTimeoutMs?: number;
+  readonly gossipIntervalMs?: number;
+  readonly gossipPushPullIntervalMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly handoffIntervalMs?: number;
+  readonly hintWindowMs?: number;
+  readonly tombstoneGraceMs?: number;
+  readonly repairIntervalMs?: number;
 }
 
-const CLUSTER_NOTE = '(cluster setting: accepted now, takes effect with the cluster package)';
+/**
+ * Advanced settings: unset, each keeps the default of the gossip or cluster
+ * package (named in its help). Tests and `hearsay dev` use them to run the
+ * protocols faster; docs/operations.md says what each trades.
+ */
+const TUNING_FLAGS: ReadonlyArray<readonly [flags: string, description: string]> = [
+  ['--advertise-host <host>', 'host other nodes reach this one at, when --host is a wildcard such as 0.0.0.0 (advanced; default: --host)'],
+  ['--gossip-probe-interval-ms <ms>', 'gossip: probe one member this often (advanced; default 1000)'],
+  ['--gossip-probe-timeout-ms <ms>', 'gossip: direct probe timeout before indirect probes (advanced; default 500)'],
+  ['--gossip-interval-ms <ms>', 'gossip: spread news this often (advanced; default 200)'],
+  ['--gossip-push-pull-interval-ms <ms>', 'gossip: full state exchange with one member this often (advanced; default 30000)'],
+  ['--request-timeout-ms <ms>', 'a client request waits this long for replicas (advanced; default 2000)'],
+  ['--handoff-interval-ms <ms>', 'hints are offered to live members this often (advanced; default 10000)'],
+  ['--hint-window-ms <ms>', 'hints older than this are dropped; repair covers them (advanced; default 10800000, 3 h)'],
+  ['--tombstone-grace-ms <ms>', 'tombstones younger than this are never purged; at least --hint-window-ms (advanced; default 86400000, 1 day)'],
+  ['--repair-interval-ms <ms>', 'background repair: pause between two partitions; 0 turns it off (advanced; default 1000)'],
+];
 
 export function registerStartCommand(program: Command, context: CommandContext): void {
-  program
+  const start = program
     .command('start')
     .summary('run a node on this machine (serves the HTTP API until SIGINT/SIGTERM)')
     .description(
@@ -31,18 +58,48 @@ export function registerStartCommand(program: Command, context: CommandContext):
     .addOption(envOption('--data-dir <dir>', 'where the node keeps its data, id and clock (created when missing)').default('./data'))
     .addOption(envOption('--host <host>', 'address to listen on').default('127.0.0.1'))
     .addOption(envOption('--http-port <port>', 'HTTP port (0 picks a free one)').default(7000).argParser(parsePort))
-    .addOption(envOption('--gossip-port <port>', `gossip port, UDP and TCP ${CLUSTER_NOTE}`).default(7946).argParser(parsePort))
-    .addOption(envOption('--seeds <host:port,...>', `gossip addresses of nodes to join ${CLUSTER_NOTE}`).default([], 'none').argParser(parseSeeds))
+    .addOption(envOption('--gossip-port <port>', 'gossip port, UDP and TCP (0 picks a free one)').default(7946).argParser(parsePort))
+    .addOption(envOption('--seeds <host:port,...>', 'gossip addresses of nodes to join; none starts a new cluster of one').default([], 'none').argParser(parseSeeds))
     .addOption(envOption('--node-id <id>', 'id of the node: a new data dir takes it, an existing one must have been created with it (default: generated once, kept in the data dir)').argParser(parseNodeId))
     .addOption(
-      envOption('--replication-factor <n>', `replicas per key, capped at the member count ${CLUSTER_NOTE}`).default(3).argParser(parsePositiveInt),
+      envOption('--replication-factor <n>', 'replicas per key, capped at the member count').default(3).argParser(parsePositiveInt),
     )
-    .addOption(envOption('--cluster-key <key>', `shared secret of the cluster's gossip ${CLUSTER_NOTE}`))
-    .addOption(envOption('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-    .action(async (flags: StartFlags) => {
-      const logger = createLogger({ level: flags.logLevel, pretty: context.io.stdout.isTTY === true });
-      context.exitCode = await runNode(flagsToOptions(flags, logger), logger);
-    });
+    .addOption(envOption('--cluster-key <key>', 'shared secret of the cluster: signs internode requests and encrypts gossip'))
+    .addOption(envOption('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
+  for (const [flags, description] of TUNING_FLAGS) {
+    const option = envOption(flags, description);
+    start.addOption(flags.startsWith('--advertise-host') ? option : option.argParser(parseNonNegativeInt));
+  }
+  start.action(async (flags: StartFlags) => {
+    const logger = createLogger({ level: flags.logLevel, pretty: context.io.stdout.isTTY === true });
+    context.exitCode = await runNode(flagsToOptions(flags, logger), logger);
+  });
+}
+
+/** The advanced flags that were given, as gossip tuning and cluster config. */
+export function tuningOf(flags: StartFlags): ClusterTuning {
+  const gossip = defined({
+    probeIntervalMs: flags.gossipProbeIntervalMs,
+    probeTimeoutMs: flags.gossipProbeTimeoutMs,
+    gossipIntervalMs: flags.gossipIntervalMs,
+    pushPullIntervalMs: flags.gossipPushPullIntervalMs,
+  });
+  const config = defined({
+    requestTimeoutMs: flags.requestTimeoutMs,
+    handoffIntervalMs: flags.handoffIntervalMs,
+    hintWindowMs: flags.hintWindowMs,
+    tombstoneGraceMs: flags.tombstoneGraceMs,
+    repairPartitionIntervalMs: flags.repairIntervalMs,
+  });
+  return {
+    ...(Object.keys(gossip).length === 0 ? {} : { gossip }),
+    ...(Object.keys(config).length === 0 ? {} : { config }),
+    ...(flags.advertiseHost === undefined ? {} : { advertiseHost: flags.advertiseHost }),
+  };
+}
+
+function defined(fields: Record<string, number | undefined>): Record<string, number> {
+  return Object.fromEntries(Object.entries(fields).filter((entry): entry is [string, number] => entry[1] !== undefined));
 }
 
 function flagsToOptions(flags: StartFlags, logger: Logger): NodeOptions {
@@ -54,6 +111,7 @@ function flagsToOptions(flags: StartFlags, logger: Logger): NodeOptions {
     seeds: flags.seeds,
     replicationFactor: flags.replicationFactor,
     logger,
+    createService: createClusterNodeService(tuningOf(flags)),
     ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
     ...(flags.clusterKey === undefined ? {} : { clusterKey: flags.clusterKey }),
   };

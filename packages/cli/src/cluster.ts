@@ -1,0 +1,181 @@
+import { join } from 'node:path';
+import { Level } from 'level';
+import { hintsSublevel, startClusterService, type ClusterConfig, type ClusterService } from '@hearsay/cluster';
+import type { GossipEvent, GossipLogger, GossipTuning } from '@hearsay/gossip';
+import type { KvService, RepairLine, RepairOptions } from '@hearsay/http';
+import { CLI_ERROR_CODES, CliError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { NodeService, ServiceFactory } from './node.ts';
+
+/** Where a node keeps its hints (a LevelDB of its own beside `store`) and its gossip generation, inside the data dir. */
+export const HINTS_SUBDIR = 'hints';
+export const GOSSIP_GENERATION_FILE = 'gossip-generation';
+
+/** Advanced settings of a cluster node; unset ones keep the defaults of `@hearsay/gossip` and `@hearsay/cluster`. */
+export interface ClusterTuning {
+  readonly gossip?: Partial<GossipTuning>;
+  readonly config?: Partial<ClusterConfig>;
+  /** Host other nodes reach this one at, when `host` is a wildcard such as 0.0.0.0. */
+  readonly advertiseHost?: string;
+}
+
+/**
+ * The `createService` of `hearsay start`: the node becomes a cluster member.
+ * Gossip listens on `options.gossipPort` (UDP and TCP) and joins through
+ * `options.seeds` (none: a one-node cluster others can join), hints live in
+ * `<dataDir>/hints`, the internode routes are mounted under `/internal`, and
+ * `options.clusterKey` signs internode HTTP and encrypts gossip.
+ */
+export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFactory {
+  return async ({ store, dataDir, httpUrl, options, logger }) => {
+    let hintsLevel: Level<string, Uint8Array>;
+    try {
+      hintsLevel = new Level<string, Uint8Array>(join(dataDir, HINTS_SUBDIR), { valueEncoding: 'view' });
+      await hintsLevel.open();
+    } catch (error) {
+      throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `cannot open the hints in data dir ${dataDir}: ${describe(error)}`, { cause: error });
+    }
+    const replicationFactor = options.replicationFactor;
+    let cluster: ClusterService;
+    try {
+      cluster = await startClusterService({
+        store,
+        hintsDb: hintsSublevel(hintsLevel as never),
+        httpUrl: advertisedUrl(httpUrl, tuning.advertiseHost),
+        gossip: {
+          host: options.host,
+          port: options.gossipPort,
+          seeds: options.seeds,
+          generationFile: join(dataDir, GOSSIP_GENERATION_FILE),
+          logger: gossipLogger(logger),
+          ...(tuning.advertiseHost === undefined ? {} : { advertiseHost: tuning.advertiseHost }),
+          ...(tuning.gossip === undefined ? {} : { config: tuning.gossip }),
+        },
+        ...(options.clusterKey === undefined || options.clusterKey === '' ? {} : { clusterKey: options.clusterKey }),
+        config: { ...tuning.config, replicationFactor },
+        onError: (what, error) => logger.warn({ err: error }, what),
+      });
+    } catch (error) {
+      await hintsLevel.close().catch(() => undefined);
+      if (hasCode(error, 'EADDRINUSE')) {
+        throw new CliError(
+          CLI_ERROR_CODES.PORT_IN_USE,
+          `gossip port ${options.gossipPort} is already in use on ${options.host}; pick another with --gossip-port`,
+          { cause: error },
+        );
+      }
+      if (hasCode(error, 'EADDRNOTAVAIL') || hasCode(error, 'EACCES')) {
+        throw new CliError(CLI_ERROR_CODES.ADDRESS_UNAVAILABLE, `cannot bind gossip on ${options.host}:${options.gossipPort}: ${describe(error)}`, { cause: error });
+      }
+      if (hasCode(error, 'BAD_CONFIG')) {
+        throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, `cluster settings: ${describe(error)}`, { cause: error });
+      }
+      throw error;
+    }
+
+    const unsubscribe = logMembership(cluster, logger);
+    logger.info(
+      {
+        gossip: cluster.gossip.localAddress,
+        seeds: options.seeds,
+        replicationFactor,
+        clusterKey: options.clusterKey === undefined || options.clusterKey === '' ? 'none' : 'set',
+      },
+      options.seeds.length === 0
+        ? `gossip on ${cluster.gossip.localAddress}: a new cluster of one (others join with --seeds ${cluster.gossip.localAddress})`
+        : `gossip on ${cluster.gossip.localAddress}: joining through ${options.seeds.join(', ')}`,
+    );
+    const nodeService: NodeService = {
+      service: loggedRepair(cluster.service, logger),
+      internal: cluster.internal,
+      mode: 'cluster',
+      async stop() {
+        unsubscribe();
+        logger.info('leaving the cluster');
+        try {
+          await cluster.stop();
+        } finally {
+          await hintsLevel.close();
+        }
+      },
+    };
+    return nodeService;
+  };
+}
+
+/** Logs the membership changes gossip reports: who joined, who is suspected, dead, back, or left. */
+function logMembership(cluster: ClusterService, logger: Logger): () => void {
+  const selfId = cluster.gossip.id;
+  let joined = false;
+  const listener = (event: GossipEvent): void => {
+    const { member } = event;
+    if (member.id === selfId || event.type === 'update') return;
+    const fields = { member: member.id, address: member.address, event: event.type };
+    if (event.type === 'join' && !joined && cluster.membership.ready?.() !== false) {
+      joined = true;
+      logger.info(fields, `joined the cluster: saw ${member.id} at ${member.address}`);
+    }
+    const alive = cluster.membership.members().filter((m) => m.state === 'alive').length;
+    const message = `member ${member.id} ${event.type === 'join' ? 'joined' : `is ${event.type}`} (${alive} alive)`;
+    if (event.type === 'dead' || event.type === 'suspect') logger.warn(fields, message);
+    else logger.info(fields, message);
+  };
+  return cluster.gossip.on('event', listener);
+}
+
+/** The coordinator with its repair runs logged (start, and the summary at the end). */
+function loggedRepair(service: KvService, logger: Logger): KvService {
+  return {
+    get: (key, options) => service.get(key, options),
+    put: (key, value, options) => service.put(key, value, options),
+    delete: (key, options) => service.delete(key, options),
+    list: (options) => service.list(options),
+    cluster: () => service.cluster(),
+    health: () => service.health(),
+    ...(service.metrics === undefined ? {} : { metrics: () => service.metrics!() }),
+    async *repair(options: RepairOptions): AsyncIterable<RepairLine> {
+      logger.info('repair requested: every partition this node replicates');
+      for await (const line of service.repair(options)) {
+        if (line.type === 'summary') {
+          const { type: _type, ...summary } = line;
+          (line.inSync ? logger.info.bind(logger) : logger.warn.bind(logger))(summary, `repair finished: ${line.inSync ? 'in sync' : 'NOT in sync'}`);
+        }
+        yield line;
+      }
+    },
+  };
+}
+
+function gossipLogger(logger: Logger): GossipLogger {
+  const child = logger.child({ component: 'gossip' });
+  return {
+    debug: (message, fields) => child.debug(fields ?? {}, message),
+    info: (message, fields) => child.info(fields ?? {}, message),
+    warn: (message, fields) => child.warn(fields ?? {}, message),
+    error: (message, fields) => child.error(fields ?? {}, message),
+  };
+}
+
+/** With a wildcard bind address the URL others should use names the advertised host. */
+function advertisedUrl(httpUrl: string, advertiseHost: string | undefined): string {
+  if (advertiseHost === undefined) return httpUrl;
+  const url = new URL(httpUrl);
+  url.hostname = advertiseHost.includes(':') ? `[${advertiseHost}]` : advertiseHost;
+  return url.origin;
+}
+
+/** Whether `error` or any error in its `cause` chain has this `code`. */
+function hasCode(error: unknown, code: string): boolean {
+  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 8; depth += 1) {
+    if (typeof current !== 'object') return false;
+    if ((current as { code?: unknown }).code === code) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.message}${cause}`;
+}

@@ -1,0 +1,296 @@
+/**
+ * Real `hearsay start` processes on loopback for the cluster tests: free
+ * ports picked up front (so a restarted node comes back on the same ones),
+ * fast gossip through the advanced flags, and helpers that poll a condition
+ * with a deadline. Nothing here sleeps a fixed time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHttpTransport, InternodePeerClient, realTimers } from '@hearsay/cluster';
+import type { StoredRecord } from '@hearsay/storage';
+
+export const ROOT = new URL('..', import.meta.url).pathname;
+export const BIN = join(ROOT, 'packages/cli/src/bin.ts');
+export const DEADLINE_MS = 30_000;
+
+/** Gossip and cluster timers fast enough for a test, through the advanced flags of `hearsay start`. */
+export const FAST_FLAGS = [
+  '--gossip-probe-interval-ms', '200',
+  '--gossip-probe-timeout-ms', '100',
+  '--gossip-interval-ms', '50',
+  '--gossip-push-pull-interval-ms', '1000',
+  '--handoff-interval-ms', '300',
+  '--request-timeout-ms', '2000',
+  // Background repair off: the tests show what hints and `hearsay repair` do.
+  '--repair-interval-ms', '0',
+];
+
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** A process whose stdout and stderr are collected as they arrive. */
+export class Proc {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+    // `node --import tsx` rather than pnpm: one process, and about a second faster.
+    this.child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
+    this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  logs(): LogLine[] {
+    return this.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine);
+  }
+
+  async exitCode(): Promise<number | null> {
+    const exit = await withDeadline(this.exited, () => `process did not exit; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+    return exit.code;
+  }
+}
+
+/** One node of a test cluster: its ports and data dir stay the same across restarts. */
+export class TestNode {
+  proc: Proc | undefined;
+  constructor(
+    readonly id: string,
+    readonly httpPort: number,
+    readonly gossipPort: number,
+    readonly dataDir: string,
+    readonly clusterKey: string,
+    public seeds: string[],
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  get gossipAddress(): string {
+    return `127.0.0.1:${this.gossipPort}`;
+  }
+
+  start(extra: readonly string[] = []): Proc {
+    this.proc = new Proc([
+      'start',
+      '--node-id', this.id,
+      '--data-dir', this.dataDir,
+      '--http-port', String(this.httpPort),
+      '--gossip-port', String(this.gossipPort),
+      '--seeds', this.seeds.join(','),
+      '--log-level', 'info',
+      ...FAST_FLAGS,
+      ...extra,
+    ], { HEARSAY_CLUSTER_KEY: this.clusterKey });
+    return this.proc;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.proc?.child.kill(signal);
+  }
+
+  /** SIGTERM (SIGCONT first, in case it is frozen) and wait for the exit. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (proc === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+    proc.child.kill('SIGCONT');
+    proc.child.kill('SIGTERM');
+    await proc.exited;
+  }
+
+  describe(): string {
+    return `node ${this.id} (${this.url}); stdout tail:\n${this.proc?.stdout.slice(-3000) ?? ''}\nstderr:\n${this.proc?.stderr.slice(-3000) ?? ''}`;
+  }
+}
+
+export class TestCluster {
+  private constructor(
+    readonly nodes: TestNode[],
+    readonly tmp: string,
+  ) {}
+
+  /** N nodes, every one seeded with every other's gossip address; started in parallel; resolves when all serve and see each other. */
+  static async start(size: number, clusterKey: string): Promise<TestCluster> {
+    const tmp = await mkdtemp(join(tmpdir(), `hearsay-cluster-${size}-`));
+    const ports = await freePorts(2 * size, true);
+    const nodes: TestNode[] = [];
+    for (let i = 0; i < size; i += 1) {
+      nodes.push(new TestNode(`n${i + 1}`, ports[2 * i]!, ports[2 * i + 1]!, join(tmp, `n${i + 1}`), clusterKey, []));
+    }
+    for (const node of nodes) node.seeds = nodes.filter((other) => other !== node).map((other) => other.gossipAddress);
+    const cluster = new TestCluster(nodes, tmp);
+    for (const node of nodes) node.start();
+    await cluster.waitConverged();
+    return cluster;
+  }
+
+  node(id: string): TestNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  /** Every node in `ids` serves and sees exactly `ids` alive. */
+  async waitConverged(ids: readonly string[] = this.nodes.map((n) => n.id)): Promise<void> {
+    const want = [...ids].sort().join(',');
+    await until(async () => {
+      for (const id of ids) {
+        const node = this.node(id);
+        const health = await fetch(`${node.url}/v1/health`).catch(() => undefined);
+        if (health?.status !== 200) return undefined;
+        if ((await aliveMembers(node)).join(',') !== want) return undefined;
+      }
+      return true;
+    }, () => `cluster did not converge on ${want}:\n${this.nodes.map((n) => n.describe()).join('\n')}`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+    await rm(this.tmp, { recursive: true, force: true });
+  }
+}
+
+export async function aliveMembers(node: TestNode): Promise<string[]> {
+  const response = await fetch(`${node.url}/v1/cluster`).catch(() => undefined);
+  if (response?.status !== 200) return [];
+  const view = (await response.json()) as { members: Array<{ id: string; state: string }> };
+  return view.members.filter((m) => m.state === 'alive').map((m) => m.id).sort();
+}
+
+export async function put(node: TestNode, key: string, value: string, consistency = 'quorum'): Promise<Response> {
+  return fetch(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`, { method: 'PUT', body: value });
+}
+
+export async function del(node: TestNode, key: string, consistency = 'quorum'): Promise<Response> {
+  return fetch(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`, { method: 'DELETE' });
+}
+
+/** The value, or undefined for 404; throws on any other status. */
+export async function get(node: TestNode, key: string, consistency = 'quorum'): Promise<string | undefined> {
+  const response = await fetch(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`);
+  if (response.status === 404) return undefined;
+  if (response.status !== 200) throw new Error(`GET ${key} at ${consistency} from ${node.id}: ${response.status} ${await response.text()}`);
+  return response.text();
+}
+
+/** A Prometheus sample of the node's `/metrics`, e.g. `hearsay_cluster_hints`. */
+export async function metric(node: TestNode, name: string): Promise<number | undefined> {
+  const response = await fetch(`${node.url}/metrics`).catch(() => undefined);
+  if (response?.status !== 200) return undefined;
+  const line = (await response.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/**
+ * Everything one node holds under `prefix`, tombstones included, read through
+ * the signed internode `scan` route: what this replica has, not what a
+ * coordinator assembles from several.
+ */
+export async function localRecords(node: TestNode, prefix: string): Promise<StoredRecord[]> {
+  const peer = new InternodePeerClient(createHttpTransport({ baseUrl: node.url, clusterKey: node.clusterKey, timers: realTimers }), {
+    timers: realTimers,
+    timeoutMs: 10_000,
+  });
+  const records: StoredRecord[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await peer.scan(after === undefined ? { prefix, limit: 1000 } : { prefix, after, limit: 1000 });
+    records.push(...page.records);
+    if (!page.more || page.records.length === 0) return records;
+    after = page.records[page.records.length - 1]!.key;
+  }
+}
+
+/** A replica's records as comparable text: key, version and value or tombstone. */
+export function fingerprint(records: readonly StoredRecord[]): string[] {
+  return records.map((r) => `${r.key} ${JSON.stringify(r.version)} ${r.tombstone ? '<deleted>' : Buffer.from(r.value).toString()}`);
+}
+
+/** Runs `hearsay <args>` to completion. */
+export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = new Proc(args, env);
+  const code = await proc.exitCode();
+  return { code, stdout: proc.stdout, stderr: proc.stderr };
+}
+
+export async function withDeadline<T>(promise: Promise<T>, describe: () => string, deadlineMs = DEADLINE_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`deadline of ${deadlineMs} ms passed: ${describe()}`)), deadlineMs);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `probe` until it returns a value, or fails at the deadline. */
+export async function until<T>(probe: () => T | undefined | Promise<T | undefined>, describe: () => string, deadlineMs = DEADLINE_MS): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`deadline of ${deadlineMs} ms passed: ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A TCP port free right now (for one node; to pick several, use `freePorts` so none is picked twice). */
+export async function freeTcpPort(): Promise<number> {
+  return (await freePorts(1))[0]!;
+}
+
+/** A port free for TCP and UDP both (gossip binds the two). */
+export async function freeGossipPort(): Promise<number> {
+  return (await freePorts(1, true))[0]!;
+}
+
+/**
+ * `count` distinct free ports (free for UDP too when `udp`), all held open
+ * until every one is picked, so the OS cannot hand the same port out twice.
+ */
+export async function freePorts(count: number, udp = false): Promise<number[]> {
+  const held: Array<() => Promise<void>> = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < count) {
+      const server = createServer();
+      const port = await new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+      });
+      held.push(() => new Promise((resolve) => server.close(() => resolve())));
+      if (udp) {
+        const socket = createSocket('udp4');
+        const bound = await new Promise<boolean>((resolve) => {
+          socket.once('error', () => resolve(false));
+          socket.bind(port, '127.0.0.1', () => resolve(true));
+        });
+        if (!bound) continue;
+        held.push(() => new Promise((resolve) => socket.close(() => resolve())));
+      }
+      ports.push(port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(held.map((release) => release()));
+  }
+}
