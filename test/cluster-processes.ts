@@ -294,3 +294,29 @@ export async function freePorts(count: number, udp = false): Promise<number[]> {
     await Promise.all(held.map((release) => release()));
   }
 }
+
+/** Two bases of `count` consecutive ports each, free for TCP and UDP (for `hearsay dev --base-port --gossip-base-port`). */
+export async function freeConsecutivePorts(count: number): Promise<[number, number]> {
+  const bases: number[] = [];
+  while (bases.length < 2) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    if (bases.some((b) => Math.abs(b - base) < count)) continue;
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if ((await Promise.all(ports.map(isFreeForTcpAndUdp))).every(Boolean)) bases.push(base);
+  }
+  return [bases[0]!, bases[1]!];
+}
+
+async function isFreeForTcpAndUdp(port: number): Promise<boolean> {
+  const tcp = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+  if (!tcp) return false;
+  return new Promise<boolean>((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { HearsayError } from '@hearsay/client';
+import { registerDevCommand } from './commands/dev.ts';
 import { registerKvCommands } from './commands/kv.ts';
 import { registerRepairCommand } from './commands/repair.ts';
 import { registerStartCommand } from './commands/start.ts';
@@ -16,7 +17,7 @@ export interface CommandContext {
   exitCode: number;
 }
 
-/** The `hearsay` program. Cluster commands (`dev`) are registered by the cluster package's wiring. */
+/** The `hearsay` program. */
 export function createProgram(context: CommandContext): Command {
   const { io } = context;
   const program = new Command('hearsay')
@@ -34,6 +35,7 @@ export function createProgram(context: CommandContext): Command {
   program.hook('preAction', (_program, action) => applyBooleanEnv(action));
 
   registerStartCommand(program, context);
+  registerDevCommand(program, context);
   registerKvCommands(program, context);
   registerStatusCommand(program, context);
   registerRepairCommand(program, context);

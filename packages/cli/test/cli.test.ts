@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HearsayError } from '@hearsay/client';
 import { createProgram, envVarOf, runCli, type CliIo } from '../src/index.ts';
 import { renderStatus } from '../src/commands/status.ts';
+import { planDevCluster } from '../src/commands/dev.ts';
+import { tuningOf } from '../src/commands/start.ts';
 import { formatBytes, renderSummary } from '../src/commands/repair.ts';
 import { parseNodeUrl, parsePort, parseSeeds } from '../src/options.ts';
 import { ProgressBar, renderBar } from '../src/progress-bar.ts';
@@ -22,7 +24,7 @@ export async function run(argv: string[], stdin = ''): Promise<{ code: number; s
   return { code, stdout, stderr };
 }
 
-const COMMANDS = ['start', 'get', 'put', 'del', 'status', 'repair'];
+const COMMANDS = ['start', 'dev', 'get', 'put', 'del', 'status', 'repair'];
 const savedEnv = { ...process.env };
 
 afterEach(() => {
@@ -35,8 +37,6 @@ describe('hearsay --help', () => {
     const { code, stdout } = await run(['--help']);
     expect(code).toBe(0);
     for (const command of COMMANDS) expect(stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
-    // The cluster package registers `dev`; there is no placeholder for it.
-    expect(stdout).not.toMatch(/^ {2}dev\b/m);
   });
 
   it.each(COMMANDS)('%s --help shows usage and each flag with its HEARSAY_ variable', async (name) => {
@@ -137,7 +137,7 @@ describe('output', () => {
       {
         self: 'n1',
         members: [
-          { id: 'n1', state: 'alive', http: 'http://127.0.0.1:7000', gossip: '127.0.0.1:7946', incarnation: 0 },
+          { id: 'n1', state: 'alive', status: 'serving', http: 'http://127.0.0.1:7000', gossip: '127.0.0.1:7946', incarnation: 0, partitions: [0, 1, 5], keys: 42 },
           { id: 'node-two', state: 'suspect', http: 'http://127.0.0.1:7001', gossip: '', incarnation: 12 },
         ],
       },
@@ -147,9 +147,9 @@ describe('output', () => {
         'node n1 at http://127.0.0.1:7000: serving',
         '',
         'members (2):',
-        'ID         STATE    HTTP                   GOSSIP          INCARNATION',
-        'n1 (self)  alive    http://127.0.0.1:7000  127.0.0.1:7946  0',
-        'node-two   suspect  http://127.0.0.1:7001  -               12',
+        'ID         STATE          HTTP                   GOSSIP          PARTITIONS  KEYS  INCARNATION',
+        'n1 (self)  alive/serving  http://127.0.0.1:7000  127.0.0.1:7946  3           42    0',
+        'node-two   suspect        http://127.0.0.1:7001  -               -           -     12',
         '',
       ].join('\n'),
     );
@@ -163,6 +163,11 @@ describe('output', () => {
       ['repair: NOT in sync', '  ranges compared  4', '  keys sent        3 (2.0 KiB)', '  keys received    1 (10 B)', '  time             1.23 s', ''].join('\n'),
     );
     expect(formatBytes(5 * 1024 * 1024)).toBe('5.0 MiB');
+    // The cluster's summary carries partitions, hand-over of foreign data and purged tombstones.
+    const cluster = renderSummary({ ...summary, inSync: true, partitions: 4, foreignPartitions: 2, foreignKeysSent: 7, tombstonesPurged: 3 });
+    expect(cluster).toContain('ranges compared  4 (4 partitions)');
+    expect(cluster).toContain('handed over      7 keys of 2 partitions this node does not replicate');
+    expect(cluster).toContain('tombstones purged 3');
   });
 
   it('draws the progress bar in place, at most every 100 ms, and clears it', () => {
@@ -190,3 +195,37 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return address.port;
 }
+
+describe('cluster wiring', () => {
+  const devFlags = { nodes: 3, basePort: 7000, dataDir: '/tmp/d', replicationFactor: 3, logLevel: 'info' };
+
+  it('plans a dev cluster: consecutive ports, gossip 946 above HTTP by default, every other node a seed', () => {
+    const plans = planDevCluster(devFlags);
+    expect(plans.map((p) => [p.name, p.url, p.gossipPort, p.dataDir])).toEqual([
+      ['dev-1', 'http://127.0.0.1:7000', 7946, '/tmp/d/dev-1'],
+      ['dev-2', 'http://127.0.0.1:7001', 7947, '/tmp/d/dev-2'],
+      ['dev-3', 'http://127.0.0.1:7002', 7948, '/tmp/d/dev-3'],
+    ]);
+    const args = plans[1]!.args;
+    expect(args.slice(0, 3)).toEqual(['start', '--node-id', 'dev-2']);
+    expect(args[args.indexOf('--seeds') + 1]).toBe('127.0.0.1:7946,127.0.0.1:7948');
+    expect(args).not.toContain('--cluster-key');
+    expect(planDevCluster({ ...devFlags, clusterKey: 'k', gossipBasePort: 9000 })[0]!.args).toEqual(expect.arrayContaining(['--cluster-key', 'k', '--gossip-port', '9000']));
+    expect(planDevCluster({ ...devFlags, nodes: 1 })[0]!.args).toEqual(expect.arrayContaining(['--seeds', '']));
+  });
+
+  it('refuses dev port ranges that overlap or run past 65535', () => {
+    expect(() => planDevCluster({ ...devFlags, gossipBasePort: 7001 })).toThrow('overlap');
+    expect(() => planDevCluster({ ...devFlags, basePort: 65_534 })).toThrow('65535');
+  });
+
+  it('passes only the advanced flags that were given to gossip and the cluster', () => {
+    const base = { dataDir: 'd', host: 'h', httpPort: 1, gossipPort: 2, seeds: [], replicationFactor: 3, logLevel: 'info' as const };
+    expect(tuningOf(base)).toEqual({});
+    expect(tuningOf({ ...base, gossipProbeIntervalMs: 200, repairIntervalMs: 0, hintWindowMs: 5, advertiseHost: '10.0.0.1' })).toEqual({
+      gossip: { probeIntervalMs: 200 },
+      config: { repairPartitionIntervalMs: 0, hintWindowMs: 5 },
+      advertiseHost: '10.0.0.1',
+    });
+  });
+});

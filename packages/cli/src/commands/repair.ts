@@ -42,11 +42,17 @@ export function registerRepairCommand(program: Command, context: CommandContext)
 export function renderSummary(summary: RepairSummary): string {
   const lines = [
     `repair: ${summary.inSync ? 'in sync' : 'NOT in sync'}`,
-    `  ranges compared  ${summary.rangesCompared}`,
+    `  ranges compared  ${summary.rangesCompared}${typeof summary['partitions'] === 'number' ? ` (${summary['partitions']} partitions)` : ''}`,
     `  keys sent        ${summary.keysSent} (${formatBytes(summary.bytesSent)})`,
     `  keys received    ${summary.keysReceived} (${formatBytes(summary.bytesReceived)})`,
     `  time             ${(summary.durationMs / 1000).toFixed(2)} s`,
   ];
+  const foreign = summary['foreignKeysSent'];
+  if (typeof foreign === 'number' && foreign > 0) {
+    lines.push(`  handed over      ${foreign} keys of ${String(summary['foreignPartitions'])} partitions this node does not replicate`);
+  }
+  const purged = summary['tombstonesPurged'];
+  if (typeof purged === 'number' && purged > 0) lines.push(`  tombstones purged ${purged}`);
   if (summary.message !== undefined && summary.message !== '') lines.push(`  ${summary.message}`);
   return `${lines.join('\n')}\n`;
 }

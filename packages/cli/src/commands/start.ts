@@ -7,7 +7,7 @@ import { startNode, type NodeOptions, type RunningNode } from '../node.ts';
 import { envOption, parseNodeId, parseNonNegativeInt, parsePort, parsePositiveInt, parseSeeds } from '../options.ts';
 import type { CommandContext } from '../program.ts';
 
-interface StartFlags {
+export interface StartFlags {
   readonly dataDir: string;
   readonly host: string;
   readonly httpPort: number;

@@ -43,11 +43,14 @@ export function renderStatus(nodeUrl: string, health: Health | HearsayError, clu
   const lines = [`node ${cluster.self} at ${nodeUrl}: ${state}`, '', `members (${cluster.members.length}):`];
   const rows = cluster.members.map((member) => [
     member.id === cluster.self ? `${member.id} (self)` : member.id,
-    member.state,
+    typeof member['status'] === 'string' && member['status'] !== '' ? `${member.state}/${member['status']}` : member.state,
     member.http,
     member.gossip === '' ? '-' : member.gossip,
+    // The cluster reports the partitions each member replicates; show how many.
+    Array.isArray(member['partitions']) ? String(member['partitions'].length) : '-',
+    typeof member['keys'] === 'number' ? String(member['keys']) : '-',
     String(member.incarnation),
   ]);
-  lines.push(formatTable(['ID', 'STATE', 'HTTP', 'GOSSIP', 'INCARNATION'], rows));
+  lines.push(formatTable(['ID', 'STATE', 'HTTP', 'GOSSIP', 'PARTITIONS', 'KEYS', 'INCARNATION'], rows));
   return `${lines.join('\n')}\n`;
 }
