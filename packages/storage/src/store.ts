@@ -65,6 +65,8 @@ const PURGE_SCAN_MAX = 4096;
 const EMPTY = new Uint8Array(0);
 
 const metaPackr = new Packr({ useRecords: false });
+const COUNTS_KEY = metaKey('counts');
+const HLC_KEY = metaKey('hlc');
 
 type LocalOp =
   | { readonly type: 'put'; readonly key: string; readonly keyBytes: Buffer; readonly value: Uint8Array; readonly contentType: string | undefined; readonly ttlMs: number | undefined }
@@ -81,6 +83,19 @@ type Job =
   | ({ readonly kind: 'purge'; readonly beforeMs: number; readonly gte: Buffer; readonly lt: Buffer } & Deferred<{ purged: number; next: Buffer | null }>)
   | ({ readonly kind: 'reserve' } & Deferred<void>);
 
+type GroupJob = Exclude<Job, { kind: 'purge' }>;
+
+/** A group's batch and what to publish once it is written. */
+interface PreparedGroup {
+  readonly batch: LevelBatchOp[];
+  readonly staged: Map<number, Buffer>;
+  readonly keys: number;
+  readonly tombstones: number;
+  readonly reservedMs: number;
+  readonly changes: Change[];
+  readonly results: unknown[];
+}
+
 /** What one group commit knows about one key it touches. */
 interface Touch {
   readonly key: string;
@@ -90,6 +105,10 @@ interface Touch {
   committed: StoredRecord | null;
   /** The record after the ops processed so far. */
   current: StoredRecord | null;
+}
+
+function newTouch(key: string, keyBytes: Buffer): Touch {
+  return { key, keyBytes, dataKey: dataKey(keyBytes), committed: null, current: null };
 }
 
 function jobSize(job: Job): number {
@@ -240,6 +259,8 @@ class LevelStore implements Store {
   readonly #reserveMs: number;
   readonly #sync: boolean;
   readonly #syncReads: boolean;
+  /** The options of every write batch, built once (abstract-level copies them into each op). */
+  readonly #batchOptions: typeof BINARY & { readonly sync: boolean };
   #reservedMs: number;
   #reservePending = false;
   #keys: number;
@@ -268,20 +289,36 @@ class LevelStore implements Store {
     this.#maxPending = init.maxPending;
     this.#sync = init.sync;
     this.#syncReads = init.syncReads;
+    this.#batchOptions = { ...BINARY, sync: init.sync };
   }
 
   // ---- local writes ----
 
-  async put(key: string, value: Uint8Array | string, options?: PutOptions): Promise<StoredRecord> {
-    const op = this.#localPut(key, value, options?.contentType, options?.ttlMs);
-    const [record] = await this.#enqueueLocal([op]);
-    return record as StoredRecord;
+  put(key: string, value: Uint8Array | string, options?: PutOptions): Promise<StoredRecord> {
+    let op: LocalOp;
+    try {
+      op = this.#localPut(key, value, options?.contentType, options?.ttlMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#enqueueOne(op);
   }
 
-  async delete(key: string): Promise<StoredRecord> {
-    this.#checkOpen();
-    const [record] = await this.#enqueueLocal([{ type: 'delete', key, keyBytes: encodeKey(key) }]);
-    return record as StoredRecord;
+  delete(key: string): Promise<StoredRecord> {
+    let op: LocalOp;
+    try {
+      this.#checkOpen();
+      op = { type: 'delete', key, keyBytes: encodeKey(key) };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#enqueueOne(op);
+  }
+
+  /** One op as its own job; resolves with its record directly (no extra promise hop per write). */
+  #enqueueOne(op: LocalOp): Promise<StoredRecord> {
+    return new Promise((resolve, reject) =>
+      this.#enqueue({ kind: 'local', ops: [op], resolve: (records) => resolve(records[0] as StoredRecord), reject }));
   }
 
   async batch(ops: readonly BatchOp[]): Promise<StoredRecord[]> {
@@ -362,7 +399,8 @@ class LevelStore implements Store {
     if (missIndexes.length === 0) return out;
     const seq = this.#commitSeq;
     // A synchronous read is never older than the last commit, so it may always fill the cache.
-    const values = await this.#read(missIndexes.map((i) => dataKey(encoded[i] as Buffer)));
+    const read = this.#read(missIndexes.map((i) => dataKey(encoded[i] as Buffer)));
+    const values = Array.isArray(read) ? read : await read;
     const fill = this.#syncReads || seq === this.#commitSeq;
     for (let j = 0; j < missIndexes.length; j++) {
       const i = missIndexes[j] as number;
@@ -554,18 +592,53 @@ class LevelStore implements Store {
   /**
    * Runs until the queue is empty. `#drain` is cleared in the same tick as the
    * last emptiness check, so a job enqueued later always starts a new run.
+   * One group costs one await (the LevelDB batch) plus one for the read when
+   * the backend has no synchronous reads: every extra promise hop is CPU on
+   * each write when groups are small.
    */
   async #runQueue(): Promise<void> {
     // Let the caller store the promise in #drain before anything can clear it.
     await Promise.resolve();
     try {
-      while (this.#queue.length > 0) await this.#commitNext();
+      while (this.#queue.length > 0) {
+        const group = this.#takeGroup();
+        const first = group[0] as Job;
+        try {
+          if (first.kind === 'purge') {
+            await this.#commitPurge(first);
+            continue;
+          }
+          const jobs = group as GroupJob[];
+          const touched = this.#touch(jobs);
+          const misses: Touch[] = [];
+          for (const t of touched.values()) {
+            const c = this.#cache.get(t.key);
+            if (c === undefined) misses.push(t);
+            else t.committed = t.current = c;
+          }
+          if (misses.length > 0) {
+            const read = this.#read(misses.map((t) => t.dataKey));
+            const values = Array.isArray(read) ? read : await read;
+            for (let i = 0; i < misses.length; i++) {
+              const t = misses[i] as Touch;
+              const v = values[i];
+              t.committed = t.current = v === undefined ? null : decodeRecordValue(t.key, v);
+            }
+          }
+          const commit = this.#prepareGroup(jobs, touched);
+          if (commit.batch.length > 0) await this.#db.batch(commit.batch, this.#batchOptions);
+          this.#publishGroup(jobs, touched, commit);
+        } catch (e) {
+          for (const job of group) job.reject(e);
+        }
+      }
     } finally {
       this.#drain = null;
     }
   }
 
-  async #commitNext(): Promise<void> {
+  /** Takes the next group off the queue: a purge step alone, else queued jobs up to GROUP_OPS_MAX ops. */
+  #takeGroup(): Job[] {
     const first = this.#queue[0] as Job;
     let n = 1;
     let ops = jobSize(first);
@@ -577,45 +650,38 @@ class LevelStore implements Store {
         n++;
       }
     }
-    const group = this.#queue.splice(0, n);
     this.#pendingOps -= ops;
-    try {
-      if (first.kind === 'purge') await this.#commitPurge(first);
-      else await this.#commitGroup(group as Exclude<Job, { kind: 'purge' }>[]);
-    } catch (e) {
-      for (const job of group) job.reject(e);
+    if (n === this.#queue.length) {
+      const group = this.#queue;
+      this.#queue = [];
+      return group;
     }
+    return this.#queue.splice(0, n);
   }
 
-  async #commitGroup(jobs: Exclude<Job, { kind: 'purge' }>[]): Promise<void> {
-    // 1. The committed record of every key the group touches: cache, else one getMany.
+  /** One Touch per key the group writes (committed/current filled in by the caller). */
+  #touch(jobs: GroupJob[]): Map<string, Touch> {
     const touched = new Map<string, Touch>();
-    const touch = (key: string, keyBytes: Buffer): void => {
-      if (!touched.has(key)) touched.set(key, { key, keyBytes, dataKey: dataKey(keyBytes), committed: null, current: null });
-    };
     for (const job of jobs) {
-      if (job.kind === 'local') for (const op of job.ops) touch(op.key, op.keyBytes);
-      else if (job.kind === 'apply') for (const r of job.records) touch(r.record.key, r.keyBytes);
-    }
-    const misses: Touch[] = [];
-    for (const t of touched.values()) {
-      const c = this.#cache.get(t.key);
-      if (c === undefined) misses.push(t);
-      else t.committed = t.current = c;
-    }
-    if (misses.length > 0) {
-      const values = await this.#read(misses.map((t) => t.dataKey));
-      for (let i = 0; i < misses.length; i++) {
-        const t = misses[i] as Touch;
-        const v = values[i];
-        t.committed = t.current = v === undefined ? null : decodeRecordValue(t.key, v);
+      if (job.kind === 'local') {
+        for (const op of job.ops) {
+          if (!touched.has(op.key)) touched.set(op.key, newTouch(op.key, op.keyBytes));
+        }
+      } else if (job.kind === 'apply') {
+        for (const r of job.records) {
+          if (!touched.has(r.record.key)) touched.set(r.record.key, newTouch(r.record.key, r.keyBytes));
+        }
       }
     }
+    return touched;
+  }
 
-    // 2. Apply the ops in queue order in memory.
+  /** Applies the group's ops in queue order in memory and builds its one LevelDB batch: data, index, digests, counts, clock mark. */
+  #prepareGroup(jobs: GroupJob[], touched: Map<string, Touch>): PreparedGroup {
     const changes: Change[] = [];
     const results: unknown[] = [];
     const wallMs = this.#clock.wallMs();
+    let reserve = false;
     for (const job of jobs) {
       if (job.kind === 'local') {
         const out: StoredRecord[] = [];
@@ -649,13 +715,13 @@ class LevelStore implements Store {
         }
         results.push(out);
       } else {
+        reserve = true;
         results.push(undefined);
       }
     }
 
-    // 3. One batch: data, index, digests, counts, clock mark.
     const batch: LevelBatchOp[] = [];
-    const staged = new Map<number, Uint8Array>();
+    const staged = new Map<number, Buffer>();
     let keys = this.#keys;
     let tombstones = this.#tombstones;
     for (const t of touched.values()) {
@@ -668,7 +734,7 @@ class LevelStore implements Store {
       const bucket = bucketOfHashBytes(hash8, 0, this.bucketBits);
       let d = staged.get(bucket);
       if (d === undefined) {
-        d = this.#digests.slice(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES);
+        d = this.#stageDigest(bucket);
         staged.set(bucket, d);
       }
       const old = t.committed;
@@ -682,23 +748,29 @@ class LevelStore implements Store {
       else keys++;
     }
     this.#stageDigests(batch, staged);
-    if (batch.length > 0) batch.push({ type: 'put', key: metaKey('counts'), value: metaPackr.pack([keys, tombstones]) });
-    let reservedMs = this.#reservedMs;
-    if (this.#needsReservation() || jobs.some((j) => j.kind === 'reserve')) {
-      reservedMs = Math.max(reservedMs, this.#clock.lastMs + this.#reserveMs);
-      batch.push({ type: 'put', key: metaKey('hlc'), value: metaPackr.pack(reservedMs) });
+    // The persisted counts change only when a key appears or flips between live and tombstone,
+    // not on an overwrite: write them only then (one LevelDB entry fewer per overwriting group).
+    if (keys !== this.#keys || tombstones !== this.#tombstones) {
+      batch.push({ type: 'put', key: COUNTS_KEY, value: metaPackr.pack([keys, tombstones]) });
     }
-    if (batch.length > 0) await this.#db.batch(batch, { ...BINARY, sync: this.#sync });
+    let reservedMs = this.#reservedMs;
+    if (reserve || this.#needsReservation()) {
+      reservedMs = Math.max(reservedMs, this.#clock.lastMs + this.#reserveMs);
+      batch.push({ type: 'put', key: HLC_KEY, value: metaPackr.pack(reservedMs) });
+    }
+    return { batch, staged, keys, tombstones, reservedMs, changes, results };
+  }
 
-    // 4. Committed: publish to memory, then tell waiters and listeners.
-    this.#publishDigests(staged);
-    this.#keys = keys;
-    this.#tombstones = tombstones;
-    this.#reservedMs = reservedMs;
+  /** After the group's batch is written: publish to memory, then tell waiters and listeners. */
+  #publishGroup(jobs: GroupJob[], touched: Map<string, Touch>, commit: PreparedGroup): void {
+    this.#publishDigests(commit.staged);
+    this.#keys = commit.keys;
+    this.#tombstones = commit.tombstones;
+    this.#reservedMs = commit.reservedMs;
     for (const t of touched.values()) this.#cache.set(t.key, t.current);
     this.#commitSeq++;
-    jobs.forEach((job, i) => (job.resolve as (v: unknown) => void)(results[i]));
-    this.#emit(changes);
+    for (let i = 0; i < jobs.length; i++) ((jobs[i] as GroupJob).resolve as (v: unknown) => void)(commit.results[i]);
+    this.#emit(commit.changes);
   }
 
   async #commitPurge(job: Extract<Job, { kind: 'purge' }>): Promise<void> {
@@ -710,7 +782,7 @@ class LevelStore implements Store {
       await it.close().catch(() => undefined);
     }
     const batch: LevelBatchOp[] = [];
-    const staged = new Map<number, Uint8Array>();
+    const staged = new Map<number, Buffer>();
     const purgedKeys: string[] = [];
     for (const [k, v] of entries) {
       const { tombstone, version } = readIndexValue(v);
@@ -720,7 +792,7 @@ class LevelStore implements Store {
       const bucket = bucketOfHashBytes(k, 1, this.bucketBits);
       let d = staged.get(bucket);
       if (d === undefined) {
-        d = this.#digests.slice(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES);
+        d = this.#stageDigest(bucket);
         staged.set(bucket, d);
       }
       xorDigestInto(d, 0, entryDigest(keyBytes, v));
@@ -729,8 +801,8 @@ class LevelStore implements Store {
     const tombstones = this.#tombstones - purgedKeys.length;
     if (batch.length > 0) {
       this.#stageDigests(batch, staged);
-      batch.push({ type: 'put', key: metaKey('counts'), value: metaPackr.pack([this.#keys, tombstones]) });
-      await this.#db.batch(batch, { ...BINARY, sync: this.#sync });
+      batch.push({ type: 'put', key: COUNTS_KEY, value: metaPackr.pack([this.#keys, tombstones]) });
+      await this.#db.batch(batch, this.#batchOptions);
       this.#publishDigests(staged);
       this.#tombstones = tombstones;
       for (const key of purgedKeys) this.#cache.set(key, null);
@@ -743,14 +815,21 @@ class LevelStore implements Store {
     });
   }
 
-  #stageDigests(batch: LevelBatchOp[], staged: Map<number, Uint8Array>): void {
+  /** A copy of a bucket's digest to update for the next batch; it becomes that batch's value as is. */
+  #stageDigest(bucket: number): Buffer {
+    const d = Buffer.allocUnsafe(DIGEST_BYTES);
+    d.set(this.#digests.subarray(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES));
+    return d;
+  }
+
+  #stageDigests(batch: LevelBatchOp[], staged: Map<number, Buffer>): void {
     for (const [bucket, d] of staged) {
-      if (d.every((x) => x === 0)) batch.push({ type: 'del', key: digestKey(bucket) });
-      else batch.push({ type: 'put', key: digestKey(bucket), value: Buffer.from(d) });
+      if (isZero(d)) batch.push({ type: 'del', key: digestKey(bucket) });
+      else batch.push({ type: 'put', key: digestKey(bucket), value: d });
     }
   }
 
-  #publishDigests(staged: Map<number, Uint8Array>): void {
+  #publishDigests(staged: Map<number, Buffer>): void {
     for (const [bucket, d] of staged) this.#digests.set(d, bucket * DIGEST_BYTES);
   }
 
@@ -766,6 +845,11 @@ class LevelStore implements Store {
       }
     }
   }
+}
+
+function isZero(d: Uint8Array): boolean {
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
+  return true;
 }
 
 const CURSOR_PATTERN = /^[A-Za-z0-9_-]+$/;

@@ -362,6 +362,44 @@ export function runStoreConformance(factory: StoreFactory): void {
       }
     });
 
+    it('persists stats and digests across reopen after overwrites, deletes, applies and purges', async () => {
+      // Counts are written only by batches that change them; the reopened store must still agree with its data.
+      const clock = new ManualClock();
+      const backend = await factory.create();
+      const reopen = async (store: Store): Promise<Store> => {
+        const stats = store.stats();
+        const digests = await store.bucketDigests(0, 8);
+        await store.close();
+        const reopened = await backend.open({ now: clock.now });
+        expect(reopened.stats()).toEqual(stats);
+        expect(await reopened.bucketDigests(0, 8)).toEqual(digests);
+        expect(await checkIntegrity(reopened)).toEqual([]);
+        return reopened;
+      };
+      try {
+        let store = await backend.open({ bucketBits: 3, now: clock.now, nodeId: 'n1' });
+        await store.batch(Array.from({ length: 20 }, (_, i) => ({ type: 'put' as const, key: `k${i}`, value: `v${i}` })));
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(Array.from({ length: 20 }, (_, i) => store.put(`k${i}`, `r${round}-${i}`)));
+        }
+        await Promise.all([store.delete('k1'), store.delete('k2'), store.put('k3', 'x'), store.delete('k1')]);
+        await store.put('k2', 'back');
+        await store.apply(tombstone('k4', { ms: clock.ms - 10_000, counter: 0, node: 'r' })); // older: loses
+        await store.apply(tombstone('k5', { ms: clock.ms + 10_000, counter: 0, node: 'r' }));
+        store = await reopen(store);
+        expect(store.stats()).toMatchObject({ keys: 18, tombstones: 2 });
+        clock.ms += 20_000;
+        expect(await store.purgeTombstones({ beforeMs: clock.ms })).toBe(2);
+        await store.put('k1', 'after purge');
+        await store.put('k0', 'overwrite');
+        store = await reopen(store);
+        expect(store.stats()).toMatchObject({ keys: 19, tombstones: 0 });
+        await store.close();
+      } finally {
+        await backend.destroy();
+      }
+    });
+
     it('refuses work after close', async () => {
       const backend = await factory.create();
       const store = await backend.open({ bucketBits: 4 });
