@@ -144,13 +144,107 @@ function toPlainBytes(b: Uint8Array): Uint8Array {
  * On-disk value of a data entry: `0x01` then a MessagePack array
  * `[ms, counter, node, tombstone, value, contentType|nil, expiresAtMs|nil]`.
  * The key is not repeated; it is the LevelDB key.
+ *
+ * Written by hand into one exactly sized buffer (this is on every write's
+ * path): the bytes are the ones msgpackr's `pack` gives for that array
+ * (smallest uint form up to 2^32 - 1, float64 above, as msgpackr does; str8
+ * and str16 headers; bin8/16/32), checked against msgpackr in record.test.ts.
  */
 export function encodeRecordValue(r: StoredRecord): Buffer {
-  const body = packr.pack([r.version.ms, r.version.counter, r.version.node, r.tombstone, r.value, r.contentType ?? null, r.expiresAtMs ?? null]);
-  const out = Buffer.allocUnsafe(1 + body.length);
+  const v = r.version;
+  const node = v.node;
+  const contentType = r.contentType;
+  const expiresAtMs = r.expiresAtMs;
+  const value = r.value;
+  const size = 2 + uintSize(v.ms) + uintSize(v.counter) + strSize(node) + 1 + binSize(value.length) +
+    (contentType === undefined ? 1 : strSize(contentType)) + (expiresAtMs === undefined ? 1 : uintSize(expiresAtMs));
+  const out = Buffer.allocUnsafe(size);
   out[0] = RECORD_FORMAT_V1;
-  out.set(body, 1);
+  out[1] = 0x97; // fixarray of 7
+  let pos = writeUint(out, 2, v.ms);
+  pos = writeUint(out, pos, v.counter);
+  pos = writeAsciiStr(out, pos, node);
+  out[pos++] = r.tombstone ? 0xc3 : 0xc2;
+  pos = writeBinHeader(out, pos, value.length);
+  out.set(value, pos);
+  pos += value.length;
+  if (contentType === undefined) out[pos++] = 0xc0;
+  else pos = writeAsciiStr(out, pos, contentType);
+  if (expiresAtMs === undefined) out[pos++] = 0xc0;
+  else pos = writeUint(out, pos, expiresAtMs);
+  if (pos !== size) throw new Error(`encodeRecordValue: wrote ${pos} of ${size} bytes`);
   return out;
+}
+
+// Record fields are non-negative safe integers (versions, expiry) and ASCII
+// strings (node ids, content types), validated before they get here.
+function uintSize(n: number): number {
+  if (n >>> 0 !== n) return 9; // float64, as msgpackr writes integers above 2^32 - 1
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+function writeUint(out: Buffer, pos: number, n: number): number {
+  if (n >>> 0 !== n) {
+    out[pos] = 0xcb;
+    out.writeDoubleBE(n, pos + 1);
+    return pos + 9;
+  }
+  if (n < 0x80) {
+    out[pos] = n;
+    return pos + 1;
+  }
+  if (n < 0x100) {
+    out[pos] = 0xcc;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  if (n < 0x10000) {
+    out[pos] = 0xcd;
+    out.writeUInt16BE(n, pos + 1);
+    return pos + 3;
+  }
+  out[pos] = 0xce;
+  out.writeUInt32BE(n, pos + 1);
+  return pos + 5;
+}
+
+function strSize(s: string): number {
+  return s.length + (s.length < 0x20 ? 1 : s.length < 0x100 ? 2 : 3);
+}
+
+function writeAsciiStr(out: Buffer, pos: number, s: string): number {
+  const n = s.length;
+  if (n < 0x20) {
+    out[pos++] = 0xa0 | n;
+  } else if (n < 0x100) {
+    out[pos++] = 0xd9;
+    out[pos++] = n;
+  } else {
+    out[pos++] = 0xda;
+    out.writeUInt16BE(n, pos);
+    pos += 2;
+  }
+  return pos + out.write(s, pos, n, 'latin1');
+}
+
+function binSize(n: number): number {
+  return n + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+}
+
+function writeBinHeader(out: Buffer, pos: number, n: number): number {
+  if (n < 0x100) {
+    out[pos] = 0xc4;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  if (n < 0x10000) {
+    out[pos] = 0xc5;
+    out.writeUInt16BE(n, pos + 1);
+    return pos + 3;
+  }
+  out[pos] = 0xc6;
+  out.writeUInt32BE(n, pos + 1);
+  return pos + 5;
 }
 
 export function decodeRecordValue(key: string, bytes: Uint8Array): StoredRecord {
