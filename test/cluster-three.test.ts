@@ -88,6 +88,10 @@ describe('a 3-node cluster of real processes', () => {
     const repair = await runCli(['repair', '--node', n3.url]);
     expect(repair.code, repair.stdout + repair.stderr).toBe(0);
     expect(repair.stdout).toContain('repair: in sync');
+    // The restarted node said what happened: it rejoined as itself and ran the repair.
+    const logs = n3.proc!.logs();
+    expect(logs.find((l) => l.msg.startsWith('joined the cluster: saw '))).toBeDefined();
+    expect(logs.find((l) => l.msg === 'repair finished: in sync')).toMatchObject({ inSync: true, partitions: 256 });
     for (const [key, value] of expected) expect(await get(n3, key, 'one'), key).toBe(value);
   });
 

@@ -73,6 +73,12 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
       throw error;
     }
 
+    if (tuning.advertiseHost === undefined && WILDCARD_HOSTS.has(options.host)) {
+      logger.warn(
+        { host: options.host },
+        `listening on the wildcard ${options.host}: other nodes are told to reach this one at ${httpUrl}; set --advertise-host to an address they can reach`,
+      );
+    }
     const unsubscribe = logMembership(cluster, logger);
     logger.info(
       {
@@ -102,6 +108,8 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
     return nodeService;
   };
 }
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
 /** Logs the membership changes gossip reports: who joined, who is suspected, dead, back, or left. */
 function logMembership(cluster: ClusterService, logger: Logger): () => void {
