@@ -50,10 +50,11 @@ const TUNING_FLAGS: ReadonlyArray<readonly [flags: string, description: string]>
 export function registerStartCommand(program: Command, context: CommandContext): void {
   const start = program
     .command('start')
-    .summary('run a node on this machine (serves the HTTP API until SIGINT/SIGTERM)')
+    .summary('run a cluster node on this machine (serves the HTTP API until SIGINT/SIGTERM)')
     .description(
-      'run a node: open the store in the data dir and serve the HTTP API until SIGINT/SIGTERM, ' +
-        'then finish requests in flight, close the store and exit 0. Logs go to stdout (JSON, or readable lines on a terminal)',
+      'run a cluster node: open the store in the data dir, start gossip (a new cluster of one, or join through --seeds), ' +
+        'and serve the HTTP API and the internode routes until SIGINT/SIGTERM; then finish requests in flight, leave the cluster, ' +
+        'close the store and exit 0. Logs go to stdout (JSON, or readable lines on a terminal)',
     )
     .addOption(envOption('--data-dir <dir>', 'where the node keeps its data, id and clock (created when missing)').default('./data'))
     .addOption(envOption('--host <host>', 'address to listen on').default('127.0.0.1'))
