@@ -93,7 +93,7 @@ describe('a 3-node cluster of real processes', () => {
     expect(logs.find((l) => l.msg.startsWith('joined the cluster: saw '))).toBeDefined();
     expect(logs.find((l) => l.msg === 'repair finished: in sync')).toMatchObject({ inSync: true, partitions: 256 });
     for (const [key, value] of expected) expect(await get(n3, key, 'one'), key).toBe(value);
-  });
+  }, 120_000);
 
   it('converges after a node frozen (SIGSTOP) missed writes and deletes at `one`: `hearsay repair` on each node, no delete comes back', async () => {
     const [n1, n2, n3] = [cluster.node('n1'), cluster.node('n2'), cluster.node('n3')];
@@ -121,5 +121,5 @@ describe('a 3-node cluster of real processes', () => {
       for (const key of created) expect(await get(node, key, 'one'), `${key} on ${node.id}`).toBe(`new ${key}`);
     }
     for (const key of deleted) expect(await get(n2, key, 'all')).toBeUndefined();
-  });
+  }, 120_000);
 });
