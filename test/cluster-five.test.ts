@@ -89,3 +89,23 @@ describe('a node with another cluster key', () => {
     expect(unsigned.status).toBe(401);
   });
 });
+
+describe('a node stopped with SIGTERM', () => {
+  it('leaves the cluster: exits 0, the others list it as left at once, quorum writes go on', async () => {
+    const leaver = cluster.node('n5');
+    leaver.signal('SIGTERM');
+    expect(await leaver.proc!.exitCode()).toBe(0);
+    const logs = leaver.proc!.logs().map((l) => l.msg);
+    expect(logs).toEqual(expect.arrayContaining(['leaving the cluster', 'store closed; node stopped']));
+    const others = cluster.nodes.filter((n) => n !== leaver);
+    await until(async () => {
+      for (const node of others) {
+        const view = (await (await fetch(`${node.url}/v1/cluster`)).json()) as { members: Array<{ id: string; state: string }> };
+        if (view.members.find((m) => m.id === 'n5')?.state !== 'left') return undefined;
+      }
+      return true;
+    }, () => 'n5 not seen as left by every other node');
+    expect((await put(others[0]!, 'five/after-leave', 'still here')).status).toBe(204);
+    for (const node of others) expect(await get(node, 'five/after-leave')).toBe('still here');
+  });
+});
