@@ -330,6 +330,10 @@ describe('GossipNode: member state and dissemination', () => {
     const pulls = sent.flatMap((t) => ofType(t.msgs, MessageType.PullReq));
     expect(pulls.length > 0).toBe(sendsPullReq);
     if (!sendsPullReq) expect(sent.flatMap((t) => ofType(t.msgs, MessageType.Alive)).length).toBeGreaterThan(0);
+    // pull only asks; push-pull also offers its rumors in the same datagram.
+    const withPull = sent.filter((t) => ofType(t.msgs, MessageType.PullReq).length > 0);
+    if (mode === 'pull') for (const t of withPull) expect(t.msgs).toHaveLength(1);
+    if (mode === 'push-pull') expect(withPull.some((t) => t.msgs.length > 1)).toBe(true);
   });
 
   it('answers a PullReq with its rumors, within the packet budget', () => {

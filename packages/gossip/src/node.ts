@@ -854,7 +854,9 @@ export class GossipNode {
       if (t.mode === 'push') {
         if (this.queue.size > 0) this.send(m.address, [], true);
       } else {
-        this.send(m.address, [{ type: MessageType.PullReq, source: this.id, sourceAddr: this.address } satisfies PullReq], t.mode === 'pull');
+        const pull: PullReq = { type: MessageType.PullReq, source: this.id, sourceAddr: this.address };
+        // pull: only ask; push-pull: ask and offer our rumors in the same datagram.
+        this.send(m.address, [pull], false, t.mode === 'push-pull');
       }
     }
   }
@@ -1000,15 +1002,19 @@ export class GossipNode {
   }
 
   /**
-   * Queue one datagram to `to`: `primary` messages first, then rumors up to
-   * the packet budget. With `onlyIfRumors`, nothing is sent when no rumor fits.
+   * Queue one datagram to `to`: `primary` messages first, then (with
+   * `piggyback`) rumors up to the packet budget. With `onlyIfRumors`, nothing
+   * is sent when no rumor fits.
    */
-  private send(to: string, primary: PacketMessage[], onlyIfRumors = false): void {
+  private send(to: string, primary: PacketMessage[], onlyIfRumors = false, piggyback = true): void {
     const t = this.tuning;
-    let used = 0;
-    for (const m of primary) used += estimateSize(m) + MESSAGE_OVERHEAD_BYTES;
     const before = primary.length;
-    const msgs = this.queue.take(t.packetBudgetBytes - used, retransmitLimit(t.retransmitMult, this.liveCount), primary);
+    let msgs = primary;
+    if (piggyback) {
+      let used = 0;
+      for (const m of primary) used += estimateSize(m) + MESSAGE_OVERHEAD_BYTES;
+      msgs = this.queue.take(t.packetBudgetBytes - used, retransmitLimit(t.retransmitMult, this.liveCount), primary);
+    }
     if (msgs.length === 0 || (onlyIfRumors && msgs.length === before)) return;
     if (this.transmits.length >= t.outboxMax) {
       this.stats.outboxOverflow++;
