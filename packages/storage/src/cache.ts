@@ -1,7 +1,11 @@
 import type { StoredRecord } from './types.ts';
 
-/** Per-entry bookkeeping overhead counted against the budget besides key and value bytes. */
-const ENTRY_OVERHEAD_BYTES = 96;
+/**
+ * Per-entry bookkeeping overhead counted against the budget besides key and
+ * value bytes: map entry, record and version objects, and (for records the
+ * store wrote) its ~48-byte hash memo (store.ts).
+ */
+const ENTRY_OVERHEAD_BYTES = 144;
 
 /**
  * A bounded read cache of key -> record (or null for "known absent"),

@@ -6,7 +6,7 @@ import { BUCKET_BITS_MAX, DIGEST_BYTES, bucketOfHashBytes, entryDigest, hashKeyB
 import { HybridClock } from './hlc.ts';
 import { RecordCache } from './cache.ts';
 import {
-  DATA, DIGEST, bucketIndexRange, dataKey, digestKey, indexKey, indexValue, keyspaceRange, metaKey, readIndexValue,
+  DATA, DIGEST, INDEX, bucketIndexRange, dataKey, digestKey, indexKey, indexValue, keyspaceRange, metaKey, readIndexValue,
 } from './keyspace.ts';
 import { BINARY, type LevelBatchOp, type LevelLike } from './level.ts';
 import {
@@ -109,6 +109,30 @@ interface Touch {
 
 function newTouch(key: string, keyBytes: Buffer): Touch {
   return { key, keyBytes, dataKey: dataKey(keyBytes), committed: null, current: null };
+}
+
+const memoScratch = Buffer.alloc(8 + DIGEST_BYTES);
+
+/**
+ * A record's key hash (8 bytes) ‖ index-entry digest (16 bytes) as a 24-char
+ * latin1 string: about 40 bytes of heap, against some 300 for two Buffers.
+ */
+function hashMemo(indexKeyBytes: Buffer, entry: Uint8Array): string {
+  indexKeyBytes.copy(memoScratch, 0, 1, 9);
+  memoScratch.set(entry.subarray(0, DIGEST_BYTES), 8);
+  return memoScratch.toString('latin1');
+}
+
+function indexKeyFromMemo(memo: string, keyBytes: Buffer): Buffer {
+  const k = Buffer.allocUnsafe(9 + keyBytes.length);
+  k[0] = INDEX;
+  k.write(memo, 1, 8, 'latin1');
+  k.set(keyBytes, 9);
+  return k;
+}
+
+function xorMemoDigestInto(d: Uint8Array, memo: string): void {
+  for (let i = 0; i < DIGEST_BYTES; i++) d[i] = (d[i] as number) ^ memo.charCodeAt(8 + i);
 }
 
 function jobSize(job: Job): number {
@@ -261,6 +285,13 @@ class LevelStore implements Store {
   readonly #syncReads: boolean;
   /** The options of every write batch, built once (abstract-level copies them into each op). */
   readonly #batchOptions: typeof BINARY & { readonly sync: boolean };
+  /**
+   * Per record this store wrote: its key hash and index-entry digest (see
+   * `hashMemo`), so overwriting it later hashes once (the new entry) instead
+   * of three times (key, old entry, new entry). Weak: an entry lives as long
+   * as its record does (in the read cache or with a caller).
+   */
+  readonly #hashMemo = new WeakMap<StoredRecord, string>();
   #reservedMs: number;
   #reservePending = false;
   #keys: number;
@@ -727,23 +758,27 @@ class LevelStore implements Store {
     for (const t of touched.values()) {
       const cur = t.current;
       if (cur === t.committed || cur === null) continue;
-      const hash8 = hashKeyBytes(t.keyBytes);
+      const old = t.committed;
+      const oldHashes = old === null ? undefined : this.#hashMemo.get(old);
+      const ik = oldHashes === undefined ? indexKey(hashKeyBytes(t.keyBytes), t.keyBytes) : indexKeyFromMemo(oldHashes, t.keyBytes);
       const iv = indexValue(cur.tombstone, cur.version);
       batch.push({ type: 'put', key: t.dataKey, value: encodeRecordValue(cur) });
-      batch.push({ type: 'put', key: indexKey(hash8, t.keyBytes), value: iv });
-      const bucket = bucketOfHashBytes(hash8, 0, this.bucketBits);
+      batch.push({ type: 'put', key: ik, value: iv });
+      const bucket = bucketOfHashBytes(ik, 1, this.bucketBits);
       let d = staged.get(bucket);
       if (d === undefined) {
         d = this.#stageDigest(bucket);
         staged.set(bucket, d);
       }
-      const old = t.committed;
       if (old !== null) {
-        xorDigestInto(d, 0, entryDigest(t.keyBytes, indexValue(old.tombstone, old.version)));
+        if (oldHashes === undefined) xorDigestInto(d, 0, entryDigest(t.keyBytes, indexValue(old.tombstone, old.version)));
+        else xorMemoDigestInto(d, oldHashes);
         if (old.tombstone) tombstones--;
         else keys--;
       }
-      xorDigestInto(d, 0, entryDigest(t.keyBytes, iv));
+      const entry = entryDigest(t.keyBytes, iv);
+      xorDigestInto(d, 0, entry);
+      this.#hashMemo.set(cur, hashMemo(ik, entry));
       if (cur.tombstone) tombstones++;
       else keys++;
     }
