@@ -167,11 +167,13 @@ export class TestCluster {
   }
 }
 
+/** The members `node` sees alive with a known HTTP address. */
 export async function aliveMembers(node: TestNode): Promise<string[]> {
   const response = await fetch(`${node.url}/v1/cluster`).catch(() => undefined);
   if (response?.status !== 200) return [];
-  const view = (await response.json()) as { members: Array<{ id: string; state: string }> };
-  return view.members.filter((m) => m.state === 'alive').map((m) => m.id).sort();
+  const view = (await response.json()) as { members: Array<{ id: string; state: string; http: string }> };
+  // A member whose HTTP address has not arrived through gossip yet cannot be sent replicas' requests.
+  return view.members.filter((m) => m.state === 'alive' && m.http !== '').map((m) => m.id).sort();
 }
 
 export async function put(node: TestNode, key: string, value: string, consistency = 'quorum'): Promise<Response> {
