@@ -24,7 +24,8 @@ export const FAST_FLAGS = [
   '--gossip-interval-ms', '50',
   '--gossip-push-pull-interval-ms', '1000',
   '--handoff-interval-ms', '300',
-  '--request-timeout-ms', '2000',
+  // Generous: a loaded CI machine should not turn a slow replica into a 503 here.
+  '--request-timeout-ms', '5000',
   // Background repair off: the tests show what hints and `hearsay repair` do.
   '--repair-interval-ms', '0',
 ];
