@@ -4,6 +4,7 @@
 //   pnpm bench:gossip                  everything (N = 100, 1000, 10000)
 //   pnpm bench:gossip --n=100,1000     only these cluster sizes (rounds, traffic)
 //   pnpm bench:gossip --part=rounds|traffic|detection
+//   pnpm bench:gossip --part=traffic --modes=pull   only these modes (traffic; rounds needs all three)
 //
 // Prints, beside each of our figures, a baseline from the same run and the ratio:
 //  - rounds to 100%: the bound log2(N) + ln(N) (single-target push, Pittel 1987);
@@ -20,7 +21,7 @@ const args = process.argv.slice(2);
 const part = args.find((a) => a.startsWith('--part='))?.slice('--part='.length);
 const SIZES = (args.find((a) => a.startsWith('--n='))?.slice('--n='.length) ?? '100,1000,10000').split(',').map(Number);
 const SEED = Number(args.find((a) => a.startsWith('--seed='))?.slice('--seed='.length) ?? 20261123);
-const MODES: DisseminationMode[] = ['push', 'pull', 'push-pull'];
+const MODES = (args.find((a) => a.startsWith('--modes='))?.slice('--modes='.length) ?? 'push,pull,push-pull').split(',') as DisseminationMode[];
 const started = performance.now();
 
 function secs(since: number): string {
