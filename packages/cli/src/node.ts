@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import { createApp, createLocalService, guardServer, type AppOptions, type HearsayApp, type KvService } from '@hearsay/http';
+import { createApp, createLocalService, DEFAULT_LIMITS, guardServer, requestErrorResponse, type AppOptions, type HearsayApp, type KvService } from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
 import { CLI_ERROR_CODES, CliError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -110,7 +110,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     void listener(request, response);
   });
   // Bytes Node's parser refuses, and CONNECT, get JSON error answers instead of a dropped connection.
-  guardServer(server);
+  // With the limits, a body declared over the value limit is refused before "100 Continue" invites it.
+  guardServer(server, DEFAULT_LIMITS);
   try {
     await listen(server, options.host, options.httpPort);
   } catch (error) {
@@ -128,8 +129,10 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     throw error;
   }
   const { service } = nodeService;
-  const app = createApp(nodeService.internal === undefined ? { service, logger } : { service, logger, internal: nodeService.internal });
-  listener = getRequestListener(app.fetch);
+  const appOptions = { service, logger, processMetrics: true };
+  const app = createApp(nodeService.internal === undefined ? appOptions : { ...appOptions, internal: nodeService.internal });
+  // Paths or Host headers that the Request constructor refuses get a JSON 400 instead of node-server's bare 500.
+  listener = getRequestListener(app.fetch, { errorHandler: requestErrorResponse });
 
   let stopping: Promise<void> | undefined;
   const running: RunningNode = {
