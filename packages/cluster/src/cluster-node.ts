@@ -48,6 +48,8 @@ export interface ClusterConfig {
   readonly peerMaxBatchRecords: number;
   /** How long a write waits to join a batch while another is in flight. Default 2 ms. */
   readonly peerBatchDelayMs: number;
+  /** Read requests in flight per peer; reads issued meanwhile travel together in the next one. Default 2. */
+  readonly peerMaxReadsInFlight: number;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -67,6 +69,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   peerMaxQueued: 1024,
   peerMaxBatchRecords: 128,
   peerBatchDelayMs: 2,
+  peerMaxReadsInFlight: 2,
 };
 
 export interface ClusterNodeOptions {
@@ -133,6 +136,7 @@ export function validateClusterConfig(config: ClusterConfig, bucketBits: number)
   positive('peerMaxQueued', 0);
   positive('peerMaxBatchRecords');
   positive('peerBatchDelayMs', 0);
+  positive('peerMaxReadsInFlight');
   if (config.partitionBits > bucketBits) {
     throw new ClusterError('BAD_CONFIG', `partitionBits ${config.partitionBits} exceeds the store's bucketBits ${bucketBits}`);
   }
@@ -165,6 +169,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       maxQueued: config.peerMaxQueued,
       maxBatchRecords: config.peerMaxBatchRecords,
       batchDelayMs: config.peerBatchDelayMs,
+      maxReadsInFlight: config.peerMaxReadsInFlight,
     });
   });
 

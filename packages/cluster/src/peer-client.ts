@@ -24,6 +24,19 @@ export interface PeerClientOptions {
   readonly maxBatchRecords?: number;
   /** While a write to this peer is in flight, further writes wait up to this long to join a batch. Default 2 ms. */
   readonly batchDelayMs?: number;
+  /**
+   * Read requests in flight to this peer at once. Past this, `read` calls
+   * queue and go together in one request (up to `maxBatchRecords` keys) as
+   * soon as a read in flight answers — no timer, so a read is never delayed
+   * by a batching delay. Default 2.
+   */
+  readonly maxReadsInFlight?: number;
+}
+
+interface PendingRead {
+  readonly keys: readonly string[];
+  readonly resolve: (records: (StoredRecord | undefined)[]) => void;
+  readonly reject: (e: unknown) => void;
 }
 
 interface PendingWrite {
@@ -38,6 +51,8 @@ interface PendingWrite {
  * batcher: a write sent while another write to the same peer is in flight
  * waits (up to `batchDelayMs`, or until `maxBatchRecords` are pending) and
  * travels with the others in one request. Under no load a write goes at once.
+ * Reads batch too, without a timer: at most `maxReadsInFlight` read requests
+ * are in flight; reads issued meanwhile go together in the next one.
  */
 export class InternodePeerClient implements PeerClient {
   readonly #transport: InternodeTransport;
@@ -54,6 +69,10 @@ export class InternodePeerClient implements PeerClient {
   #writesInFlight = 0;
   #flushTimer: unknown = undefined;
   #flushQueued = false;
+  readonly #maxReadsInFlight: number;
+  #pendingReads: PendingRead[] = [];
+  #readsInFlight = 0;
+  #readFlushQueued = false;
   /** Requests sent (after batching), for tests and metrics. */
   requestsSent = 0;
 
@@ -65,6 +84,7 @@ export class InternodePeerClient implements PeerClient {
     this.#maxQueued = options.maxQueued ?? 1024;
     this.#maxBatch = Math.max(1, options.maxBatchRecords ?? 128);
     this.#batchDelayMs = options.batchDelayMs ?? 2;
+    this.#maxReadsInFlight = Math.max(1, options.maxReadsInFlight ?? 2);
   }
 
   write(records: readonly StoredRecord[]): Promise<void> {
@@ -79,9 +99,57 @@ export class InternodePeerClient implements PeerClient {
     });
   }
 
-  async read(keys: readonly string[]): Promise<(StoredRecord | undefined)[]> {
-    const answer = await this.#call('read', { keys });
-    return decodeReadResponse(answer, keys.length);
+  read(keys: readonly string[]): Promise<(StoredRecord | undefined)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    if (this.#pendingReads.length >= this.#maxQueued) {
+      return Promise.reject(new ClusterError('PEER_OVERLOADED', 'too many reads queued for this peer'));
+    }
+    return new Promise((resolve, reject) => {
+      this.#pendingReads.push({ keys, resolve, reject });
+      this.#scheduleReads();
+    });
+  }
+
+  /** Same-tick reads travel together; beyond that, reads batch only while `maxReadsInFlight` are in flight. */
+  #scheduleReads(): void {
+    if (this.#readFlushQueued || this.#readsInFlight >= this.#maxReadsInFlight) return;
+    this.#readFlushQueued = true;
+    queueMicrotask(() => {
+      this.#readFlushQueued = false;
+      this.#flushReads();
+    });
+  }
+
+  #flushReads(): void {
+    while (this.#pendingReads.length > 0 && this.#readsInFlight < this.#maxReadsInFlight) {
+      const batch: PendingRead[] = [];
+      let n = 0;
+      while (this.#pendingReads.length > 0 && (n === 0 || n + this.#pendingReads[0]!.keys.length <= this.#maxBatch)) {
+        const r = this.#pendingReads.shift()!;
+        batch.push(r);
+        n += r.keys.length;
+      }
+      const keys = batch.length === 1 ? batch[0]!.keys : batch.flatMap((r) => r.keys);
+      this.#readsInFlight++;
+      this.#call('read', { keys })
+        .then((answer) => decodeReadResponse(answer, keys.length))
+        .then(
+          (records) => {
+            let at = 0;
+            for (const r of batch) {
+              r.resolve(records.slice(at, at + r.keys.length));
+              at += r.keys.length;
+            }
+          },
+          (e: unknown) => {
+            for (const r of batch) r.reject(e);
+          },
+        )
+        .finally(() => {
+          this.#readsInFlight--;
+          if (this.#pendingReads.length > 0) this.#scheduleReads();
+        });
+    }
   }
 
   async hint(target: string, records: readonly StoredRecord[]): Promise<void> {

@@ -85,6 +85,18 @@ describe('coordinator', () => {
     expect(c.timers.nowMs() - started).toBe(500);
   });
 
+  it('answers a read once R replicas answered, without waiting for a slow third one', async () => {
+    const c = await make(3, { requestTimeoutMs: 500, peerTimeoutMs: 60_000 });
+    await c.run(c.get('n1').node.service.put('k', enc('v'), { consistency: 'all' }));
+    (c.get('n3').node as { handleInternode: unknown }).handleInternode = () => new Promise(() => undefined);
+    for (const consistency of ['one', 'quorum'] as const) {
+      const started = c.timers.nowMs();
+      const r = await c.run(c.get('n1').node.service.get('k', { consistency }));
+      expect(dec(r?.value)).toBe('v');
+      expect(c.timers.nowMs() - started).toBe(0);
+    }
+  });
+
   it('later writes win by version, whichever node coordinates them', async () => {
     const c = await make(3);
     await c.run(c.get('n1').node.service.put('k', enc('first'), { consistency: 'quorum' }));

@@ -72,6 +72,46 @@ describe('internode API over HTTP', () => {
     expect(await n.store.getRecord('a')).toBeUndefined();
   });
 
+  it('works over real loopback sockets with the default node:http keep-alive transport', async () => {
+    const n = await node('secret');
+    const { createServer } = await import('node:http');
+    let connections = 0;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const init = { method: req.method ?? 'GET', headers: req.headers as Record<string, string>, body: Buffer.concat(chunks) };
+        void Promise.resolve(n.root.request(`http://n1${req.url ?? '/'}`, init)).then(async (r) => {
+          res.writeHead(r.status, Object.fromEntries(r.headers));
+          res.end(Buffer.from(await r.arrayBuffer()));
+        });
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const transport = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, timers: n.timers, clusterKey: 'secret' });
+      const c = new InternodePeerClient(transport, { timers: n.timers });
+      await c.write([rec('a', 5)]);
+      for (let i = 0; i < 5; i++) {
+        const [a, missing] = await c.read(['a', 'zzz']);
+        expect(a?.version).toEqual({ ms: 5, counter: 0, node: 'n9' });
+        expect(missing).toBeUndefined();
+      }
+      expect(connections).toBe(1); // one kept-alive socket for sequential requests
+      const bad = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, timers: n.timers, clusterKey: 'other' });
+      const e = await new InternodePeerClient(bad, { timers: n.timers }).read(['a']).catch((x: unknown) => x);
+      expect((e as ClusterError).code).toBe('PEER_UNAUTHORIZED');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+    const refused = createHttpTransport({ baseUrl: 'http://127.0.0.1:1', timers: n.timers });
+    const e = await new InternodePeerClient(refused, { timers: n.timers }).read(['a']).catch((x: unknown) => x);
+    expect((e as ClusterError).code).toBe('PEER_UNREACHABLE');
+  });
+
   it('refuses stale timestamps and bad bodies', async () => {
     const n = await node('secret');
     const body = internodePackr.pack({ records: [rec('a', 1)] });
@@ -155,13 +195,80 @@ describe('InternodePeerClient', () => {
     const timers = new VirtualTimers();
     const hang: InternodeTransport = () => new Promise(() => undefined);
     const c = new InternodePeerClient(hang, { timers, timeoutMs: 100, maxInFlight: 1, maxQueued: 1 });
-    const a = c.read(['a']);
-    const b = c.read(['b']);
-    const over = await c.read(['c']).catch((e: unknown) => e);
+    const a = c.scan({ prefix: '', limit: 1 });
+    const b = c.scan({ prefix: '', limit: 1 });
+    const over = await c.scan({ prefix: '', limit: 1 }).catch((e: unknown) => e);
     expect((over as ClusterError).code).toBe('PEER_OVERLOADED');
     const ea = await timers.runUntil(a.catch((e: unknown) => e));
     expect((ea as ClusterError).code).toBe('PEER_TIMEOUT');
     const eb = await timers.runUntil(b.catch((e: unknown) => e));
     expect((eb as ClusterError).code).toBe('PEER_TIMEOUT');
+  });
+
+  it('batches reads while maxReadsInFlight are in flight, with no timer, and splits the answer per caller', async () => {
+    const timers = new VirtualTimers();
+    const sent: string[][] = [];
+    const releases: (() => void)[] = [];
+    const transport: InternodeTransport = async (type, body) => {
+      expect(type).toBe('read');
+      const { keys } = internodePackr.unpack(body) as { keys: string[] };
+      sent.push(keys);
+      if (sent.length <= 2) await new Promise<void>((r) => releases.push(r));
+      return internodePackr.pack({ records: keys.map((k) => (k.startsWith('miss') ? null : rec(k, 1))) });
+    };
+    const c = new InternodePeerClient(transport, { timers, maxReadsInFlight: 2, maxBatchRecords: 10, batchDelayMs: 1000 });
+    const first = c.read(['a']);
+    await new Promise((r) => setImmediate(r));
+    const second = c.read(['b']);
+    await new Promise((r) => setImmediate(r));
+    // Two reads in flight: the next ones wait for either to answer, then go together (at most 10 keys a request).
+    const rest = Array.from({ length: 15 }, (_, i) => c.read(i % 5 === 0 ? [`miss${i}`, `k${i}`] : [`k${i}`]));
+    await new Promise((r) => setImmediate(r));
+    expect(sent.length).toBe(2);
+    for (const r of releases) r();
+    const started = timers.nowMs();
+    const answers = await Promise.all([first, second, ...rest]); // no runUntil: no timer is involved
+    expect(timers.nowMs()).toBe(started);
+    expect(answers.map((a) => a.map((r) => r?.key ?? null))).toEqual([
+      ['a'],
+      ['b'],
+      ...Array.from({ length: 15 }, (_, i) => (i % 5 === 0 ? [null, `k${i}`] : [`k${i}`])),
+    ]);
+    expect(sent.length).toBe(4); // 18 keys after the first two: 10 + 8
+    expect(Math.max(...sent.map((k) => k.length))).toBeLessThanOrEqual(10);
+    expect(c.requestsSent).toBe(4);
+  });
+
+  it('a read is not held back by writes waiting on the write batch timer', async () => {
+    const timers = new VirtualTimers();
+    let releaseWrite: (() => void) | undefined;
+    const transport: InternodeTransport = async (type, body) => {
+      const msg = internodePackr.unpack(body) as { keys?: string[]; records?: unknown[] };
+      if (type === 'write') {
+        if (releaseWrite === undefined) await new Promise<void>((r) => (releaseWrite = r));
+        return internodePackr.pack({ applied: msg.records!.length });
+      }
+      return internodePackr.pack({ records: msg.keys!.map((k) => rec(k, 1)) });
+    };
+    const c = new InternodePeerClient(transport, { timers, batchDelayMs: 60_000 });
+    const w1 = c.write([rec('w1', 1)]);
+    await new Promise((r) => setImmediate(r));
+    const w2 = c.write([rec('w2', 1)]); // waits for the batch timer (a write is in flight)
+    const started = timers.nowMs();
+    const [r] = await c.read(['x']);
+    expect(r?.key).toBe('x');
+    expect(timers.nowMs()).toBe(started);
+    releaseWrite!();
+    await timers.runUntil(Promise.all([w1, w2]));
+  });
+
+  it('rejects a read batch as a whole when the peer answers with the wrong number of records', async () => {
+    const timers = new VirtualTimers();
+    const transport: InternodeTransport = async () => internodePackr.pack({ records: [null] });
+    const c = new InternodePeerClient(transport, { timers });
+    const both = [c.read(['a']), c.read(['b'])].map((p) => p.catch((e: unknown) => e));
+    const [ea, eb] = await Promise.all(both);
+    expect((ea as ClusterError).code).toBe('PEER_BAD_RESPONSE');
+    expect((eb as ClusterError).code).toBe('PEER_BAD_RESPONSE');
   });
 });
