@@ -13,65 +13,30 @@
  *
  *   pnpm bench:cluster [--duration-s 3] [--warmup-s 1] [--rounds 3] [--connections 50] [--keys 10000] [--value-bytes 100] [--tool wrk|autocannon]
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, request as httpRequest } from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
+import { parseLoadArgs } from '../lib/args.ts';
+import { medianOf, preload, runLoad, type Measurement, type Op } from '../lib/load.ts';
+import { stopProcess } from '../lib/process.ts';
+import { fmt, machineLine, median } from '../lib/stats.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const BIN = join(ROOT, 'packages/cli/src/bin.ts');
 const START_DEADLINE_MS = 60_000;
 
-const { values: args } = parseArgs({
-  options: {
-    'duration-s': { type: 'string', default: '3' },
-    'warmup-s': { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '50' },
-    keys: { type: 'string', default: '10000' },
-    'value-bytes': { type: 'string', default: '100' },
-    tool: { type: 'string' },
-  },
-});
-const durationS = Number(args['duration-s']);
-const warmupS = Number(args['warmup-s']);
-const rounds = Number(args.rounds);
-const connections = Number(args.connections);
-const keyCount = Number(args.keys);
-const valueBytes = Number(args['value-bytes']);
-const tool = args.tool ?? (hasWrk() ? 'wrk' : 'autocannon');
-if (tool !== 'wrk' && tool !== 'autocannon') throw new Error(`--tool must be wrk or autocannon, not ${tool}`);
+const load = parseLoadArgs({ rounds: 3 });
+const { durationS, warmupS, rounds, connections, keyCount, valueBytes, tool } = load;
 
-type Op = 'GET' | 'PUT';
 type Consistency = 'one' | 'quorum';
-
-interface Measurement {
-  readonly requestsPerS: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  /** Connection errors, timeouts and non-2xx answers. */
-  readonly errors: number;
-}
 
 interface NodeProcess {
   readonly name: string;
   readonly url: string;
   readonly child: ChildProcess;
-}
-
-function hasWrk(): boolean {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch (error) {
-    // wrk --version exits 1 after printing its version.
-    return (error as { status?: number }).status === 1;
-  }
 }
 
 /** `count` distinct ports free for TCP and UDP, all held until every one is picked. */
@@ -138,126 +103,12 @@ async function waitReady(nodes: readonly NodeProcess[], size: number): Promise<v
   }
 }
 
-async function stopNode(node: NodeProcess): Promise<void> {
-  if (node.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => node.child.once('exit', resolve));
-  node.child.kill('SIGTERM');
-  await exited;
-}
-
-const keyPath = (i: number): string => `/v1/kv/bench/${i}`;
-
-/** PUTs every key once at quorum, over keep-alive connections. */
-async function preload(url: string): Promise<void> {
-  const value = Buffer.alloc(valueBytes, 0x62);
-  const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  const put = (i: number): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const request = httpRequest(url + keyPath(i), {
-        method: 'PUT',
-        agent,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': value.length },
-      });
-      request.on('response', (response) => {
-        response.resume();
-        response.on('end', () => (response.statusCode === 204 ? resolve() : reject(new Error(`preload PUT ${i}: ${response.statusCode}`))));
-      });
-      request.on('error', reject);
-      request.end(value);
-    });
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < keyCount) await put(next++);
-  };
-  try {
-    await Promise.all(Array.from({ length: connections }, worker));
-  } finally {
-    agent.destroy();
-  }
-}
-
-function wrkScript(op: Op, consistency: Consistency): string {
-  const body = 'v'.repeat(valueBytes);
-  const path = `"/v1/kv/bench/" .. math.random(0, ${keyCount - 1}) .. "?consistency=${consistency}"`;
-  const request =
-    op === 'GET'
-      ? `return wrk.format("GET", ${path})`
-      : `return wrk.format("PUT", ${path}, { ["Content-Type"] = "application/octet-stream" }, "${body}")`;
-  return `
-math.randomseed(42)
-request = function()
-  ${request}
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('{"requests":%d,"durationUs":%d,"p50Us":%d,"p99Us":%d,"errors":%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout + e.status))
-end
-`;
-}
-
-async function runWrk(url: string, op: Op, consistency: Consistency, seconds: number, scriptDir: string): Promise<Measurement> {
-  const script = join(scriptDir, `${op}-${consistency}.lua`);
-  await writeFile(script, wrkScript(op, consistency));
-  // One wrk thread: the nodes need the cores.
-  const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`wrk exited with ${code}: ${stdout}`))));
-  });
-  const line = output.split('\n').find((text) => text.startsWith('{"requests"'));
-  if (line === undefined) throw new Error(`no result line from wrk:\n${output}`);
-  const result = JSON.parse(line) as { requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number };
-  return { requestsPerS: result.requests / (result.durationUs / 1e6), p50Ms: result.p50Us / 1000, p99Ms: result.p99Us / 1000, errors: result.errors };
-}
-
-async function runAutocannon(url: string, op: Op, consistency: Consistency, seconds: number): Promise<Measurement> {
-  const body = Buffer.alloc(valueBytes, 0x76);
-  let i = 0;
-  const result = await autocannon({
-    url,
-    connections,
-    duration: seconds,
-    requests: [
-      {
-        setupRequest: (request) => {
-          i = (i + 7919) % keyCount;
-          const path = `${keyPath(i)}?consistency=${consistency}`;
-          return op === 'GET'
-            ? { ...request, method: 'GET', path }
-            : { ...request, method: 'PUT', path, body, headers: { 'content-type': 'application/octet-stream' } };
-        },
-      },
-    ],
-  });
-  return { requestsPerS: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
-}
-
 async function measure(url: string, op: Op, consistency: Consistency, scriptDir: string): Promise<Measurement> {
   const run = (seconds: number): Promise<Measurement> =>
-    tool === 'wrk' ? runWrk(url, op, consistency, seconds, scriptDir) : runAutocannon(url, op, consistency, seconds);
+    runLoad(tool, url, op, seconds, join(scriptDir, `${op}-${consistency}.lua`), { ...load, query: `?consistency=${consistency}` });
   if (warmupS > 0) await run(warmupS);
   return run(durationS);
 }
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
-}
-
-function medianOf(runs: readonly Measurement[]): Measurement {
-  return {
-    requestsPerS: median(runs.map((r) => r.requestsPerS)),
-    p50Ms: median(runs.map((r) => r.p50Ms)),
-    p99Ms: median(runs.map((r) => r.p99Ms)),
-    errors: runs.reduce((sum, r) => sum + r.errors, 0),
-  };
-}
-
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 async function main(): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), 'hearsay-bench-cluster-'));
@@ -275,8 +126,8 @@ async function main(): Promise<void> {
     await waitReady(cluster, 3);
     const coordinator = cluster[0]!;
     const preloadStartMs = Date.now();
-    await preload(single.url);
-    await preload(coordinator.url);
+    await preload(single.url, load);
+    await preload(coordinator.url, load);
     console.log(`preloaded ${keyCount} keys of ${valueBytes} bytes into each in ${Date.now() - preloadStartMs} ms`);
     console.log(
       `load: ${tool}, ${connections} connections to one node (the cluster's c1 coordinates), ${warmupS} s warm-up + ${durationS} s per run, ${rounds} rounds, keys at random from ${keyCount}; RF 3`,
@@ -309,15 +160,14 @@ async function main(): Promise<void> {
         rows.push(`| ${op} | 3 nodes, \`${consistency}\` | ${fmt(ours.requestsPerS)} | ${fmt(ours.p50Ms, 2)} / ${fmt(ours.p99Ms, 2)} | ${fmt(ratio, 2)}× | ${ours.errors} |`);
       }
     }
-    const cpu = cpus();
     console.log('');
-    console.log(`machine: ${cpu.length} cores (${cpu[0]?.model ?? 'unknown'}), ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`);
+    console.log(machineLine());
     console.log('');
     console.log('| op | setup | req/s | p50 / p99 ms | ÷ single node (median of paired rounds) | errors |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: |');
     for (const row of rows) console.log(row);
   } finally {
-    await Promise.all(nodes.map(stopNode));
+    await Promise.all(nodes.map((node) => stopProcess(node.child)));
     await rm(tmp, { recursive: true, force: true });
   }
 }
