@@ -13,8 +13,8 @@
 // The harness lives with the gossip package's simulation tests (relative import:
 // bench/ is not a workspace package).
 
-import { percentile } from '../../packages/sim/src/index.ts';
-import type { DisseminationMode, GossipTuning, PacketMessage } from '../../packages/gossip/src/index.ts';
+import { percentile } from '@hearsay/sim';
+import type { DisseminationMode, GossipTuning, PacketMessage } from '@hearsay/gossip';
 import { packetBytes, SimCluster } from '../../packages/gossip/test/sim/harness.ts';
 
 const args = process.argv.slice(2);

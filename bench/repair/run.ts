@@ -32,10 +32,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 // The bench is not a workspace package, so it imports the packages' public
 // entry points by path (the root has no @hearsay/repair or @hearsay/storage link).
-import { bucketOf, hashKey, openStore } from '../../packages/storage/src/index.ts';
-import type { Store, StoredRecord } from '../../packages/storage/src/index.ts';
-import { createMemoryPeer, partitionBucketRange, runRepairSession } from '../../packages/repair/src/index.ts';
-import type { RepairPeer, RepairProgress, RepairStats } from '../../packages/repair/src/index.ts';
+import { bucketOf, hashKey, openStore } from '@hearsay/storage';
+import type { Store, StoredRecord } from '@hearsay/storage';
+import { createMemoryPeer, partitionBucketRange, runRepairSession } from '@hearsay/repair';
+import type { RepairPeer, RepairProgress, RepairStats } from '@hearsay/repair';
 
 const { values: args } = parseArgs({
   options: {
