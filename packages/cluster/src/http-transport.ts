@@ -96,11 +96,11 @@ function nodeHttpSender(base: string, maxSockets: number): Sender {
         signal.removeEventListener('abort', onAbort);
         reject(e);
       };
-      req.once('error', fail);
+      req.on('error', fail);
       req.once('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.once('error', fail);
+        res.on('error', fail);
         res.once('end', () => {
           signal.removeEventListener('abort', onAbort);
           const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);

@@ -112,6 +112,22 @@ describe('internode API over HTTP', () => {
     expect((e as ClusterError).code).toBe('PEER_UNREACHABLE');
   });
 
+  it('times out a peer that accepts the connection but never answers (node:http transport)', async () => {
+    const timers = new VirtualTimers();
+    const { createServer } = await import('node:http');
+    const server = createServer(() => undefined); // never answers
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const c = new InternodePeerClient(createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, timers }), { timers, timeoutMs: 100 });
+      const e = await timers.runUntil(c.read(['a']).catch((x: unknown) => x));
+      expect((e as ClusterError).code).toBe('PEER_TIMEOUT');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('refuses stale timestamps and bad bodies', async () => {
     const n = await node('secret');
     const body = internodePackr.pack({ records: [rec('a', 1)] });
