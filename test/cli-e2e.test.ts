@@ -6,82 +6,26 @@
  * (fetch) and imports no workspace package: it tests the program as a user
  * runs it. The commands' in-process tests are in packages/cli/test.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliProcess as SupportCliProcess, until as untilWithin, withDeadline as withDeadlineOf, type Waits } from './support/processes.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const BIN = join(ROOT, 'packages/cli/src/bin.ts');
-const DEADLINE_MS = 20_000;
+const WAITS: Waits = { deadlineMs: 20_000, pollMs: 20 };
 
-interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-/** A `hearsay` process whose stdout (JSON logs) and stderr are collected as they arrive. */
-class CliProcess {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
+/** A `hearsay` process with a writable stdin, on this file's deadline. */
+class CliProcess extends SupportCliProcess {
   constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
-    // `node --import tsx` rather than pnpm: one process, and about a second faster.
-    this.child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
-    this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  logs(): LogLine[] {
-    return this.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogLine);
-  }
-
-  /** The first log line that `matches`, once it is written. */
-  async waitForLog(matches: (line: LogLine) => boolean): Promise<LogLine> {
-    return until(() => this.logs().find(matches), () => `log line not seen; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-  }
-
-  async exitCode(): Promise<number | null> {
-    const exit = await withDeadline(this.exited, () => `process did not exit; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-    return exit.code;
+    super(args, env, { ...WAITS, stdin: 'pipe' });
   }
 }
 
-async function withDeadline<T>(promise: Promise<T>, describe: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`deadline of ${DEADLINE_MS} ms passed: ${describe()}`)), DEADLINE_MS);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const withDeadline = <T>(promise: Promise<T>, describe: () => string): Promise<T> => withDeadlineOf(promise, describe, WAITS.deadlineMs);
 
 /** Polls `probe` until it returns a value, or fails at the deadline. */
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, describe: () => string): Promise<T> {
-  const deadlineMs = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadlineMs) throw new Error(`deadline of ${DEADLINE_MS} ms passed: ${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = <T>(probe: () => T | undefined | Promise<T | undefined>, describe: () => string): Promise<T> => untilWithin(probe, describe, WAITS);
 
 interface StartedNode {
   readonly process: CliProcess;

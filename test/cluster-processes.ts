@@ -4,7 +4,6 @@
  * fast gossip through the advanced flags, and helpers that poll a condition
  * with a deadline. Nothing here sleeps a fixed time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -12,10 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpTransport, InternodePeerClient, realTimers } from '@hearsay/cluster';
 import type { StoredRecord } from '@hearsay/storage';
+import { CliProcess, until as untilWithin, withDeadline as withDeadlineOf } from './support/processes.ts';
 
-export const ROOT = new URL('..', import.meta.url).pathname;
-export const BIN = join(ROOT, 'packages/cli/src/bin.ts');
+export { BIN, ROOT, type LogLine } from './support/processes.ts';
 export const DEADLINE_MS = 30_000;
+/** How often `until` polls. */
+const POLL_MS = 50;
 
 /** Gossip and cluster timers fast enough for a test, through the advanced flags of `hearsay start`. */
 export const FAST_FLAGS = [
@@ -30,41 +31,10 @@ export const FAST_FLAGS = [
   '--repair-interval-ms', '0',
 ];
 
-export interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-/** A process whose stdout and stderr are collected as they arrive. */
-export class Proc {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
+/** A `hearsay` process whose stdout and stderr are collected as they arrive; stdin is closed. */
+export class Proc extends CliProcess {
   constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
-    // `node --import tsx` rather than pnpm: one process, and about a second faster.
-    this.child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
-    this.child.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  logs(): LogLine[] {
-    return this.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogLine);
-  }
-
-  async exitCode(): Promise<number | null> {
-    const exit = await withDeadline(this.exited, () => `process did not exit; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-    return exit.code;
+    super(args, env, { deadlineMs: DEADLINE_MS, pollMs: POLL_MS, stdin: 'ignore' });
   }
 }
 
@@ -234,26 +204,12 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {
 }
 
 export async function withDeadline<T>(promise: Promise<T>, describe: () => string, deadlineMs = DEADLINE_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`deadline of ${deadlineMs} ms passed: ${describe()}`)), deadlineMs);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withDeadlineOf(promise, describe, deadlineMs);
 }
 
 /** Polls `probe` until it returns a value, or fails at the deadline. */
 export async function until<T>(probe: () => T | undefined | Promise<T | undefined>, describe: () => string, deadlineMs = DEADLINE_MS): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`deadline of ${deadlineMs} ms passed: ${describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return untilWithin(probe, describe, { deadlineMs, pollMs: POLL_MS });
 }
 
 /** A TCP port free right now (for one node; to pick several, use `freePorts` so none is picked twice). */
