@@ -3,7 +3,7 @@ import type { MemberInfo } from './membership.ts';
 
 /**
  * Internode calls to one other member. Implemented over HTTP
- * (`http-peer-client.ts`) and over the simulated network in tests. Every
+ * (`peer-client.ts` over `http-transport.ts`) and over the simulated network in tests. Every
  * method rejects with a `ClusterError` (`PEER_*` codes) when the peer cannot
  * answer; none of them throws synchronously.
  */
