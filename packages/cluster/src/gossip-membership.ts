@@ -70,6 +70,8 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
       } catch {
         return; // the runtime stopped
       }
+      // Our own state changes raise no gossip event here, so drop the cached view ourselves.
+      snapshot = undefined;
     }
     if (options.timers !== undefined) timer = options.timers.setTimeout(publishKeys, options.keysIntervalMs ?? 5000);
   };
@@ -102,6 +104,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
     },
     setStatus(status) {
       runtime.setLocalState(GOSSIP_STATE_STATUS, status);
+      snapshot = undefined;
     },
     close() {
       unsubscribe();

@@ -57,6 +57,27 @@ describe('connectGossip', () => {
     expect(changes).toBe(1);
   });
 
+  it('shows our own new status and key count at once, though the runtime raises no event for our own state', async () => {
+    // The real runtime emits events for other members only; a view cached until the next event kept
+    // showing this node as `starting` with 0 keys in `hearsay status`.
+    class SilentSelfGossip extends FakeGossip {
+      override setLocalState(key: string, value: string): void {
+        this.local[key] = value;
+      }
+    }
+    const g = new SilentSelfGossip();
+    const timers = new VirtualTimers();
+    let keys = 0;
+    const view = connectGossip(g, { http: 'http://a:7000', keyCount: () => keys, timers, keysIntervalMs: 1000 });
+    expect(view.members()[0]).toMatchObject({ status: 'starting', keys: 0 });
+    view.setStatus('serving');
+    expect(view.members()[0]).toMatchObject({ status: 'serving' });
+    keys = 3;
+    await timers.advance(1000);
+    expect(view.members()[0]).toMatchObject({ keys: 3 });
+    view.close();
+  });
+
   it('is not ready while a node with seeds sees no other member alive', () => {
     const g = new FakeGossip();
     const withSeeds = connectGossip(g, { http: 'http://a:7000', expectPeers: true });
