@@ -3,7 +3,7 @@ import { Level } from 'level';
 import { hintsSublevel, startClusterService, type ClusterConfig, type ClusterService } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipTuning } from '@hearsay/gossip';
 import type { KvService, RepairLine, RepairOptions } from '@hearsay/http';
-import { CLI_ERROR_CODES, CliError } from './errors.ts';
+import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { NodeService, ServiceFactory } from './node.ts';
 
@@ -170,20 +170,4 @@ function advertisedUrl(httpUrl: string, advertiseHost: string | undefined): stri
   const url = new URL(httpUrl);
   url.hostname = advertiseHost.includes(':') ? `[${advertiseHost}]` : advertiseHost;
   return url.origin;
-}
-
-/** Whether `error` or any error in its `cause` chain has this `code`. */
-function hasCode(error: unknown, code: string): boolean {
-  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 8; depth += 1) {
-    if (typeof current !== 'object') return false;
-    if ((current as { code?: unknown }).code === code) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${error.message}${cause}`;
 }

@@ -36,3 +36,20 @@ export class CliError extends Error {
     this.exitCode = options?.exitCode ?? EXIT_FAILURE;
   }
 }
+
+/** Whether `error` or any error in its `cause` chain has this `code` (Node's `EADDRINUSE`, level's `LEVEL_LOCKED`, ...). */
+export function hasCode(error: unknown, code: string): boolean {
+  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 8; depth += 1) {
+    if (typeof current !== 'object') return false;
+    if ((current as { code?: unknown }).code === code) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** An error's message with its direct cause's, for the person at the terminal. */
+export function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.message}${cause}`;
+}

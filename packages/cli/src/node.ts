@@ -5,7 +5,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { createApp, createLocalService, DEFAULT_LIMITS, guardServer, requestErrorResponse, type AppOptions, type HearsayApp, type KvService } from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
-import { CLI_ERROR_CODES, CliError } from './errors.ts';
+import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export interface NodeOptions {
@@ -244,20 +244,4 @@ function listen(server: Server, host: string, port: number): Promise<void> {
 
 function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
-}
-
-/** Whether `error` or any error in its `cause` chain has this `code`. */
-function hasCode(error: unknown, code: string): boolean {
-  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 8; depth += 1) {
-    if (typeof current !== 'object') return false;
-    if ((current as { code?: unknown }).code === code) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${error.message}${cause}`;
 }

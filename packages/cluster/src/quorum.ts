@@ -77,34 +77,5 @@ export function settleWithin<T>(
   timers: Timers,
   timeoutMs: number,
 ): Promise<AckOutcome<T>> {
-  return new Promise((resolve) => {
-    const answers: { index: number; value: T }[] = [];
-    let failed = 0;
-    let done = false;
-    const finish = (timedOut: boolean): void => {
-      if (done) return;
-      done = true;
-      timers.clearTimeout(timer);
-      resolve({ answers: [...answers], failed, timedOut });
-    };
-    const check = (): void => {
-      if (answers.length + failed === attempts.length) finish(false);
-    };
-    const timer = timers.setTimeout(() => finish(true), timeoutMs);
-    attempts.forEach((p, index) => {
-      p.then(
-        (value) => {
-          if (done) return;
-          answers.push({ index, value });
-          check();
-        },
-        () => {
-          if (done) return;
-          failed++;
-          check();
-        },
-      );
-    });
-    check();
-  });
+  return awaitAnswers(attempts, attempts.length, timers, timeoutMs);
 }
