@@ -19,10 +19,17 @@ export interface LevelIteratorLike {
   close(): Promise<void>;
 }
 
-export interface LevelIteratorOptions extends BinaryEncodings {
+export interface LevelIteratorOptions extends Partial<BinaryEncodings> {
   readonly gte?: Buffer;
   readonly lt?: Buffer;
   readonly limit?: number;
+}
+
+/** abstract-level's chained batch (`db.batch()` with no arguments), which every abstract-level database has. */
+export interface LevelChainedBatchLike {
+  put(key: Buffer, value: Buffer, options?: BinaryEncodings): unknown;
+  del(key: Buffer, options?: BinaryEncodings): unknown;
+  write(options?: { sync?: boolean }): Promise<void>;
 }
 
 export interface LevelLike {
@@ -36,6 +43,24 @@ export interface LevelLike {
   readonly getSync?: unknown;
   batch(operations: LevelBatchOp[], options: BinaryEncodings & { sync?: boolean }): Promise<void>;
   iterator(options: LevelIteratorOptions): LevelIteratorLike;
+  /** The database's default encodings (abstract-level). */
+  keyEncoding?(): { readonly name: string };
+  valueEncoding?(): { readonly name: string };
 }
 
 export const BINARY: BinaryEncodings = { keyEncoding: 'buffer', valueEncoding: 'buffer' };
+
+/**
+ * Whether the database's own default encodings are already 'buffer' for keys
+ * and values, so calls can leave the encoding options out. That matters: in
+ * abstract-level 3 an options object on an array batch is spread into every
+ * op, which measured ~10 µs of CPU per entry on classic-level (19 µs against
+ * 5 µs with no options, bench/storage), more than LevelDB's own work.
+ */
+export function hasBinaryDefaults(db: LevelLike): boolean {
+  try {
+    return db.keyEncoding?.().name === 'buffer' && db.valueEncoding?.().name === 'buffer';
+  } catch {
+    return false;
+  }
+}
