@@ -9,8 +9,10 @@ import type { Version } from './types.ts';
  *
  *   'd' ‖ key UTF-8                       -> record (record.ts encodeRecordValue)
  *   'i' ‖ keyHash u64 BE ‖ key UTF-8      -> tombstone u8 ‖ ms u64 BE ‖ counter u32 BE ‖ node ASCII
- *   'g' ‖ bucket u32 BE                   -> 16-byte digest (absent = all zeros)
- *   'm' ‖ name ASCII                      -> MessagePack value (meta: format, nodeId, bucketBits, hlc, counts)
+ *   'g' ‖ bucket u32 BE                   -> 16-byte digest (format 1 only; migrated to pages on open)
+ *   'p' ‖ page u32 BE                     -> digests of buckets [256·page, 256·page + 256), 16 bytes each
+ *   'j' ‖ seq u64 BE                      -> digest journal entry: (bucket u32 BE ‖ 16-byte digest)*
+ *   'm' ‖ name ASCII                      -> MessagePack value (meta: format, nodeId, bucketBits, hlc, counts, digestCheckpoint)
  *
  * Index keys sort by (keyHash, key bytes), and a bucket is the top B bits of
  * keyHash, so one bucket is one contiguous range of index keys.
@@ -18,6 +20,8 @@ import type { Version } from './types.ts';
 export const DATA = 0x64; // 'd'
 export const INDEX = 0x69; // 'i'
 export const DIGEST = 0x67; // 'g'
+export const PAGE = 0x70; // 'p'
+export const JOURNAL = 0x6a; // 'j'
 export const META = 0x6d; // 'm'
 
 export function dataKey(keyBytes: Uint8Array): Buffer {
@@ -39,6 +43,22 @@ export function digestKey(bucket: number): Buffer {
   const k = Buffer.allocUnsafe(5);
   k[0] = DIGEST;
   k.writeUInt32BE(bucket, 1);
+  return k;
+}
+
+export function pageKey(page: number): Buffer {
+  const k = Buffer.allocUnsafe(5);
+  k[0] = PAGE;
+  k.writeUInt32BE(page, 1);
+  return k;
+}
+
+/** Journal key of a sequence number below 2^53, big-endian so keys sort by seq. */
+export function journalKey(seq: number): Buffer {
+  const k = Buffer.allocUnsafe(9);
+  k[0] = JOURNAL;
+  k.writeUInt32BE(Math.floor(seq / 2 ** 32), 1);
+  k.writeUInt32BE(seq % 2 ** 32, 5);
   return k;
 }
 

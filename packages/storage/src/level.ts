@@ -43,6 +43,8 @@ export interface LevelLike {
   readonly getSync?: unknown;
   batch(operations: LevelBatchOp[], options: BinaryEncodings & { sync?: boolean }): Promise<void>;
   iterator(options: LevelIteratorOptions): LevelIteratorLike;
+  /** Deletes every key in a range (abstract-level's `clear`). */
+  clear(options: LevelIteratorOptions): Promise<void>;
   /** The database's default encodings (abstract-level). */
   keyEncoding?(): { readonly name: string };
   valueEncoding?(): { readonly name: string };

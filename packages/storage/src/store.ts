@@ -3,10 +3,13 @@ import { Level } from 'level';
 import { Packr } from 'msgpackr';
 import { StorageError } from './errors.ts';
 import { BUCKET_BITS_MAX, DIGEST_BYTES, bucketOfHashBytes, entryDigest, hashKeyBytes, xorDigestInto } from './hash.ts';
+import {
+  CHECKPOINT_META, DEFAULT_MAX_JOURNAL_BYTES, DigestJournal, allPages, loadDigests, type DigestPlan, type LoadedDigests,
+} from './digest-journal.ts';
 import { HybridClock } from './hlc.ts';
 import { RecordCache } from './cache.ts';
 import {
-  DATA, DIGEST, INDEX, bucketIndexRange, dataKey, digestKey, indexKey, indexValue, keyspaceRange, metaKey, readIndexValue,
+  DATA, DIGEST, INDEX, bucketIndexRange, dataKey, indexKey, indexValue, journalKey, keyspaceRange, metaKey, readIndexValue,
 } from './keyspace.ts';
 import { BINARY, hasBinaryDefaults, type BinaryEncodings, type LevelBatchOp, type LevelChainedBatchLike, type LevelLike } from './level.ts';
 import {
@@ -17,8 +20,12 @@ import type {
   BatchOp, BucketEntry, Change, PurgeOptions, PutOptions, ScanOptions, ScanPage, Store, StoreStats, StoredRecord, Version,
 } from './types.ts';
 
-/** Layout version of the whole keyspace (meta 'format'). Append-only. */
-export const STORE_FORMAT = 1;
+/**
+ * Layout version of the whole keyspace (meta 'format'). Append-only.
+ * 1: one digest entry per bucket ('g'). 2: digest pages and a journal
+ * (digest-journal.ts); a format-1 store is migrated when opened.
+ */
+export const STORE_FORMAT = 2;
 
 /** Settings shared by both ways of opening a store. */
 export interface StoreSettings {
@@ -47,6 +54,12 @@ export interface StoreSettings {
   readonly syncReads?: boolean;
   /** Writes (ops) allowed to wait in the commit queue before new ones fail with BUSY. Default 100 000. */
   readonly maxPendingWrites?: number;
+  /**
+   * Bytes of digest journal (20 per changed bucket per batch) kept before a
+   * batch checkpoints the changed digest pages instead. Bounds what opening
+   * after a crash replays. Default 4 MiB; 0 checkpoints every batch.
+   */
+  readonly digestJournalBytes?: number;
 }
 
 export type OpenStoreOptions =
@@ -88,7 +101,7 @@ type GroupJob = Exclude<Job, { kind: 'purge' }>;
 /** A group's batch and what to publish once it is written. */
 interface PreparedGroup {
   readonly batch: LevelBatchOp[];
-  readonly staged: Map<number, Buffer>;
+  readonly digests: DigestPlan;
   readonly keys: number;
   readonly tombstones: number;
   readonly reservedMs: number;
@@ -178,6 +191,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const maxDriftMs = checkInt('maxClockDriftMs', options.maxClockDriftMs ?? 60_000, 0, Number.MAX_SAFE_INTEGER);
   const reserveMs = checkInt('clockReserveMs', options.clockReserveMs ?? 1000, 2, 3_600_000);
   const maxPending = checkInt('maxPendingWrites', options.maxPendingWrites ?? 100_000, 1, Number.MAX_SAFE_INTEGER);
+  const maxJournalBytes = checkInt('digestJournalBytes', options.digestJournalBytes ?? DEFAULT_MAX_JOURNAL_BYTES, 0, 2 ** 31 - 1);
   if (options.now !== undefined && typeof options.now !== 'function') throw argError('now must be a function');
   const wallNow = options.now ?? Date.now;
 
@@ -186,7 +200,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const db: LevelLike = options.db ?? (new Level(options.location as string, BINARY) as unknown as LevelLike);
   try {
     await db.open();
-    const names = ['format', 'nodeId', 'bucketBits', 'hlc', 'counts'] as const;
+    const names = ['format', 'nodeId', 'bucketBits', 'hlc', 'counts', CHECKPOINT_META] as const;
     const raw = await db.getMany(names.map((n) => metaKey(n)), BINARY);
     const meta = raw.map((b, i) => {
       if (b === undefined) return undefined;
@@ -196,8 +210,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         throw new StorageError('CORRUPT_DATA', `meta ${names[i]} does not decode`, { cause: e });
       }
     });
-    const [format, storedNodeId, storedBucketBits, storedHlc, storedCounts] = meta;
-    if (format !== undefined && format !== STORE_FORMAT) {
+    const [format, storedNodeId, storedBucketBits, storedHlc, storedCounts, storedCheckpoint] = meta;
+    if (format !== undefined && format !== 1 && format !== STORE_FORMAT) {
       throw new StorageError('UNSUPPORTED_FORMAT', `store format ${String(format)} is not supported (this code reads ${STORE_FORMAT})`);
     }
     if (storedNodeId !== undefined && !isValidNodeId(storedNodeId)) throw new StorageError('CORRUPT_DATA', 'stored nodeId is malformed');
@@ -213,13 +227,20 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     const hw = typeof storedHlc === 'number' && Number.isSafeInteger(storedHlc) ? storedHlc : 0;
     const counts = Array.isArray(storedCounts) ? (storedCounts as number[]) : [0, 0];
 
-    // One read of the digest keyspace; digests then live in memory.
-    const digests = new Uint8Array(2 ** bucketBits * DIGEST_BYTES);
-    for (const [k, v] of await db.iterator({ ...keyspaceRange(DIGEST), ...BINARY }).all()) {
-      const bucket = k.length === 5 ? k.readUInt32BE(1) : -1;
-      if (bucket < 0 || bucket >= 2 ** bucketBits || v.length !== DIGEST_BYTES) throw new StorageError('CORRUPT_DATA', 'malformed digest entry');
-      digests.set(v, bucket * DIGEST_BYTES);
+    const encodings = hasBinaryDefaults(db) ? undefined : BINARY;
+    const checkpointSeq = typeof storedCheckpoint === 'number' && Number.isSafeInteger(storedCheckpoint) && storedCheckpoint >= 0 ? storedCheckpoint : 0;
+    // Digests then live in memory: one read of the page keyspace and of the journal since the last checkpoint.
+    const loaded = format === 1 ? await migrateFormat1(db, bucketBits) : await loadDigests(db, bucketBits, checkpointSeq, encodings);
+    const journal = new DigestJournal(loaded, bucketBits, maxJournalBytes, metaKey(CHECKPOINT_META), (v) => metaPackr.pack(v));
+    if (journal.dirty) {
+      // Opened after a crash: fold the replayed journal into pages now.
+      const batch: LevelBatchOp[] = [];
+      const plan = journal.plan(batch, new Map(), true);
+      await db.batch(batch, { ...BINARY, sync: options.sync ?? false });
+      journal.publish(plan);
     }
+    // Journal entries a checkpoint made obsolete (deleted in the background, maybe not finished before a crash).
+    await db.clear({ gte: journalKey(0), lt: journalKey(journal.checkpointSeq + 1), ...BINARY });
 
     // Start above every stamp the previous run can have issued.
     const clock = new HybridClock(nodeId, wallNow, { ms: hw, counter: COUNTER_MAX }, maxDriftMs);
@@ -232,10 +253,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     ], { ...BINARY, sync: options.sync ?? false });
 
     return new LevelStore({
-      db, ownsDb, nodeId, bucketBits, clock, digests, reservedMs, reserveMs,
+      db, ownsDb, nodeId, bucketBits, clock, journal, reservedMs, reserveMs,
       keys: counts[0] ?? 0, tombstones: counts[1] ?? 0,
       cache: new RecordCache(cacheBytes), maxValueBytes, maxPending, sync: options.sync ?? false,
-      encodings: hasBinaryDefaults(db) ? undefined : BINARY,
+      encodings,
       syncReads: options.syncReads !== false && (db.supports as { getSync?: unknown } | undefined)?.getSync === true && typeof db.getSync === 'function',
     });
   } catch (e) {
@@ -250,7 +271,7 @@ interface StoreInit {
   nodeId: string;
   bucketBits: number;
   clock: HybridClock;
-  digests: Uint8Array;
+  journal: DigestJournal;
   reservedMs: number;
   reserveMs: number;
   keys: number;
@@ -279,7 +300,9 @@ class LevelStore implements Store {
   readonly #db: LevelLike;
   readonly #ownsDb: boolean;
   readonly #clock: HybridClock;
-  readonly #digests: Uint8Array;
+  readonly #journal: DigestJournal;
+  /** Deletion of journal entries the last checkpoint made obsolete. */
+  #clearing: Promise<void> = Promise.resolve();
   readonly #cache: RecordCache;
   readonly #listeners = new Set<(change: Change) => void>();
   readonly #maxValueBytes: number;
@@ -314,7 +337,7 @@ class LevelStore implements Store {
     this.nodeId = init.nodeId;
     this.bucketBits = init.bucketBits;
     this.#clock = init.clock;
-    this.#digests = init.digests;
+    this.#journal = init.journal;
     this.#reservedMs = init.reservedMs;
     this.#reserveMs = init.reserveMs;
     this.#keys = init.keys;
@@ -517,7 +540,8 @@ class LevelStore implements Store {
     checkInt('from', from, 0, n);
     checkInt('to', to, from, n);
     const out: Uint8Array[] = [];
-    for (let b = from; b < to; b++) out.push(this.#digests.slice(b * DIGEST_BYTES, (b + 1) * DIGEST_BYTES));
+    const digests = this.#journal.digests;
+    for (let b = from; b < to; b++) out.push(digests.slice(b * DIGEST_BYTES, (b + 1) * DIGEST_BYTES));
     return out;
   }
 
@@ -590,6 +614,13 @@ class LevelStore implements Store {
       this.#closing = true;
       this.#closed = (async () => {
         while (this.#drain !== null) await this.#drain;
+        if (this.#journal.dirty) {
+          // A cleanly closed store has no journal to replay.
+          const batch: LevelBatchOp[] = [];
+          const plan = this.#journal.plan(batch, new Map(), true);
+          await this.#write(batch).then(() => this.#publishDigests(plan), () => undefined);
+        }
+        await this.#clearing;
         this.#listeners.clear();
         this.#cache.clear();
         if (this.#ownsDb) await this.#db.close();
@@ -803,7 +834,7 @@ class LevelStore implements Store {
       if (cur.tombstone) tombstones++;
       else keys++;
     }
-    this.#stageDigests(batch, staged);
+    const digests = this.#journal.plan(batch, staged);
     // The persisted counts change only when a key appears or flips between live and tombstone,
     // not on an overwrite: write them only then (one LevelDB entry fewer per overwriting group).
     if (keys !== this.#keys || tombstones !== this.#tombstones) {
@@ -814,12 +845,12 @@ class LevelStore implements Store {
       reservedMs = Math.max(reservedMs, this.#clock.lastMs + this.#reserveMs);
       batch.push({ type: 'put', key: HLC_KEY, value: metaPackr.pack(reservedMs) });
     }
-    return { batch, staged, keys, tombstones, reservedMs, changes, results };
+    return { batch, digests, keys, tombstones, reservedMs, changes, results };
   }
 
   /** After the group's batch is written: publish to memory, then tell waiters and listeners. */
   #publishGroup(jobs: GroupJob[], touched: Map<string, Touch>, commit: PreparedGroup): void {
-    this.#publishDigests(commit.staged);
+    this.#publishDigests(commit.digests);
     this.#keys = commit.keys;
     this.#tombstones = commit.tombstones;
     this.#reservedMs = commit.reservedMs;
@@ -856,10 +887,10 @@ class LevelStore implements Store {
     }
     const tombstones = this.#tombstones - purgedKeys.length;
     if (batch.length > 0) {
-      this.#stageDigests(batch, staged);
+      const digests = this.#journal.plan(batch, staged);
       batch.push({ type: 'put', key: COUNTS_KEY, value: metaPackr.pack([this.#keys, tombstones]) });
       await this.#write(batch);
-      this.#publishDigests(staged);
+      this.#publishDigests(digests);
       this.#tombstones = tombstones;
       for (const key of purgedKeys) this.#cache.set(key, null);
       this.#commitSeq++;
@@ -871,22 +902,17 @@ class LevelStore implements Store {
     });
   }
 
-  /** A copy of a bucket's digest to update for the next batch; it becomes that batch's value as is. */
+  /** A copy of a bucket's digest to update for the next batch. */
   #stageDigest(bucket: number): Buffer {
-    const d = Buffer.allocUnsafe(DIGEST_BYTES);
-    d.set(this.#digests.subarray(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES));
-    return d;
+    return this.#journal.stage(bucket);
   }
 
-  #stageDigests(batch: LevelBatchOp[], staged: Map<number, Buffer>): void {
-    for (const [bucket, d] of staged) {
-      if (isZero(d)) batch.push({ type: 'del', key: digestKey(bucket) });
-      else batch.push({ type: 'put', key: digestKey(bucket), value: d });
-    }
-  }
-
-  #publishDigests(staged: Map<number, Buffer>): void {
-    for (const [bucket, d] of staged) this.#digests.set(d, bucket * DIGEST_BYTES);
+  /** After a batch is written: its digests become the digests; a checkpoint's obsolete journal is deleted in the background. */
+  #publishDigests(plan: DigestPlan): void {
+    if (!this.#journal.publish(plan)) return;
+    const lt = journalKey(this.#journal.checkpointSeq + 1);
+    const db = this.#db;
+    this.#clearing = this.#clearing.then(() => db.clear({ gte: journalKey(0), lt, ...this.#encodings })).catch(() => undefined);
   }
 
   #emit(changes: Change[]): void {
@@ -903,9 +929,25 @@ class LevelStore implements Store {
   }
 }
 
-function isZero(d: Uint8Array): boolean {
-  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
-  return true;
+/**
+ * Format 1 kept one digest entry per bucket ('g'). Rewrites them as pages
+ * (format 2) in one batch, with the checkpoint mark and the new format.
+ */
+async function migrateFormat1(db: LevelLike, bucketBits: number): Promise<LoadedDigests> {
+  const n = 2 ** bucketBits;
+  const digests = new Uint8Array(n * DIGEST_BYTES);
+  const batch: LevelBatchOp[] = [];
+  for (const [k, v] of await db.iterator({ ...keyspaceRange(DIGEST), ...BINARY }).all()) {
+    const bucket = k.length === 5 ? k.readUInt32BE(1) : -1;
+    if (bucket < 0 || bucket >= n || v.length !== DIGEST_BYTES) throw new StorageError('CORRUPT_DATA', 'malformed digest entry');
+    digests.set(v, bucket * DIGEST_BYTES);
+    batch.push({ type: 'del', key: k });
+  }
+  batch.push(...allPages(digests, bucketBits));
+  batch.push({ type: 'put', key: metaKey(CHECKPOINT_META), value: metaPackr.pack(0) });
+  batch.push({ type: 'put', key: metaKey('format'), value: metaPackr.pack(STORE_FORMAT) });
+  await db.batch(batch, BINARY);
+  return { digests, lastSeq: 0, checkpointSeq: 0, dirtyPages: new Set(), journalBytes: 0 };
 }
 
 const CURSOR_PATTERN = /^[A-Za-z0-9_-]+$/;

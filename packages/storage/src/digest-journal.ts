@@ -1,0 +1,195 @@
+import { DIGEST_BYTES } from './hash.ts';
+import { StorageError } from './errors.ts';
+import { JOURNAL, PAGE, journalKey, keyspaceRange, pageKey } from './keyspace.ts';
+import type { BinaryEncodings, LevelBatchOp, LevelLike } from './level.ts';
+
+/**
+ * How bucket digests are persisted (store format 2).
+ *
+ * The digests live in memory (2^B × 16 bytes). On disk they are pages of
+ * `PAGE_BUCKETS` consecutive buckets (`'p'` ‖ page) plus a journal: each
+ * write batch adds ONE journal entry (`'j'` ‖ seq) listing the new digest of
+ * every bucket it changed, instead of one entry per changed bucket. When the
+ * journal since the last checkpoint grows past `maxJournalBytes`, the batch
+ * that crosses it writes the changed pages instead (a checkpoint, recorded as
+ * meta `digestCheckpoint` = that batch's seq), and older journal entries are
+ * deleted in the background. Opening reads the pages and replays the journal
+ * entries after the checkpoint (their digests are absolute, so replay is
+ * idempotent); closing checkpoints, so a cleanly closed store has no journal.
+ *
+ * The journal entry is in the same LevelDB batch as the data and index
+ * entries it describes, so digests, index and data agree after a crash at
+ * any moment, as before.
+ */
+export const PAGE_BUCKETS = 256;
+/** One journal item: bucket u32 BE ‖ digest. */
+const ITEM_BYTES = 4 + DIGEST_BYTES;
+export const DEFAULT_MAX_JOURNAL_BYTES = 4 * 1024 * 1024;
+
+export const CHECKPOINT_META = 'digestCheckpoint';
+
+/** What one batch writes for its digests, published once the batch is written. */
+export interface DigestPlan {
+  readonly staged: ReadonlyMap<number, Buffer>;
+  readonly seq: number;
+  /** True when the batch wrote pages (a checkpoint) instead of a journal entry. */
+  readonly checkpoint: boolean;
+  readonly bytes: number;
+}
+
+export interface LoadedDigests {
+  readonly digests: Uint8Array;
+  /** Seq of the last journal entry or checkpoint. */
+  readonly lastSeq: number;
+  readonly checkpointSeq: number;
+  /** Pages changed by the replayed journal (not yet checkpointed). */
+  readonly dirtyPages: Set<number>;
+  readonly journalBytes: number;
+}
+
+export class DigestJournal {
+  readonly #digests: Uint8Array;
+  readonly #bucketBits: number;
+  readonly #maxJournalBytes: number;
+  readonly #metaKey: Buffer;
+  readonly #encodeMeta: (value: unknown) => Buffer;
+  #seq: number;
+  #dirtyPages: Set<number>;
+  #journalBytes: number;
+  /** The journal entries below this seq are obsolete (folded into pages). */
+  #checkpointSeq: number;
+
+  constructor(loaded: LoadedDigests, bucketBits: number, maxJournalBytes: number, metaKey: Buffer, encodeMeta: (value: unknown) => Buffer) {
+    this.#digests = loaded.digests;
+    this.#bucketBits = bucketBits;
+    this.#maxJournalBytes = maxJournalBytes;
+    this.#metaKey = metaKey;
+    this.#encodeMeta = encodeMeta;
+    this.#seq = loaded.lastSeq;
+    this.#dirtyPages = loaded.dirtyPages;
+    this.#journalBytes = loaded.journalBytes;
+    this.#checkpointSeq = loaded.checkpointSeq;
+  }
+
+  get digests(): Uint8Array {
+    return this.#digests;
+  }
+
+  get checkpointSeq(): number {
+    return this.#checkpointSeq;
+  }
+
+  /** Whether anything is journaled since the last checkpoint. */
+  get dirty(): boolean {
+    return this.#seq > this.#checkpointSeq;
+  }
+
+  /** A copy of a bucket's digest to change in the next batch. */
+  stage(bucket: number): Buffer {
+    const d = Buffer.allocUnsafe(DIGEST_BYTES);
+    d.set(this.#digests.subarray(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES));
+    return d;
+  }
+
+  /**
+   * Adds to `batch` what persists the staged digests: one journal entry, or
+   * (past the journal budget, or when `checkpoint`) the changed pages and the
+   * checkpoint mark. Nothing changes in memory until `publish`.
+   */
+  plan(batch: LevelBatchOp[], staged: ReadonlyMap<number, Buffer>, checkpoint = false): DigestPlan {
+    const seq = this.#seq + 1;
+    const bytes = staged.size * ITEM_BYTES;
+    if (checkpoint || this.#journalBytes + bytes > this.#maxJournalBytes) {
+      const pages = new Set(this.#dirtyPages);
+      for (const bucket of staged.keys()) pages.add(Math.floor(bucket / PAGE_BUCKETS));
+      for (const page of pages) batch.push({ type: 'put', key: pageKey(page), value: this.#pageValue(page, staged) });
+      batch.push({ type: 'put', key: this.#metaKey, value: this.#encodeMeta(seq) });
+      return { staged, seq, checkpoint: true, bytes };
+    }
+    if (staged.size === 0) return { staged, seq: this.#seq, checkpoint: false, bytes: 0 };
+    const entry = Buffer.allocUnsafe(bytes);
+    let o = 0;
+    for (const [bucket, d] of staged) {
+      entry.writeUInt32BE(bucket, o);
+      entry.set(d, o + 4);
+      o += ITEM_BYTES;
+    }
+    batch.push({ type: 'put', key: journalKey(seq), value: entry });
+    return { staged, seq, checkpoint: false, bytes };
+  }
+
+  /** After the batch is written: the staged digests become the digests. True if it was a checkpoint. */
+  publish(plan: DigestPlan): boolean {
+    for (const [bucket, d] of plan.staged) this.#digests.set(d, bucket * DIGEST_BYTES);
+    this.#seq = plan.seq;
+    if (plan.checkpoint) {
+      this.#dirtyPages.clear();
+      this.#journalBytes = 0;
+      this.#checkpointSeq = plan.seq;
+      return true;
+    }
+    for (const bucket of plan.staged.keys()) this.#dirtyPages.add(Math.floor(bucket / PAGE_BUCKETS));
+    this.#journalBytes += plan.bytes;
+    return false;
+  }
+
+  #pageValue(page: number, staged: ReadonlyMap<number, Buffer>): Buffer {
+    const first = page * PAGE_BUCKETS;
+    const count = Math.min(PAGE_BUCKETS, 2 ** this.#bucketBits - first);
+    const value = Buffer.allocUnsafe(count * DIGEST_BYTES);
+    value.set(this.#digests.subarray(first * DIGEST_BYTES, (first + count) * DIGEST_BYTES));
+    for (const [bucket, d] of staged) {
+      if (bucket >= first && bucket < first + count) value.set(d, (bucket - first) * DIGEST_BYTES);
+    }
+    return value;
+  }
+}
+
+/**
+ * Loads the digests of a format-2 store: every page, then the journal
+ * entries after the checkpoint, in order. Reads the page keyspace (2^B × 16
+ * bytes) and the journal since the last checkpoint; never the index.
+ */
+export async function loadDigests(db: LevelLike, bucketBits: number, checkpointSeq: number, encodings: BinaryEncodings | undefined): Promise<LoadedDigests> {
+  const n = 2 ** bucketBits;
+  const digests = new Uint8Array(n * DIGEST_BYTES);
+  const pages = Math.ceil(n / PAGE_BUCKETS);
+  for (const [k, v] of await db.iterator({ ...keyspaceRange(PAGE), ...encodings }).all()) {
+    const page = k.length === 5 ? k.readUInt32BE(1) : -1;
+    const count = Math.min(PAGE_BUCKETS, n - page * PAGE_BUCKETS);
+    if (page < 0 || page >= pages || v.length !== count * DIGEST_BYTES) throw new StorageError('CORRUPT_DATA', 'malformed digest page');
+    digests.set(v, page * PAGE_BUCKETS * DIGEST_BYTES);
+  }
+  const dirtyPages = new Set<number>();
+  let lastSeq = checkpointSeq;
+  let journalBytes = 0;
+  const range = { gte: journalKey(checkpointSeq + 1), lt: keyspaceRange(JOURNAL).lt };
+  for (const [k, v] of await db.iterator({ ...range, ...encodings }).all()) {
+    const seq = k.length === 9 ? readSeq(k) : -1;
+    if (seq !== lastSeq + 1 || v.length % ITEM_BYTES !== 0) throw new StorageError('CORRUPT_DATA', 'malformed or missing digest journal entry');
+    for (let o = 0; o < v.length; o += ITEM_BYTES) {
+      const bucket = v.readUInt32BE(o);
+      if (bucket >= n) throw new StorageError('CORRUPT_DATA', 'digest journal names a bucket out of range');
+      digests.set(v.subarray(o + 4, o + ITEM_BYTES), bucket * DIGEST_BYTES);
+      dirtyPages.add(Math.floor(bucket / PAGE_BUCKETS));
+    }
+    lastSeq = seq;
+    journalBytes += v.length;
+  }
+  return { digests, lastSeq, checkpointSeq, dirtyPages, journalBytes };
+}
+
+/** Every page of the digests (for the migration from format 1). */
+export function allPages(digests: Uint8Array, bucketBits: number): LevelBatchOp[] {
+  const n = 2 ** bucketBits;
+  const ops: LevelBatchOp[] = [];
+  for (let first = 0, page = 0; first < n; first += PAGE_BUCKETS, page++) {
+    const count = Math.min(PAGE_BUCKETS, n - first);
+    ops.push({ type: 'put', key: pageKey(page), value: Buffer.from(digests.subarray(first * DIGEST_BYTES, (first + count) * DIGEST_BYTES)) });
+  }
+  return ops;
+}
+
+function readSeq(k: Buffer): number {
+  return k.readUInt32BE(1) * 2 ** 32 + k.readUInt32BE(5);
+}
