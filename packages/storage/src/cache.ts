@@ -2,8 +2,8 @@ import type { StoredRecord } from './types.ts';
 
 /**
  * Per-entry bookkeeping overhead counted against the budget besides key and
- * value bytes: map entry, record and version objects, and (for records the
- * store wrote) its ~48-byte hash memo (store.ts).
+ * value bytes: map entry, entry, record and version objects, and (for records
+ * the store wrote) its ~48-byte hash memo (store.ts).
  */
 const ENTRY_OVERHEAD_BYTES = 144;
 
@@ -18,11 +18,17 @@ const ENTRY_OVERHEAD_BYTES = 144;
  * Coherence is the store's job: only the commit path (serialized with every
  * write) and reads that cannot be older than the last commit may `set`.
  */
+/** A cached record (null: known absent) and, for records the store wrote, its hash memo (store.ts). */
+export interface CacheEntry {
+  readonly record: StoredRecord | null;
+  readonly memo: string | undefined;
+}
+
 export class RecordCache {
   readonly #halfBytes: number;
   readonly #maxEntryBytes: number;
-  #young = new Map<string, StoredRecord | null>();
-  #old = new Map<string, StoredRecord | null>();
+  #young = new Map<string, CacheEntry>();
+  #old = new Map<string, CacheEntry>();
   #youngBytes = 0;
 
   constructor(maxBytes: number) {
@@ -32,6 +38,11 @@ export class RecordCache {
 
   /** undefined = not cached; null = cached as absent. */
   get(key: string): StoredRecord | null | undefined {
+    return this.entry(key)?.record;
+  }
+
+  /** The entry with its memo; undefined = not cached. */
+  entry(key: string): CacheEntry | undefined {
     const r = this.#young.get(key);
     if (r !== undefined) return r;
     const o = this.#old.get(key);
@@ -41,18 +52,19 @@ export class RecordCache {
     return o;
   }
 
-  set(key: string, record: StoredRecord | null): void {
+  set(key: string, record: StoredRecord | null, memo?: string): void {
     if (this.#halfBytes === 0) return;
     this.#old.delete(key);
     const prev = this.#young.get(key);
     if (prev !== undefined) {
       this.#young.delete(key);
-      this.#youngBytes -= sizeOf(key, prev);
+      this.#youngBytes -= sizeOf(key, prev.record);
     }
-    this.#insert(key, record);
+    this.#insert(key, { record, memo });
   }
 
-  #insert(key: string, record: StoredRecord | null): void {
+  #insert(key: string, entry: CacheEntry): void {
+    const record = entry.record;
     const size = sizeOf(key, record);
     if (size > this.#maxEntryBytes) return;
     if (this.#youngBytes + size > this.#halfBytes) {
@@ -60,7 +72,7 @@ export class RecordCache {
       this.#young = new Map();
       this.#youngBytes = 0;
     }
-    this.#young.set(key, record);
+    this.#young.set(key, entry);
     this.#youngBytes += size;
   }
 
@@ -69,7 +81,7 @@ export class RecordCache {
     const prev = this.#young.get(key);
     if (prev !== undefined) {
       this.#young.delete(key);
-      this.#youngBytes -= sizeOf(key, prev);
+      this.#youngBytes -= sizeOf(key, prev.record);
     }
   }
 
