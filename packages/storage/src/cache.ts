@@ -52,6 +52,11 @@ export class RecordCache {
     return o;
   }
 
+  /** Whether the key is cached (does not count as a use). */
+  has(key: string): boolean {
+    return this.#young.has(key) || this.#old.has(key);
+  }
+
   set(key: string, record: StoredRecord | null, memo?: string): void {
     if (this.#halfBytes === 0) return;
     this.#old.delete(key);

@@ -87,6 +87,11 @@ type LocalOp =
   | { readonly type: 'put'; readonly key: string; readonly keyBytes: Buffer; readonly value: Uint8Array; readonly contentType: string | undefined; readonly ttlMs: number | undefined }
   | { readonly type: 'delete'; readonly key: string; readonly keyBytes: Buffer };
 
+/** abstract-level 3's synchronous read, where the backend has it (`syncReads`). */
+interface SyncReader {
+  getSync(key: Buffer, options?: BinaryEncodings): Buffer | undefined;
+}
+
 interface Deferred<T> {
   resolve(value: T): void;
   reject(error: unknown): void;
@@ -433,14 +438,43 @@ class LevelStore implements Store {
 
   // ---- reads ----
 
-  async get(key: string): Promise<StoredRecord | undefined> {
-    const r = await this.getRecord(key);
-    return r === undefined || isDead(r, this.#clock.wallMs()) ? undefined : r;
+  get(key: string): Promise<StoredRecord | undefined> {
+    let r: StoredRecord | undefined | null;
+    try {
+      r = this.#getNow(key);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (r === null) return this.getRecord(key).then((rec) => (rec === undefined || isDead(rec, this.#clock.wallMs()) ? undefined : rec));
+    return Promise.resolve(r === undefined || isDead(r, this.#clock.wallMs()) ? undefined : r);
   }
 
-  async getRecord(key: string): Promise<StoredRecord | undefined> {
-    const [r] = await this.getRecords([key]);
-    return r;
+  getRecord(key: string): Promise<StoredRecord | undefined> {
+    let r: StoredRecord | undefined | null;
+    try {
+      r = this.#getNow(key);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (r === null) return this.getRecords([key]).then((records) => records[0]);
+    return Promise.resolve(r);
+  }
+
+  /**
+   * One key without a promise hop when it can be answered now: from the
+   * cache (a cached key is valid, so it is not validated again) or with a
+   * synchronous read. null: it needs an asynchronous read (getRecords).
+   */
+  #getNow(key: string): StoredRecord | undefined | null {
+    this.#checkOpen();
+    const c = typeof key === 'string' ? this.#cache.get(key) : undefined;
+    if (c !== undefined) return c ?? undefined;
+    const keyBytes = encodeKey(key);
+    if (!this.#syncReads) return null;
+    const v = (this.#db as unknown as SyncReader).getSync(dataKey(keyBytes), this.#encodings);
+    const r = v === undefined ? null : decodeRecordValue(key, v);
+    this.#cache.set(key, r);
+    return r ?? undefined;
   }
 
   async getRecords(keys: readonly string[]): Promise<(StoredRecord | undefined)[]> {
@@ -630,7 +664,7 @@ class LevelStore implements Store {
 
   #read(keys: Buffer[]): Promise<(Buffer | undefined)[]> | (Buffer | undefined)[] {
     if (!this.#syncReads) return this.#db.getMany(keys, this.#encodings ?? BINARY);
-    const db = this.#db as unknown as { getSync(key: Buffer, options?: BinaryEncodings): Buffer | undefined };
+    const db = this.#db as unknown as SyncReader;
     const enc = this.#encodings;
     return keys.map((k) => db.getSync(k, enc));
   }
@@ -861,7 +895,13 @@ class LevelStore implements Store {
     this.#keys = commit.keys;
     this.#tombstones = commit.tombstones;
     this.#reservedMs = commit.reservedMs;
-    for (const t of touched.values()) this.#cache.set(t.key, t.current, t.current === t.committed ? t.memo : t.newMemo);
+    for (const t of touched.values()) {
+      // A key this group created is not cached (it was not there before): writes of
+      // new keys — a bulk load — would otherwise evict the working set and churn the
+      // GC. Every other key's entry is replaced, so the cache never holds a stale record.
+      if (t.committed === null && !this.#cache.has(t.key)) continue;
+      this.#cache.set(t.key, t.current, t.current === t.committed ? t.memo : t.newMemo);
+    }
     this.#commitSeq++;
     for (let i = 0; i < jobs.length; i++) ((jobs[i] as GroupJob).resolve as (v: unknown) => void)(commit.results[i]);
     this.#emit(commit.changes);
