@@ -40,6 +40,14 @@ export interface CoordinatorConfig {
   readonly hintsCountTowardConsistency: boolean;
   /** Repair stale replicas seen by a read, in the background. Default true. */
   readonly readRepair: boolean;
+  /**
+   * A key whose only replica is this node (a one-node cluster, or RF 1) is
+   * read and written on the local store directly, skipping the quorum
+   * bookkeeping that one replica does not need. The answers, errors and
+   * counters are those of the general path. Default true; false is for
+   * tests that compare the two.
+   */
+  readonly singleReplicaFastPath: boolean;
 }
 
 export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
@@ -48,6 +56,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   requestTimeoutMs: 2000,
   hintsCountTowardConsistency: false,
   readRepair: true,
+  singleReplicaFastPath: true,
 };
 
 export interface CoordinatorDeps {
@@ -87,6 +96,10 @@ export interface CoordinatorCounters {
  * - Conditional writes: checked against a quorum read (at least), then
  *   written. Not a linearizable compare-and-set: two racing conditional
  *   writes can both pass; LWW then keeps the higher version.
+ * - A key whose only replica is this node (one ring member, or RF 1) skips
+ *   the quorum machinery (`singleReplicaFastPath`): one replica answers every
+ *   consistency level and has nobody to repair or hint, so the local store's
+ *   answer is the answer, under the same deadline and with the same errors.
  */
 export class Coordinator implements KvService {
   readonly config: CoordinatorConfig;
@@ -108,6 +121,13 @@ export class Coordinator implements KvService {
   readonly #repair: ((options: RepairOptions) => AsyncIterable<RepairLine>) | undefined;
   readonly #onError: (what: string, error: unknown) => void;
   #map: PartitionMap;
+  /**
+   * This node is the only ring member, so the only replica of every
+   * partition (a one-node cluster, e.g. `hearsay start` without seeds).
+   * Reads and writes then take the single-replica path without hashing the
+   * key for its partition.
+   */
+  #solo: boolean;
   #ringKey: string;
   #index: Map<string, MemberInfo>;
   #stopped = false;
@@ -126,10 +146,12 @@ export class Coordinator implements KvService {
     this.#onError = deps.onError ?? (() => undefined);
     this.#ringKey = '';
     this.#map = this.#computeMap();
+    this.#solo = this.#isSolo();
     this.#index = this.#indexMembers();
     this.#unsubscribe = this.#membership.onChange(() => {
       this.#index = this.#indexMembers();
       this.#map = this.#computeMap();
+      this.#solo = this.#isSolo();
     });
   }
 
@@ -384,10 +406,67 @@ export class Coordinator implements KvService {
     }
   }
 
+  /** The map has this node alone (it always includes this node). */
+  #isSolo(): boolean {
+    return this.config.singleReplicaFastPath && this.#map.members.length === 1;
+  }
+
+  /** Whether a preference list is this node alone: then requests take the single-replica path. */
+  #selfOnly(prefs: readonly string[]): boolean {
+    return this.config.singleReplicaFastPath && prefs.length === 1 && prefs[0] === this.#membership.selfId;
+  }
+
   /** Reads the highest version among R replicas; read-repairs stale ones in the background. */
-  async #read(key: string, consistency: Consistency): Promise<StoredRecord | undefined> {
-    const map = this.#map;
-    const prefs = map.preferenceList(this.partitionOf(key));
+  #read(key: string, consistency: Consistency): Promise<StoredRecord | undefined> {
+    if (this.#solo) return this.#readSelf(key);
+    const prefs = this.#map.preferenceList(this.partitionOf(key));
+    if (this.#selfOnly(prefs)) return this.#readSelf(key);
+    return this.#readReplicas(key, prefs, consistency);
+  }
+
+  /**
+   * `#read` when this node is the key's only replica: R is 1 at every
+   * consistency level and there is nobody to read-repair, so the answer is
+   * the local record — with the same deadline, counters and errors as
+   * `#readReplicas` gives for a preference list of one.
+   */
+  async #readSelf(key: string): Promise<StoredRecord | undefined> {
+    let record: StoredRecord | undefined;
+    try {
+      record = await this.#withinDeadline(this.#store.getRecord(key));
+    } catch (e) {
+      this.counters.readFailures++;
+      if (e === DEADLINE_PASSED) {
+        throw new ServiceError('TIMEOUT', '1 of 1 replicas required, 0 answered in time', { acknowledged: 0, required: 1 });
+      }
+      throw insufficientReplicas(0, 1, 1);
+    }
+    if (record !== undefined) this.#store.observe(record.version);
+    return record;
+  }
+
+  /**
+   * `work`, or a rejection with `DEADLINE_PASSED` once `requestTimeoutMs`
+   * of `timers` time passed first: the deadline `awaitAnswers` sets.
+   */
+  #withinDeadline<T>(work: Promise<T>): Promise<T> {
+    const timers = this.#timers;
+    return new Promise<T>((resolve, reject) => {
+      const timer = timers.setTimeout(() => reject(DEADLINE_PASSED), this.config.requestTimeoutMs);
+      work.then(
+        (value) => {
+          timers.clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          timers.clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  async #readReplicas(key: string, prefs: readonly string[], consistency: Consistency): Promise<StoredRecord | undefined> {
     const need = requiredReplicas(consistency, prefs.length);
     const targets = prefs.filter((id) => this.#reachable(id));
     const attempts = targets.map((id) => this.#readOn(id, key));
@@ -425,10 +504,16 @@ export class Coordinator implements KvService {
     );
   }
 
-  async #write(record: StoredRecord, consistency: Consistency): Promise<void> {
+  #write(record: StoredRecord, consistency: Consistency): Promise<void> {
     this.counters.writes++;
+    if (this.#solo) return this.#writeSelf(record);
     const partition = this.partitionOf(record.key);
     const prefs = this.#map.preferenceList(partition);
+    if (this.#selfOnly(prefs)) return this.#writeSelf(record);
+    return this.#writeReplicas(record, partition, prefs, consistency);
+  }
+
+  async #writeReplicas(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency): Promise<void> {
     const need = requiredReplicas(consistency, prefs.length);
     const outcome = await awaitAnswers(this.#replicate([record], partition), need, this.#timers, this.config.requestTimeoutMs);
     if (outcome.answers.length < need) {
@@ -440,6 +525,24 @@ export class Coordinator implements KvService {
         });
       }
       throw insufficientReplicas(outcome.answers.length, need, prefs.length);
+    }
+  }
+
+  /**
+   * `#write` when this node is the key's only replica: W is 1 at every
+   * consistency level, no stand-in or hint is involved (this node is always
+   * reachable), so the write is the local store's — with the same deadline,
+   * counters and errors as the general path gives for a preference list of one.
+   */
+  async #writeSelf(record: StoredRecord): Promise<void> {
+    try {
+      await this.#withinDeadline(this.#store.applyMany([record]));
+    } catch (e) {
+      this.counters.writeFailures++;
+      if (e === DEADLINE_PASSED) {
+        throw new ServiceError('TIMEOUT', '1 of 1 replicas required, 0 acknowledged in time', { acknowledged: 0, required: 1 });
+      }
+      throw insufficientReplicas(0, 1, 1);
     }
   }
 
@@ -534,6 +637,9 @@ export class Coordinator implements KvService {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
 }
+
+/** The rejection of `#withinDeadline` when the deadline passed first. */
+const DEADLINE_PASSED: unique symbol = Symbol('deadline passed');
 
 function highest(records: readonly (StoredRecord | undefined)[]): StoredRecord | undefined {
   let best: StoredRecord | undefined;
