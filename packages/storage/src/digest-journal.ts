@@ -35,6 +35,10 @@ export interface DigestPlan {
   /** True when the batch wrote pages (a checkpoint) instead of a journal entry. */
   readonly checkpoint: boolean;
   readonly bytes: number;
+  /** Journal bytes since the checkpoint once this batch is written. */
+  readonly journalBytes: number;
+  /** Pages changed since the checkpoint once this batch is written. */
+  readonly dirtyPages: ReadonlySet<number>;
 }
 
 export interface LoadedDigests {
@@ -54,7 +58,7 @@ export class DigestJournal {
   readonly #metaKey: Buffer;
   readonly #encodeMeta: (value: unknown) => Buffer;
   #seq: number;
-  #dirtyPages: Set<number>;
+  #dirtyPages: ReadonlySet<number>;
   #journalBytes: number;
   /** The journal entries below this seq are obsolete (folded into pages). */
   #checkpointSeq: number;
@@ -84,10 +88,14 @@ export class DigestJournal {
     return this.#seq > this.#checkpointSeq;
   }
 
-  /** A copy of a bucket's digest to change in the next batch. */
-  stage(bucket: number): Buffer {
+  /**
+   * A copy of a bucket's digest to change in the next batch; `prev` is the
+   * plan of a batch still being written, whose digests it builds on.
+   */
+  stage(bucket: number, prev: DigestPlan | null): Buffer {
     const d = Buffer.allocUnsafe(DIGEST_BYTES);
-    d.set(this.#digests.subarray(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES));
+    const p = prev?.staged.get(bucket);
+    d.set(p ?? this.#digests.subarray(bucket * DIGEST_BYTES, (bucket + 1) * DIGEST_BYTES));
     return d;
   }
 
@@ -96,17 +104,22 @@ export class DigestJournal {
    * (past the journal budget, or when `checkpoint`) the changed pages and the
    * checkpoint mark. Nothing changes in memory until `publish`.
    */
-  plan(batch: LevelBatchOp[], staged: ReadonlyMap<number, Buffer>, checkpoint = false): DigestPlan {
-    const seq = this.#seq + 1;
+  plan(batch: LevelBatchOp[], staged: ReadonlyMap<number, Buffer>, prev: DigestPlan | null, checkpoint = false): DigestPlan {
+    const lastSeq = prev === null ? this.#seq : prev.seq;
+    const journalBytes = prev === null ? this.#journalBytes : prev.journalBytes;
+    const dirtyPages = prev === null ? this.#dirtyPages : prev.dirtyPages;
+    const seq = lastSeq + 1;
     const bytes = staged.size * ITEM_BYTES;
-    if (checkpoint || this.#journalBytes + bytes > this.#maxJournalBytes) {
-      const pages = new Set(this.#dirtyPages);
+    if (checkpoint || journalBytes + bytes > this.#maxJournalBytes) {
+      const pages = new Set(dirtyPages);
       for (const bucket of staged.keys()) pages.add(Math.floor(bucket / PAGE_BUCKETS));
-      for (const page of pages) batch.push({ type: 'put', key: pageKey(page), value: this.#pageValue(page, staged) });
+      for (const page of pages) batch.push({ type: 'put', key: pageKey(page), value: this.#pageValue(page, staged, prev) });
       batch.push({ type: 'put', key: this.#metaKey, value: this.#encodeMeta(seq) });
-      return { staged, seq, checkpoint: true, bytes };
+      return { staged, seq, checkpoint: true, bytes, journalBytes: 0, dirtyPages: new Set() };
     }
-    if (staged.size === 0) return { staged, seq: this.#seq, checkpoint: false, bytes: 0 };
+    if (staged.size === 0) return { staged, seq: lastSeq, checkpoint: false, bytes: 0, journalBytes, dirtyPages };
+    const nextDirty = new Set(dirtyPages);
+    for (const bucket of staged.keys()) nextDirty.add(Math.floor(bucket / PAGE_BUCKETS));
     const entry = Buffer.allocUnsafe(bytes);
     let o = 0;
     for (const [bucket, d] of staged) {
@@ -115,31 +128,29 @@ export class DigestJournal {
       o += ITEM_BYTES;
     }
     batch.push({ type: 'put', key: journalKey(seq), value: entry });
-    return { staged, seq, checkpoint: false, bytes };
+    return { staged, seq, checkpoint: false, bytes, journalBytes: journalBytes + bytes, dirtyPages: nextDirty };
   }
 
   /** After the batch is written: the staged digests become the digests. True if it was a checkpoint. */
   publish(plan: DigestPlan): boolean {
     for (const [bucket, d] of plan.staged) this.#digests.set(d, bucket * DIGEST_BYTES);
     this.#seq = plan.seq;
-    if (plan.checkpoint) {
-      this.#dirtyPages.clear();
-      this.#journalBytes = 0;
-      this.#checkpointSeq = plan.seq;
-      return true;
-    }
-    for (const bucket of plan.staged.keys()) this.#dirtyPages.add(Math.floor(bucket / PAGE_BUCKETS));
-    this.#journalBytes += plan.bytes;
-    return false;
+    this.#dirtyPages = plan.dirtyPages;
+    this.#journalBytes = plan.journalBytes;
+    if (!plan.checkpoint) return false;
+    this.#checkpointSeq = plan.seq;
+    return true;
   }
 
-  #pageValue(page: number, staged: ReadonlyMap<number, Buffer>): Buffer {
+  #pageValue(page: number, staged: ReadonlyMap<number, Buffer>, prev: DigestPlan | null): Buffer {
     const first = page * PAGE_BUCKETS;
     const count = Math.min(PAGE_BUCKETS, 2 ** this.#bucketBits - first);
     const value = Buffer.allocUnsafe(count * DIGEST_BYTES);
     value.set(this.#digests.subarray(first * DIGEST_BYTES, (first + count) * DIGEST_BYTES));
-    for (const [bucket, d] of staged) {
-      if (bucket >= first && bucket < first + count) value.set(d, (bucket - first) * DIGEST_BYTES);
+    for (const layer of prev === null ? [staged] : [prev.staged, staged]) {
+      for (const [bucket, d] of layer) {
+        if (bucket >= first && bucket < first + count) value.set(d, (bucket - first) * DIGEST_BYTES);
+      }
     }
     return value;
   }
