@@ -37,8 +37,6 @@ export interface DigestPlan {
   readonly bytes: number;
   /** Journal bytes since the checkpoint once this batch is written. */
   readonly journalBytes: number;
-  /** Pages changed since the checkpoint once this batch is written. */
-  readonly dirtyPages: ReadonlySet<number>;
 }
 
 export interface LoadedDigests {
@@ -58,7 +56,7 @@ export class DigestJournal {
   readonly #metaKey: Buffer;
   readonly #encodeMeta: (value: unknown) => Buffer;
   #seq: number;
-  #dirtyPages: ReadonlySet<number>;
+  readonly #dirtyPages: Set<number>;
   #journalBytes: number;
   /** The journal entries below this seq are obsolete (folded into pages). */
   #checkpointSeq: number;
@@ -107,19 +105,18 @@ export class DigestJournal {
   plan(batch: LevelBatchOp[], staged: ReadonlyMap<number, Buffer>, prev: DigestPlan | null, checkpoint = false): DigestPlan {
     const lastSeq = prev === null ? this.#seq : prev.seq;
     const journalBytes = prev === null ? this.#journalBytes : prev.journalBytes;
-    const dirtyPages = prev === null ? this.#dirtyPages : prev.dirtyPages;
     const seq = lastSeq + 1;
     const bytes = staged.size * ITEM_BYTES;
     if (checkpoint || journalBytes + bytes > this.#maxJournalBytes) {
-      const pages = new Set(dirtyPages);
+      // Pages changed since the checkpoint: the published ones, the write in flight's, and ours.
+      const pages = new Set(prev?.checkpoint === true ? [] : this.#dirtyPages);
+      if (prev !== null && !prev.checkpoint) for (const bucket of prev.staged.keys()) pages.add(Math.floor(bucket / PAGE_BUCKETS));
       for (const bucket of staged.keys()) pages.add(Math.floor(bucket / PAGE_BUCKETS));
       for (const page of pages) batch.push({ type: 'put', key: pageKey(page), value: this.#pageValue(page, staged, prev) });
       batch.push({ type: 'put', key: this.#metaKey, value: this.#encodeMeta(seq) });
-      return { staged, seq, checkpoint: true, bytes, journalBytes: 0, dirtyPages: new Set() };
+      return { staged, seq, checkpoint: true, bytes, journalBytes: 0 };
     }
-    if (staged.size === 0) return { staged, seq: lastSeq, checkpoint: false, bytes: 0, journalBytes, dirtyPages };
-    const nextDirty = new Set(dirtyPages);
-    for (const bucket of staged.keys()) nextDirty.add(Math.floor(bucket / PAGE_BUCKETS));
+    if (staged.size === 0) return { staged, seq: lastSeq, checkpoint: false, bytes: 0, journalBytes };
     const entry = Buffer.allocUnsafe(bytes);
     let o = 0;
     for (const [bucket, d] of staged) {
@@ -128,16 +125,19 @@ export class DigestJournal {
       o += ITEM_BYTES;
     }
     batch.push({ type: 'put', key: journalKey(seq), value: entry });
-    return { staged, seq, checkpoint: false, bytes, journalBytes: journalBytes + bytes, dirtyPages: nextDirty };
+    return { staged, seq, checkpoint: false, bytes, journalBytes: journalBytes + bytes };
   }
 
   /** After the batch is written: the staged digests become the digests. True if it was a checkpoint. */
   publish(plan: DigestPlan): boolean {
     for (const [bucket, d] of plan.staged) this.#digests.set(d, bucket * DIGEST_BYTES);
     this.#seq = plan.seq;
-    this.#dirtyPages = plan.dirtyPages;
     this.#journalBytes = plan.journalBytes;
-    if (!plan.checkpoint) return false;
+    if (!plan.checkpoint) {
+      for (const bucket of plan.staged.keys()) this.#dirtyPages.add(Math.floor(bucket / PAGE_BUCKETS));
+      return false;
+    }
+    this.#dirtyPages.clear();
     this.#checkpointSeq = plan.seq;
     return true;
   }

@@ -67,9 +67,10 @@ async function settle(): Promise<void> {
 }
 
 describe('pipelined commit queue', () => {
-  it('prepares the next group on top of the write in flight', async () => {
+  // Journal budgets: the default, a checkpoint in every batch, and a checkpoint every few batches.
+  it.each([undefined, 0, 50])('prepares the next group on top of the write in flight (digestJournalBytes %s)', async (journalBytes) => {
     const { db, raw, gate } = gatedDb();
-    const store = await openStore({ db, bucketBits: 4, nodeId: 'p' });
+    const store = await openStore({ db, bucketBits: 4, nodeId: 'p', ...(journalBytes === undefined ? {} : { digestJournalBytes: journalBytes }) });
     await store.put('stays', 'x');
     const g = gate();
     const first = Promise.all([store.put('a', '1'), store.put('b', '1'), store.delete('stays')]);
