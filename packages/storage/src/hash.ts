@@ -11,7 +11,18 @@ export const BUCKET_BITS_MAX = 20;
  * and of the cluster's partition map (partitions are its top bits).
  */
 export function hashKey(key: string): bigint {
-  return hashKeyBytes(Buffer.from(key, 'utf8')).readBigUInt64BE(0);
+  // A latin1 ('binary') string result costs less than a Buffer one (~0.45 against ~1.2 µs per call).
+  const h = hash('sha256', key, 'binary');
+  return (BigInt(latin1U32(h, 0)) << 32n) | BigInt(latin1U32(h, 4));
+}
+
+/** SHA-256 of bytes as a 32-character latin1 string (one char per byte): the cheapest result Node gives. */
+export function sha256Latin1(data: Uint8Array): string {
+  return hash('sha256', data, 'binary');
+}
+
+function latin1U32(s: string, i: number): number {
+  return ((s.charCodeAt(i) << 24) | (s.charCodeAt(i + 1) << 16) | (s.charCodeAt(i + 2) << 8) | s.charCodeAt(i + 3)) >>> 0;
 }
 
 /** The 8-byte big-endian key hash of UTF-8 key bytes. */
@@ -42,6 +53,20 @@ export function entryDigest(keyBytes: Uint8Array, indexValue: Uint8Array): Buffe
   input.set(keyBytes, 2);
   input.set(indexValue, 2 + keyBytes.length);
   return hash('sha256', input, 'buffer').subarray(0, DIGEST_BYTES);
+}
+
+/** `entryDigest` as a latin1 string: its first 16 characters are the digest bytes. */
+export function entryDigestLatin1(keyBytes: Uint8Array, indexValue: Uint8Array): string {
+  const input = Buffer.allocUnsafe(2 + keyBytes.length + indexValue.length);
+  input.writeUInt16BE(keyBytes.length, 0);
+  input.set(keyBytes, 2);
+  input.set(indexValue, 2 + keyBytes.length);
+  return hash('sha256', input, 'binary');
+}
+
+/** target[0..16) ^= the 16 bytes held as latin1 characters in s[from..from+16) */
+export function xorLatin1Into(target: Uint8Array, s: string, from: number): void {
+  for (let i = 0; i < DIGEST_BYTES; i++) target[i] = (target[i] as number) ^ s.charCodeAt(from + i);
 }
 
 /** target[offset..offset+16) ^= d */

@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { Level } from 'level';
 import { Packr } from 'msgpackr';
 import { StorageError } from './errors.ts';
-import { BUCKET_BITS_MAX, DIGEST_BYTES, bucketOfHashBytes, entryDigest, hashKeyBytes, xorDigestInto } from './hash.ts';
+import {
+  BUCKET_BITS_MAX, DIGEST_BYTES, bucketOfHashBytes, entryDigest, entryDigestLatin1, sha256Latin1, xorDigestInto, xorLatin1Into,
+} from './hash.ts';
 import {
   CHECKPOINT_META, DEFAULT_MAX_JOURNAL_BYTES, DigestJournal, allPages, loadDigests, type DigestPlan, type LoadedDigests,
 } from './digest-journal.ts';
 import { HybridClock } from './hlc.ts';
 import { RecordCache } from './cache.ts';
 import {
-  DATA, DIGEST, INDEX, bucketIndexRange, dataKey, indexKey, indexValue, journalKey, keyspaceRange, metaKey, readIndexValue,
+  DATA, DIGEST, INDEX, bucketIndexRange, dataKey, indexValue, journalKey, keyspaceRange, metaKey, readIndexValue,
 } from './keyspace.ts';
 import { BINARY, hasBinaryDefaults, type BinaryEncodings, type LevelBatchOp, type LevelChainedBatchLike, type LevelLike } from './level.ts';
 import {
@@ -143,28 +145,20 @@ function newTouch(key: string, keyBytes: Buffer): Touch {
   return { key, keyBytes, dataKey: dataKey(keyBytes), committed: null, current: null, memo: undefined, newMemo: undefined };
 }
 
-const memoScratch = Buffer.alloc(8 + DIGEST_BYTES);
-
-/**
- * A record's key hash (8 bytes) ‖ index-entry digest (16 bytes) as a 24-char
- * latin1 string: about 40 bytes of heap, against some 300 for two Buffers.
+/*
+ * A record's hash memo: key hash (8 bytes) ‖ index-entry digest (16 bytes)
+ * as a 24-character latin1 string (one char per byte) — about 40 bytes of
+ * heap, against some 300 for two Buffers, and straight from `crypto.hash`'s
+ * cheapest (latin1) output.
  */
-function hashMemo(indexKeyBytes: Buffer, entry: Uint8Array): string {
-  indexKeyBytes.copy(memoScratch, 0, 1, 9);
-  memoScratch.set(entry.subarray(0, DIGEST_BYTES), 8);
-  return memoScratch.toString('latin1');
-}
 
+/** The index key from a string whose first 8 latin1 characters are the key hash (a memo or a SHA-256 result). */
 function indexKeyFromMemo(memo: string, keyBytes: Buffer): Buffer {
   const k = Buffer.allocUnsafe(9 + keyBytes.length);
   k[0] = INDEX;
   k.write(memo, 1, 8, 'latin1');
   k.set(keyBytes, 9);
   return k;
-}
-
-function xorMemoDigestInto(d: Uint8Array, memo: string): void {
-  for (let i = 0; i < DIGEST_BYTES; i++) d[i] = (d[i] as number) ^ memo.charCodeAt(8 + i);
 }
 
 function jobSize(job: Job): number {
@@ -935,7 +929,8 @@ class LevelStore implements Store {
       if (cur === t.committed || cur === null) continue;
       const old = t.committed;
       const oldHashes = t.memo;
-      const ik = oldHashes === undefined ? indexKey(hashKeyBytes(t.keyBytes), t.keyBytes) : indexKeyFromMemo(oldHashes, t.keyBytes);
+      const keyHash = oldHashes ?? sha256Latin1(t.keyBytes);
+      const ik = indexKeyFromMemo(keyHash, t.keyBytes);
       const iv = indexValue(cur.tombstone, cur.version);
       batch.push({ type: 'put', key: t.dataKey, value: encodeRecordValue(cur) });
       batch.push({ type: 'put', key: ik, value: iv });
@@ -946,14 +941,14 @@ class LevelStore implements Store {
         staged.set(bucket, d);
       }
       if (old !== null) {
-        if (oldHashes === undefined) xorDigestInto(d, 0, entryDigest(t.keyBytes, indexValue(old.tombstone, old.version)));
-        else xorMemoDigestInto(d, oldHashes);
+        if (oldHashes === undefined) xorLatin1Into(d, entryDigestLatin1(t.keyBytes, indexValue(old.tombstone, old.version)), 0);
+        else xorLatin1Into(d, oldHashes, 8);
         if (old.tombstone) tombstones--;
         else keys--;
       }
-      const entry = entryDigest(t.keyBytes, iv);
-      xorDigestInto(d, 0, entry);
-      t.newMemo = hashMemo(ik, entry);
+      const entry = entryDigestLatin1(t.keyBytes, iv);
+      xorLatin1Into(d, entry, 0);
+      t.newMemo = keyHash.slice(0, 8) + entry.slice(0, DIGEST_BYTES);
       if (cur.tombstone) tombstones++;
       else keys++;
     }
