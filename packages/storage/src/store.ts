@@ -461,6 +461,10 @@ class LevelStore implements Store {
     return Promise.resolve(r === undefined || isDead(r, this.#clock.wallMs()) ? undefined : r);
   }
 
+  getRecordNow(key: string): StoredRecord | undefined | null {
+    return this.#getNow(key);
+  }
+
   getRecord(key: string): Promise<StoredRecord | undefined> {
     let r: StoredRecord | undefined | null;
     try {

@@ -113,6 +113,13 @@ export interface Store {
   get(key: string): Promise<StoredRecord | undefined>;
   /** The stored record whatever it is (tombstones and expired included). */
   getRecord(key: string): Promise<StoredRecord | undefined>;
+  /**
+   * `getRecord` without waiting, when it can be answered now: from the read
+   * cache, or with a synchronous read (`syncReads` on a backend that has
+   * `getSync`). null when only `getRecord` can answer (an asynchronous read
+   * is needed). Throws what `getRecord` would reject with.
+   */
+  getRecordNow(key: string): StoredRecord | undefined | null;
   getRecords(keys: readonly string[]): Promise<(StoredRecord | undefined)[]>;
   scan(options?: ScanOptions): Promise<ScanPage>;
   /** Subscribe to applied changes; returns the unsubscribe function. */

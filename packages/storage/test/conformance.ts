@@ -118,6 +118,30 @@ export function runStoreConformance(factory: StoreFactory): void {
       });
     });
 
+    it('answers getRecordNow like getRecord, or null when only an asynchronous read can', async () => {
+      await withStore({ bucketBits: 4 }, async (store, backend) => {
+        await store.put('live', 'v');
+        await store.put('gone', 'v');
+        await store.delete('gone');
+        for (const key of ['live', 'gone', 'never']) {
+          const now = store.getRecordNow(key);
+          // null only when the store must wait for the backend; else the same answer as getRecord.
+          if (now !== null) expect(now).toEqual(await store.getRecord(key));
+        }
+        // A key read once is cached, so it is answered now on every backend.
+        await store.getRecord('never');
+        expect(store.getRecordNow('never')).toBeUndefined();
+        expect(() => store.getRecordNow('')).toThrow(expect.objectContaining({ code: 'KEY_EMPTY' }));
+        // After a reopen nothing is cached: a backend with synchronous reads still answers now.
+        await store.close();
+        const reopened = await backend.open({});
+        const fresh = reopened.getRecordNow('live');
+        if (fresh !== null) expect(Buffer.from(fresh!.value).toString()).toBe('v');
+        await reopened.close();
+        expect(() => reopened.getRecordNow('live')).toThrow(expect.objectContaining({ code: 'STORE_CLOSED' }));
+      });
+    });
+
     it('expires records by ttl on the injected clock', async () => {
       const clock = new ManualClock();
       await withStore({ bucketBits: 4, now: clock.now }, async (store) => {
