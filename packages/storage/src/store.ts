@@ -170,6 +170,8 @@ function indexKeyFromMemo(memo: string, keyBytes: Buffer): Buffer {
   return k;
 }
 
+const asIs = <T>(x: T): T => x;
+
 function jobSize(job: Job): number {
   switch (job.kind) {
     case 'local': return job.ops.length;
@@ -451,14 +453,7 @@ class LevelStore implements Store {
   // ---- reads ----
 
   get(key: string): Promise<StoredRecord | undefined> {
-    let r: StoredRecord | undefined | null;
-    try {
-      r = this.#getNow(key);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    if (r === null) return this.getRecord(key).then((rec) => (rec === undefined || isDead(rec, this.#clock.wallMs()) ? undefined : rec));
-    return Promise.resolve(r === undefined || isDead(r, this.#clock.wallMs()) ? undefined : r);
+    return this.#answer(key, this.#live);
   }
 
   getRecordNow(key: string): StoredRecord | undefined | null {
@@ -466,14 +461,23 @@ class LevelStore implements Store {
   }
 
   getRecord(key: string): Promise<StoredRecord | undefined> {
+    return this.#answer(key, asIs);
+  }
+
+  /** A record as `get` answers it: absent when deleted or expired. */
+  readonly #live = (r: StoredRecord | undefined): StoredRecord | undefined =>
+    (r === undefined || isDead(r, this.#clock.wallMs()) ? undefined : r);
+
+  /** One key, with no extra promise hop when #getNow can answer it. */
+  #answer(key: string, map: (r: StoredRecord | undefined) => StoredRecord | undefined): Promise<StoredRecord | undefined> {
     let r: StoredRecord | undefined | null;
     try {
       r = this.#getNow(key);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (r === null) return this.getRecords([key]).then((records) => records[0]);
-    return Promise.resolve(r);
+    if (r === null) return this.getRecords([key]).then((records) => map(records[0]));
+    return Promise.resolve(map(r));
   }
 
   /**
