@@ -1,5 +1,5 @@
 import type { BucketEntry, Store, StoredRecord } from '@hearsay/storage';
-import { BUCKET_READS_IN_FLIGHT, fromStore, isRepairError, RepairError } from './errors.ts';
+import { BUCKETS_PER_READ, fromStore, isRepairError, RepairError } from './errors.ts';
 import { Fingerprinter, unpackFingerprints } from './fingerprint.ts';
 import {
   decodeRequest, encodeMessage, fromGaps, HASH_BYTES_MAX, HASH_BYTES_MIN, KEY_HASH_BYTES, MESSAGE_BYTES_MAX, MessageType,
@@ -220,9 +220,9 @@ async function answerSummaries(store: Store, r: SummariesRequest, caches: Caches
   const perBucket: { missing: number[]; unmatched: BucketEntry[] }[] = [];
   let base = 0;
   const allEntries: BucketEntry[][] = [];
-  for (let i = 0; i < buckets.length; i += BUCKET_READS_IN_FLIGHT) {
-    const group = buckets.slice(i, i + BUCKET_READS_IN_FLIGHT);
-    allEntries.push(...await fromStore(() => Promise.all(group.map((b) => store.bucketEntries(b)))));
+  for (let i = 0; i < buckets.length; i += BUCKETS_PER_READ) {
+    const group = buckets.slice(i, i + BUCKETS_PER_READ);
+    allEntries.push(...await fromStore(() => store.bucketEntriesMany(group)));
   }
   for (let i = 0; i < buckets.length; i++) {
     const entries = allEntries[i] as BucketEntry[];
@@ -297,13 +297,15 @@ async function answerFetch(store: Store, r: FetchRequest, caches: Caches | undef
   let read: (BucketEntry[] | undefined)[] = [];
   for (let i = 0; i < buckets.length; i++) {
     const wanted = wantedOf(i);
-    if (i % BUCKET_READS_IN_FLIGHT === 0) {
-      const group = buckets.slice(i, i + BUCKET_READS_IN_FLIGHT);
-      read = await fromStore(() => Promise.all(group.map((b, g) =>
-        cachedKeys(i + g, wantedOf(i + g)) === undefined ? store.bucketEntries(b) : Promise.resolve(undefined))));
+    if (i % BUCKETS_PER_READ === 0) {
+      const group = buckets.slice(i, i + BUCKETS_PER_READ);
+      const uncached = group.filter((_, g) => cachedKeys(i + g, wantedOf(i + g)) === undefined);
+      const fresh = uncached.length === 0 ? [] : await fromStore(() => store.bucketEntriesMany(uncached));
+      let f = 0;
+      read = group.map((_, g) => (cachedKeys(i + g, wantedOf(i + g)) === undefined ? fresh[f++] : undefined));
     }
     const keysByHash = cachedKeys(i, wanted) ?? new Map<bigint, string[]>();
-    for (const e of read[i % BUCKET_READS_IN_FLIGHT] ?? []) {
+    for (const e of read[i % BUCKETS_PER_READ] ?? []) {
       const h = BigInt.asUintN(64, e.keyHash);
       const list = keysByHash.get(h);
       if (list === undefined) keysByHash.set(h, [e.key]);

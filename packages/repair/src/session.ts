@@ -1,6 +1,6 @@
 import { bucketOf, compareVersions, hashKey } from '@hearsay/storage';
 import type { BucketEntry, Store, StoredRecord, Version } from '@hearsay/storage';
-import { BUCKET_READS_IN_FLIGHT, fromStore, isRepairError, RepairError } from './errors.ts';
+import { BUCKETS_PER_READ, fromStore, isRepairError, RepairError } from './errors.ts';
 import { Fingerprinter } from './fingerprint.ts';
 import {
   decodeReply, encodeMessage, fromGaps, HASH_BYTES_MAX, HASH_BYTES_MIN, KEY_HASH_BYTES, LEVEL_PARENTS_MAX, MessageType,
@@ -293,11 +293,11 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     const batch: { bucket: number; entries: BucketEntry[] }[] = [];
     let entryCount = 0;
     // Read a few buckets at a time; a batch may pass the entry limit by up to
-    // BUCKET_READS_IN_FLIGHT buckets.
+    // BUCKETS_PER_READ buckets.
     while (nextBucket < buckets.length && batch.length < limits.summaryBucketsPerBatch && entryCount < limits.summaryEntriesPerBatch) {
-      const group = buckets.slice(nextBucket, nextBucket + Math.min(BUCKET_READS_IN_FLIGHT, limits.summaryBucketsPerBatch - batch.length));
+      const group = buckets.slice(nextBucket, nextBucket + Math.min(BUCKETS_PER_READ, limits.summaryBucketsPerBatch - batch.length));
       nextBucket += group.length;
-      const read = await fromStore(() => Promise.all(group.map((b) => local.bucketEntries(b))));
+      const read = await fromStore(() => local.bucketEntriesMany(group));
       group.forEach((bucket, i) => {
         const entries = read[i] as BucketEntry[];
         batch.push({ bucket, entries });

@@ -156,6 +156,7 @@ describe('responder tree cache', () => {
         const v = Reflect.get(t, p, r) as unknown;
         if (p === 'bucketDigests') return (...args: [number, number]) => { digestReads++; return t.bucketDigests(...args); };
         if (p === 'bucketEntries') return (bucket: number) => { entryReads++; return t.bucketEntries(bucket); };
+        if (p === 'bucketEntriesMany') return (buckets: number[]) => { entryReads += buckets.length; return t.bucketEntriesMany(buckets); };
         return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
       },
     });

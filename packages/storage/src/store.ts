@@ -86,6 +86,8 @@ const SCAN_LIMIT_MAX = 10_000;
 const GROUP_OPS_MAX = 4096;
 /** Batches of at least this many ops are written through a chained batch (see #write). */
 const CHAINED_BATCH_MIN_OPS = 16;
+/** bucketEntriesMany reads buckets at most this far apart with one range read. */
+const RUN_GAP_BUCKETS = 4;
 /** Most index entries one purge step reads, so purging never stalls writes for long. */
 const PURGE_SCAN_MAX = 4096;
 const EMPTY = new Uint8Array(0);
@@ -599,12 +601,46 @@ class LevelStore implements Store {
   }
 
   async bucketEntries(bucket: number): Promise<BucketEntry[]> {
+    const [entries] = await this.bucketEntriesMany([bucket]);
+    return entries as BucketEntry[];
+  }
+
+  async bucketEntriesMany(buckets: readonly number[]): Promise<BucketEntry[][]> {
     this.#checkOpen();
-    checkInt('bucket', bucket, 0, 2 ** this.bucketBits - 1);
-    const entries = await this.#db.iterator({ ...bucketIndexRange(bucket, bucket + 1, this.bucketBits), ...this.#encodings }).all();
-    return entries.map(([k, v]) => {
-      const { tombstone, version } = readIndexValue(v);
-      return { key: k.toString('utf8', 9), keyHash: k.readBigUInt64BE(1), version, tombstone };
+    if (!Array.isArray(buckets)) throw argError('bucketEntriesMany takes an array of buckets');
+    const last = 2 ** this.bucketBits - 1;
+    const wanted = new Map<number, BucketEntry[]>();
+    for (const b of buckets) wanted.set(checkInt('bucket', b, 0, last), []);
+    const sorted = [...wanted.keys()].sort((x, y) => x - y);
+    // Runs of buckets at most RUN_GAP_BUCKETS apart: reading a few unwanted ones is cheaper than another range read.
+    for (let i = 0; i < sorted.length;) {
+      let j = i;
+      while (j + 1 < sorted.length && (sorted[j + 1] as number) - (sorted[j] as number) <= RUN_GAP_BUCKETS) j++;
+      const from = sorted[i] as number;
+      const to = (sorted[j] as number) + 1;
+      const it = this.#db.iterator({ ...bucketIndexRange(from, to, this.bucketBits), ...this.#encodings });
+      try {
+        for (;;) {
+          const chunk = await it.nextv(1000);
+          if (chunk.length === 0) break;
+          for (const [k, v] of chunk) {
+            const list = wanted.get(bucketOfHashBytes(k, 1, this.bucketBits));
+            if (list === undefined) continue;
+            const { tombstone, version } = readIndexValue(v);
+            list.push({ key: k.toString('utf8', 9), keyHash: k.readBigUInt64BE(1), version, tombstone });
+          }
+        }
+      } finally {
+        await it.close();
+      }
+      i = j + 1;
+    }
+    const given = new Set<number>();
+    return buckets.map((b) => {
+      const list = wanted.get(b) as BucketEntry[];
+      if (given.has(b)) return list.slice();
+      given.add(b);
+      return list;
     });
   }
 

@@ -130,6 +130,12 @@ export interface Store {
   bucketDigests(from: number, to: number): Promise<Uint8Array[]>;
   /** The entries of one bucket, sorted by (keyHash, key). */
   bucketEntries(bucket: number): Promise<BucketEntry[]>;
+  /**
+   * `bucketEntries` of each of these buckets (any order, repeats allowed),
+   * answered in the same order. Runs of nearby buckets are read with one
+   * range read each instead of one per bucket.
+   */
+  bucketEntriesMany(buckets: readonly number[]): Promise<BucketEntry[][]>;
 
   /** Remove tombstones older than the cut-off; returns how many were purged. */
   purgeTombstones(options: PurgeOptions): Promise<number>;

@@ -308,6 +308,25 @@ export function runStoreConformance(factory: StoreFactory): void {
       });
     });
 
+    it('reads the entries of many buckets at once, as bucketEntries does one by one', async () => {
+      await withStore({ bucketBits: 6 }, async (store) => {
+        await store.batch(Array.from({ length: 300 }, (_, i) => ({ type: 'put' as const, key: `key-${i}`, value: `${i}` })));
+        for (let i = 0; i < 300; i += 7) await store.delete(`key-${i}`);
+        const one = async (list: number[]): Promise<unknown[]> => Promise.all(list.map((b) => store.bucketEntries(b)));
+        const lists = [
+          Array.from({ length: 64 }, (_, b) => b), // every bucket: one range read
+          [63, 0, 5, 6, 7, 40, 41, 12], // unsorted, runs and gaps
+          [9, 9, 3, 9], // repeats
+          [2], [],
+        ];
+        for (const list of lists) expect(await store.bucketEntriesMany(list)).toEqual(await one(list));
+        const all = await store.bucketEntriesMany(lists[0]!);
+        expect(all.reduce((n, e) => n + e.length, 0)).toBe(300);
+        await expectCode(store.bucketEntriesMany([64]), 'INVALID_ARGUMENT');
+        await expectCode(store.bucketEntriesMany([1.5]), 'INVALID_ARGUMENT');
+      });
+    });
+
     it('keeps bucket entries sorted and digests equal to a recomputation', async () => {
       await withStore({ bucketBits: 3 }, async (store) => {
         await store.batch(Array.from({ length: 60 }, (_, i) => ({ type: 'put' as const, key: `key-${i}`, value: `${i}` })));
