@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { hintsSublevel, startClusterService, type ClusterConfig, type ClusterService } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipTuning } from '@hearsay/gossip';
-import type { KvService, RepairLine, RepairOptions } from '@hearsay/http';
+import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/http';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { NodeService, ServiceFactory } from './node.ts';
@@ -135,6 +135,8 @@ function logMembership(cluster: ClusterService, logger: Logger): () => void {
 function loggedRepair(service: KvService, logger: Logger): KvService {
   return {
     get: (key, options) => service.get(key, options),
+    // Kept: the app answers a GET synchronously through it (the hot path of a one-node cluster).
+    ...(service.getNow === undefined ? {} : { getNow: (key: string, options: GetOptions) => service.getNow!(key, options) }),
     put: (key, value, options) => service.put(key, value, options),
     delete: (key, options) => service.delete(key, options),
     list: (options) => service.list(options),

@@ -103,3 +103,23 @@ describe('startNode', () => {
     expect((await new HearsayClient({ baseUrl: node.httpUrl }).health()).ok).toBe(true);
   });
 });
+
+describe('hearsay start wiring (the cluster node service)', () => {
+  it('a one-node cluster answers a GET of a key in memory synchronously, and answers it right', async () => {
+    const { createClusterNodeService } = await import('../src/cluster.ts');
+    const node = await startNode(options({ gossipPort: 0, createService: createClusterNodeService() }));
+    running.push(node);
+    const client = new HearsayClient({ baseUrl: node.httpUrl });
+    const { etag } = await client.put('k', 'v');
+    expect(node.service.getNow).toBeTypeOf('function');
+    const answer = node.app.fetch(new Request(`${node.httpUrl}/v1/kv/k`));
+    expect(answer).toBeInstanceOf(Response);
+    const response = answer as Response;
+    expect(await response.text()).toBe('v');
+    expect(response.headers.get('etag')).toBe(etag);
+    expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    const viaHttp = await client.get('k');
+    expect(viaHttp?.notModified === false && viaHttp.text()).toBe('v');
+    expect(viaHttp?.notModified === false && viaHttp.etag).toBe(etag);
+  });
+});

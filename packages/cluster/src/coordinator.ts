@@ -179,6 +179,29 @@ export class Coordinator implements KvService {
     return this.#isLive(best) ? best : undefined;
   }
 
+  /**
+   * `get` without waiting, for the app's synchronous GET: on the
+   * single-replica path, when the store can read the key at once
+   * (`Store.getRecordNow`). `null` otherwise: the app then calls `get`. The
+   * same answer, counters and errors as `get`.
+   */
+  getNow(key: string, _options: GetOptions): StoredRecord | undefined | null {
+    if (!this.#solo && !this.#selfOnly(this.#map.preferenceList(this.partitionOf(key)))) return null;
+    this.#checkServing();
+    let record: StoredRecord | undefined | null;
+    try {
+      record = this.#store.getRecordNow(key);
+    } catch {
+      this.counters.reads++;
+      this.counters.readFailures++;
+      throw insufficientReplicas(0, 1, 1);
+    }
+    if (record === null) return null;
+    this.counters.reads++;
+    if (record !== undefined) this.#store.observe(record.version);
+    return this.#isLive(record) ? record : undefined;
+  }
+
   async put(key: string, value: Uint8Array, options: PutOptions): Promise<StoredRecord> {
     this.#checkServing();
     await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);

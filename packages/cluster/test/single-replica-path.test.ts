@@ -80,9 +80,10 @@ async function setup(
 }
 
 /** What a client can observe of an answer: the record, or the error's name, code, message and details. */
-async function outcome(p: Promise<StoredRecord | undefined>): Promise<unknown> {
+async function outcome(p: Promise<StoredRecord | undefined | null>): Promise<unknown> {
   try {
     const r = await p;
+    if (r === null) return { mustWait: true };
     if (r === undefined) return { found: false };
     return {
       key: r.key,
@@ -334,5 +335,104 @@ describe('single-replica fast path', () => {
       { to: 'n2', kind: 'read', keys: [theirs[0]] },
     ]);
     expect(await s.store.getRecord(theirs[0]!)).toBeUndefined();
+  });
+});
+
+describe('getNow (a synchronous get for the single-replica path)', () => {
+  it('answers from the store at once after a write (its cache), as get does', async () => {
+    const s = await setup({});
+    const written = await s.coordinator.put('k', new Uint8Array([7]), { consistency: 'quorum', contentType: 'text/plain' });
+    const now = s.coordinator.getNow('k', { consistency: 'quorum' });
+    expect(now).toEqual(await s.coordinator.get('k', { consistency: 'quorum' }));
+    expect(now?.version).toEqual(written.version);
+    await s.coordinator.delete('k', { consistency: 'one' });
+    expect(s.coordinator.getNow('k', { consistency: 'one' })).toBeUndefined();
+  });
+
+  /** The store plus a `getRecordNow` that answers from `known` and says null (must wait) for other keys. */
+  const withReadNow =
+    (known: Map<string, StoredRecord | undefined>, broken = { on: false }) =>
+    (store: Store): Store =>
+      new Proxy(store, {
+        get(target, name) {
+          if (name === 'getRecordNow') {
+            return (key: string) => {
+              if (broken.on) throw new Error('disk on fire');
+              return known.has(key) ? known.get(key) : null;
+            };
+          }
+          const v: unknown = Reflect.get(target, name, target);
+          return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+
+  async function seeded(c: Coordinator, store: Store, known: Map<string, StoredRecord | undefined>): Promise<void> {
+    await c.put('live', new TextEncoder().encode('v'), { consistency: 'quorum', contentType: 'text/plain' });
+    await c.put('gone', new TextEncoder().encode('v'), { consistency: 'quorum' });
+    await c.delete('gone', { consistency: 'quorum' });
+    await c.put('slow', new TextEncoder().encode('v'), { consistency: 'quorum' });
+    for (const k of ['live', 'gone', 'missing']) known.set(k, await store.getRecord(k));
+  }
+
+  it('answers what get answers, with the same counters, and null where the store must wait', async () => {
+    const known = new Map<string, StoredRecord | undefined>();
+    const now = await setup({}, [member('n1')], withReadNow(known));
+    const general = await setup({ singleReplicaFastPath: false });
+    await seeded(now.coordinator, now.store, known);
+    await seeded(general.coordinator, general.store, new Map());
+    for (const key of ['live', 'gone', 'missing']) {
+      for (const consistency of ['one', 'quorum', 'all'] as const) {
+        const a = await outcome(Promise.resolve(now.coordinator.getNow(key, { consistency })));
+        const b = await outcome(general.coordinator.get(key, { consistency }));
+        expect(a, `${key} ${consistency}`).toEqual(b);
+      }
+    }
+    expect(now.coordinator.getNow('slow', { consistency: 'quorum' })).toBeNull();
+    await general.coordinator.settled();
+    expect(now.coordinator.counters).toEqual(general.coordinator.counters);
+    expect(now.coordinator.counters.reads).toBe(9);
+    expect(now.calls).toEqual([]);
+  });
+
+  it('is null when the store must wait, and when another member shares the key', async () => {
+    const waiting = await setup({}, [member('n1')], withReadNow(new Map()));
+    await waiting.coordinator.put('k', new Uint8Array([1]), { consistency: 'one' });
+    expect(waiting.coordinator.getNow('k', { consistency: 'one' })).toBeNull();
+    expect(waiting.coordinator.counters.reads).toBe(0);
+
+    const known = new Map<string, StoredRecord | undefined>();
+    const s = await setup({}, [member('n1')], withReadNow(known));
+    await s.coordinator.put('k', new Uint8Array([1]), { consistency: 'one' });
+    known.set('k', await s.store.getRecord('k'));
+    expect(s.coordinator.getNow('k', { consistency: 'one' })?.value).toEqual(new Uint8Array([1]));
+    s.membership.upsert(member('n2'));
+    expect(s.coordinator.getNow('k', { consistency: 'one' })).toBeNull();
+    expect(s.coordinator.counters.reads).toBe(1);
+    s.membership.setState('n2', 'left');
+    expect(s.coordinator.getNow('k', { consistency: 'one' })?.value).toEqual(new Uint8Array([1]));
+  });
+
+  it('fails as get does: a failing store is 503 INSUFFICIENT_REPLICAS, a stopped node UNAVAILABLE', async () => {
+    const broken = { on: false };
+    const s = await setup({}, [member('n1')], withReadNow(new Map(), broken));
+    const flaky = await setup({ singleReplicaFastPath: false }, [member('n1')], (store) =>
+      new Proxy(store, {
+        get(target, name) {
+          const v: unknown = Reflect.get(target, name, target);
+          if (name === 'getRecord') return () => Promise.reject(new Error('disk on fire'));
+          return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+        },
+      }),
+    );
+    broken.on = true;
+    const a = await outcome(Promise.resolve().then(() => s.coordinator.getNow('k', { consistency: 'all' })));
+    const b = await outcome(flaky.coordinator.get('k', { consistency: 'all' }));
+    expect(a).toEqual(b);
+    expect(a).toMatchObject({ error: { code: 'INSUFFICIENT_REPLICAS' } });
+    expect(s.coordinator.counters).toEqual(flaky.coordinator.counters);
+
+    await s.coordinator.stop();
+    const stopped = await outcome(Promise.resolve().then(() => s.coordinator.getNow('k', { consistency: 'one' })));
+    expect(stopped).toMatchObject({ error: { code: 'UNAVAILABLE' } });
   });
 });

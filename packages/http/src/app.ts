@@ -13,7 +13,7 @@ import { createHttpMetrics, type RouteLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { keyFromUrl, parseQuery } from './request-target.ts';
 import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type ServiceError, type RepairLine } from './service.ts';
-import { compareVersions, versionToString, type Version } from '@hearsay/storage';
+import { compareVersions, versionToString, type StoredRecord, type Version } from '@hearsay/storage';
 
 export interface HttpLimits {
   /** UTF-8 bytes of a key (and of a list `prefix`). */
@@ -130,19 +130,32 @@ export function createApp(options: AppOptions): HearsayApp {
     return errorResponse('INTERNAL', 'internal error; the node logged it');
   }
 
+  /**
+   * Wraps a route's handler: errors become answers, and every answer is
+   * counted and timed. A handler that answers synchronously is answered
+   * synchronously, so @hono/node-server can write the response at once.
+   */
   function timed(route: RouteLabel, handler: (c: Context) => Response | Promise<Response>) {
-    return async (c: Context): Promise<Response> => {
+    return (c: Context): Response | Promise<Response> => {
       const startMs = performance.now();
-      let response: Response;
+      let result: Response | Promise<Response>;
       try {
-        response = await handler(c);
+        result = handler(c);
       } catch (error) {
-        response = failure(error, route);
+        return answered(route, c, startMs, failure(error, route));
       }
-      metrics.record(route, c.req.method, response.status, (performance.now() - startMs) / 1000);
-      if (draining) response.headers.set('connection', 'close');
-      return response;
+      if (!(result instanceof Promise)) return answered(route, c, startMs, result);
+      return result.then(
+        (response) => answered(route, c, startMs, response),
+        (error: unknown) => answered(route, c, startMs, failure(error, route)),
+      );
     };
+  }
+
+  function answered(route: RouteLabel, c: Context, startMs: number, response: Response): Response {
+    metrics.record(route, c.req.method, response.status, (performance.now() - startMs) / 1000);
+    if (draining) response.headers.set('connection', 'close');
+    return response;
   }
 
   function consistencyOf(params: ReadonlyMap<string, string>): Parsed<Consistency> {
@@ -185,7 +198,11 @@ export function createApp(options: AppOptions): HearsayApp {
     return { ok: true, value: { key: key.key, consistency: consistency.value } };
   }
 
-  async function getValue(request: Request): Promise<Response> {
+  /**
+   * GET and HEAD of a key. Answered synchronously when the service can read
+   * the key without waiting (`KvService.getNow`), else after `get`.
+   */
+  function getValue(request: Request): Response | Promise<Response> {
     const target = keyAndParams(request.url);
     if (!target.ok) return target.response;
     const noneMatchHeader = request.headers.get('if-none-match');
@@ -193,9 +210,20 @@ export function createApp(options: AppOptions): HearsayApp {
     if (noneMatchHeader !== null && noneMatch === null) return errorResponse('INVALID_HEADER', 'If-None-Match is not * or a list of quoted entity tags');
     const ifMatch = ifMatchOf(request.headers.get('if-match'));
     if (!ifMatch.ok) return ifMatch.response;
-    const record = await service.get(target.value.key, { consistency: target.value.consistency });
+    const options = { consistency: target.value.consistency };
+    const now = service.getNow === undefined ? null : service.getNow(target.value.key, options);
+    if (now !== null) return valueResponse(request, now, noneMatch, ifMatch.value);
+    return service.get(target.value.key, options).then((record) => valueResponse(request, record, noneMatch, ifMatch.value));
+  }
+
+  function valueResponse(
+    request: Request,
+    record: StoredRecord | undefined,
+    noneMatch: ReturnType<typeof parseEtagList>,
+    ifMatch: Version | '*' | undefined | null,
+  ): Response {
     // RFC 9110 §13.2.2: If-Match is evaluated first, so it fails with 412 also on a missing key.
-    if (ifMatch.value !== undefined && (record === undefined || !ifMatchHolds(ifMatch.value, record.version))) {
+    if (ifMatch !== undefined && (record === undefined || !ifMatchHolds(ifMatch, record.version))) {
       return preconditionFailed('If-Match does not match the current version');
     }
     if (record === undefined) return errorResponse('NOT_FOUND', 'no value under this key');

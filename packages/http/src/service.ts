@@ -129,6 +129,13 @@ export interface RepairOptions {
 export interface KvService {
   /** The live record, or undefined when missing, deleted or expired. */
   get(key: string, options: GetOptions): Promise<StoredRecord | undefined>;
+  /**
+   * Optional: `get` answered without waiting, when the service can (e.g. a
+   * single replica whose store has the key in memory): what `get` would
+   * resolve with, or `null` when only `get` can answer. Throws what `get`
+   * would reject with. The app then answers the request synchronously.
+   */
+  getNow?(key: string, options: GetOptions): StoredRecord | undefined | null;
   /** Writes a value; resolves with the record written (its version is the new ETag). */
   put(key: string, value: Uint8Array, options: PutOptions): Promise<StoredRecord>;
   /** Writes a tombstone, also when the key is missing (idempotent); resolves with the tombstone. */
