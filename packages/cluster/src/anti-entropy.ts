@@ -39,11 +39,21 @@ export interface AntiEntropyConfig {
   readonly partitionIntervalMs: number;
   /** Tombstones younger than this are never purged. Default 1 day; must be at least the hint window. */
   readonly tombstoneGraceMs: number;
+  /**
+   * Partitions an on-demand run (`runAll`, `hearsay repair`) repairs at once
+   * (background repair stays one partition at a time). Default 4: overlaps
+   * the round trips to peers. Measured on 3 nodes sharing 2 cores, an
+   * in-sync run of 256 partitions is CPU-bound there: `hearsay repair` took
+   * 3.2–4.0 s with 1 and 3.0–3.6 s with 4 (1.8–3.9 s with 8), CLI start
+   * included; hosts with a core per node gain more.
+   */
+  readonly manualConcurrency: number;
 }
 
 export const DEFAULT_ANTI_ENTROPY_CONFIG: AntiEntropyConfig = {
   partitionIntervalMs: 1000,
   tombstoneGraceMs: 24 * 60 * 60 * 1000,
+  manualConcurrency: 4,
 };
 
 export interface AntiEntropyDeps {
@@ -236,6 +246,68 @@ export class AntiEntropy {
   }
 
   /**
+   * Repairs these partitions, up to `manualConcurrency` at once (different
+   * partitions are different bucket ranges: independent sessions), under the
+   * lock so background repair waits, and yields each outcome as it completes.
+   * The work runs on its own: a consumer that stops reading does not leave
+   * the lock held (the run finishes, or stops at `signal`). If a partition
+   * fails, no more are started, the running ones finish, and the error is
+   * thrown after the outcomes before it.
+   */
+  #repairMany(partitions: readonly number[], signal?: AbortSignal): AsyncIterable<{ partition: number; outcome: PartitionRepairOutcome }> {
+    type Done = { partition: number; outcome: PartitionRepairOutcome };
+    const ready: Done[] = [];
+    let failure: { error: unknown } | undefined;
+    let finished = false;
+    let wake: (() => void) | null = null;
+    const notify = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const work = this.#lock.then(async () => {
+      const queue = [...partitions];
+      const running = new Set<Promise<void>>();
+      const launch = (): void => {
+        while (failure === undefined && running.size < Math.max(1, this.config.manualConcurrency) && queue.length > 0) {
+          const partition = queue.shift() as number;
+          const run: Promise<void> = this.#repairPartition(partition, signal).then(
+            (outcome) => { ready.push({ partition, outcome }); },
+            (error: unknown) => { failure ??= { error }; },
+          ).finally(() => {
+            running.delete(run);
+            notify();
+          });
+          running.add(run);
+        }
+      };
+      launch();
+      while (running.size > 0) {
+        await Promise.race(running);
+        launch();
+      }
+    }).finally(() => {
+      finished = true;
+      notify();
+    });
+    this.#lock = work.catch(() => undefined);
+    return (async function* () {
+      for (;;) {
+        const next = ready.shift();
+        if (next !== undefined) {
+          yield next;
+          continue;
+        }
+        if (finished) {
+          if (failure !== undefined) throw failure.error;
+          return;
+        }
+        await new Promise<void>((resolve) => { wake = resolve; });
+      }
+    })();
+  }
+
+  /**
    * Repairs every partition this node replicates now, yielding a progress
    * line per partition and a summary last. One on-demand run at a time
    * (CONFLICT otherwise).
@@ -260,8 +332,7 @@ export class AntiEntropy {
         let purged = 0;
         const unreachable = new Set<string>();
         let done = 0;
-        for (const p of owned) {
-          const o = await self.repairPartition(p, options.signal);
+        for await (const { partition: p, outcome: o } of self.#repairMany(owned, options.signal)) {
           done++;
           compared += o.repaired;
           keysSent += o.keysSent;

@@ -1,0 +1,95 @@
+/**
+ * An on-demand repair run repairs several partitions at once (bounded by
+ * manualConcurrency), holds background repair off while it runs, and never
+ * leaves the lock held when its reader walks away.
+ */
+import { MemoryLevel } from 'memory-level';
+import { describe, expect, it } from 'vitest';
+import { openStore, type LevelLike } from '@hearsay/storage';
+import { AntiEntropy, type RangeRepairRequest, type RangeRepairResult } from '../src/anti-entropy.ts';
+import { StaticMembership, type MemberInfo } from '../src/membership.ts';
+import { computePartitionMap } from '../src/partition-map.ts';
+import type { PeerFactory } from '../src/peer.ts';
+import type { Timers } from '../src/timers.ts';
+
+const member = (id: string): MemberInfo => ({ id, state: 'alive', http: `http://${id}`, gossip: '', incarnation: 1 });
+
+/** Time stands still (no purge: the cut-off is never above 0); no timer ever fires. */
+const stillTimers: Timers = { nowMs: () => 0, setTimeout: () => undefined, clearTimeout: () => undefined };
+
+interface Gate {
+  readonly started: RangeRepairRequest[];
+  open(): void;
+}
+
+async function setup(manualConcurrency: number): Promise<{ ae: AntiEntropy; gate: Gate; maxRunning: () => number; partitions: number }> {
+  const store = await openStore({ db: new MemoryLevel() as unknown as LevelLike, nodeId: 'n1', bucketBits: 8 });
+  const membership = new StaticMembership('n1', [member('n1'), member('n2'), member('n3')]);
+  const map = computePartitionMap(['n1', 'n2', 'n3'], { partitionBits: 4 });
+  let running = 0;
+  let most = 0;
+  let opened = false;
+  const waiting: (() => void)[] = [];
+  const started: RangeRepairRequest[] = [];
+  const repairRange = async (request: RangeRepairRequest): Promise<RangeRepairResult> => {
+    started.push(request);
+    running++;
+    most = Math.max(most, running);
+    if (!opened) await new Promise<void>((resolve) => waiting.push(resolve));
+    await Promise.resolve();
+    running--;
+    return { bucketsCompared: request.toBucket - request.fromBucket, keysSent: 0, keysReceived: 0, bytesSent: 10, bytesReceived: 10, equalUpToMs: 0 };
+  };
+  const ae = new AntiEntropy({
+    store, membership, timers: stillTimers, partitionMap: () => map, repairRange,
+    // The fake sessions never call the peer; purge (the only other use) never runs with time at 0.
+    peers: (() => ({})) as unknown as PeerFactory,
+    config: { manualConcurrency },
+  });
+  const gate: Gate = { started, open: () => { opened = true; for (const w of waiting.splice(0)) w(); } };
+  return { ae, gate, maxRunning: () => most, partitions: map.partitionsOf('n1').length };
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 50; i++) await Promise.resolve();
+}
+
+describe('on-demand repair concurrency', () => {
+  it('runs up to manualConcurrency partitions at once and reports every one', async () => {
+    const { ae, gate, maxRunning, partitions } = await setup(4);
+    expect(partitions).toBe(16); // RF 3 of 3 members: every partition
+    const lines = (async () => {
+      const out = [];
+      for await (const line of ae.runAll()) out.push(line);
+      return out;
+    })();
+    await settle();
+    // Four partitions started (each with its first replica), none finished yet.
+    expect(gate.started).toHaveLength(4);
+    expect(new Set(gate.started.map((r) => r.partition)).size).toBe(4);
+    gate.open();
+    const all = await lines;
+    expect(maxRunning()).toBe(4);
+    expect(all.filter((l) => l.type === 'progress')).toHaveLength(16);
+    expect(all.at(-1)).toMatchObject({ type: 'summary', inSync: true, partitions: 16, rangesCompared: 32 });
+    expect(new Set(gate.started.map((r) => r.partition)).size).toBe(16);
+  });
+
+  it('is one at a time with manualConcurrency 1', async () => {
+    const { ae, gate, maxRunning } = await setup(1);
+    gate.open();
+    for await (const line of ae.runAll()) void line;
+    expect(maxRunning()).toBe(1);
+  });
+
+  it('finishes the run and frees the lock when the reader stops reading', async () => {
+    const { ae, gate } = await setup(4);
+    gate.open();
+    const it = ae.runAll()[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    // The reader walks away. A background-style repair of one partition still gets its turn.
+    const one = await ae.repairPartition(0);
+    expect(one.repaired).toBe(2);
+    expect(new Set(gate.started.map((r) => r.partition)).size).toBe(16);
+  });
+});
