@@ -17,13 +17,30 @@ import type { BinaryEncodings, LevelBatchOp, LevelLike } from './level.ts';
  * entries after the checkpoint (their digests are absolute, so replay is
  * idempotent); closing checkpoints, so a cleanly closed store has no journal.
  *
+ * A journal entry also carries the key counters (live keys, tombstones)
+ * when the batch changed them, so a batch that adds a key writes no separate
+ * `counts` meta entry; a checkpoint writes the counters to meta `counts`.
+ *
+ * Journal entry: flags u8 (bit 0: counters present) ‖ [keys u48 BE ‖
+ * tombstones u48 BE] ‖ (bucket u32 BE ‖ 16-byte digest)*.
+ *
  * The journal entry is in the same LevelDB batch as the data and index
- * entries it describes, so digests, index and data agree after a crash at
- * any moment, as before.
+ * entries it describes, so digests, counters, index and data agree after a
+ * crash at any moment, as before.
  */
 export const PAGE_BUCKETS = 256;
 /** One journal item: bucket u32 BE ‖ digest. */
 const ITEM_BYTES = 4 + DIGEST_BYTES;
+const HAS_COUNTS = 1;
+/** Flags byte, and the counters when present (two u48). */
+const HEADER_BYTES = 1;
+const COUNTS_BYTES = 12;
+
+/** Live keys and tombstones of the store. */
+export interface Counts {
+  readonly keys: number;
+  readonly tombstones: number;
+}
 export const DEFAULT_MAX_JOURNAL_BYTES = 4 * 1024 * 1024;
 
 export const CHECKPOINT_META = 'digestCheckpoint';
@@ -44,6 +61,8 @@ export interface LoadedDigests {
   /** Seq of the last journal entry or checkpoint. */
   readonly lastSeq: number;
   readonly checkpointSeq: number;
+  /** The counters of the last journal entry that carried them, if any did. */
+  readonly counts: Counts | undefined;
   /** Pages changed by the replayed journal (not yet checkpointed). */
   readonly dirtyPages: Set<number>;
   readonly journalBytes: number;
@@ -54,6 +73,7 @@ export class DigestJournal {
   readonly #bucketBits: number;
   readonly #maxJournalBytes: number;
   readonly #metaKey: Buffer;
+  readonly #countsKey: Buffer;
   readonly #encodeMeta: (value: unknown) => Buffer;
   #seq: number;
   readonly #dirtyPages: Set<number>;
@@ -61,11 +81,14 @@ export class DigestJournal {
   /** The journal entries below this seq are obsolete (folded into pages). */
   #checkpointSeq: number;
 
-  constructor(loaded: LoadedDigests, bucketBits: number, maxJournalBytes: number, metaKey: Buffer, encodeMeta: (value: unknown) => Buffer) {
+  constructor(
+    loaded: LoadedDigests, bucketBits: number, maxJournalBytes: number, metaKey: Buffer, countsKey: Buffer, encodeMeta: (value: unknown) => Buffer,
+  ) {
     this.#digests = loaded.digests;
     this.#bucketBits = bucketBits;
     this.#maxJournalBytes = maxJournalBytes;
     this.#metaKey = metaKey;
+    this.#countsKey = countsKey;
     this.#encodeMeta = encodeMeta;
     this.#seq = loaded.lastSeq;
     this.#dirtyPages = loaded.dirtyPages;
@@ -98,27 +121,38 @@ export class DigestJournal {
   }
 
   /**
-   * Adds to `batch` what persists the staged digests: one journal entry, or
-   * (past the journal budget, or when `checkpoint`) the changed pages and the
-   * checkpoint mark. Nothing changes in memory until `publish`.
+   * Adds to `batch` what persists the staged digests and the counters after
+   * the batch (`counts`; `countsChanged` when the batch changed them): one
+   * journal entry, or (past the journal budget, or when `checkpoint`) the
+   * changed pages, the counters and the checkpoint mark. Nothing changes in
+   * memory until `publish`.
    */
-  plan(batch: LevelBatchOp[], staged: ReadonlyMap<number, Buffer>, prev: DigestPlan | null, checkpoint = false): DigestPlan {
+  plan(
+    batch: LevelBatchOp[], staged: ReadonlyMap<number, Buffer>, prev: DigestPlan | null, counts: Counts, countsChanged: boolean, checkpoint = false,
+  ): DigestPlan {
     const lastSeq = prev === null ? this.#seq : prev.seq;
     const journalBytes = prev === null ? this.#journalBytes : prev.journalBytes;
     const seq = lastSeq + 1;
-    const bytes = staged.size * ITEM_BYTES;
+    const bytes = HEADER_BYTES + (countsChanged ? COUNTS_BYTES : 0) + staged.size * ITEM_BYTES;
     if (checkpoint || journalBytes + bytes > this.#maxJournalBytes) {
       // Pages changed since the checkpoint: the published ones, the write in flight's, and ours.
       const pages = new Set(prev?.checkpoint === true ? [] : this.#dirtyPages);
       if (prev !== null && !prev.checkpoint) for (const bucket of prev.staged.keys()) pages.add(Math.floor(bucket / PAGE_BUCKETS));
       for (const bucket of staged.keys()) pages.add(Math.floor(bucket / PAGE_BUCKETS));
       for (const page of pages) batch.push({ type: 'put', key: pageKey(page), value: this.#pageValue(page, staged, prev) });
+      batch.push({ type: 'put', key: this.#countsKey, value: this.#encodeMeta([counts.keys, counts.tombstones]) });
       batch.push({ type: 'put', key: this.#metaKey, value: this.#encodeMeta(seq) });
       return { staged, seq, checkpoint: true, bytes, journalBytes: 0 };
     }
-    if (staged.size === 0) return { staged, seq: lastSeq, checkpoint: false, bytes: 0, journalBytes };
+    if (staged.size === 0 && !countsChanged) return { staged, seq: lastSeq, checkpoint: false, bytes: 0, journalBytes };
     const entry = Buffer.allocUnsafe(bytes);
-    let o = 0;
+    entry[0] = countsChanged ? HAS_COUNTS : 0;
+    let o = HEADER_BYTES;
+    if (countsChanged) {
+      entry.writeUIntBE(counts.keys, o, 6);
+      entry.writeUIntBE(counts.tombstones, o + 6, 6);
+      o += COUNTS_BYTES;
+    }
     for (const [bucket, d] of staged) {
       entry.writeUInt32BE(bucket, o);
       entry.set(d, o + 4);
@@ -174,11 +208,17 @@ export async function loadDigests(db: LevelLike, bucketBits: number, checkpointS
   const dirtyPages = new Set<number>();
   let lastSeq = checkpointSeq;
   let journalBytes = 0;
+  let counts: Counts | undefined;
   const range = { gte: journalKey(checkpointSeq + 1), lt: keyspaceRange(JOURNAL).lt };
   for (const [k, v] of await db.iterator({ ...range, ...encodings }).all()) {
     const seq = k.length === 9 ? readSeq(k) : -1;
-    if (seq !== lastSeq + 1 || v.length % ITEM_BYTES !== 0) throw new StorageError('CORRUPT_DATA', 'malformed or missing digest journal entry');
-    for (let o = 0; o < v.length; o += ITEM_BYTES) {
+    const flags = v.length > 0 ? v[0] as number : -1;
+    const start = HEADER_BYTES + ((flags & HAS_COUNTS) !== 0 ? COUNTS_BYTES : 0);
+    if (seq !== lastSeq + 1 || flags < 0 || (flags & ~HAS_COUNTS) !== 0 || v.length < start || (v.length - start) % ITEM_BYTES !== 0) {
+      throw new StorageError('CORRUPT_DATA', 'malformed or missing digest journal entry');
+    }
+    if ((flags & HAS_COUNTS) !== 0) counts = { keys: v.readUIntBE(HEADER_BYTES, 6), tombstones: v.readUIntBE(HEADER_BYTES + 6, 6) };
+    for (let o = start; o < v.length; o += ITEM_BYTES) {
       const bucket = v.readUInt32BE(o);
       if (bucket >= n) throw new StorageError('CORRUPT_DATA', 'digest journal names a bucket out of range');
       digests.set(v.subarray(o + 4, o + ITEM_BYTES), bucket * DIGEST_BYTES);
@@ -187,7 +227,7 @@ export async function loadDigests(db: LevelLike, bucketBits: number, checkpointS
     lastSeq = seq;
     journalBytes += v.length;
   }
-  return { digests, lastSeq, checkpointSeq, dirtyPages, journalBytes };
+  return { digests, lastSeq, checkpointSeq, counts, dirtyPages, journalBytes };
 }
 
 /** Every page of the digests (for the migration from format 1). */

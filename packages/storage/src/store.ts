@@ -258,11 +258,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     const checkpointSeq = typeof storedCheckpoint === 'number' && Number.isSafeInteger(storedCheckpoint) && storedCheckpoint >= 0 ? storedCheckpoint : 0;
     // Digests then live in memory: one read of the page keyspace and of the journal since the last checkpoint.
     const loaded = format === 1 ? await migrateFormat1(db, bucketBits) : await loadDigests(db, bucketBits, checkpointSeq, encodings);
-    const journal = new DigestJournal(loaded, bucketBits, maxJournalBytes, metaKey(CHECKPOINT_META), (v) => metaPackr.pack(v));
+    const journal = new DigestJournal(loaded, bucketBits, maxJournalBytes, metaKey(CHECKPOINT_META), COUNTS_KEY, (v) => metaPackr.pack(v));
+    const keys = loaded.counts?.keys ?? counts[0] ?? 0;
+    const tombstones = loaded.counts?.tombstones ?? counts[1] ?? 0;
     if (journal.dirty) {
       // Opened after a crash: fold the replayed journal into pages now.
       const batch: LevelBatchOp[] = [];
-      const plan = journal.plan(batch, new Map(), null, true);
+      const plan = journal.plan(batch, new Map(), null, { keys, tombstones }, false, true);
       await db.batch(batch, { ...BINARY, sync: options.sync ?? false });
       journal.publish(plan);
     }
@@ -281,7 +283,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
     return new LevelStore({
       db, ownsDb, nodeId, bucketBits, clock, journal, reservedMs, reserveMs,
-      keys: counts[0] ?? 0, tombstones: counts[1] ?? 0,
+      keys, tombstones,
       cache: new RecordCache(cacheBytes), maxValueBytes, maxPending, sync: options.sync ?? false,
       encodings,
       syncReads: options.syncReads !== false && (db.supports as { getSync?: unknown } | undefined)?.getSync === true && typeof db.getSync === 'function',
@@ -706,7 +708,7 @@ class LevelStore implements Store {
         if (this.#journal.dirty) {
           // A cleanly closed store has no journal to replay.
           const batch: LevelBatchOp[] = [];
-          const plan = this.#journal.plan(batch, new Map(), null, true);
+          const plan = this.#journal.plan(batch, new Map(), null, { keys: this.#keys, tombstones: this.#tombstones }, false, true);
           await this.#write(batch).then(() => this.#publishDigests(plan), () => undefined);
         }
         await this.#clearing;
@@ -1006,12 +1008,9 @@ class LevelStore implements Store {
       if (cur.tombstone) tombstones++;
       else keys++;
     }
-    const digests = this.#journal.plan(batch, staged, prev?.digests ?? null);
-    // The persisted counts change only when a key appears or flips between live and tombstone,
-    // not on an overwrite: write them only then (one LevelDB entry fewer per overwriting group).
-    if (keys !== baseKeys || tombstones !== baseTombstones) {
-      batch.push({ type: 'put', key: COUNTS_KEY, value: metaPackr.pack([keys, tombstones]) });
-    }
+    // The counters change only when a key appears or flips between live and tombstone, not on
+    // an overwrite; then the journal entry carries them (no separate meta entry).
+    const digests = this.#journal.plan(batch, staged, prev?.digests ?? null, { keys, tombstones }, keys !== baseKeys || tombstones !== baseTombstones);
     let reservedMs = prev === null ? this.#reservedMs : prev.reservedMs;
     if (reserve || this.#clock.lastMs + this.#reserveMs / 2 > reservedMs) {
       reservedMs = Math.max(reservedMs, this.#clock.lastMs + this.#reserveMs);
@@ -1065,8 +1064,7 @@ class LevelStore implements Store {
     }
     const tombstones = this.#tombstones - purgedKeys.length;
     if (batch.length > 0) {
-      const digests = this.#journal.plan(batch, staged, null);
-      batch.push({ type: 'put', key: COUNTS_KEY, value: metaPackr.pack([this.#keys, tombstones]) });
+      const digests = this.#journal.plan(batch, staged, null, { keys: this.#keys, tombstones }, true);
       await this.#write(batch);
       this.#publishDigests(digests);
       this.#tombstones = tombstones;
@@ -1120,7 +1118,7 @@ async function migrateFormat1(db: LevelLike, bucketBits: number): Promise<Loaded
   batch.push({ type: 'put', key: metaKey(CHECKPOINT_META), value: metaPackr.pack(0) });
   batch.push({ type: 'put', key: metaKey('format'), value: metaPackr.pack(STORE_FORMAT) });
   await db.batch(batch, BINARY);
-  return { digests, lastSeq: 0, checkpointSeq: 0, dirtyPages: new Set(), journalBytes: 0 };
+  return { digests, lastSeq: 0, checkpointSeq: 0, counts: undefined, dirtyPages: new Set(), journalBytes: 0 };
 }
 
 const CURSOR_PATTERN = /^[A-Za-z0-9_-]+$/;

@@ -39,7 +39,13 @@ describe('digest journal', () => {
     await store.batch(Array.from({ length: 200 }, (_, i) => ({ type: 'put' as const, key: `key-${i}`, value: 'v' })));
     expect((await keysOf(db, 'j')).length).toBe(before + 1);
     expect(await keysOf(db, 'g')).toHaveLength(0);
+    // The counters went into that journal entry, not into a meta entry of their own.
+    const countsKey = Buffer.from('mcounts', 'latin1');
+    expect(await db.get(countsKey)).toBeUndefined();
+    expect(store.stats().keys).toBe(200);
     await store.close();
+    // Closing checkpoints: pages, and the counters in meta.
+    expect(meta.unpack((await db.get(countsKey))!)).toEqual([200, 0]);
     await db.close();
   });
 
