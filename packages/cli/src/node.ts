@@ -96,13 +96,15 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   let listener: ((request: IncomingMessage, response: ServerResponse) => Promise<void>) | undefined;
   let inFlight = 0;
   let draining = false;
+  // One listener for every response ('close' fires once per response), so a request allocates no closure for it.
+  const onResponseClose = (): void => {
+    inFlight -= 1;
+    // A keep-alive connection that just finished its last request would otherwise hold the server open.
+    if (draining) server.closeIdleConnections();
+  };
   const server = createServer({ keepAliveTimeout: 5_000 }, (request, response) => {
     inFlight += 1;
-    response.once('close', () => {
-      inFlight -= 1;
-      // A keep-alive connection that just finished its last request would otherwise hold the server open.
-      if (draining) server.closeIdleConnections();
-    });
+    response.on('close', onResponseClose);
     if (listener === undefined) {
       response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_SERVING","message":"starting"}}');
       return;
