@@ -100,6 +100,24 @@ export class AntiEntropy {
   #manualRunning = false;
   readonly #foreign: ForeignHandoff;
   readonly #abort = new AbortController();
+  /** Running totals for `/metrics` (see `metrics()`). */
+  readonly #totals = {
+    sessionsOk: 0,
+    sessionsFailed: 0,
+    keysSent: 0,
+    keysReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    tombstonesPurged: 0,
+    partitionsBackground: 0,
+    partitionsManual: 0,
+    runsInSync: 0,
+    runsNotInSync: 0,
+    /** When background repair last finished a pass over every owned partition (ms), 0 = never. */
+    lastPassMs: 0,
+    /** When the last on-demand run ended (ms), 0 = never. */
+    lastRunMs: 0,
+  };
 
   constructor(deps: AntiEntropyDeps) {
     this.#deps = deps;
@@ -139,6 +157,7 @@ export class AntiEntropy {
     const next = owned.find((p) => p >= this.#cursor);
     if (next === undefined) {
       // Once per pass over the owned partitions: hand foreign data on.
+      if (this.#cursor > 0) this.#totals.lastPassMs = this.#deps.timers.nowMs();
       this.#cursor = 0;
       try {
         await this.handOffForeign(this.#abort.signal);
@@ -150,6 +169,7 @@ export class AntiEntropy {
     this.#cursor = next + 1;
     try {
       await this.repairPartition(next, this.#abort.signal);
+      this.#totals.partitionsBackground++;
     } catch (e) {
       this.#deps.onError?.(`background repair of partition ${next}`, e);
     }
@@ -196,6 +216,10 @@ export class AntiEntropy {
           peer: this.#deps.peers(member),
           ...(signal === undefined ? {} : { signal }),
         });
+        this.#totals.keysSent += r.keysSent;
+        this.#totals.keysReceived += r.keysReceived;
+        this.#totals.bytesSent += r.bytesSent;
+        this.#totals.bytesReceived += r.bytesReceived;
         outcome.bucketsCompared += r.bucketsCompared;
         outcome.keysSent += r.keysSent;
         outcome.keysReceived += r.keysReceived;
@@ -215,6 +239,8 @@ export class AntiEntropy {
       const r = await session(others[i]!);
       if (r.ok) outcome.repaired++;
       else outcome.failed.push(others[i]!);
+      if (r.ok) this.#totals.sessionsOk++;
+      else this.#totals.sessionsFailed++;
       if (r.received > 0) lastReceiving = i;
     }
     // Second sweep: replicas met before the last one that sent us something
@@ -238,11 +264,50 @@ export class AntiEntropy {
         }),
       ]);
       for (const r of results) {
-        if (r.status === 'fulfilled') outcome.tombstonesPurged += r.value;
+        if (r.status === 'fulfilled') {
+          outcome.tombstonesPurged += r.value;
+          this.#totals.tombstonesPurged += r.value;
+        }
         else this.#deps.onError?.(`purging tombstones of partition ${partition}`, r.reason);
       }
     }
     return outcome;
+  }
+
+  /** Repair figures in the Prometheus text format (appended to the node's `/metrics`). */
+  metrics(): string {
+    const t = this.#totals;
+    return [
+      '# HELP hearsay_repair_sessions_total Repair sessions (one partition with one other replica) by outcome.',
+      '# TYPE hearsay_repair_sessions_total counter',
+      `hearsay_repair_sessions_total{outcome="ok"} ${t.sessionsOk}`,
+      `hearsay_repair_sessions_total{outcome="failed"} ${t.sessionsFailed}`,
+      '# HELP hearsay_repair_keys_total Records repair sent to or received from other replicas.',
+      '# TYPE hearsay_repair_keys_total counter',
+      `hearsay_repair_keys_total{direction="sent"} ${t.keysSent}`,
+      `hearsay_repair_keys_total{direction="received"} ${t.keysReceived}`,
+      '# HELP hearsay_repair_bytes_total Bytes of repair messages, both ways.',
+      '# TYPE hearsay_repair_bytes_total counter',
+      `hearsay_repair_bytes_total{direction="sent"} ${t.bytesSent}`,
+      `hearsay_repair_bytes_total{direction="received"} ${t.bytesReceived}`,
+      '# HELP hearsay_repair_partitions_total Partitions repaired, by what started it.',
+      '# TYPE hearsay_repair_partitions_total counter',
+      `hearsay_repair_partitions_total{trigger="background"} ${t.partitionsBackground}`,
+      `hearsay_repair_partitions_total{trigger="manual"} ${t.partitionsManual}`,
+      '# HELP hearsay_repair_tombstones_purged_total Tombstones purged after repair covered them.',
+      '# TYPE hearsay_repair_tombstones_purged_total counter',
+      `hearsay_repair_tombstones_purged_total ${t.tombstonesPurged}`,
+      '# HELP hearsay_repair_runs_total On-demand repair runs (hearsay repair), by result.',
+      '# TYPE hearsay_repair_runs_total counter',
+      `hearsay_repair_runs_total{result="in_sync"} ${t.runsInSync}`,
+      `hearsay_repair_runs_total{result="not_in_sync"} ${t.runsNotInSync}`,
+      '# HELP hearsay_repair_last_pass_timestamp_seconds When background repair last finished a pass over every partition this node replicates (0: not yet).',
+      '# TYPE hearsay_repair_last_pass_timestamp_seconds gauge',
+      `hearsay_repair_last_pass_timestamp_seconds ${t.lastPassMs / 1000}`,
+      '# HELP hearsay_repair_last_run_timestamp_seconds When the last on-demand repair run ended (0: never).',
+      '# TYPE hearsay_repair_last_run_timestamp_seconds gauge',
+      `hearsay_repair_last_run_timestamp_seconds ${t.lastRunMs / 1000}`,
+    ].join('\n') + '\n';
   }
 
   /**
@@ -352,6 +417,10 @@ export class AntiEntropy {
           } satisfies RepairLine;
         }
         const inSync = unreachable.size === 0 && foreign.failed === 0;
+        self.#totals.partitionsManual += done;
+        if (inSync) self.#totals.runsInSync++;
+        else self.#totals.runsNotInSync++;
+        self.#totals.lastRunMs = self.#deps.timers.nowMs();
         const list = [...unreachable].sort();
         yield {
           type: 'summary',

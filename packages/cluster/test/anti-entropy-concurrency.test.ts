@@ -1,7 +1,8 @@
 /**
  * An on-demand repair run repairs several partitions at once (bounded by
- * manualConcurrency), holds background repair off while it runs, and never
- * leaves the lock held when its reader walks away.
+ * manualConcurrency), holds background repair off while it runs, never
+ * leaves the lock held when its reader walks away, and is counted in the
+ * repair metrics.
  */
 import { MemoryLevel } from 'memory-level';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +74,14 @@ describe('on-demand repair concurrency', () => {
     expect(all.filter((l) => l.type === 'progress')).toHaveLength(16);
     expect(all.at(-1)).toMatchObject({ type: 'summary', inSync: true, partitions: 16, rangesCompared: 32 });
     expect(new Set(gate.started.map((r) => r.partition)).size).toBe(16);
+    // And /metrics counts it.
+    const text = ae.metrics();
+    expect(text).toContain('hearsay_repair_sessions_total{outcome="ok"} 32');
+    expect(text).toContain('hearsay_repair_sessions_total{outcome="failed"} 0');
+    expect(text).toContain('hearsay_repair_bytes_total{direction="sent"} 320');
+    expect(text).toContain('hearsay_repair_partitions_total{trigger="manual"} 16');
+    expect(text).toContain('hearsay_repair_runs_total{result="in_sync"} 1');
+    expect(text).toMatch(/^# TYPE hearsay_repair_last_run_timestamp_seconds gauge$/m);
   });
 
   it('is one at a time with manualConcurrency 1', async () => {
