@@ -32,6 +32,9 @@ async function repairEverywhere(): Promise<void> {
     const result = await runCli(['repair', '--node', node.url]);
     expect(result.code, `hearsay repair on ${node.id}: ${result.stdout}${result.stderr}`).toBe(0);
     expect(result.stdout).toContain('repair: in sync');
+    // /metrics counts the run and its sessions.
+    expect(await metric(node, 'hearsay_repair_runs_total{result="in_sync"}')).toBeGreaterThanOrEqual(1);
+    expect(await metric(node, 'hearsay_repair_sessions_total{outcome="ok"}')).toBeGreaterThan(0);
   }
 }
 

@@ -92,7 +92,7 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
         : `gossip on ${cluster.gossip.localAddress}: joining through ${options.seeds.join(', ')}`,
     );
     const nodeService: NodeService = {
-      service: loggedRepair(cluster.service, logger),
+      service: loggedRepair(cluster.service, logger, () => cluster.node.antiEntropy.metrics()),
       internal: cluster.internal,
       mode: 'cluster',
       async stop() {
@@ -131,8 +131,8 @@ function logMembership(cluster: ClusterService, logger: Logger): () => void {
   return cluster.gossip.on('event', listener);
 }
 
-/** The coordinator with its repair runs logged (start, and the summary at the end). */
-function loggedRepair(service: KvService, logger: Logger): KvService {
+/** The coordinator with its repair runs logged (start, and the summary at the end) and repair's figures in /metrics. */
+function loggedRepair(service: KvService, logger: Logger, repairMetrics: () => string): KvService {
   return {
     get: (key, options) => service.get(key, options),
     // Kept: the app answers a GET synchronously through it (the hot path of a one-node cluster).
@@ -142,7 +142,7 @@ function loggedRepair(service: KvService, logger: Logger): KvService {
     list: (options) => service.list(options),
     cluster: () => service.cluster(),
     health: () => service.health(),
-    ...(service.metrics === undefined ? {} : { metrics: () => service.metrics!() }),
+    metrics: () => (service.metrics === undefined ? '' : service.metrics()) + repairMetrics(),
     async *repair(options: RepairOptions): AsyncIterable<RepairLine> {
       logger.info('repair requested: every partition this node replicates');
       for await (const line of service.repair(options)) {
