@@ -5,6 +5,7 @@ import type { PartitionMap } from './partition-map.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
 import type { Timers } from './timers.ts';
 import { ForeignHandoff } from './foreign-handoff.ts';
+import { metricFamily } from './prom-text.ts';
 import { purgeCutoffMs } from './tombstone-purge.ts';
 
 /** What one repair session of one partition with one other replica did. */
@@ -278,35 +279,30 @@ export class AntiEntropy {
   metrics(): string {
     const t = this.#totals;
     return [
-      '# HELP hearsay_repair_sessions_total Repair sessions (one partition with one other replica) by outcome.',
-      '# TYPE hearsay_repair_sessions_total counter',
-      `hearsay_repair_sessions_total{outcome="ok"} ${t.sessionsOk}`,
-      `hearsay_repair_sessions_total{outcome="failed"} ${t.sessionsFailed}`,
-      '# HELP hearsay_repair_keys_total Records repair sent to or received from other replicas.',
-      '# TYPE hearsay_repair_keys_total counter',
-      `hearsay_repair_keys_total{direction="sent"} ${t.keysSent}`,
-      `hearsay_repair_keys_total{direction="received"} ${t.keysReceived}`,
-      '# HELP hearsay_repair_bytes_total Bytes of repair messages, both ways.',
-      '# TYPE hearsay_repair_bytes_total counter',
-      `hearsay_repair_bytes_total{direction="sent"} ${t.bytesSent}`,
-      `hearsay_repair_bytes_total{direction="received"} ${t.bytesReceived}`,
-      '# HELP hearsay_repair_partitions_total Partitions repaired, by what started it.',
-      '# TYPE hearsay_repair_partitions_total counter',
-      `hearsay_repair_partitions_total{trigger="background"} ${t.partitionsBackground}`,
-      `hearsay_repair_partitions_total{trigger="manual"} ${t.partitionsManual}`,
-      '# HELP hearsay_repair_tombstones_purged_total Tombstones purged after repair covered them.',
-      '# TYPE hearsay_repair_tombstones_purged_total counter',
-      `hearsay_repair_tombstones_purged_total ${t.tombstonesPurged}`,
-      '# HELP hearsay_repair_runs_total On-demand repair runs (hearsay repair), by result.',
-      '# TYPE hearsay_repair_runs_total counter',
-      `hearsay_repair_runs_total{result="in_sync"} ${t.runsInSync}`,
-      `hearsay_repair_runs_total{result="not_in_sync"} ${t.runsNotInSync}`,
-      '# HELP hearsay_repair_last_pass_timestamp_seconds When background repair last finished a pass over every partition this node replicates (0: not yet).',
-      '# TYPE hearsay_repair_last_pass_timestamp_seconds gauge',
-      `hearsay_repair_last_pass_timestamp_seconds ${t.lastPassMs / 1000}`,
-      '# HELP hearsay_repair_last_run_timestamp_seconds When the last on-demand repair run ended (0: never).',
-      '# TYPE hearsay_repair_last_run_timestamp_seconds gauge',
-      `hearsay_repair_last_run_timestamp_seconds ${t.lastRunMs / 1000}`,
+      ...metricFamily('hearsay_repair_sessions_total', 'counter', 'Repair sessions (one partition with one other replica) by outcome.', [
+        ['outcome="ok"', t.sessionsOk],
+        ['outcome="failed"', t.sessionsFailed],
+      ]),
+      ...metricFamily('hearsay_repair_keys_total', 'counter', 'Records repair sent to or received from other replicas.', [
+        ['direction="sent"', t.keysSent],
+        ['direction="received"', t.keysReceived],
+      ]),
+      ...metricFamily('hearsay_repair_bytes_total', 'counter', 'Bytes of repair messages, both ways.', [
+        ['direction="sent"', t.bytesSent],
+        ['direction="received"', t.bytesReceived],
+      ]),
+      ...metricFamily('hearsay_repair_partitions_total', 'counter', 'Partitions repaired, by what started it.', [
+        ['trigger="background"', t.partitionsBackground],
+        ['trigger="manual"', t.partitionsManual],
+      ]),
+      ...metricFamily('hearsay_repair_tombstones_purged_total', 'counter', 'Tombstones purged after repair covered them.', [['', t.tombstonesPurged]]),
+      ...metricFamily('hearsay_repair_runs_total', 'counter', 'On-demand repair runs (hearsay repair), by result.', [
+        ['result="in_sync"', t.runsInSync],
+        ['result="not_in_sync"', t.runsNotInSync],
+      ]),
+      ...metricFamily('hearsay_repair_last_pass_timestamp_seconds', 'gauge',
+        'When background repair last finished a pass over every partition this node replicates (0: not yet).', [['', t.lastPassMs / 1000]]),
+      ...metricFamily('hearsay_repair_last_run_timestamp_seconds', 'gauge', 'When the last on-demand repair run ended (0: never).', [['', t.lastRunMs / 1000]]),
     ].join('\n') + '\n';
   }
 

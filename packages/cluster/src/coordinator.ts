@@ -21,6 +21,7 @@ import { isReachable, ringMembers, type MemberInfo, type MembershipView } from '
 import { computePartitionMap, type PartitionMap } from './partition-map.ts';
 import type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
 import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
+import { metricFamily } from './prom-text.ts';
 import { scanLocal } from './scan.ts';
 import type { Timers } from './timers.ts';
 
@@ -333,33 +334,27 @@ export class Coordinator implements KvService {
   metrics(): string {
     const c = this.counters;
     const h = this.#hints.stats();
-    const lines = [
-      '# HELP hearsay_cluster_requests_total Coordinator requests by kind and outcome.',
-      '# TYPE hearsay_cluster_requests_total counter',
-      `hearsay_cluster_requests_total{kind="write",outcome="ok"} ${c.writes - c.writeFailures}`,
-      `hearsay_cluster_requests_total{kind="write",outcome="failed"} ${c.writeFailures}`,
-      `hearsay_cluster_requests_total{kind="read",outcome="ok"} ${c.reads - c.readFailures}`,
-      `hearsay_cluster_requests_total{kind="read",outcome="failed"} ${c.readFailures}`,
-      '# HELP hearsay_cluster_read_repairs_total Stale replicas written back by reads.',
-      '# TYPE hearsay_cluster_read_repairs_total counter',
-      `hearsay_cluster_read_repairs_total ${c.readRepairs}`,
-      '# HELP hearsay_cluster_hints Hints kept on this node for other members.',
-      '# TYPE hearsay_cluster_hints gauge',
-      `hearsay_cluster_hints ${h.hints}`,
-      '# HELP hearsay_cluster_hints_total Hints by what happened to them.',
-      '# TYPE hearsay_cluster_hints_total counter',
-      `hearsay_cluster_hints_total{event="stored"} ${h.stored}`,
-      `hearsay_cluster_hints_total{event="refused"} ${h.refused}`,
-      `hearsay_cluster_hints_total{event="delivered"} ${h.delivered}`,
-      `hearsay_cluster_hints_total{event="expired"} ${h.expired}`,
-      `hearsay_cluster_hints_total{event="handed_to_stand_in"} ${c.hintsHandedToStandIns}`,
-      '# HELP hearsay_cluster_members Members known, by state.',
-      '# TYPE hearsay_cluster_members gauge',
-    ];
     const byState = new Map<string, number>();
     for (const m of this.#membership.members()) byState.set(m.state, (byState.get(m.state) ?? 0) + 1);
-    for (const s of ['alive', 'suspect', 'dead', 'left']) lines.push(`hearsay_cluster_members{state="${s}"} ${byState.get(s) ?? 0}`);
-    return lines.join('\n') + '\n';
+    return [
+      ...metricFamily('hearsay_cluster_requests_total', 'counter', 'Coordinator requests by kind and outcome.', [
+        ['kind="write",outcome="ok"', c.writes - c.writeFailures],
+        ['kind="write",outcome="failed"', c.writeFailures],
+        ['kind="read",outcome="ok"', c.reads - c.readFailures],
+        ['kind="read",outcome="failed"', c.readFailures],
+      ]),
+      ...metricFamily('hearsay_cluster_read_repairs_total', 'counter', 'Stale replicas written back by reads.', [['', c.readRepairs]]),
+      ...metricFamily('hearsay_cluster_hints', 'gauge', 'Hints kept on this node for other members.', [['', h.hints]]),
+      ...metricFamily('hearsay_cluster_hints_total', 'counter', 'Hints by what happened to them.', [
+        ['event="stored"', h.stored],
+        ['event="refused"', h.refused],
+        ['event="delivered"', h.delivered],
+        ['event="expired"', h.expired],
+        ['event="handed_to_stand_in"', c.hintsHandedToStandIns],
+      ]),
+      ...metricFamily('hearsay_cluster_members', 'gauge', 'Members known, by state.',
+        ['alive', 'suspect', 'dead', 'left'].map((state) => [`state="${state}"`, byState.get(state) ?? 0] as const)),
+    ].join('\n') + '\n';
   }
 
   // Internals ------------------------------------------------------------------
