@@ -25,11 +25,6 @@ function latin1U32(s: string, i: number): number {
   return ((s.charCodeAt(i) << 24) | (s.charCodeAt(i + 1) << 16) | (s.charCodeAt(i + 2) << 8) | s.charCodeAt(i + 3)) >>> 0;
 }
 
-/** The 8-byte big-endian key hash of UTF-8 key bytes. */
-export function hashKeyBytes(keyBytes: Uint8Array): Buffer {
-  return hash('sha256', keyBytes, 'buffer').subarray(0, 8);
-}
-
 /** The bucket of a key hash: its top `bucketBits` bits. */
 export function bucketOf(keyHash: bigint, bucketBits: number): number {
   if (bucketBits === 0) return 0;

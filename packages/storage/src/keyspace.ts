@@ -31,10 +31,15 @@ export function dataKey(keyBytes: Uint8Array): Buffer {
   return k;
 }
 
-export function indexKey(hash8: Uint8Array, keyBytes: Uint8Array): Buffer {
+/**
+ * The index key of a key, from a latin1 string (one char per byte) whose
+ * first 8 characters are its key hash: a SHA-256 result taken as latin1, or
+ * a hash memo (store.ts).
+ */
+export function indexKey(hashLatin1: string, keyBytes: Uint8Array): Buffer {
   const k = Buffer.allocUnsafe(9 + keyBytes.length);
   k[0] = INDEX;
-  k.set(hash8, 1);
+  k.write(hashLatin1, 1, 8, 'latin1');
   k.set(keyBytes, 9);
   return k;
 }

@@ -11,7 +11,7 @@ import {
 import { HybridClock } from './hlc.ts';
 import { RecordCache } from './cache.ts';
 import {
-  DATA, DIGEST, INDEX, bucketIndexRange, dataKey, indexValue, journalKey, keyspaceRange, metaKey, readIndexValue,
+  DATA, DIGEST, bucketIndexRange, dataKey, indexKey, indexValue, journalKey, keyspaceRange, metaKey, readIndexValue,
 } from './keyspace.ts';
 import { BINARY, hasBinaryDefaults, type BinaryEncodings, type LevelBatchOp, type LevelChainedBatchLike, type LevelLike } from './level.ts';
 import {
@@ -162,15 +162,6 @@ function newTouch(key: string, keyBytes: Buffer): Touch {
  * heap, against some 300 for two Buffers, and straight from `crypto.hash`'s
  * cheapest (latin1) output.
  */
-
-/** The index key from a string whose first 8 latin1 characters are the key hash (a memo or a SHA-256 result). */
-function indexKeyFromMemo(memo: string, keyBytes: Buffer): Buffer {
-  const k = Buffer.allocUnsafe(9 + keyBytes.length);
-  k[0] = INDEX;
-  k.write(memo, 1, 8, 'latin1');
-  k.set(keyBytes, 9);
-  return k;
-}
 
 const asIs = <T>(x: T): T => x;
 
@@ -337,7 +328,6 @@ class LevelStore implements Store {
   readonly #maxValueBytes: number;
   readonly #maxPending: number;
   readonly #reserveMs: number;
-  readonly #sync: boolean;
   readonly #syncReads: boolean;
   readonly #encodings: BinaryEncodings | undefined;
   readonly #writeOptions: { readonly sync: true } | undefined;
@@ -367,7 +357,6 @@ class LevelStore implements Store {
     this.#cache = init.cache;
     this.#maxValueBytes = init.maxValueBytes;
     this.#maxPending = init.maxPending;
-    this.#sync = init.sync;
     this.#syncReads = init.syncReads;
     this.#encodings = init.encodings;
     this.#writeOptions = init.sync ? { sync: true } : undefined;
@@ -692,8 +681,9 @@ class LevelStore implements Store {
       .finally(() => { this.#reservePending = false; });
   }
 
-  #needsReservation(): boolean {
-    return this.#clock.lastMs + this.#reserveMs / 2 > this.#reservedMs;
+  /** Whether the clock nears the persisted high-water mark (`reservedMs`: the one that will be persisted). */
+  #needsReservation(reservedMs = this.#reservedMs): boolean {
+    return this.#clock.lastMs + this.#reserveMs / 2 > reservedMs;
   }
 
   stats(): StoreStats {
@@ -986,7 +976,7 @@ class LevelStore implements Store {
       const old = t.committed;
       const oldHashes = t.memo;
       const keyHash = oldHashes ?? sha256Latin1(t.keyBytes);
-      const ik = indexKeyFromMemo(keyHash, t.keyBytes);
+      const ik = indexKey(keyHash, t.keyBytes);
       const iv = indexValue(cur.tombstone, cur.version);
       batch.push({ type: 'put', key: t.dataKey, value: encodeRecordValue(cur) });
       batch.push({ type: 'put', key: ik, value: iv });
@@ -1012,7 +1002,7 @@ class LevelStore implements Store {
     // an overwrite; then the journal entry carries them (no separate meta entry).
     const digests = this.#journal.plan(batch, staged, prev?.digests ?? null, { keys, tombstones }, keys !== baseKeys || tombstones !== baseTombstones);
     let reservedMs = prev === null ? this.#reservedMs : prev.reservedMs;
-    if (reserve || this.#clock.lastMs + this.#reserveMs / 2 > reservedMs) {
+    if (reserve || this.#needsReservation(reservedMs)) {
       reservedMs = Math.max(reservedMs, this.#clock.lastMs + this.#reserveMs);
       batch.push({ type: 'put', key: HLC_KEY, value: metaPackr.pack(reservedMs) });
     }
