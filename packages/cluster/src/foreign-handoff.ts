@@ -70,10 +70,8 @@ export class ForeignHandoff {
       const fingerprint = `${fp.digest('hex')}|${replicas.join(',')}`;
       if (this.#pushed.get(p) === fingerprint) continue;
       const records: StoredRecord[] = [];
-      for (const entries of await this.#store.bucketEntriesMany(busy)) {
-        const keys = entries.map((e) => e.key);
-        for (const r of await this.#store.getRecords(keys)) if (r !== undefined) records.push(r);
-      }
+      const keys = (await this.#store.bucketEntriesMany(busy)).flatMap((entries) => entries.map((e) => e.key));
+      for (const r of await this.#store.getRecords(keys)) if (r !== undefined) records.push(r);
       const members = new Map(this.#membership.members().map((m) => [m.id, m]));
       let ok = true;
       for (const id of replicas) {
