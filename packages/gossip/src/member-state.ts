@@ -17,6 +17,11 @@ export interface Member {
   incarnation: number;
   /** key → entry; versions rise within a generation across all keys. Write through writableState(). */
   state: ReadonlyMap<string, StateEntry>;
+  /**
+   * Every entry of this generation up to this version is held (newer ones may
+   * be too, from an update that arrived after a gap). Digests carry it, so a
+   * push-pull peer sends whatever lies above it.
+   */
   stateVersion: number;
   heartbeat: number;
   statusChangedAtMs: number;
@@ -116,13 +121,16 @@ export function recordOf(m: Member, known?: Digest): MemberRecord {
     incarnation: m.incarnation,
     status: m.status,
     heartbeat: m.heartbeat,
+    version: m.stateVersion,
     entries: known ? entriesAbove(m, known.generation, known.version) : [...m.state.values()],
   };
 }
 
 /**
- * Merge entries of `generation` into `m`. Returns the keys whose value changed
- * (empty when nothing was newer or the generation does not match).
+ * Merge entries of `generation` into `m` by per-key version. Returns the keys
+ * whose value changed (empty when nothing was newer or the generation does not
+ * match). `m.stateVersion` is not moved: only the caller knows whether the
+ * entries close every gap below them (see `advanceStateVersion`).
  */
 export function mergeEntries(m: Member, generation: number, entries: readonly StateEntry[]): string[] {
   if (generation !== m.generation) return [];
@@ -131,8 +139,24 @@ export function mergeEntries(m: Member, generation: number, entries: readonly St
     const cur = m.state.get(e.key);
     if (cur !== undefined && cur.version >= e.version) continue;
     writableState(m).set(e.key, e);
-    if (e.version > m.stateVersion) m.stateVersion = e.version;
     changed.push(e.key);
   }
   return changed;
+}
+
+/**
+ * After merging entries that hold every change of `generation` in
+ * (`base`, `top`]: `m` now holds everything up to `top` if it held everything
+ * up to `base`. Otherwise the version stays, and the gap below `base` is
+ * fetched by the next push-pull, whose digest shows the old version.
+ */
+export function advanceStateVersion(m: Member, generation: number, base: number, top: number): void {
+  if (generation === m.generation && m.stateVersion >= base && top > m.stateVersion) m.stateVersion = top;
+}
+
+/** The highest version among `entries` (0 for none). */
+export function topVersion(entries: readonly StateEntry[]): number {
+  let top = 0;
+  for (const e of entries) if (e.version > top) top = e.version;
+  return top;
 }

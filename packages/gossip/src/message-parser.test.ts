@@ -5,7 +5,7 @@ import { MessageType, type Digest, type MemberRecord, type Message, type StateEn
 
 const entry: StateEntry = { key: 'http', value: '127.0.0.1:7000', version: 3 };
 const digest: Digest = { id: 'n2', generation: 5, incarnation: 1, status: 'alive', version: 3, heartbeat: 0 };
-const record: MemberRecord = { id: 'n2', address: '127.0.0.1:7947', generation: 5, incarnation: 1, status: 'suspect', heartbeat: 0, entries: [entry] };
+const record: MemberRecord = { id: 'n2', address: '127.0.0.1:7947', generation: 5, incarnation: 1, status: 'suspect', heartbeat: 0, version: 1, entries: [entry] };
 
 /** One sample per message type. A type added to messages.ts without a sample here fails the coverage test. */
 export const SAMPLE_MESSAGES: Message[] = [
@@ -17,7 +17,7 @@ export const SAMPLE_MESSAGES: Message[] = [
   { type: MessageType.Alive, id: 'n3', address: '127.0.0.1:7948', generation: 1, incarnation: 1 },
   { type: MessageType.Dead, id: 'n3', generation: 1, incarnation: 1, from: 'n1' },
   { type: MessageType.Left, id: 'n4', generation: 2, incarnation: 0 },
-  { type: MessageType.StateUpdate, id: 'n1', generation: 7, entries: [entry] },
+  { type: MessageType.StateUpdate, id: 'n1', generation: 7, base: 0, entries: [entry] },
   { type: MessageType.Heartbeat, id: 'n1', generation: 7, counter: 42 },
   { type: MessageType.PullReq, source: 'n1', sourceAddr: '127.0.0.1:7946' },
   { type: MessageType.Syn, source: 'n1', sourceAddr: '127.0.0.1:7946', join: false, digests: [digest] },

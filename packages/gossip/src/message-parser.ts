@@ -97,6 +97,7 @@ function record(value: unknown): MemberRecord {
     incarnation: count(o, 'incarnation'),
     status: status(o, 'status'),
     heartbeat: count(o, 'heartbeat'),
+    version: count(o, 'version'),
     entries: list(o, 'entries', WIRE_ENTRIES_MAX, entry),
   };
 }
@@ -128,7 +129,7 @@ function build(o: Obj, type: number): Message | undefined {
     case MessageType.Left:
       return { type, id: str(o, 'id'), generation: count(o, 'generation'), incarnation: count(o, 'incarnation') };
     case MessageType.StateUpdate:
-      return { type, id: str(o, 'id'), generation: count(o, 'generation'), entries: list(o, 'entries', WIRE_ENTRIES_MAX, entry) };
+      return { type, id: str(o, 'id'), generation: count(o, 'generation'), base: count(o, 'base'), entries: list(o, 'entries', WIRE_ENTRIES_MAX, entry) };
     case MessageType.Heartbeat:
       return { type, id: str(o, 'id'), generation: count(o, 'generation'), counter: count(o, 'counter') };
     case MessageType.PullReq:

@@ -114,11 +114,18 @@ export interface StateEntry {
   version: number;
 }
 
-/** Application state of member `id` in `generation`: entries newer than the receiver may hold. */
+/**
+ * Application state of member `id` in `generation`: every change above
+ * version `base`, as the latest entry of each key changed since then. A
+ * receiver that holds everything up to `base` holds everything up to the
+ * highest entry version once it merges them; one that does not merges the
+ * values but keeps its version, so its next push-pull digest asks for the gap.
+ */
 export interface StateUpdate {
   type: typeof MessageType.StateUpdate;
   id: string;
   generation: number;
+  base: number;
   entries: StateEntry[];
 }
 
@@ -174,6 +181,12 @@ export interface MemberRecord {
   incarnation: number;
   status: MemberStatus;
   heartbeat: number;
+  /**
+   * The sender holds every state entry of `generation` up to this version
+   * (its digest version); `entries` are all it holds above the version the
+   * receiver asked from (all of them when the receiver asked for none).
+   */
+  version: number;
   entries: StateEntry[];
 }
 

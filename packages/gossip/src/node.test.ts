@@ -20,6 +20,7 @@ const record = (id: string, over: Partial<MemberRecord> = {}): MemberRecord => (
   incarnation: 0,
   status: 'alive',
   heartbeat: 0,
+  version: 0,
   entries: [],
   ...over,
 });
@@ -271,7 +272,7 @@ describe('GossipNode: membership', () => {
   it('a restarted member (higher generation) replaces its dead record at once, state reset', () => {
     const { node, events } = makeNode('a', ['b']);
     node.start(0);
-    node.handlePacket(addr('b'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, entries: [{ key: 'k', value: 'old', version: 5 }] }], 1);
+    node.handlePacket(addr('b'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, base: 0, entries: [{ key: 'k', value: 'old', version: 5 }] }], 1);
     node.handlePacket(addr('c'), [{ type: MessageType.Dead, id: 'b', generation: 1, incarnation: 3, from: 'c' }], 10);
     expect(node.statusOf('b')).toBe('dead');
     node.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 2, incarnation: 0 }], 20);
@@ -319,6 +320,63 @@ describe('GossipNode: member state and dissemination', () => {
     expect(events.find((e) => e.type === 'update')!.keys).toEqual(['http']);
   });
 
+  it('an update received after a gap is merged without claiming its version; the next push-pull brings what was missed', () => {
+    // What a 5-process cluster test hit: a member learned of b through a rumor, then got only b's later key-count
+    // update. Taking that update's version as its own would make every push-pull digest say it has all of b's state,
+    // and b's HTTP address would never arrive.
+    const b = makeNode('b', []).node;
+    b.start(0);
+    b.setLocalState('http', 'b:7000');
+    b.setLocalState('keys', '1');
+    b.setLocalState('keys', '2');
+    const { node: a } = makeNode('a', []);
+    a.start(0);
+    a.handlePacket(addr('c'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 1, incarnation: 0 }], 1);
+    a.handlePacket(addr('c'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, base: 2, entries: [{ key: 'keys', value: '2', version: 3 }] }], 2);
+    expect(a.stateOf('b', 'keys')).toBe('2');
+    expect(a.stateOf('b', 'http')).toBeUndefined();
+    const digestOfB = (): number => a.members().find((m) => m.id === 'b')!.stateVersion;
+    expect(digestOfB()).toBe(0);
+
+    const digests = a.members().map((m) => ({ id: m.id, generation: m.generation, incarnation: m.incarnation, status: m.status, version: m.stateVersion, heartbeat: 0 }));
+    const synAck = b.handleStream(addr('a'), { type: MessageType.Syn, source: 'a', sourceAddr: addr('a'), join: false, digests }, 10) as SynAck;
+    a.handleStream(addr('b'), synAck, 11);
+    expect(a.stateOf('b', 'http')).toBe('b:7000');
+    expect(digestOfB()).toBe(3);
+  });
+
+  it('an update whose base the receiver holds moves its version to the update\'s top, and is passed on with that base', () => {
+    const { node: a } = makeNode('a', ['b', 'c']);
+    a.start(0);
+    a.pollTransmit();
+    const version = (): number => a.members().find((m) => m.id === 'b')!.stateVersion;
+    const update = (base: number, entries: StateUpdate['entries']): StateUpdate => ({ type: MessageType.StateUpdate, id: 'b', generation: 1, base, entries });
+    a.handlePacket(addr('b'), [update(0, [{ key: 'http', value: 'b:7000', version: 1 }, { key: 'keys', value: '1', version: 2 }])], 1);
+    expect(version()).toBe(2);
+    a.handlePacket(addr('b'), [update(2, [{ key: 'keys', value: '2', version: 3 }])], 2);
+    expect(version()).toBe(3);
+    a.handlePacket(addr('b'), [update(4, [{ key: 'keys', value: '4', version: 5 }])], 3);
+    expect(a.stateOf('b', 'keys')).toBe('4');
+    expect(version()).toBe(3);
+    // The relayed rumor merges what this node passed on; its intervals (0,3] and (4,5] do not touch, so the later base stays.
+    a.handlePacket(addr('c'), [{ type: MessageType.Ping, seqNo: 1, target: 'a', source: 'c', sourceAddr: addr('c') }], 4);
+    const relayed = ofType(msgsTo(a.pollTransmit(), addr('c')), MessageType.StateUpdate).find((u) => u.id === 'b')!;
+    expect(relayed.base).toBe(4);
+    expect(Object.fromEntries(relayed.entries.map((e) => [e.key, e.version]))).toEqual({ http: 1, keys: 5 });
+  });
+
+  it('a local change queued on top of an unsent one covers both: one rumor from the lower base', () => {
+    const a = makeNode('a', ['b']).node;
+    a.start(0);
+    a.pollTransmit();
+    a.setLocalState('http', 'a:7000');
+    a.setLocalState('keys', '1');
+    a.handlePacket(addr('b'), [{ type: MessageType.Ping, seqNo: 1, target: 'a', source: 'b', sourceAddr: addr('b') }], 5);
+    const upd = ofType(msgsTo(a.pollTransmit(), addr('b')), MessageType.StateUpdate)[0]!;
+    expect(upd.base).toBe(0);
+    expect(upd.entries.map((e) => e.version).sort()).toEqual([1, 2]);
+  });
+
   it.each([
     ['push', [false]],
     ['pull', [true]],
@@ -360,10 +418,18 @@ describe('GossipNode: bounds and bad input', () => {
     expect(() => new GossipNode({ id: '', address: 'x', generation: 1, random: Math.random })).toThrowError(GossipError);
   });
 
+  it('an update with an entry dropped as oversized is not taken as covering its interval', () => {
+    const { node } = makeNode('a', ['b'], { stateValueBytesMax: 4 });
+    node.start(0);
+    node.handlePacket(addr('b'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, base: 0, entries: [{ key: 'k', value: 'far too long', version: 1 }, { key: 'j', value: 'ok', version: 2 }] }], 1);
+    expect(node.stateOf('b', 'j')).toBe('ok');
+    expect(node.members().find((m) => m.id === 'b')!.stateVersion).toBe(0);
+  });
+
   it('drops oversized remote state entries and counts them', () => {
     const { node } = makeNode('a', ['b'], { stateValueBytesMax: 4 });
     node.start(0);
-    node.handlePacket(addr('b'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, entries: [{ key: 'k', value: 'far too long', version: 1 }] }], 1);
+    node.handlePacket(addr('b'), [{ type: MessageType.StateUpdate, id: 'b', generation: 1, base: 0, entries: [{ key: 'k', value: 'far too long', version: 1 }] }], 1);
     expect(node.stateOf('b', 'k')).toBeUndefined();
     expect(node.stats.dropped).toBe(1);
   });

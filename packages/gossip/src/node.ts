@@ -23,6 +23,7 @@ import { resolveTuning } from './config.ts';
 import type { GossipConfig, GossipTuning } from './config.ts';
 import { GossipError } from './errors.ts';
 import {
+  advanceStateVersion,
   compareIncarnation,
   compareLiveness,
   digestOf,
@@ -32,6 +33,7 @@ import {
   mergeEntries,
   newMember,
   recordOf,
+  topVersion,
   writableState,
 } from './member-state.ts';
 import type { Member } from './member-state.ts';
@@ -231,7 +233,7 @@ export class GossipNode {
     this.nextReconnectAtMs = nowMs + Math.floor((0.5 + this.random()) * t.reconnectIntervalMs);
     if (t.detector === 'phi') this.nextHeartbeatAtMs = nowMs;
     this.queue.push(`m:${this.id}`, this.aliveMsgOfSelf());
-    if (this.self.state.size > 0) this.queueStateUpdate(this.self, [...this.self.state.values()]);
+    if (this.self.state.size > 0) this.queueStateUpdate(this.self, 0, [...this.self.state.values()]);
     if (this.seeds.length > 0) {
       this.joined = false;
       this.sendJoin(nowMs);
@@ -351,7 +353,7 @@ export class GossipNode {
     const entry: StateEntry = { key, value, version: ++this.localVersion };
     writableState(this.self).set(key, entry);
     this.self.stateVersion = entry.version;
-    if (this.started) this.queueStateUpdate(this.self, [entry]);
+    if (this.started) this.queueStateUpdate(this.self, entry.version - 1, [entry]);
   }
 
   /** Leave gracefully: announce `left`, stop probing. Keep driving the node a few gossip intervals so it spreads. */
@@ -380,7 +382,7 @@ export class GossipNode {
       if (this.membersById.size >= this.tuning.membersMax) break;
       const m = newMember(r.id, r.address, r.generation, r.incarnation, nowMs);
       m.status = r.status === 'suspect' ? 'alive' : r.status;
-      if (r.entries.length > 0) mergeEntries(m, r.generation, this.validEntries(r.entries));
+      this.mergeRecordEntries(m, r);
       m.heartbeat = r.heartbeat;
       this.addMember(m);
       if (isLive(m)) {
@@ -658,9 +660,14 @@ export class GossipNode {
   private handleStateUpdate(msg: StateUpdate, nowMs: number): void {
     const m = this.membersById.get(msg.id);
     if (m === undefined || m === this.self) return;
-    const changed = mergeEntries(m, msg.generation, this.validEntries(msg.entries));
+    const entries = this.validEntries(msg.entries);
+    const changed = mergeEntries(m, msg.generation, entries);
+    // With an entry dropped the update no longer holds every change above its base.
+    const base = entries.length === msg.entries.length ? msg.base : topVersion(entries);
+    advanceStateVersion(m, msg.generation, base, topVersion(entries));
     if (changed.length === 0) return;
-    this.queueStateUpdate(m, changed.map((k) => m.state.get(k)!));
+    // Passed on whole, with its base, so the next receiver can tell whether it closes a gap.
+    this.queueStateUpdate(m, base, entries);
     this.emit('update', m, nowMs, changed);
   }
 
@@ -773,7 +780,7 @@ export class GossipNode {
       }
       const m = this.membersById.get(r.id);
       if (m === undefined || m.generation !== r.generation) continue;
-      const changed = mergeEntries(m, r.generation, this.validEntries(r.entries));
+      const changed = this.mergeRecordEntries(m, r);
       if (changed.length > 0) this.emit('update', m, nowMs, changed);
       if (r.heartbeat > m.heartbeat) {
         m.heartbeat = r.heartbeat;
@@ -948,10 +955,30 @@ export class GossipNode {
     return { type: MessageType.Alive, id: this.id, address: this.address, generation: this.generation, incarnation: this.self.incarnation };
   }
 
-  private queueStateUpdate(m: Member, entries: StateEntry[]): void {
+  /**
+   * Merges a push-pull or loaded record's entries into `m`. The sender held
+   * everything up to `r.version` and sent all it held above the version this
+   * node asked from (or all, unasked), and this node's version only rises
+   * within a generation: so this node now holds everything up to `r.version`.
+   */
+  private mergeRecordEntries(m: Member, r: MemberRecord): string[] {
+    const entries = this.validEntries(r.entries);
+    const changed = mergeEntries(m, r.generation, entries);
+    if (entries.length === r.entries.length) advanceStateVersion(m, r.generation, 0, r.version);
+    return changed;
+  }
+
+  /**
+   * Queues the changes of `m`'s state above `base` as one rumor, merged with
+   * the member's rumor already queued: the two cover one version interval
+   * when theirs touch (lowest base kept), else the later interval's base is
+   * kept and the earlier entries ride along.
+   */
+  private queueStateUpdate(m: Member, base: number, entries: StateEntry[]): void {
     const key = `s:${m.id}`;
     const prev = this.queue.peek(key);
     let merged = entries;
+    let mergedBase = base;
     if (prev !== undefined && prev.type === MessageType.StateUpdate && prev.generation === m.generation) {
       const byKey = new Map<string, StateEntry>();
       for (const e of prev.entries) byKey.set(e.key, e);
@@ -960,8 +987,10 @@ export class GossipNode {
         if (cur === undefined || cur.version < e.version) byKey.set(e.key, e);
       }
       merged = [...byKey.values()];
+      const touch = prev.base <= topVersion(entries) && base <= topVersion(prev.entries);
+      mergedBase = touch ? Math.min(prev.base, base) : Math.max(prev.base, base);
     }
-    this.queue.push(key, { type: MessageType.StateUpdate, id: m.id, generation: m.generation, entries: merged } satisfies StateUpdate);
+    this.queue.push(key, { type: MessageType.StateUpdate, id: m.id, generation: m.generation, base: mergedBase, entries: merged } satisfies StateUpdate);
   }
 
   /** Entries within the configured bounds; the rest are dropped and counted. */

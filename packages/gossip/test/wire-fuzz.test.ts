@@ -57,7 +57,7 @@ function randomValue(random: Random, depth = 0): unknown {
 
 const VALID: Message[] = [
   { type: MessageType.Ping, seqNo: 7, target: 'm1', source: 'stranger', sourceAddr: '127.0.0.1:1' },
-  { type: MessageType.StateUpdate, id: 'm1', generation: 1, entries: [{ key: 'k', value: 'v', version: 1 }] },
+  { type: MessageType.StateUpdate, id: 'm1', generation: 1, base: 0, entries: [{ key: 'k', value: 'v', version: 1 }] },
 ];
 
 /** One hostile input built from a valid encoding: truncated, bit-flipped, re-labelled, or random. */

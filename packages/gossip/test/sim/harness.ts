@@ -83,6 +83,7 @@ export class SimCluster {
         incarnation: 0,
         status: 'alive' as const,
         heartbeat: 0,
+        version: 0,
         entries: [],
       }));
       const viewSize = opts.viewSize;

@@ -62,6 +62,34 @@ describe('membership in simulation', () => {
     });
   }, 60_000);
 
+  it('100 members join through 3 seeds while each publishes state: every member ends with every other\'s latest state', () => {
+    // State rumors can reach a member before, after or without the rumor that it exists. One who learned of a member
+    // late and then saw only its newer changes must still end up with the older keys (here `http`) through push-pull.
+    const seed = testSeed(6051);
+    withSeed('state', seed, () => {
+      const c = new SimCluster({ seed, n: 100, bootstrap: 'join', seedCount: 3, link: { lossRate: 0.05 } });
+      for (let i = 0; i < c.n; i++) c.node(i).setLocalState('http', `http://${c.ids[i]}`);
+      c.start(10_000);
+      for (let round = 1; round <= 12; round++) {
+        c.runFor(5000);
+        for (const i of c.liveIndices()) c.node(i).setLocalState('keys', String(round));
+      }
+      const complete = (): boolean => {
+        for (let i = 0; i < c.n; i++) {
+          for (let j = 0; j < c.n; j++) {
+            if (i === j) continue;
+            if (c.node(i).stateOf(c.ids[j]!, 'http') !== `http://${c.ids[j]}` || c.node(i).stateOf(c.ids[j]!, 'keys') !== '12') return false;
+          }
+        }
+        return true;
+      };
+      const lastChangeAt = c.now;
+      const at = c.runUntil(complete, 60_000, 500);
+      console.log(`[seed ${seed}] every member holds every other's latest state ${at === undefined ? 'never' : `${(at - lastChangeAt).toFixed(0)} ms after the last change`}`);
+      expect(at).toBeDefined();
+    });
+  }, 60_000);
+
   it('graceful leave is seen as left everywhere, never as dead', () => {
     const seed = testSeed(6101);
     withSeed('leave', seed, () => {
