@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Level } from 'level';
-import { hintsSublevel, startClusterService, type ClusterConfig, type ClusterService } from '@hearsay/cluster';
-import type { GossipEvent, GossipLogger, GossipTuning } from '@hearsay/gossip';
+import { hintsSublevel, startClusterService, type ClusterConfig, type ClusterService, type GossipMembership } from '@hearsay/cluster';
+import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
 import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/http';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -37,6 +37,7 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
     }
     const replicationFactor = options.replicationFactor;
     let cluster: ClusterService;
+    let unsubscribe = (): void => {};
     try {
       cluster = await startClusterService({
         store,
@@ -54,6 +55,9 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
         ...(options.clusterKey === undefined || options.clusterKey === '' ? {} : { clusterKey: options.clusterKey }),
         config: { ...tuning.config, replicationFactor },
         onError: (what, error) => logger.warn({ err: error }, what),
+        watchGossip: (gossip, membership) => {
+          unsubscribe = logMembership(gossip, membership, logger);
+        },
       });
     } catch (error) {
       await hintsLevel.close().catch(() => undefined);
@@ -79,7 +83,6 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
         `listening on the wildcard ${options.host}: other nodes are told to reach this one at ${httpUrl}; set --advertise-host to an address they can reach`,
       );
     }
-    const unsubscribe = logMembership(cluster, logger);
     logger.info(
       {
         gossip: cluster.gossip.localAddress,
@@ -112,23 +115,23 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
 /** Logs the membership changes gossip reports: who joined, who is suspected, dead, back, or left. */
-function logMembership(cluster: ClusterService, logger: Logger): () => void {
-  const selfId = cluster.gossip.id;
+function logMembership(gossip: GossipRuntime, membership: GossipMembership, logger: Logger): () => void {
+  const selfId = gossip.id;
   let joined = false;
   const listener = (event: GossipEvent): void => {
     const { member } = event;
     if (member.id === selfId || event.type === 'update') return;
     const fields = { member: member.id, address: member.address, event: event.type };
-    if (event.type === 'join' && !joined && cluster.membership.ready?.() !== false) {
+    if (event.type === 'join' && !joined && membership.ready?.() !== false) {
       joined = true;
       logger.info(fields, `joined the cluster: saw ${member.id} at ${member.address}`);
     }
-    const alive = cluster.membership.members().filter((m) => m.state === 'alive').length;
+    const alive = membership.members().filter((m) => m.state === 'alive').length;
     const message = `member ${member.id} ${event.type === 'join' ? 'joined' : `is ${event.type}`} (${alive} alive)`;
     if (event.type === 'dead' || event.type === 'suspect') logger.warn(fields, message);
     else logger.info(fields, message);
   };
-  return cluster.gossip.on('event', listener);
+  return gossip.on('event', listener);
 }
 
 /** The coordinator with its repair runs logged (start, and the summary at the end) and repair's figures in /metrics. */

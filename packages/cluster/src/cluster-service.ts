@@ -32,6 +32,12 @@ export interface ClusterServiceOptions {
   readonly clusterKey?: string;
   readonly config?: Partial<ClusterConfig>;
   readonly onError?: (what: string, error: unknown) => void;
+  /**
+   * Called once gossip runs, before any of its packets are handled (the join
+   * answer can arrive while the node is still starting): subscribe here to
+   * see every membership event, the first included.
+   */
+  readonly watchGossip?: (gossip: GossipRuntime, membership: GossipMembership) => void;
   /** For tests: how internode HTTP requests are made. */
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
@@ -77,6 +83,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     timers: realTimers,
     expectPeers: options.gossip.seeds.length > 0,
   });
+  options.watchGossip?.(gossip, membership);
   let node: ClusterNode;
   try {
     node = createClusterNode({
