@@ -121,15 +121,25 @@ export class TestCluster {
   /** Every node in `ids` serves and sees exactly `ids` alive. */
   async waitConverged(ids: readonly string[] = this.nodes.map((n) => n.id)): Promise<void> {
     const want = [...ids].sort().join(',');
+    // What each node last showed, for the failure message.
+    const seen = new Map<string, string>();
     await until(async () => {
+      let converged = true;
       for (const id of ids) {
         const node = this.node(id);
         const health = await fetch(`${node.url}/v1/health`).catch(() => undefined);
-        if (health?.status !== 200) return undefined;
-        if ((await aliveMembers(node)).join(',') !== want) return undefined;
+        if (health?.status !== 200) {
+          seen.set(id, `health ${health?.status ?? 'unreachable'}`);
+          converged = false;
+          continue;
+        }
+        const members = (await memberView(node)) ?? [];
+        const alive = aliveIds(members).join(',');
+        seen.set(id, `sees [${members.map((m) => `${m.id} ${m.state}${m.http === '' ? ' (no http)' : ''}`).join(', ')}]`);
+        if (alive !== want) converged = false;
       }
-      return true;
-    }, () => `cluster did not converge on ${want}:\n${this.nodes.map((n) => n.describe()).join('\n')}`);
+      return converged ? true : undefined;
+    }, () => `cluster did not converge on ${want}: ${[...seen].map(([id, s]) => `${id} ${s}`).join('; ')}\n${this.nodes.map((n) => n.describe()).join('\n')}`);
   }
 
   async stop(): Promise<void> {
@@ -138,13 +148,23 @@ export class TestCluster {
   }
 }
 
+type MemberView = Array<{ id: string; state: string; http: string }>;
+
+/** The members of `node`'s `/v1/cluster`, or undefined when it does not answer. */
+async function memberView(node: TestNode): Promise<MemberView | undefined> {
+  const response = await fetch(`${node.url}/v1/cluster`).catch(() => undefined);
+  if (response?.status !== 200) return undefined;
+  return ((await response.json()) as { members: MemberView }).members;
+}
+
 /** The members `node` sees alive with a known HTTP address. */
 export async function aliveMembers(node: TestNode): Promise<string[]> {
-  const response = await fetch(`${node.url}/v1/cluster`).catch(() => undefined);
-  if (response?.status !== 200) return [];
-  const view = (await response.json()) as { members: Array<{ id: string; state: string; http: string }> };
+  return aliveIds((await memberView(node)) ?? []);
+}
+
+function aliveIds(members: MemberView): string[] {
   // A member whose HTTP address has not arrived through gossip yet cannot be sent replicas' requests.
-  return view.members.filter((m) => m.state === 'alive' && m.http !== '').map((m) => m.id).sort();
+  return members.filter((m) => m.state === 'alive' && m.http !== '').map((m) => m.id).sort();
 }
 
 export async function put(node: TestNode, key: string, value: string, consistency = 'quorum'): Promise<Response> {
