@@ -108,7 +108,13 @@ export class TestCluster {
     for (const node of nodes) node.seeds = nodes.filter((other) => other !== node).map((other) => other.gossipAddress);
     const cluster = new TestCluster(nodes, tmp);
     for (const node of nodes) node.start();
-    await cluster.waitConverged();
+    try {
+      await cluster.waitConverged();
+    } catch (error) {
+      // The caller never gets the cluster to stop: do not leave its processes running.
+      await cluster.stop();
+      throw error;
+    }
     return cluster;
   }
 
