@@ -19,8 +19,10 @@ interface Gate {
  * A memory-level database whose next write batch (array or chained) is held
  * until released; every other call passes through.
  */
-function gatedDb(): { db: LevelLike; raw: MemoryLevel<Buffer, Buffer>; gate(): Gate } {
+function gatedDb(): { db: LevelLike; raw: MemoryLevel<Buffer, Buffer>; gate(): Gate; writes: number[] } {
   const raw = new MemoryLevel<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  /** Entries of every batch written, in order of the write calls. */
+  const writes: number[] = [];
   let pending: { onCalled: () => void; wait: Promise<Error | undefined> } | null = null;
   const hold = async (write: () => Promise<void>): Promise<void> => {
     const p = pending;
@@ -35,11 +37,19 @@ function gatedDb(): { db: LevelLike; raw: MemoryLevel<Buffer, Buffer>; gate(): G
     get(target, prop, receiver) {
       if (prop === 'batch') {
         return (ops?: unknown, options?: unknown) => {
-          if (ops !== undefined) return hold(() => target.batch(ops as never, options as never));
+          if (ops !== undefined) {
+            writes.push((ops as unknown[]).length);
+            return hold(() => target.batch(ops as never, options as never));
+          }
           const chained = target.batch();
           return new Proxy(chained, {
             get(t, p, r) {
-              if (p === 'write') return (o?: unknown) => hold(() => t.write(o as never));
+              if (p === 'write') {
+                return (o?: unknown) => {
+                  writes.push(t.length);
+                  return hold(() => t.write(o as never));
+                };
+              }
               const v = Reflect.get(t, p, r) as unknown;
               return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
             },
@@ -58,7 +68,7 @@ function gatedDb(): { db: LevelLike; raw: MemoryLevel<Buffer, Buffer>; gate(): G
     pending = { onCalled, wait };
     return { held, release: (error) => finish(error) };
   };
-  return { db, raw, gate };
+  return { db, raw, gate, writes };
 }
 
 /** Lets queued promise jobs run (no timers: the store's queue is promise-driven). */
@@ -94,6 +104,36 @@ describe('pipelined commit queue', () => {
     expect(await reopened.bucketDigests(0, 16)).toEqual(digests);
     expect(reopened.stats()).toEqual({ keys: 3, tombstones: 1, bucketBits: 4 });
     expect(await checkIntegrity(reopened)).toEqual([]);
+    await reopened.close();
+  });
+
+  it.each([
+    [20, 2],
+    [15, 1],
+  ])('%i puts queued with nothing in flight go out as %i batch(es): a long queue in two halves, the second prepared while the first is written', async (count, batches) => {
+    const { db, raw, gate, writes } = gatedDb();
+    const store = await openStore({ db, bucketBits: 4, nodeId: 'p' });
+    await store.put('warm', 'x');
+    const before = writes.length;
+    const g = gate();
+    const puts = Array.from({ length: count }, (_, i) => store.put(`k${i}`, String(i)));
+    await g.held;
+    await settle();
+    // While the first half is held, the second is already prepared: its batch waits only for the first write.
+    expect(writes.length - before).toBe(1);
+    g.release();
+    await Promise.all(puts);
+    const sizes = writes.slice(before);
+    expect(sizes).toHaveLength(batches);
+    // Each put writes its record and its index entry; each batch adds its digest journal entry.
+    if (batches === 2) expect(Math.abs(sizes[0]! - sizes[1]!)).toBeLessThanOrEqual(1);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2 * count + batches);
+    expect(store.stats()).toMatchObject({ keys: count + 1, tombstones: 0 });
+    expect(await checkIntegrity(store)).toEqual([]);
+    const digests = await store.bucketDigests(0, 16);
+    await store.close();
+    const reopened = await openStore({ db: raw as unknown as LevelLike });
+    expect(await reopened.bucketDigests(0, 16)).toEqual(digests);
     await reopened.close();
   });
 
