@@ -205,7 +205,10 @@ export class Coordinator implements KvService {
 
   async put(key: string, value: Uint8Array, options: PutOptions): Promise<StoredRecord> {
     this.#checkServing();
-    await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);
+    // Awaited only when there is something to check: a PUT without preconditions takes no extra promise turn.
+    if (options.ifMatch !== undefined || options.ifNoneMatch !== undefined) {
+      await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);
+    }
     const record: StoredRecord = {
       key,
       value,
@@ -219,7 +222,7 @@ export class Coordinator implements KvService {
 
   async delete(key: string, options: DeleteOptions): Promise<StoredRecord> {
     this.#checkServing();
-    await this.#checkPreconditions(key, options.consistency, options.ifMatch, undefined);
+    if (options.ifMatch !== undefined) await this.#checkPreconditions(key, options.consistency, options.ifMatch, undefined);
     const record: StoredRecord = { key, value: new Uint8Array(0), version: this.#store.now(), tombstone: true };
     await this.#write(record, options.consistency);
     return record;

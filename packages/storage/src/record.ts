@@ -49,10 +49,16 @@ function invalid(message: string, cause?: unknown): StorageError {
  * live records (null counts as absent).
  */
 export function validateRecord(x: unknown): StoredRecord {
+  return validateRecordAndKey(x).record;
+}
+
+/** `validateRecord`, also returning the key's UTF-8 bytes it checked (the store needs them, and encoding twice costs). */
+export function validateRecordAndKey(x: unknown): { record: StoredRecord; keyBytes: Buffer } {
   if (typeof x !== 'object' || x === null) throw invalid('not an object');
   const r = x as Record<string, unknown>;
+  let keyBytes: Buffer;
   try {
-    encodeKey(r['key']);
+    keyBytes = encodeKey(r['key']);
   } catch (e) {
     throw invalid((e as Error).message, e);
   }
@@ -79,7 +85,7 @@ export function validateRecord(x: unknown): StoredRecord {
     throw invalid('expiresAtMs must be a safe integer >= 0');
   }
   const v = r['version'] as Version;
-  return makeRecord(
+  const record = makeRecord(
     r['key'] as string,
     new Uint8Array(value),
     { ms: v.ms, counter: v.counter, node: v.node },
@@ -87,6 +93,7 @@ export function validateRecord(x: unknown): StoredRecord {
     contentType as string | undefined,
     expiresAtMs as number | undefined,
   );
+  return { record, keyBytes };
 }
 
 /** Builds a record without the optional fields that are undefined (exactOptionalPropertyTypes). */

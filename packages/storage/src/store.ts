@@ -15,7 +15,7 @@ import {
 } from './keyspace.ts';
 import { BINARY, hasBinaryDefaults, type BinaryEncodings, type LevelBatchOp, type LevelChainedBatchLike, type LevelLike } from './level.ts';
 import {
-  compareRecords, decodeRecordValue, encodeKey, encodeRecordValue, isDead, makeRecord, validateContentType, validateRecord,
+  compareRecords, decodeRecordValue, encodeKey, encodeRecordValue, isDead, makeRecord, validateContentType, validateRecordAndKey,
 } from './record.ts';
 import { COUNTER_MAX, compareVersions, isValidNodeId, isValidVersion } from './version.ts';
 import type {
@@ -441,9 +441,9 @@ class LevelStore implements Store {
     if (!Array.isArray(records)) throw new StorageError('INVALID_RECORD', 'applyMany takes an array of records');
     if (records.length === 0) return [];
     const checked = records.map((r) => {
-      const record = validateRecord(r);
-      if (record.value.length > this.#maxValueBytes) throw new StorageError('VALUE_TOO_LARGE', `value is longer than ${this.#maxValueBytes} bytes`);
-      return { record, keyBytes: Buffer.from(record.key, 'utf8') };
+      const checked = validateRecordAndKey(r);
+      if (checked.record.value.length > this.#maxValueBytes) throw new StorageError('VALUE_TOO_LARGE', `value is longer than ${this.#maxValueBytes} bytes`);
+      return checked;
     });
     return new Promise((resolve, reject) => this.#enqueue({ kind: 'apply', records: checked, resolve, reject }));
   }
