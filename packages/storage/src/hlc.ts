@@ -65,6 +65,8 @@ export class HybridClock {
 
   /** Moves the clock up to `v` (bounded by wall + maxForwardDriftMs). Returns false when it had to clamp. */
   observe(v: Version): boolean {
+    // At or below the clock (every read of a record this node wrote): nothing to move, no wall-clock read.
+    if (v.ms < this.#ms || (v.ms === this.#ms && v.counter <= this.#counter)) return true;
     const limit = this.wallMs() + this.#maxForwardDriftMs;
     let ms = v.ms;
     let counter = v.counter;
