@@ -9,17 +9,14 @@
  *
  *   pnpm bench:http [--duration-s 3] [--warmup-s 1] [--rounds 5] [--connections 50] [--keys 10000] [--value-bytes 100] [--tool wrk|autocannon]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLoadArgs } from '../lib/args.ts';
 import { medianOf, preload, runLoad, type Measurement, type Op } from '../lib/load.ts';
-import { stopProcess } from '../lib/process.ts';
+import { cpuSecondsOf, startServer, stopProcess, type Server } from '../lib/process.ts';
 import { fmt, machineLine, median } from '../lib/stats.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const START_DEADLINE_MS = 30_000;
 
 const load = parseLoadArgs({ rounds: 5 });
 const { durationS, warmupS, rounds, connections, keyCount, valueBytes, tool } = load;
@@ -28,55 +25,6 @@ interface CostedMeasurement extends Measurement {
   /** CPU time (user + system, all threads) the server spent per request; NaN where /proc is missing. */
   readonly cpuUsPerRequest: number;
 }
-
-interface Server {
-  readonly name: string;
-  readonly url: string;
-  readonly child: ChildProcess;
-}
-
-/** Spawns a server that prints a JSON line with its `http` URL, and waits for it. */
-async function startServer(name: string, args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_DEADLINE_MS} ms:\n${output}`)), START_DEADLINE_MS);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      for (const line of output.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const http = (JSON.parse(line) as { http?: unknown }).http;
-        if (typeof http === 'string') {
-          clearTimeout(timer);
-          resolve(http);
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${output}`)));
-  });
-  child.stdout?.resume();
-  return { name, url, child };
-}
-
-/**
- * CPU seconds (user + system, every thread) a process has used, from
- * /proc/<pid>/stat; undefined off Linux. Unlike throughput, the CPU cost per
- * request barely moves with the load other programs put on the machine.
- */
-async function cpuSecondsOf(pid: number | undefined): Promise<number | undefined> {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
-  } catch {
-    return undefined;
-  }
-}
-
-/** USER_HZ: 100 on every Linux we run on. */
-const CLOCK_TICKS_PER_S = 100;
 
 async function measure(server: Server, op: Op, scriptDir: string): Promise<CostedMeasurement> {
   const run = (seconds: number): Promise<Measurement> => runLoad(tool, server.url, op, seconds, join(scriptDir, `${op}.lua`), { ...load, query: '' });
