@@ -200,17 +200,25 @@ function writeUint(out: Buffer, pos: number, n: number): number {
     out[pos] = n;
     return pos + 1;
   }
+  return writeSized(out, pos, n, 0xcc);
+}
+
+/**
+ * A MessagePack type byte for an 8-, 16- or 32-bit length or value (`tag8`,
+ * `tag8 + 1`, `tag8 + 2`: uint 0xcc–0xce, bin 0xc4–0xc6), then `n` big-endian.
+ */
+function writeSized(out: Buffer, pos: number, n: number, tag8: number): number {
   if (n < 0x100) {
-    out[pos] = 0xcc;
+    out[pos] = tag8;
     out[pos + 1] = n;
     return pos + 2;
   }
   if (n < 0x10000) {
-    out[pos] = 0xcd;
+    out[pos] = tag8 + 1;
     out.writeUInt16BE(n, pos + 1);
     return pos + 3;
   }
-  out[pos] = 0xce;
+  out[pos] = tag8 + 2;
   out.writeUInt32BE(n, pos + 1);
   return pos + 5;
 }
@@ -239,19 +247,7 @@ function binSize(n: number): number {
 }
 
 function writeBinHeader(out: Buffer, pos: number, n: number): number {
-  if (n < 0x100) {
-    out[pos] = 0xc4;
-    out[pos + 1] = n;
-    return pos + 2;
-  }
-  if (n < 0x10000) {
-    out[pos] = 0xc5;
-    out.writeUInt16BE(n, pos + 1);
-    return pos + 3;
-  }
-  out[pos] = 0xc6;
-  out.writeUInt32BE(n, pos + 1);
-  return pos + 5;
+  return writeSized(out, pos, n, 0xc4);
 }
 
 export function decodeRecordValue(key: string, bytes: Uint8Array): StoredRecord {
