@@ -32,6 +32,37 @@ export interface LevelChainedBatchLike {
   write(options?: { sync?: boolean }): Promise<void>;
 }
 
+/**
+ * abstract-level's interface for implementations (its "private API":
+ * `_chainedBatch`, and the batch's `_put`, `_del`, `_write`), which
+ * classic-level has. The store writes through it only to a database it
+ * opened itself (see `implementorBatches`).
+ */
+export interface ImplementorBatch {
+  _put(key: Buffer, value: Buffer): void;
+  _del(key: Buffer): void;
+  _write(options: { readonly sync?: boolean }): Promise<void>;
+}
+
+export interface ImplementorDb {
+  _chainedBatch(): ImplementorBatch;
+}
+
+/**
+ * The database itself as an `ImplementorDb`, when the store may write through
+ * it: only a database the store opened (nobody else can add hooks, listeners
+ * or sublevels to it, and its encodings are the store's binary ones) and
+ * that has the interface. Skipping the public `batch()` wrapper, which
+ * validates, re-encodes and copies every op for hooks and events the store
+ * never uses, halves the main thread's cost of handing a batch to LevelDB
+ * (bench/.scratch measurements in docs/storage.md).
+ */
+export function implementorBatches(db: LevelLike, ownedByStore: boolean): ImplementorDb | null {
+  if (!ownedByStore) return null;
+  const chained = (db as unknown as Partial<ImplementorDb>)._chainedBatch;
+  return typeof chained === 'function' ? (db as unknown as ImplementorDb) : null;
+}
+
 export interface LevelLike {
   readonly status: string;
   /** abstract-level's feature manifest; `getSync` is used when it says so. */
