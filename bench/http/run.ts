@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLoadArgs } from '../lib/args.ts';
 import { medianOf, preload, runLoad, type Measurement, type Op } from '../lib/load.ts';
-import { cpuSecondsOf, startServer, stopProcess, type Server } from '../lib/process.ts';
+import { cpuSecondsOf, startServer, stopProcess, waitForQuietThreads, type Server } from '../lib/process.ts';
 import { fmt, machineLine, median } from '../lib/stats.ts';
 
 
@@ -26,7 +26,13 @@ interface CostedMeasurement extends Measurement {
   readonly cpuUsPerRequest: number;
 }
 
-async function measure(server: Server, op: Op, scriptDir: string): Promise<CostedMeasurement> {
+/**
+ * One measured run. It starts once every server's background threads are
+ * idle: a node's LevelDB compacts on its own thread after a PUT run, and on
+ * 2 cores that would otherwise take CPU from whoever runs next.
+ */
+async function measure(server: Server, op: Op, scriptDir: string, all: readonly Server[]): Promise<CostedMeasurement> {
+  for (const other of all) await waitForQuietThreads(other.child.pid);
   const run = (seconds: number): Promise<Measurement> => runLoad(tool, server.url, op, seconds, join(scriptDir, `${op}.lua`), { ...load, query: '' });
   if (warmupS > 0) await run(warmupS);
   const cpuBefore = await cpuSecondsOf(server.child.pid);
@@ -64,7 +70,7 @@ async function main(): Promise<void> {
       for (let round = 0; round < rounds; round += 1) {
         // Alternate who goes first, so a drift in the machine's load hits both alike.
         for (const server of round % 2 === 0 ? [node, bare] : [bare, node]) {
-          const measurement = await measure(server, op, tmp);
+          const measurement = await measure(server, op, tmp, servers);
           runs.get(server)?.push(measurement);
           console.log(
             `${op} round ${round + 1} ${server.name}: ${fmt(measurement.requestsPerS)} req/s, p50 ${fmt(measurement.p50Ms, 2)} ms, ` +

@@ -87,3 +87,35 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');
   await exited;
 }
+
+/**
+ * Waits until the background threads of a process (every thread but the
+ * main one: LevelDB's compaction, the libuv pool, V8's helpers) have been
+ * nearly idle for `windowMs`, or until `deadlineMs` passes; returns how long
+ * it waited. Benchmarks call it between measurements, so one side's
+ * compaction does not run during the next side's turn. Off Linux (no /proc)
+ * it returns at once.
+ */
+export async function waitForQuietThreads(
+  pid: number = process.pid,
+  { windowMs = 200, maxBusyFraction = 0.1, deadlineMs = 10_000 }: { windowMs?: number; maxBusyFraction?: number; deadlineMs?: number } = {},
+): Promise<number> {
+  const start = Date.now();
+  const background = async (): Promise<number | undefined> => {
+    const threads = await threadCpuSecondsOf(pid);
+    if (threads.size === 0) return undefined;
+    let total = 0;
+    for (const [tid, seconds] of threads) if (tid !== pid) total += seconds;
+    return total;
+  };
+  let before = await background();
+  if (before === undefined) return 0;
+  while (Date.now() - start < deadlineMs) {
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const after = await background();
+    if (after === undefined) break;
+    if (after - before <= (windowMs / 1000) * maxBusyFraction) break;
+    before = after;
+  }
+  return Date.now() - start;
+}

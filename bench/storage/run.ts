@@ -14,7 +14,11 @@
  *
  * The machine is shared, so the sides take turns: every round runs each
  * workload on raw, ours and ours-without-cache one after the other, and the
- * table shows each side's best round. It also shows the process CPU time
+ * table shows each side's best round. A warm-up pass (quick counts, not
+ * timed) runs first, so no side's first round pays for compiling its code.
+ * Every measurement starts once the process's background threads are idle:
+ * all sides share one process, and LevelDB compacts on its own thread, so
+ * otherwise one side's compaction would run in the next side's turn. It also shows the process CPU time
  * per op (user + system, LevelDB's threads included) of that side's best
  * round: on a shared machine that is the steadier figure.
  */
@@ -23,6 +27,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { openStore } from '@hearsay/storage';
+import { waitForQuietThreads } from '../lib/process.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
@@ -31,6 +36,7 @@ const BATCH = 1000;
 const COUNTS = quick
   ? { awaited: 2_000, concurrent: 5_000, batches: 5, gets: 5_000 }
   : { awaited: 5_000, concurrent: 20_000, batches: 20, gets: 20_000 };
+const WARMUP_COUNTS = { awaited: 1_000, concurrent: 5_000, batches: 2, gets: 5_000 };
 const VALUE = Buffer.alloc(100, 0x61);
 
 interface Side {
@@ -148,12 +154,21 @@ console.log(`# storage bench: Node ${process.version}, ${cpus().length} cores ($
 const sides = [await rawSide(await dir('raw')), await storeSide(await dir('store'), 'storage'), await storeSide(await dir('nocache'), 'storage, cache off', 0)];
 const best = new Map<string, number>();
 const cpuPerOp = new Map<string, number>();
+let settledMs = 0;
 try {
+  if (!quick) {
+    const saved = { ...COUNTS };
+    Object.assign(COUNTS, WARMUP_COUNTS);
+    for (const w of workloads) for (const side of sides) await w.run(side, -1);
+    Object.assign(COUNTS, saved);
+    process.stderr.write('warm-up done\n');
+  }
   for (let round = 0; round < ROUNDS; round++) {
     for (const w of workloads) {
       // Rotate who goes first, so no side always runs right after the heaviest one.
       for (let s = 0; s < sides.length; s++) {
         const side = sides[(s + round) % sides.length] as Side;
+        settledMs += await waitForQuietThreads();
         const cpu0 = process.cpuUsage();
         const t0 = process.hrtime.bigint();
         await w.run(side, round);
@@ -166,7 +181,7 @@ try {
         }
       }
     }
-    process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+    process.stderr.write(`round ${round + 1}/${ROUNDS} done (${(settledMs / 1000).toFixed(1)} s so far waiting for background threads to go idle)\n`);
   }
 } finally {
   for (const side of sides) await side.close();
