@@ -18,9 +18,10 @@
  * timed) runs first, so no side's first round pays for compiling its code.
  * Every measurement starts once the process's background threads are idle:
  * all sides share one process, and LevelDB compacts on its own thread, so
- * otherwise one side's compaction would run in the next side's turn. It also shows the process CPU time
- * per op (user + system, LevelDB's threads included) of that side's best
- * round: on a shared machine that is the steadier figure.
+ * otherwise one side's compaction would run in the next side's turn. It
+ * also shows the process CPU time per op (user + system, LevelDB's threads
+ * included) of that side's best round: on a shared machine that is the
+ * steadier figure.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -36,7 +37,7 @@ const BATCH = 1000;
 const COUNTS = quick
   ? { awaited: 2_000, concurrent: 5_000, batches: 5, gets: 5_000 }
   : { awaited: 5_000, concurrent: 20_000, batches: 20, gets: 20_000 };
-const WARMUP_COUNTS = { awaited: 1_000, concurrent: 5_000, batches: 2, gets: 5_000 };
+const WARMUP_COUNTS: Counts = { awaited: 1_000, concurrent: 5_000, batches: 2, gets: 5_000 };
 const VALUE = Buffer.alloc(100, 0x61);
 
 interface Side {
@@ -90,53 +91,56 @@ function keyOrder(n: number, range: number, seed: number): number[] {
   });
 }
 
+type Counts = typeof COUNTS;
+
 interface Workload {
   readonly name: string;
-  readonly ops: number;
-  run(side: Side, round: number): Promise<void>;
+  /** Ops one run does with these counts. */
+  ops(counts: Counts): number;
+  run(side: Side, round: number, counts: Counts): Promise<void>;
 }
 
 const workloads: Workload[] = [
   {
     name: 'puts, awaited one at a time',
-    ops: COUNTS.awaited,
-    async run(side) {
-      for (let i = 0; i < COUNTS.awaited; i++) await side.put(`key-${side.written++}`);
+    ops: (c) => c.awaited,
+    async run(side, _round, c) {
+      for (let i = 0; i < c.awaited; i++) await side.put(`key-${side.written++}`);
     },
   },
   {
     name: `puts, ${WRITERS} concurrent writers`,
-    ops: COUNTS.concurrent,
-    run: (side) => concurrently(WRITERS, COUNTS.concurrent, () => side.put(`key-${side.written++}`)),
+    ops: (c) => c.concurrent,
+    run: (side, _round, c) => concurrently(WRITERS, c.concurrent, () => side.put(`key-${side.written++}`)),
   },
   {
     name: `puts, batches of ${BATCH}`,
-    ops: COUNTS.batches * BATCH,
-    async run(side) {
-      for (let b = 0; b < COUNTS.batches; b++) await side.batch(Array.from({ length: BATCH }, () => `key-${side.written++}`));
+    ops: (c) => c.batches * BATCH,
+    async run(side, _round, c) {
+      for (let b = 0; b < c.batches; b++) await side.batch(Array.from({ length: BATCH }, () => `key-${side.written++}`));
     },
   },
   {
     name: 'gets, one at a time',
-    ops: COUNTS.gets,
-    async run(side, round) {
-      for (const k of keyOrder(COUNTS.gets, side.written, 0x2545f491 + round)) await side.get(`key-${k}`);
+    ops: (c) => c.gets,
+    async run(side, round, c) {
+      for (const k of keyOrder(c.gets, side.written, 0x2545f491 + round)) await side.get(`key-${k}`);
     },
   },
   {
     name: 'gets of 1000 hot keys, one at a time',
-    ops: COUNTS.gets,
-    async run(side, round) {
+    ops: (c) => c.gets,
+    async run(side, round, c) {
       const hot = keyOrder(1000, side.written, 0x3c6ef372);
-      for (const k of keyOrder(COUNTS.gets, 1000, 0x5bd1e995 + round)) await side.get(`key-${hot[k]}`);
+      for (const k of keyOrder(c.gets, 1000, 0x5bd1e995 + round)) await side.get(`key-${hot[k]}`);
     },
   },
   {
     name: `gets, ${WRITERS} concurrent readers`,
-    ops: COUNTS.gets,
-    async run(side, round) {
-      const order = keyOrder(COUNTS.gets, side.written, 0x1b873593 + round);
-      await concurrently(WRITERS, COUNTS.gets, (i) => side.get(`key-${order[i]}`));
+    ops: (c) => c.gets,
+    async run(side, round, c) {
+      const order = keyOrder(c.gets, side.written, 0x1b873593 + round);
+      await concurrently(WRITERS, c.gets, (i) => side.get(`key-${order[i]}`));
     },
   },
 ];
@@ -157,10 +161,7 @@ const cpuPerOp = new Map<string, number>();
 let settledMs = 0;
 try {
   if (!quick) {
-    const saved = { ...COUNTS };
-    Object.assign(COUNTS, WARMUP_COUNTS);
-    for (const w of workloads) for (const side of sides) await w.run(side, -1);
-    Object.assign(COUNTS, saved);
+    for (const w of workloads) for (const side of sides) await w.run(side, -1, WARMUP_COUNTS);
     process.stderr.write('warm-up done\n');
   }
   for (let round = 0; round < ROUNDS; round++) {
@@ -171,13 +172,13 @@ try {
         settledMs += await waitForQuietThreads();
         const cpu0 = process.cpuUsage();
         const t0 = process.hrtime.bigint();
-        await w.run(side, round);
-        const opsPerS = w.ops / (Number(process.hrtime.bigint() - t0) / 1e9);
+        await w.run(side, round, COUNTS);
+        const opsPerS = w.ops(COUNTS) / (Number(process.hrtime.bigint() - t0) / 1e9);
         const cpu = process.cpuUsage(cpu0);
         const id = `${w.name}|${side.name}`;
         if (opsPerS > (best.get(id) ?? 0)) {
           best.set(id, opsPerS);
-          cpuPerOp.set(id, (cpu.user + cpu.system) / w.ops);
+          cpuPerOp.set(id, (cpu.user + cpu.system) / w.ops(COUNTS));
         }
       }
     }
