@@ -14,7 +14,7 @@ import {
   type RepairLine,
   type RepairOptions,
 } from '@hearsay/http';
-import { compareVersions, hashKey } from '@hearsay/storage';
+import { compareVersions, hashKey, isStorageError } from '@hearsay/storage';
 import type { Store, StoredRecord, Version } from '@hearsay/storage';
 import type { HintStore } from './hint-store.ts';
 import { isReachable, ringMembers, type MemberInfo, type MembershipView } from './membership.ts';
@@ -199,7 +199,7 @@ export class Coordinator implements KvService {
     }
     if (record === null) return null;
     this.counters.reads++;
-    if (record !== undefined) this.#store.observe(record.version);
+    // Not observed: the store's clock is above every version it holds (it observes each one it applies).
     return this.#isLive(record) ? record : undefined;
   }
 
@@ -209,12 +209,14 @@ export class Coordinator implements KvService {
     if (options.ifMatch !== undefined || options.ifNoneMatch !== undefined) {
       await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);
     }
+    const contentType = options.contentType;
+    if (this.#selfOnlyKey(key)) return this.#writeSelf(this.#store.put(key, value, contentType === undefined ? undefined : { contentType }));
     const record: StoredRecord = {
       key,
       value,
       version: this.#store.now(),
       tombstone: false,
-      ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+      ...(contentType === undefined ? {} : { contentType }),
     };
     await this.#write(record, options.consistency);
     return record;
@@ -223,6 +225,7 @@ export class Coordinator implements KvService {
   async delete(key: string, options: DeleteOptions): Promise<StoredRecord> {
     this.#checkServing();
     if (options.ifMatch !== undefined) await this.#checkPreconditions(key, options.consistency, options.ifMatch, undefined);
+    if (this.#selfOnlyKey(key)) return this.#writeSelf(this.#store.delete(key));
     const record: StoredRecord = { key, value: new Uint8Array(0), version: this.#store.now(), tombstone: true };
     await this.#write(record, options.consistency);
     return record;
@@ -462,7 +465,7 @@ export class Coordinator implements KvService {
       }
       throw insufficientReplicas(0, 1, 1);
     }
-    if (record !== undefined) this.#store.observe(record.version);
+    // Not observed: the store's clock is above every version it holds (it observes each one it applies).
     return record;
   }
 
@@ -525,13 +528,16 @@ export class Coordinator implements KvService {
     );
   }
 
+  /** A write to the replicas of a key that has others besides this node (see `#selfOnlyKey`). */
   #write(record: StoredRecord, consistency: Consistency): Promise<void> {
     this.counters.writes++;
-    if (this.#solo) return this.#writeSelf(record);
     const partition = this.partitionOf(record.key);
-    const prefs = this.#map.preferenceList(partition);
-    if (this.#selfOnly(prefs)) return this.#writeSelf(record);
-    return this.#writeReplicas(record, partition, prefs, consistency);
+    return this.#writeReplicas(record, partition, this.#map.preferenceList(partition), consistency);
+  }
+
+  /** Whether this node is the key's only replica: then writes take `#writeSelf`. */
+  #selfOnlyKey(key: string): boolean {
+    return this.#solo || this.#selfOnly(this.#map.preferenceList(this.partitionOf(key)));
   }
 
   async #writeReplicas(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency): Promise<void> {
@@ -550,15 +556,24 @@ export class Coordinator implements KvService {
   }
 
   /**
-   * `#write` when this node is the key's only replica: W is 1 at every
-   * consistency level, no stand-in or hint is involved (this node is always
-   * reachable), so the write is the local store's — with the same deadline,
-   * counters and errors as the general path gives for a preference list of one.
+   * A write when this node is the key's only replica: W is 1 at every
+   * consistency level and no stand-in or hint is involved (this node is always
+   * reachable), so it is the local store's own `put` or `delete`, whose
+   * version comes from the same clock the general path stamps with. The
+   * store's local path is its fastest: no validation of a record built here,
+   * no comparison with the version it replaces (a fresh version is above every
+   * version the store holds). Same deadline, counters and errors as the
+   * general path gives for a preference list of one; a closed store fails
+   * uncounted, as the general path's clock does before it counts a write.
    */
-  async #writeSelf(record: StoredRecord): Promise<void> {
+  async #writeSelf(work: Promise<StoredRecord>): Promise<StoredRecord> {
     try {
-      await this.#withinDeadline(this.#store.applyMany([record]));
+      const record = await this.#withinDeadline(work);
+      this.counters.writes++;
+      return record;
     } catch (e) {
+      if (isStorageError(e, 'STORE_CLOSED')) throw e;
+      this.counters.writes++;
       this.counters.writeFailures++;
       if (e === DEADLINE_PASSED) {
         throw new ServiceError('TIMEOUT', '1 of 1 replicas required, 0 acknowledged in time', { acknowledged: 0, required: 1 });
@@ -566,6 +581,7 @@ export class Coordinator implements KvService {
       throw insufficientReplicas(0, 1, 1);
     }
   }
+
 
   /**
    * Sends records of one partition to its replicas; one promise per

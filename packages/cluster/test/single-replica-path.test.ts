@@ -223,7 +223,7 @@ describe('single-replica fast path', () => {
           const v: unknown = Reflect.get(target, name, target);
           if (typeof v !== 'function') return v;
           const f = (v as (...args: unknown[]) => unknown).bind(target);
-          if (name !== 'getRecord' && name !== 'applyMany') return f;
+          if (name !== 'getRecord' && name !== 'applyMany' && name !== 'put' && name !== 'delete') return f;
           return (...args: unknown[]) => (failing ? Promise.reject(new Error('disk on fire')) : f(...args));
         },
       });
@@ -259,7 +259,7 @@ describe('single-replica fast path', () => {
     const hang = (store: Store): Store =>
       new Proxy(store, {
         get(target, name) {
-          if (name === 'getRecord' || name === 'applyMany') return () => new Promise(() => undefined);
+          if (name === 'getRecord' || name === 'applyMany' || name === 'put' || name === 'delete') return () => new Promise(() => undefined);
           const v: unknown = Reflect.get(target, name, target);
           return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
         },
