@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { MemoryLevel } from 'memory-level';
 import { describe, expect, it } from 'vitest';
-import { BINARY, implementorBatches, type LevelLike } from './level.ts';
+import { BINARY, implementorBatches, writeImplementorBatch, type LevelLike } from './level.ts';
 
 describe('implementorBatches', () => {
   it('writes through classic-level only when the store opened the database', async () => {
@@ -24,6 +24,36 @@ describe('implementorBatches', () => {
       await batch._write({});
       expect(await db.get(Buffer.from('a'))).toBeUndefined();
       expect(await db.get(Buffer.from('b'))).toEqual(Buffer.from('2'));
+    } finally {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lets go of every batch it wrote: the database tracks none of them afterwards', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hearsay-level-'));
+    const db = new Level<Buffer, Buffer>(dir, BINARY);
+    try {
+      await db.open();
+      // abstract-level keeps its resources in a private set: count what goes in and out of it.
+      const tracked = new Set<object>();
+      const attach = db.attachResource.bind(db);
+      const detach = db.detachResource.bind(db);
+      db.attachResource = (resource) => {
+        tracked.add(resource);
+        attach(resource);
+      };
+      db.detachResource = (resource) => {
+        tracked.delete(resource);
+        detach(resource);
+      };
+      const direct = implementorBatches(db as unknown as LevelLike, true)!;
+      for (let i = 0; i < 20; i++) {
+        await writeImplementorBatch(direct, [{ type: 'put', key: Buffer.from(`k${i}`), value: Buffer.from('v') }], {});
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(tracked.size).toBe(0);
+      expect(await db.get(Buffer.from('k19'))).toEqual(Buffer.from('v'));
     } finally {
       await db.close();
       await rm(dir, { recursive: true, force: true });

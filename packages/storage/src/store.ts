@@ -13,7 +13,7 @@ import { RecordCache } from './cache.ts';
 import {
   DATA, DIGEST, bucketIndexRange, dataKey, indexKey, indexValue, journalKey, keyspaceRange, metaKey, readIndexValue,
 } from './keyspace.ts';
-import { BINARY, hasBinaryDefaults, implementorBatches, type BinaryEncodings, type ImplementorDb, type LevelBatchOp, type LevelChainedBatchLike, type LevelLike } from './level.ts';
+import { BINARY, hasBinaryDefaults, implementorBatches, writeImplementorBatch, type BinaryEncodings, type ImplementorDb, type LevelBatchOp, type LevelChainedBatchLike, type LevelLike } from './level.ts';
 import {
   compareRecords, decodeRecordValue, encodeKey, encodeRecordValue, isDead, makeRecord, validateContentType, validateRecordAndKey,
 } from './record.ts';
@@ -745,14 +745,7 @@ class LevelStore implements Store {
   #write(ops: LevelBatchOp[]): Promise<void> {
     const direct = this.#direct;
     // Not open (never expected): the public path below answers with abstract-level's error.
-    if (direct !== null && this.#db.status === 'open') {
-      const b = direct._chainedBatch();
-      for (const op of ops) {
-        if (op.type === 'put') b._put(op.key, op.value);
-        else b._del(op.key);
-      }
-      return b._write(this.#writeOptions ?? NO_WRITE_OPTIONS);
-    }
+    if (direct !== null && this.#db.status === 'open') return writeImplementorBatch(direct, ops, this.#writeOptions ?? NO_WRITE_OPTIONS);
     const enc = this.#encodings;
     if (ops.length < CHAINED_BATCH_MIN_OPS && enc === undefined && this.#writeOptions === undefined) {
       return (this.#db as unknown as { batch(ops: LevelBatchOp[]): Promise<void> }).batch(ops);
