@@ -210,7 +210,8 @@ export class Coordinator implements KvService {
       await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);
     }
     const contentType = options.contentType;
-    if (this.#selfOnlyKey(key)) return this.#writeSelf(this.#store.put(key, value, contentType === undefined ? undefined : { contentType }));
+    // The value is handed over (KvService.put): the general path keeps it as is too.
+    if (this.#selfOnlyKey(key)) return this.#writeSelf(this.#store.put(key, value, contentType === undefined ? ADOPT : { contentType, adoptValue: true }));
     const record: StoredRecord = {
       key,
       value,
@@ -674,6 +675,9 @@ export class Coordinator implements KvService {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
 }
+
+/** Store put options of a value handed over by the caller. */
+const ADOPT = { adoptValue: true } as const;
 
 /** The rejection of `#withinDeadline` when the deadline passed first. */
 const DEADLINE_PASSED: unique symbol = Symbol('deadline passed');

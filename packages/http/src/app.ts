@@ -12,7 +12,7 @@ import { formatEtag, noneMatchHits, parseEtagList, versionFromOpaque } from './e
 import { createHttpMetrics, type RouteLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { keyFromUrl, parseQuery } from './request-target.ts';
-import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type ServiceError, type RepairLine } from './service.ts';
+import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type PutOptions, type ServiceError, type RepairLine } from './service.ts';
 import { compareVersions, versionToString, type StoredRecord, type Version } from '@hearsay/storage';
 
 export interface HttpLimits {
@@ -264,12 +264,12 @@ export function createApp(options: AppOptions): HearsayApp {
       return errorResponse(body.code, body.message, undefined, body.code === 'VALUE_TOO_LARGE' ? { connection: 'close' } : undefined);
     }
     if (ifMatch.value === null) return preconditionFailed('If-Match names no version this key can have');
-    const record = await service.put(target.value.key, body.value, {
-      consistency: target.value.consistency,
-      ...(contentType === null ? {} : { contentType }),
-      ...(ifMatch.value === undefined ? {} : { ifMatch: ifMatch.value }),
-      ...(noneMatchHeader === null ? {} : { ifNoneMatch: '*' as const }),
-    });
+    // Built field by field: conditional spreads cost a temporary object each on this hot path.
+    const putOptions: { -readonly [K in keyof PutOptions]: PutOptions[K] } = { consistency: target.value.consistency };
+    if (contentType !== null) putOptions.contentType = contentType;
+    if (ifMatch.value !== undefined) putOptions.ifMatch = ifMatch.value;
+    if (noneMatchHeader !== null) putOptions.ifNoneMatch = '*';
+    const record = await service.put(target.value.key, body.value, putOptions);
     return new Response(null, { status: 204, headers: { etag: formatEtag(record.version) } });
   }
 

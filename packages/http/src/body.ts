@@ -20,21 +20,30 @@ function incomplete(): BodyResult {
   return { ok: false, code: 'INCOMPLETE_BODY', message: 'the request body ended early or could not be read' };
 }
 
-export async function readBodyWithin(request: Request, contentLength: string | null, maxBytes: number): Promise<BodyResult> {
-  if (contentLength !== null) {
-    if (!DIGITS.test(contentLength)) return { ok: false, code: 'INVALID_HEADER', message: 'Content-Length is not a decimal number' };
-    if (Number(contentLength) > maxBytes) return tooLarge(maxBytes);
-    if (contentLength === '0') return { ok: true, value: EMPTY };
-    let buffer: ArrayBuffer;
-    try {
-      buffer = await request.arrayBuffer();
-    } catch {
-      return incomplete();
-    }
-    // The HTTP parser holds the body to its declared length; re-check for adapters that do not.
-    if (buffer.byteLength > maxBytes) return tooLarge(maxBytes);
-    return { ok: true, value: new Uint8Array(buffer) };
+/**
+ * The body as a buffer of its own (exact size, not a view into a larger
+ * one), so a service may keep it (`KvService.put`). Not an async function:
+ * with a `Content-Length` it answers straight from the body read.
+ */
+export function readBodyWithin(request: Request, contentLength: string | null, maxBytes: number): Promise<BodyResult> {
+  if (contentLength === null) return readChunked(request, maxBytes);
+  if (!DIGITS.test(contentLength)) return Promise.resolve({ ok: false, code: 'INVALID_HEADER', message: 'Content-Length is not a decimal number' });
+  if (Number(contentLength) > maxBytes) return Promise.resolve(tooLarge(maxBytes));
+  if (contentLength === '0') return Promise.resolve({ ok: true, value: EMPTY });
+  let read: Promise<ArrayBuffer>;
+  try {
+    read = request.arrayBuffer();
+  } catch {
+    return Promise.resolve(incomplete());
   }
+  // The HTTP parser holds the body to its declared length; re-check for adapters that do not.
+  return read.then(
+    (buffer): BodyResult => (buffer.byteLength > maxBytes ? tooLarge(maxBytes) : { ok: true, value: new Uint8Array(buffer) }),
+    incomplete,
+  );
+}
+
+async function readChunked(request: Request, maxBytes: number): Promise<BodyResult> {
   const body = request.body;
   if (body === null) return { ok: true, value: EMPTY };
   const reader = body.getReader();
@@ -54,7 +63,9 @@ export async function readBodyWithin(request: Request, contentLength: string | n
   } catch {
     return incomplete();
   }
-  if (chunks.length === 1) return { ok: true, value: chunks[0]! };
+  const only = chunks.length === 1 ? chunks[0]! : undefined;
+  // A lone chunk may be a view into a larger buffer (a socket read): copied, so keeping it keeps no more than the body.
+  if (only !== undefined && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) return { ok: true, value: only };
   const value = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {

@@ -41,6 +41,8 @@ function translate(error: unknown): unknown {
   return error;
 }
 
+const ADOPT = { adoptValue: true } as const;
+
 function matches(current: StoredRecord | undefined, ifMatch: Version | '*'): boolean {
   if (current === undefined) return false;
   return ifMatch === '*' || compareVersions(current.version, ifMatch) === 0;
@@ -82,7 +84,8 @@ export function createLocalService(store: Store, options: LocalServiceOptions = 
     },
 
     put(key: string, value: Uint8Array, putOptions: PutOptions) {
-      const write = () => store.put(key, value, putOptions.contentType === undefined ? undefined : { contentType: putOptions.contentType });
+      // The value is handed over (KvService.put), so the store keeps it without a copy.
+      const write = () => store.put(key, value, putOptions.contentType === undefined ? ADOPT : { contentType: putOptions.contentType, adoptValue: true });
       return serialize(key, async () => {
         try {
           const { ifMatch, ifNoneMatch } = putOptions;

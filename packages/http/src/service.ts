@@ -136,7 +136,11 @@ export interface KvService {
    * would reject with. The app then answers the request synchronously.
    */
   getNow?(key: string, options: GetOptions): StoredRecord | undefined | null;
-  /** Writes a value; resolves with the record written (its version is the new ETag). */
+  /**
+   * Writes a value; resolves with the record written (its version is the new
+   * ETag). The service may keep `value` itself (no copy): the caller hands it
+   * over and never modifies it (the app passes a fresh buffer of the body).
+   */
   put(key: string, value: Uint8Array, options: PutOptions): Promise<StoredRecord>;
   /** Writes a tombstone, also when the key is missing (idempotent); resolves with the tombstone. */
   delete(key: string, options: DeleteOptions): Promise<StoredRecord>;

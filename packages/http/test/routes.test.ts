@@ -384,6 +384,26 @@ describe('value limits and bodies', () => {
     expect(await (await request('/v1/kv/k')).text()).toBe('abcdef');
   });
 
+  it('the service is handed a buffer of the body alone, never a view into a larger one (it keeps it without a copy)', async () => {
+    await put('k', 'first'); // an overwrite is cached: the store then holds the very buffer it was handed
+    const socketRead = bytes('....view....');
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(socketRead.subarray(4, 8));
+        controller.close();
+      },
+    });
+    expect((await request('/v1/kv/k', { method: 'PUT', body, duplex: 'half' } as RequestInit)).status).toBe(204);
+    const streamed = node.store.getRecordNow('k')!.value;
+    expect(new TextDecoder().decode(streamed)).toBe('view');
+    expect(streamed.buffer.byteLength).toBe(4);
+    expect(streamed.buffer).not.toBe(socketRead.buffer);
+    expect((await put('k', 'sized')).status).toBe(204);
+    const sized = node.store.getRecordNow('k')!.value;
+    expect(new TextDecoder().decode(sized)).toBe('sized');
+    expect(sized.buffer.byteLength).toBe(5);
+  });
+
   it('a body that breaks off is 400 INCOMPLETE_BODY', async () => {
     const body = new ReadableStream<Uint8Array>({
       start(controller) {

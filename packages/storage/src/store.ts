@@ -380,7 +380,7 @@ class LevelStore implements Store {
   put(key: string, value: Uint8Array | string, options?: PutOptions): Promise<StoredRecord> {
     let op: LocalOp;
     try {
-      op = this.#localPut(key, value, options?.contentType, options?.ttlMs);
+      op = this.#localPut(key, value, options?.contentType, options?.ttlMs, options?.adoptValue === true);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -420,13 +420,13 @@ class LevelStore implements Store {
     return this.#enqueueLocal(local);
   }
 
-  #localPut(key: string, value: unknown, contentType: unknown, ttlMs: unknown): LocalOp {
+  #localPut(key: string, value: unknown, contentType: unknown, ttlMs: unknown, adopt = false): LocalOp {
     this.#checkOpen();
     const keyBytes = encodeKey(key);
     let bytes: Uint8Array;
     if (typeof value === 'string') bytes = new Uint8Array(Buffer.from(value, 'utf8'));
-    // Copy, so a caller reusing its buffer cannot change what we stored or cached.
-    else if (value instanceof Uint8Array) bytes = new Uint8Array(value);
+    // Copy, so a caller reusing its buffer cannot change what we stored or cached (unless it handed the buffer over).
+    else if (value instanceof Uint8Array) bytes = adopt ? value : new Uint8Array(value);
     else throw new StorageError('INVALID_VALUE', 'value must be a Uint8Array or a string');
     if (bytes.length > this.#maxValueBytes) throw new StorageError('VALUE_TOO_LARGE', `value is longer than ${this.#maxValueBytes} bytes`);
     if (contentType !== undefined) validateContentType(contentType);

@@ -33,6 +33,14 @@ export interface PutOptions {
   readonly contentType?: string;
   /** Time to live; the record reads as absent from `now + ttlMs` on. */
   readonly ttlMs?: number;
+  /**
+   * Keep `value` itself instead of a copy (a `Uint8Array` value only). For a
+   * caller that hands over a buffer it will never modify again, such as a
+   * request body read into a fresh buffer: the copy is a second allocation
+   * per write. Default false: the store copies, so a caller that reuses its
+   * buffer cannot change what was stored or cached.
+   */
+  readonly adoptValue?: boolean;
 }
 
 export type BatchOp =

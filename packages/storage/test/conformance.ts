@@ -91,6 +91,23 @@ export function runStoreConformance(factory: StoreFactory): void {
       });
     });
 
+    it('keeps a value handed over with adoptValue as it is, and stores the same bytes', async () => {
+      await withStore({ bucketBits: 4 }, async (store) => {
+        await store.put('k', 'old');
+        const buf = new Uint8Array([4, 5, 6]);
+        const written = await store.put('k', buf, { adoptValue: true, contentType: 'application/x-test' });
+        expect(written.value).toBe(buf);
+        // An overwrite is cached: the cached record holds the adopted buffer itself.
+        expect((await store.get('k'))!.value).toBe(buf);
+        expect(await store.get('k')).toMatchObject({ contentType: 'application/x-test', version: written.version });
+        await store.put('k', 'other');
+        expect((await store.get('k'))!.value).not.toBe(buf);
+        // A string value is encoded whatever the option says.
+        await store.put('s', 'abc', { adoptValue: true });
+        expect([...(await store.get('s'))!.value]).toEqual([97, 98, 99]);
+      });
+    });
+
     it('stamps strictly increasing versions, also when the wall clock goes back', async () => {
       const clock = new ManualClock();
       await withStore({ bucketBits: 4, now: clock.now }, async (store) => {
