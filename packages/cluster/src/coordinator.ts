@@ -562,10 +562,12 @@ export class Coordinator implements KvService {
    * reachable), so it is the local store's own `put` or `delete`, whose
    * version comes from the same clock the general path stamps with. The
    * store's local path is its fastest: no validation of a record built here,
-   * no comparison with the version it replaces (a fresh version is above every
-   * version the store holds). Same deadline, counters and errors as the
-   * general path gives for a preference list of one; a closed store fails
-   * uncounted, as the general path's clock does before it counts a write.
+   * no last-write-wins contest with the record it replaces (a fresh version
+   * is above every version the store holds; one above the clock, from a
+   * remote clock far ahead, is stamped past rather than lost to). Same
+   * deadline, counters and errors as the general path gives for a
+   * preference list of one; a closed store fails uncounted, as the general
+   * path's clock does before it counts a write.
    */
   async #writeSelf(work: Promise<StoredRecord>): Promise<StoredRecord> {
     try {
@@ -582,7 +584,6 @@ export class Coordinator implements KvService {
       throw insufficientReplicas(0, 1, 1);
     }
   }
-
 
   /**
    * Sends records of one partition to its replicas; one promise per
