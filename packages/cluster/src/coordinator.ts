@@ -1,4 +1,5 @@
 import {
+  handedOverPutOptions,
   insufficientReplicas,
   ServiceError,
   type ClusterView,
@@ -210,8 +211,9 @@ export class Coordinator implements KvService {
       await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);
     }
     const contentType = options.contentType;
+    const replicas = this.#replicasOf(key);
     // The value is handed over (KvService.put): the general path keeps it as is too.
-    if (this.#selfOnlyKey(key)) return this.#writeSelf(this.#store.put(key, value, contentType === undefined ? ADOPT : { contentType, adoptValue: true }));
+    if (replicas === null) return this.#writeSelf(this.#store.put(key, value, handedOverPutOptions(contentType)));
     const record: StoredRecord = {
       key,
       value,
@@ -219,16 +221,17 @@ export class Coordinator implements KvService {
       tombstone: false,
       ...(contentType === undefined ? {} : { contentType }),
     };
-    await this.#write(record, options.consistency);
+    await this.#write(record, replicas, options.consistency);
     return record;
   }
 
   async delete(key: string, options: DeleteOptions): Promise<StoredRecord> {
     this.#checkServing();
     if (options.ifMatch !== undefined) await this.#checkPreconditions(key, options.consistency, options.ifMatch, undefined);
-    if (this.#selfOnlyKey(key)) return this.#writeSelf(this.#store.delete(key));
+    const replicas = this.#replicasOf(key);
+    if (replicas === null) return this.#writeSelf(this.#store.delete(key));
     const record: StoredRecord = { key, value: new Uint8Array(0), version: this.#store.now(), tombstone: true };
-    await this.#write(record, options.consistency);
+    await this.#write(record, replicas, options.consistency);
     return record;
   }
 
@@ -529,16 +532,18 @@ export class Coordinator implements KvService {
     );
   }
 
-  /** A write to the replicas of a key that has others besides this node (see `#selfOnlyKey`). */
-  #write(record: StoredRecord, consistency: Consistency): Promise<void> {
+  /** A write to the replicas of a key that has others besides this node (`#replicasOf`). */
+  #write(record: StoredRecord, replicas: Replicas, consistency: Consistency): Promise<void> {
     this.counters.writes++;
-    const partition = this.partitionOf(record.key);
-    return this.#writeReplicas(record, partition, this.#map.preferenceList(partition), consistency);
+    return this.#writeReplicas(record, replicas.partition, replicas.prefs, consistency);
   }
 
-  /** Whether this node is the key's only replica: then writes take `#writeSelf`. */
-  #selfOnlyKey(key: string): boolean {
-    return this.#solo || this.#selfOnly(this.#map.preferenceList(this.partitionOf(key)));
+  /** The key's partition and preference list; null when this node is its only replica (writes then take `#writeSelf`). */
+  #replicasOf(key: string): Replicas | null {
+    if (this.#solo) return null;
+    const partition = this.partitionOf(key);
+    const prefs = this.#map.preferenceList(partition);
+    return this.#selfOnly(prefs) ? null : { partition, prefs };
   }
 
   async #writeReplicas(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency): Promise<void> {
@@ -677,8 +682,11 @@ export class Coordinator implements KvService {
   }
 }
 
-/** Store put options of a value handed over by the caller. */
-const ADOPT = { adoptValue: true } as const;
+/** Where a write goes when other nodes replicate its key too. */
+interface Replicas {
+  readonly partition: number;
+  readonly prefs: readonly string[];
+}
 
 /** The rejection of `#withinDeadline` when the deadline passed first. */
 const DEADLINE_PASSED: unique symbol = Symbol('deadline passed');

@@ -18,7 +18,7 @@ export type {
   ServiceErrorCode,
   ServiceErrorDetails,
 } from './service.ts';
-export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, insufficientReplicas } from './service.ts';
+export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, handedOverPutOptions, insufficientReplicas } from './service.ts';
 export type { AppOptions, HearsayApp, HearsayAppControls, HttpLimits, HttpLogger } from './app.ts';
 export { createApp, DEFAULT_LIMITS } from './app.ts';
 export type { LocalServiceOptions } from './local-service.ts';

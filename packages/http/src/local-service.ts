@@ -5,6 +5,7 @@
  */
 import { StorageError, compareVersions, type Store, type StoredRecord, type Version } from '@hearsay/storage';
 import {
+  handedOverPutOptions,
   ServiceError,
   type ClusterView,
   type DeleteOptions,
@@ -40,8 +41,6 @@ function translate(error: unknown): unknown {
   if (error.code === 'STORE_CLOSED') return new ServiceError('UNAVAILABLE', 'the store is closed', {}, { cause: error });
   return error;
 }
-
-const ADOPT = { adoptValue: true } as const;
 
 function matches(current: StoredRecord | undefined, ifMatch: Version | '*'): boolean {
   if (current === undefined) return false;
@@ -84,8 +83,7 @@ export function createLocalService(store: Store, options: LocalServiceOptions = 
     },
 
     put(key: string, value: Uint8Array, putOptions: PutOptions) {
-      // The value is handed over (KvService.put), so the store keeps it without a copy.
-      const write = () => store.put(key, value, putOptions.contentType === undefined ? ADOPT : { contentType: putOptions.contentType, adoptValue: true });
+      const write = () => store.put(key, value, handedOverPutOptions(putOptions.contentType));
       return serialize(key, async () => {
         try {
           const { ifMatch, ifNoneMatch } = putOptions;

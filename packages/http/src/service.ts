@@ -7,7 +7,7 @@
  * Change this interface only by extending it: the cluster package codes
  * against it.
  */
-import type { StoredRecord, Version } from '@hearsay/storage';
+import type { PutOptions as StorePutOptions, StoredRecord, Version } from '@hearsay/storage';
 
 export type Consistency = 'one' | 'quorum' | 'all';
 
@@ -124,6 +124,16 @@ export type RepairLine = RepairProgress | RepairSummary;
 export interface RepairOptions {
   /** Aborted when the client disconnects or the node shuts down. */
   readonly signal?: AbortSignal;
+}
+
+const HANDED_OVER: StorePutOptions = { adoptValue: true };
+
+/**
+ * `Store.put` options for the value a `KvService.put` was handed: the store
+ * keeps it without a copy (`adoptValue`).
+ */
+export function handedOverPutOptions(contentType: string | undefined): StorePutOptions {
+  return contentType === undefined ? HANDED_OVER : { contentType, adoptValue: true };
 }
 
 export interface KvService {

@@ -736,11 +736,11 @@ class LevelStore implements Store {
   /**
    * Writes ops as one atomic LevelDB batch. To a database the store opened,
    * through its implementor interface (`implementorBatches`). Else with no
-   * per-op options: abstract-
-   * level copies array-batch options into every op (~10 µs CPU per entry on
-   * classic-level). Small batches go as an array batch (a chained batch's
-   * write costs ~20 µs more up front); larger ones, and any that needs
-   * options (encodings, sync), through a chained batch (~1 µs less per entry).
+   * per-op options: abstract-level copies array-batch options into every op
+   * (~10 µs CPU per entry on classic-level). Small batches go as an array
+   * batch (a chained batch's write costs ~20 µs more up front); larger ones,
+   * and any that needs options (encodings, sync), through a chained batch
+   * (~1 µs less per entry).
    */
   #write(ops: LevelBatchOp[]): Promise<void> {
     const direct = this.#direct;
