@@ -7,7 +7,9 @@ export { bucketEntryDigest, digestOfEntries } from './digest.ts';
 export {
   COUNTER_MAX, NODE_ID_PATTERN, compareVersions, versionToString, parseVersion, versionAfter, isValidNodeId, isValidVersion,
 } from './version.ts';
+export { KEY_MAX_BYTES, RECORD_FORMAT_V1, validateRecord, encodeRecord, decodeRecord } from './record.ts';
 export {
-  KEY_MAX_BYTES, RECORD_FORMAT_V1, validateRecord, encodeRecord, decodeRecord, compareRecords, isDead,
-} from './record.ts';
+  compareRecords, compareEntries, supersedes, newer, newest, isDead, isLive, type VersionedEntry,
+} from './merge.ts';
+export { encodeCursor, decodeCursor } from './cursor.ts';
 export { HybridClock } from './hlc.ts';

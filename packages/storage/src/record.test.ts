@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Packr, pack, unpack } from 'msgpackr';
 import { StorageError } from './errors.ts';
 import { bucketOf, hashKey } from './hash.ts';
-import { compareRecords, decodeRecord, decodeRecordValue, encodeRecord, encodeRecordValue, validateRecord } from './record.ts';
+import { decodeRecord, decodeRecordValue, encodeRecord, encodeRecordValue, validateRecord } from './record.ts';
 import type { StoredRecord } from './types.ts';
 
 const base: StoredRecord = {
@@ -123,15 +123,6 @@ describe('record encodings', () => {
       check({ key: 'k', value: new Uint8Array(), version: { ms: 5, counter: 7, node }, tombstone: true });
     }
     expect(checked).toBeGreaterThan(200);
-  });
-
-  it('orders equal versions deterministically', () => {
-    const live = { ...base };
-    const dead: StoredRecord = { key: base.key, value: new Uint8Array(), version: base.version, tombstone: true };
-    expect(compareRecords(dead, live)).toBe(1);
-    expect(compareRecords(live, dead)).toBe(-1);
-    expect(compareRecords(live, { ...live })).toBe(0);
-    expect(Math.sign(compareRecords({ ...live, value: new Uint8Array([9]) }, live))).toBe(1);
   });
 });
 

@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import { StorageError } from './errors.ts';
-import { compareVersions, isValidVersion } from './version.ts';
+import { isValidVersion } from './version.ts';
 import type { StoredRecord, Version } from './types.ts';
 
 export const KEY_MAX_BYTES = 1024;
@@ -110,37 +110,6 @@ export function makeRecord(
   if (contentType !== undefined) r.contentType = contentType;
   if (expiresAtMs !== undefined) r.expiresAtMs = expiresAtMs;
   return r;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
-}
-
-/**
- * The LWW order of records of one key: by version; equal versions (which
- * honest nodes never produce for different contents) are broken by
- * tombstone > live, then expiry, content type and value bytes, so merging
- * stays commutative whatever the input.
- */
-export function compareRecords(a: StoredRecord, b: StoredRecord): number {
-  const c = compareVersions(a.version, b.version);
-  if (c !== 0) return c;
-  if (a.tombstone !== b.tombstone) return a.tombstone ? 1 : -1;
-  if (a.expiresAtMs !== b.expiresAtMs) {
-    // No expiry sorts above any expiry.
-    if (a.expiresAtMs === undefined) return 1;
-    if (b.expiresAtMs === undefined) return -1;
-    return a.expiresAtMs < b.expiresAtMs ? -1 : 1;
-  }
-  const ca = a.contentType ?? '';
-  const cb = b.contentType ?? '';
-  if (ca !== cb) return ca < cb ? -1 : 1;
-  return compareBytes(a.value, b.value);
-}
-
-/** Whether the record reads as absent at `nowMs` (a tombstone or expired). */
-export function isDead(record: StoredRecord, nowMs: number): boolean {
-  return record.tombstone || (record.expiresAtMs !== undefined && record.expiresAtMs <= nowMs);
 }
 
 function toPlainBytes(b: Uint8Array): Uint8Array {

@@ -14,8 +14,10 @@ import {
   DATA, DIGEST, bucketIndexRange, dataKey, indexKey, indexValue, journalKey, keyspaceRange, metaKey, readIndexValue,
 } from './keyspace.ts';
 import { BINARY, hasBinaryDefaults, implementorBatches, writeImplementorBatch, type BinaryEncodings, type ImplementorDb, type LevelBatchOp, type LevelChainedBatchLike, type LevelLike } from './level.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { isDead, supersedes } from './merge.ts';
 import {
-  compareRecords, decodeRecordValue, encodeKey, encodeRecordValue, isDead, makeRecord, validateContentType, validateRecordAndKey,
+  decodeRecordValue, encodeKey, encodeRecordValue, makeRecord, validateContentType, validateRecordAndKey,
 } from './record.ts';
 import { COUNTER_MAX, compareVersions, isValidNodeId, isValidVersion } from './version.ts';
 import type {
@@ -559,7 +561,7 @@ class LevelStore implements Store {
     }
     if (options.cursor !== undefined && options.cursor !== null) {
       // The smallest key above the cursor key is the cursor key ‖ 0x00.
-      raise(Buffer.concat([dataKey(decodeCursor(options.cursor)), Buffer.of(0)]));
+      raise(Buffer.concat([dataKey(Buffer.from(decodeCursor(options.cursor), 'utf8')), Buffer.of(0)]));
     }
     const records: StoredRecord[] = [];
     if (Buffer.compare(lower, upper) >= 0) return { records, next: null };
@@ -980,7 +982,7 @@ class LevelStore implements Store {
           this.#clock.observe(record.version);
           const t = touched.get(record.key) as Touch;
           const prev = t.current;
-          if (prev === null || compareRecords(record, prev) > 0) {
+          if (supersedes(record, prev)) {
             t.current = record;
             changes.push(prev === null ? { record, origin: 'replicated' } : { record, previous: prev, origin: 'replicated' });
             out.push(true);
@@ -1140,25 +1142,4 @@ async function migrateFormat1(db: LevelLike, bucketBits: number): Promise<Loaded
   batch.push({ type: 'put', key: metaKey('format'), value: metaPackr.pack(STORE_FORMAT) });
   await db.batch(batch, BINARY);
   return { digests, lastSeq: 0, checkpointSeq: 0, counts: undefined, dirtyPages: new Set(), journalBytes: 0 };
-}
-
-const CURSOR_PATTERN = /^[A-Za-z0-9_-]+$/;
-const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
-
-function encodeCursor(key: string): string {
-  return Buffer.from(key, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: unknown): Buffer {
-  if (typeof cursor !== 'string' || !CURSOR_PATTERN.test(cursor) || cursor.length > 2048) {
-    throw new StorageError('INVALID_CURSOR', 'malformed cursor');
-  }
-  const bytes = Buffer.from(cursor, 'base64url');
-  if (bytes.length === 0 || bytes.toString('base64url') !== cursor) throw new StorageError('INVALID_CURSOR', 'malformed cursor');
-  try {
-    utf8Fatal.decode(bytes);
-  } catch {
-    throw new StorageError('INVALID_CURSOR', 'malformed cursor');
-  }
-  return bytes;
 }
