@@ -3,7 +3,7 @@ import type { StoredRecord } from './types.ts';
 /**
  * Per-entry bookkeeping overhead counted against the budget besides key and
  * value bytes: map entry, entry, record and version objects, and (for records
- * the store wrote) its ~48-byte hash memo (store.ts).
+ * the store wrote) its hash memo (prepare-group.ts).
  */
 const ENTRY_OVERHEAD_BYTES = 144;
 
@@ -18,7 +18,7 @@ const ENTRY_OVERHEAD_BYTES = 144;
  * Coherence is the store's job: only the commit path (serialized with every
  * write) and reads that cannot be older than the last commit may `set`.
  */
-/** A cached record (null: known absent) and, for records the store wrote, its hash memo (store.ts). */
+/** A cached record (null: known absent) and, for records the store wrote, its hash memo (prepare-group.ts). */
 export interface CacheEntry {
   readonly record: StoredRecord | null;
   readonly memo: string | undefined;

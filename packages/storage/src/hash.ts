@@ -11,7 +11,7 @@ export const BUCKET_BITS_MAX = 20;
  * and of the cluster's partition map (partitions are its top bits).
  */
 export function hashKey(key: string): bigint {
-  // A latin1 ('binary') string result costs less than a Buffer one (~0.45 against ~1.2 µs per call).
+  // A latin1 ('binary') string result costs less than a Buffer one: no Buffer is allocated.
   const h = hash('sha256', key, 'binary');
   return (BigInt(latin1U32(h, 0)) << 32n) | BigInt(latin1U32(h, 4));
 }

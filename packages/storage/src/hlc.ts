@@ -7,7 +7,7 @@ import type { Version } from './types.ts';
  * counter bumped. The clock's state never goes backwards, whatever the wall
  * clock does.
  *
- * Persistence (done by the store, see store.ts): the store keeps a
+ * Persistence (done by the store, see clock-reservation.ts): the store keeps a
  * high-water mark `reservedMs` on disk that is always ahead of every stamp
  * handed out. At open the clock starts at `(reservedMs, COUNTER_MAX)`, so the
  * first stamp after a restart is above anything the previous run issued.

@@ -34,7 +34,7 @@ export function dataKey(keyBytes: Uint8Array): Buffer {
 /**
  * The index key of a key, from a latin1 string (one char per byte) whose
  * first 8 characters are its key hash: a SHA-256 result taken as latin1, or
- * a hash memo (store.ts).
+ * a hash memo (prepare-group.ts).
  */
 export function indexKey(hashLatin1: string, keyBytes: Uint8Array): Buffer {
   const k = Buffer.allocUnsafe(9 + keyBytes.length);

@@ -1,9 +1,14 @@
+import { Level } from 'level';
+
 /**
- * The slice of the abstract-level API the store uses. A classic-level,
- * memory-level or `level` database, or any sublevel of one, fits. The store
- * passes key and value encodings on every call, so the database's own
- * default encodings do not matter.
+ * Everything the store knows about LevelDB and abstract-level: the slice of
+ * the API it uses (`LevelLike`), and every workaround for what that API
+ * costs — binary default encodings, synchronous reads, batches written
+ * through the implementor interface. The casts to abstract-level's untyped
+ * corners live here and nowhere else.
  */
+
+/** Per-call encodings that make keys and values plain Buffers. */
 export interface BinaryEncodings {
   readonly keyEncoding: 'buffer';
   readonly valueEncoding: 'buffer';
@@ -57,7 +62,7 @@ export interface ImplementorDb {
  * `close()` — which the public `write()` ends with — lets go of it. So the
  * batch is detached once written: else every batch, with its native
  * LevelDB write batch (freed only when the batch is garbage), would stay
- * referenced until the database closed (~0.5 KB of memory per written key).
+ * referenced until the database closed (a leak in proportion to the keys written).
  */
 export function writeImplementorBatch(db: ImplementorDb, ops: readonly LevelBatchOp[], options: { readonly sync?: boolean }): Promise<void> {
   const batch = db._chainedBatch();
@@ -77,8 +82,8 @@ export function writeImplementorBatch(db: ImplementorDb, ops: readonly LevelBatc
  * or sublevels to it, and its encodings are the store's binary ones) and
  * that has the interface. Skipping the public `batch()` wrapper, which
  * validates, re-encodes and copies every op for hooks and events the store
- * never uses, halves the main thread's cost of handing a batch to LevelDB
- * (bench/.scratch measurements in docs/storage.md).
+ * never uses, is most of the main thread's cost of handing a batch to
+ * LevelDB (measurements in docs/storage.md).
  */
 export function implementorBatches(db: LevelLike, ownedByStore: boolean): ImplementorDb | null {
   if (!ownedByStore) return null;
@@ -86,6 +91,12 @@ export function implementorBatches(db: LevelLike, ownedByStore: boolean): Implem
   return typeof chained === 'function' && typeof detach === 'function' ? (db as unknown as ImplementorDb) : null;
 }
 
+/**
+ * The slice of the abstract-level API the store uses. A classic-level,
+ * memory-level or `level` database, or any sublevel of one, fits. Whatever
+ * the database's default encodings, the store reads and writes Buffers (it
+ * passes binary encodings per call when the defaults are not binary).
+ */
 export interface LevelLike {
   readonly status: string;
   /** abstract-level's feature manifest; `getSync` is used when it says so. */
@@ -110,13 +121,76 @@ export const BINARY: BinaryEncodings = { keyEncoding: 'buffer', valueEncoding: '
  * Whether the database's own default encodings are already 'buffer' for keys
  * and values, so calls can leave the encoding options out. That matters: in
  * abstract-level 3 an options object on an array batch is spread into every
- * op, which measured ~10 µs of CPU per entry on classic-level (19 µs against
- * 5 µs with no options, bench/storage), more than LevelDB's own work.
+ * op, which costs more CPU per entry than LevelDB's own work
+ * (docs/storage.md, "Where write CPU goes").
  */
 export function hasBinaryDefaults(db: LevelLike): boolean {
   try {
     return db.keyEncoding?.().name === 'buffer' && db.valueEncoding?.().name === 'buffer';
   } catch {
     return false;
+  }
+}
+
+/**
+ * A new `level` (classic-level) database at `location`, not yet open, with
+ * binary default encodings so the hot calls need no options (see
+ * `hasBinaryDefaults`) and the given write buffer (memtable) size.
+ */
+export function createLevel(location: string, writeBufferSize: number): LevelLike {
+  return new Level(location, { ...BINARY, writeBufferSize }) as unknown as LevelLike;
+}
+
+/** abstract-level 3's synchronous read (`getSync`). */
+export interface SyncReader {
+  getSync(key: Buffer, options?: BinaryEncodings): Buffer | undefined;
+}
+
+/** The database as a `SyncReader` when its manifest says it reads synchronously; null otherwise. */
+export function syncReaderOf(db: LevelLike): SyncReader | null {
+  const supported = (db.supports as { getSync?: unknown } | undefined)?.getSync === true && typeof db.getSync === 'function';
+  return supported ? (db as unknown as SyncReader) : null;
+}
+
+/** Batches of at least this many ops go through a chained batch when the public API is used (see `BatchWriter`). */
+const CHAINED_BATCH_MIN_OPS = 16;
+const NO_WRITE_OPTIONS = {};
+
+/**
+ * Writes a store's batches, each one atomic LevelDB batch, the cheapest way
+ * its database allows. To a database the store opened: through its
+ * implementor interface (`implementorBatches`). Else with no per-op
+ * options, because abstract-level copies an array batch's options into
+ * every op: small batches as an array batch (a chained batch's write costs
+ * more up front), larger ones — and any that needs options (encodings,
+ * `sync`) — through a chained batch, which costs less per entry.
+ */
+export class BatchWriter {
+  readonly #db: LevelLike;
+  readonly #direct: ImplementorDb | null;
+  readonly #encodings: BinaryEncodings | undefined;
+  readonly #options: { readonly sync: true } | undefined;
+
+  constructor(db: LevelLike, ownedByStore: boolean, encodings: BinaryEncodings | undefined, sync: boolean) {
+    this.#db = db;
+    this.#direct = implementorBatches(db, ownedByStore);
+    this.#encodings = encodings;
+    this.#options = sync ? { sync: true } : undefined;
+  }
+
+  write(ops: LevelBatchOp[]): Promise<void> {
+    const direct = this.#direct;
+    // Not open (never expected): the public path below answers with abstract-level's error.
+    if (direct !== null && this.#db.status === 'open') return writeImplementorBatch(direct, ops, this.#options ?? NO_WRITE_OPTIONS);
+    const enc = this.#encodings;
+    if (ops.length < CHAINED_BATCH_MIN_OPS && enc === undefined && this.#options === undefined) {
+      return (this.#db as unknown as { batch(ops: LevelBatchOp[]): Promise<void> }).batch(ops);
+    }
+    const b = (this.#db as unknown as { batch(): LevelChainedBatchLike }).batch();
+    for (const op of ops) {
+      if (op.type === 'put') b.put(op.key, op.value, enc);
+      else b.del(op.key, enc);
+    }
+    return b.write(this.#options);
   }
 }
