@@ -15,7 +15,7 @@ import {
   type RepairLine,
   type RepairOptions,
 } from '@hearsay/http';
-import { compareVersions, hashKey, isStorageError } from '@hearsay/storage';
+import { compareRecords, compareVersions, decodeCursor, encodeCursor, hashKey, isLive, isStorageError, newer, newest } from '@hearsay/storage';
 import type { Store, StoredRecord, Version } from '@hearsay/storage';
 import type { HintStore } from './hint-store.ts';
 import { isReachable, ringMembers, type MemberInfo, type MembershipView } from './membership.ts';
@@ -94,7 +94,8 @@ export interface CoordinatorCounters {
  *   locally when this node is one) and acknowledged after W confirmed.
  *   A replica that membership reports down gets a hint (see `#replicate`).
  * - Reads: sent to every reachable replica; answered after R answered, with
- *   the highest version; stale answers (also late ones) are read-repaired.
+ *   the record that wins by last-write-wins (storage's `newest`: the same
+ *   rule every store merges by); stale answers (also late ones) are read-repaired.
  * - Conditional writes: checked against a quorum read (at least), then
  *   written. Not a linearizable compare-and-set: two racing conditional
  *   writes can both pass; LWW then keeps the higher version.
@@ -237,12 +238,12 @@ export class Coordinator implements KvService {
 
   /**
    * A listing merged from every reachable member's scan (tombstones included,
-   * highest version per key wins). Answered only when every partition had at
-   * least R of its replicas among the members that answered.
+   * per key the record that wins by last-write-wins). Answered only when
+   * every partition had at least R of its replicas among the members that answered.
    */
   async list(options: ListOptions): Promise<ListPage> {
     this.#checkServing();
-    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const after = options.cursor === undefined ? undefined : cursorKey(options.cursor);
     const map = this.#map;
     const targets = this.#reachableMembers().map((m) => m.id);
     const request: ScanRequest = { prefix: options.prefix, limit: options.limit, ...(after === undefined ? {} : { after }) };
@@ -262,8 +263,7 @@ export class Coordinator implements KvService {
     const best = new Map<string, StoredRecord>();
     for (const { value } of outcome.answers) {
       for (const r of value.records) {
-        const seen = best.get(r.key);
-        if (seen === undefined || compareVersions(r.version, seen.version) > 0) best.set(r.key, r);
+        best.set(r.key, newer(best.get(r.key), r));
       }
       const last = value.records.at(-1);
       if (value.more && last !== undefined && (boundary === undefined || utf8Less(last.key, boundary))) boundary = last.key;
@@ -412,7 +412,7 @@ export class Coordinator implements KvService {
   }
 
   #isLive(r: StoredRecord | undefined): r is StoredRecord {
-    return r !== undefined && !r.tombstone && (r.expiresAtMs === undefined || r.expiresAtMs > this.#timers.nowMs());
+    return isLive(r, this.#timers.nowMs());
   }
 
   async #checkPreconditions(
@@ -444,7 +444,7 @@ export class Coordinator implements KvService {
     return this.config.singleReplicaFastPath && prefs.length === 1 && prefs[0] === this.#membership.selfId;
   }
 
-  /** Reads the highest version among R replicas; read-repairs stale ones in the background. */
+  /** Reads the last-write-wins winner among R replicas; read-repairs stale ones in the background. */
   #read(key: string, consistency: Consistency): Promise<StoredRecord | undefined> {
     if (this.#solo) return this.#readSelf(key);
     const prefs = this.#map.preferenceList(this.partitionOf(key));
@@ -509,7 +509,7 @@ export class Coordinator implements KvService {
       }
       throw insufficientReplicas(outcome.answers.length, need, prefs.length);
     }
-    const best = highest(outcome.answers.map((a) => a.value));
+    const best = newest(outcome.answers.map((a) => a.value));
     if (best !== undefined) this.#store.observe(best.version);
     if (this.config.readRepair) this.#track(this.#readRepair(targets, attempts, best));
     return best;
@@ -521,9 +521,9 @@ export class Coordinator implements KvService {
     seen: StoredRecord | undefined,
   ): Promise<void> {
     const all = await settleWithin(attempts, this.#timers, this.config.requestTimeoutMs);
-    const best = highest([seen, ...all.answers.map((a) => a.value)]);
+    const best = newest([seen, ...all.answers.map((a) => a.value)]);
     if (best === undefined) return;
-    const stale = all.answers.filter((a) => a.value === undefined || compareVersions(a.value.version, best.version) < 0);
+    const stale = all.answers.filter((a) => a.value === undefined || compareRecords(a.value, best) < 0);
     await Promise.allSettled(
       stale.map(async (a) => {
         this.counters.readRepairs++;
@@ -691,12 +691,6 @@ interface Replicas {
 /** The rejection of `#withinDeadline` when the deadline passed first. */
 const DEADLINE_PASSED: unique symbol = Symbol('deadline passed');
 
-function highest(records: readonly (StoredRecord | undefined)[]): StoredRecord | undefined {
-  let best: StoredRecord | undefined;
-  for (const r of records) if (r !== undefined && (best === undefined || compareVersions(r.version, best.version) > 0)) best = r;
-  return best;
-}
-
 const encoder = new TextEncoder();
 function utf8Compare(a: string, b: string): number {
   return Buffer.compare(encoder.encode(a), encoder.encode(b));
@@ -705,12 +699,11 @@ function utf8Less(a: string, b: string): boolean {
   return utf8Compare(a, b) < 0;
 }
 
-function encodeCursor(key: string): string {
-  return Buffer.from('k' + key, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  const s = /^[A-Za-z0-9_-]*$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!s.startsWith('k') || s.length < 2) throw new ServiceError('INVALID_CURSOR', 'the cursor is not one this node made');
-  return s.slice(1);
+/** The key a listing cursor resumes after (storage's cursor codec), or INVALID_CURSOR. */
+function cursorKey(cursor: string): string {
+  try {
+    return decodeCursor(cursor);
+  } catch {
+    throw new ServiceError('INVALID_CURSOR', 'the cursor is not one this node made');
+  }
 }

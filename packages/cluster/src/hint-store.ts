@@ -1,4 +1,4 @@
-import { compareVersions } from '@hearsay/storage';
+import { compareRecords, supersedes } from '@hearsay/storage';
 import type { StoredRecord } from '@hearsay/storage';
 import { Packr } from 'msgpackr';
 import { validateRecord } from '@hearsay/storage';
@@ -7,8 +7,9 @@ import { validateRecord } from '@hearsay/storage';
  * Durable hints: writes kept for a replica that could not take them, to be
  * delivered when it is back (hinted handoff).
  *
- * One hint per (target, key): a newer version replaces an older one, so a hot
- * key costs one entry however often it is written while the target is down.
+ * One hint per (target, key): the record that wins by last-write-wins
+ * (storage's merge rule) replaces the other, so a hot key costs one entry
+ * however often it is written while the target is down.
  * Entries live under `<encodeURIComponent(target)>/<key>` in a LevelDB
  * sublevel beside the data, and are bounded per target (`maxHintsPerTarget`):
  * past the bound new hints are refused and counted, and repair covers them.
@@ -118,7 +119,7 @@ export class HintStore {
         const old = await this.#db.get(k);
         if (old !== undefined) {
           const previous = decodeHint(target, old);
-          if (previous !== undefined && compareVersions(previous.record.version, record.version) >= 0) {
+          if (previous !== undefined && !supersedes(record, previous.record)) {
             kept++;
             continue;
           }
@@ -161,7 +162,7 @@ export class HintStore {
         const cur = await this.#db.get(k);
         if (cur === undefined) continue;
         const now = decodeHint(h.target, cur);
-        if (now !== undefined && compareVersions(now.record.version, h.record.version) > 0) continue;
+        if (now !== undefined && compareRecords(now.record, h.record) > 0) continue;
         await this.#db.del(k);
         this.#counts.set(h.target, Math.max(0, this.count(h.target) - 1));
         this.#delivered++;

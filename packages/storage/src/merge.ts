@@ -58,6 +58,8 @@ export function supersedes(incoming: StoredRecord, current: StoredRecord | null 
 }
 
 /** The winner of two records of one key, either of which may be absent; `a` when they are equal. */
+export function newer(a: StoredRecord | undefined, b: StoredRecord): StoredRecord;
+export function newer(a: StoredRecord | undefined, b: StoredRecord | undefined): StoredRecord | undefined;
 export function newer(a: StoredRecord | undefined, b: StoredRecord | undefined): StoredRecord | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
