@@ -1,5 +1,5 @@
-import { bucketOf, compareVersions, hashKey } from '@hearsay/storage';
-import type { BucketEntry, Store, StoredRecord, Version } from '@hearsay/storage';
+import { bucketOf, compareEntries, hashKey } from '@hearsay/storage';
+import type { BucketEntry, Store, StoredRecord, VersionedEntry } from '@hearsay/storage';
 import { BUCKETS_PER_READ, fromStore, isRepairError, RepairError } from './errors.ts';
 import { Fingerprinter } from './fingerprint.ts';
 import {
@@ -381,9 +381,12 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
 }
 
 /**
- * From our entries and the peer's SummaryDiff, the keys to push (ours is
- * newer or theirs is missing) and the key hashes to fetch (theirs is newer or
- * ours is missing). Equal versions are left alone.
+ * From our entries and the peer's SummaryDiff, the keys to push (ours wins
+ * or theirs is missing) and the key hashes to fetch (theirs wins or ours is
+ * missing). Who wins is last-write-wins on what the entries hold (storage's
+ * `compareEntries`: version, then tombstone over live), which never
+ * disagrees with the stores' own merge, so a side sends only what the other
+ * will keep.
  */
 function decide(
   batch: readonly { bucket: number; entries: readonly BucketEntry[] }[],
@@ -403,27 +406,30 @@ function decide(
       if (list === undefined) ours.set(e.keyHash, [e]);
       else list.push(e);
     }
-    const theirs = new Map<bigint, Version[]>();
+    const theirs = new Map<bigint, VersionedEntry[]>();
     const view = Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength);
     for (let j = 0; j < hashes.length / KEY_HASH_BYTES; j++) {
       const keyHash = view.readBigUInt64BE(j * KEY_HASH_BYTES);
       if (bucketOf(keyHash, bits) !== bucket) throw unexpected('an entry outside its bucket');
       const ms = diff.base - (meta[4 * j] as number);
       if (ms < 0) throw unexpected('an entry with a negative ms');
-      const version: Version = { ms, counter: meta[4 * j + 1] as number, node: diff.nodes[meta[4 * j + 2] as number] as string };
+      const entry: VersionedEntry = {
+        version: { ms, counter: meta[4 * j + 1] as number, node: diff.nodes[meta[4 * j + 2] as number] as string },
+        tombstone: meta[4 * j + 3] === 1,
+      };
       const list = theirs.get(keyHash);
-      if (list === undefined) theirs.set(keyHash, [version]);
-      else list.push(version);
+      if (list === undefined) theirs.set(keyHash, [entry]);
+      else list.push(entry);
     }
     for (const [keyHash, mine] of ours) {
       const their = theirs.get(keyHash);
       if (their === undefined) {
         for (const e of mine) pushKeys.push(e.key);
       } else if (mine.length === 1 && their.length === 1) {
-        const order = compareVersions((mine[0] as BucketEntry).version, their[0] as Version);
+        const order = compareEntries(mine[0] as BucketEntry, their[0] as VersionedEntry);
         if (order >= 0) pushKeys.push((mine[0] as BucketEntry).key);
-        // Equal versions with different fingerprints (a tombstone and a value
-        // stamped alike): swap both, the store's merge picks one winner.
+        // Equal entries cannot differ in fingerprint unless two keys share the hash:
+        // then both are swapped and each store's merge sorts it out.
         if (order <= 0) fetch.push({ bucket, keyHash });
       } else {
         // Different keys share a 64-bit hash: send ours, fetch theirs, let LWW sort it out.
