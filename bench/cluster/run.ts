@@ -70,7 +70,7 @@ function startNode(name: string, dataDir: string, httpPort: number, gossipPort: 
   const child = spawn(
     process.execPath,
     [
-      '--import', 'tsx', BIN, 'start',
+      '--conditions=@hearsay/source', '--import', 'tsx', BIN, 'start',
       '--node-id', name,
       '--data-dir', dataDir,
       '--http-port', String(httpPort),

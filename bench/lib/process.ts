@@ -14,11 +14,11 @@ export interface Server {
 }
 
 /**
- * Spawns `node [nodeFlags] --import tsx <args>` from the repo root, for a
+ * Spawns `node [nodeFlags] --conditions=@hearsay/source --import tsx <args>` from the repo root, for a
  * server that prints a JSON line with its `http` URL, and waits for it.
  */
 export async function startServer(name: string, args: readonly string[], nodeFlags: readonly string[] = []): Promise<Server> {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags, '--conditions=@hearsay/source', '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_DEADLINE_MS} ms:\n${output}`)), START_DEADLINE_MS);

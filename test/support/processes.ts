@@ -40,7 +40,7 @@ export class CliProcess {
     private readonly options: CliProcessOptions,
   ) {
     // `node --import tsx` rather than pnpm: one process, and about a second faster.
-    this.child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+    this.child = spawn(process.execPath, ['--conditions=@hearsay/source', '--import', 'tsx', BIN, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: [options.stdin, 'pipe', 'pipe'],
