@@ -1,9 +1,9 @@
+import { writeSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { formatLogLine } from './log-format.ts';
 
 export type { Logger };
-
-export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export { LOG_LEVELS } from './log-format.ts';
 
 export interface LoggerOptions {
   readonly level: LevelWithSilent;
@@ -14,12 +14,14 @@ export interface LoggerOptions {
 /**
  * The node's structured log on stdout. Writes are synchronous so the last
  * lines before an exit (a fatal start error, the shutdown summary) are never
- * lost.
+ * lost. On a terminal each JSON line is rewritten as a readable one by
+ * `formatLogLine` (no pretty-printing dependency: a node that logs JSON
+ * carries none).
  */
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, base: { pid: process.pid } };
   if (options.pretty) {
-    return pino(base, pretty({ colorize: true, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+    return pino(base, { write: (line: string) => writeSync(1, `${formatLogLine(line.trimEnd(), { color: true, time: true, fields: true })}\n`) });
   }
   return pino(base, pino.destination({ dest: 1, sync: true }));
 }
