@@ -4,6 +4,8 @@ export { createProgram, runCli, CLI_VERSION } from './program.ts';
 export type { CommandContext } from './program.ts';
 export type { CliIo, Output } from './io.ts';
 export { createLogger, LOG_LEVELS } from './logger.ts';
+export { formatLogLine, type FormatOptions } from './log-format.ts';
+export { onStopSignals, parseProcStat, DEFAULT_DUPLICATE_WINDOW_MS, type StopSignals, type StopSignalsOptions, type StopReason, type ProcStat } from './stop-signals.ts';
 export type { Logger, LoggerOptions } from './logger.ts';
 export { CliError, CLI_ERROR_CODES, EXIT_OK, EXIT_FAILURE, EXIT_USAGE } from './errors.ts';
 export { envOption, envVarOf } from './options.ts';

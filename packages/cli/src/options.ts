@@ -1,5 +1,4 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { isValidNodeId } from '@hearsay/storage';
 
 /** `--http-port` reads `HEARSAY_HTTP_PORT` when the flag is not given (DESIGN.md "CLI"). */
 export function envVarOf(longFlag: string): string {
@@ -73,7 +72,3 @@ export function parseNodeUrl(value: string): string {
   return value.replace(/\/+$/, '');
 }
 
-export function parseNodeId(value: string): string {
-  if (!isValidNodeId(value)) throw new InvalidArgumentError('must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
-  return value;
-}

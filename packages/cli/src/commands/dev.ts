@@ -3,10 +3,11 @@ import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CLI_ERROR_CODES, CliError, EXIT_FAILURE, EXIT_OK } from '../errors.ts';
-import { LOG_LEVELS } from '../logger.ts';
+import { formatLogLine, LOG_LEVELS } from '../log-format.ts';
 import { envOption, parsePort, parsePositiveInt } from '../options.ts';
 import type { CommandContext } from '../program.ts';
 import type { Output } from '../io.ts';
+import { onStopSignals } from '../stop-signals.ts';
 
 interface DevFlags {
   readonly nodes: number;
@@ -22,7 +23,9 @@ interface DevFlags {
 export const DEV_GOSSIP_PORT_OFFSET = 946;
 const MAX_DEV_NODES = 32;
 const READY_DEADLINE_MS = 60_000;
-const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
+// The children run the same entry point as this process: bin.ts through this
+// process's loader (tsx) in a clone of the repo, or the compiled bin.js on plain Node.
+const BIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../bin.ts' : '../bin.js', import.meta.url));
 
 export interface DevNodePlan {
   readonly name: string;
@@ -108,30 +111,35 @@ async function runDevCluster(plans: readonly DevNodePlan[], stdout: Output, stde
     stopping = true;
     for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
-  // The children run in their own process group, so Ctrl-C reaches only this
-  // process and each node gets exactly one signal (a second makes a node exit
-  // without draining). If this process goes away anyway, take them along.
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stdout.write(`\n${signal}: stopping ${children.size} nodes (each leaves the cluster, drains, closes its store)\n`);
-    stopAll('SIGTERM');
-  };
+  // The children run in their own sessions, so a terminal's Ctrl-C reaches
+  // only this process and each node gets exactly one SIGTERM from here (a
+  // second one, later, makes a node exit without draining: that is what a
+  // second Ctrl-C here does). If this process goes away anyway, take them along.
+  const signals = onStopSignals({
+    onStop(reason) {
+      if (stopping) return;
+      const why = reason.kind === 'signal' ? reason.signal : `the launcher (${reason.command}, pid ${reason.pid}) exited`;
+      stdout.write(`\n${why}: stopping ${children.size} nodes (each leaves the cluster, drains, closes its store)\n`);
+      stopAll('SIGTERM');
+    },
+    onForce(signal) {
+      stdout.write(`\n${signal} again: the nodes stop without waiting for requests in flight\n`);
+      for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+  });
   const onExit = (): void => {
     for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   process.on('exit', onExit);
 
-  const nodeArgv = process.execArgv.length > 0 ? process.execArgv : ['--import', 'tsx'];
   for (const plan of plans) {
-    const child = spawn(process.execPath, [...nodeArgv, BIN, ...plan.args], {
+    const child = spawn(process.execPath, [...process.execArgv, BIN, ...plan.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       env: { ...process.env, FORCE_COLOR: '0' },
     });
     children.set(plan.name, child);
-    forwardLines(child.stdout, (line) => stdout.write(`${plan.name} | ${readableLogLine(line)}\n`));
+    forwardLines(child.stdout, (line) => stdout.write(`${plan.name} | ${formatLogLine(line, { color: false, time: false, fields: false })}\n`));
     forwardLines(child.stderr, (line) => stderr.write(`${plan.name} | ${line}\n`));
     exits.push(
       new Promise((resolve) => {
@@ -153,8 +161,7 @@ async function runDevCluster(plans: readonly DevNodePlan[], stdout: Output, stde
     stopAll('SIGTERM');
   }
   const codes = await Promise.all(exits);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  signals.dispose();
   process.off('exit', onExit);
   const failed = codes.some((code) => code !== EXIT_OK);
   stdout.write(failed ? 'dev cluster stopped; some nodes did not stop cleanly\n' : 'dev cluster stopped\n');
@@ -196,20 +203,6 @@ export function howToReach(plans: readonly DevNodePlan[]): string {
   ];
   return `${lines.join('\n')}\n`;
 }
-
-/** A node's JSON log line as `LEVEL message`; anything else as it came. */
-function readableLogLine(line: string): string {
-  if (!line.startsWith('{')) return line;
-  try {
-    const entry = JSON.parse(line) as { level?: unknown; msg?: unknown };
-    const level = typeof entry.level === 'number' ? (LEVEL_NAMES[entry.level] ?? String(entry.level)) : '';
-    return `${level.padEnd(5)} ${typeof entry.msg === 'string' ? entry.msg : line}`;
-  } catch {
-    return line;
-  }
-}
-
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 
 function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
   if (stream === null) return;

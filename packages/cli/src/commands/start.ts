@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
-import { CliError, EXIT_FAILURE, EXIT_OK } from '../errors.ts';
-import { createLogger, LOG_LEVELS, type Logger } from '../logger.ts';
-import { createClusterNodeService, type ClusterTuning } from '../cluster.ts';
-import { startNode, type NodeOptions, type RunningNode } from '../node.ts';
-import { envOption, parseNodeId, parseNonNegativeInt, parsePort, parsePositiveInt, parseSeeds } from '../options.ts';
+import type { ClusterTuning } from '../cluster.ts';
+import { LOG_LEVELS } from '../log-format.ts';
+import { envOption, parseNonNegativeInt, parsePort, parsePositiveInt, parseSeeds } from '../options.ts';
 import type { CommandContext } from '../program.ts';
 
 export interface StartFlags {
@@ -61,7 +59,7 @@ export function registerStartCommand(program: Command, context: CommandContext):
     .addOption(envOption('--http-port <port>', 'HTTP port (0 picks a free one)').default(7000).argParser(parsePort))
     .addOption(envOption('--gossip-port <port>', 'gossip port, UDP and TCP (0 picks a free one)').default(7946).argParser(parsePort))
     .addOption(envOption('--seeds <host:port,...>', 'gossip addresses of nodes to join; none starts a new cluster of one').default([], 'none').argParser(parseSeeds))
-    .addOption(envOption('--node-id <id>', 'id of the node: a new data dir takes it, an existing one must have been created with it (default: generated once, kept in the data dir)').argParser(parseNodeId))
+    .addOption(envOption('--node-id <id>', 'id of the node: a new data dir takes it, an existing one must have been created with it (default: generated once, kept in the data dir)'))
     .addOption(
       envOption('--replication-factor <n>', 'replicas per key, capped at the member count').default(3).argParser(parsePositiveInt),
     )
@@ -72,8 +70,9 @@ export function registerStartCommand(program: Command, context: CommandContext):
     start.addOption(flags.startsWith('--advertise-host') ? option : option.argParser(parseNonNegativeInt));
   }
   start.action(async (flags: StartFlags) => {
-    const logger = createLogger({ level: flags.logLevel, pretty: context.io.stdout.isTTY === true });
-    context.exitCode = await runNode(flagsToOptions(flags, logger), logger);
+    // Loaded here, not at the top: `hearsay --help`, `get` and `put` never load the server.
+    const { runNode } = await import('./run-node.ts');
+    context.exitCode = await runNode(flags, tuningOf(flags), context.io.stdout.isTTY === true);
   });
 }
 
@@ -101,67 +100,4 @@ export function tuningOf(flags: StartFlags): ClusterTuning {
 
 function defined(fields: Record<string, number | undefined>): Record<string, number> {
   return Object.fromEntries(Object.entries(fields).filter((entry): entry is [string, number] => entry[1] !== undefined));
-}
-
-function flagsToOptions(flags: StartFlags, logger: Logger): NodeOptions {
-  return {
-    dataDir: flags.dataDir,
-    host: flags.host,
-    httpPort: flags.httpPort,
-    gossipPort: flags.gossipPort,
-    seeds: flags.seeds,
-    replicationFactor: flags.replicationFactor,
-    logger,
-    createService: createClusterNodeService(tuningOf(flags)),
-    ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
-    ...(flags.clusterKey === undefined ? {} : { clusterKey: flags.clusterKey }),
-  };
-}
-
-/** Starts the node and resolves with the exit status once a signal has stopped it. */
-async function runNode(options: NodeOptions, logger: Logger): Promise<number> {
-  // A bug that escapes every handler leaves the node in an unknown state: say so in the log and exit.
-  const onFatal = (error: unknown): void => {
-    logger.fatal({ err: error }, 'uncaught error; exiting');
-    process.exit(EXIT_FAILURE);
-  };
-  process.on('uncaughtException', onFatal);
-  process.on('unhandledRejection', onFatal);
-  let node: RunningNode;
-  try {
-    node = await startNode(options);
-  } catch (error) {
-    if (error instanceof CliError) {
-      logger.fatal({ code: error.code }, error.message);
-      return error.exitCode;
-    }
-    logger.fatal({ err: error }, 'node failed to start');
-    return EXIT_FAILURE;
-  }
-
-  const stopped = new Promise<number>((resolve) => {
-    let signalled = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (signalled) {
-        logger.warn({ signal }, 'second signal: exiting without waiting for requests in flight');
-        process.exit(EXIT_FAILURE);
-      }
-      signalled = true;
-      logger.info({ signal }, `received ${signal}`);
-      node.stop(signal).then(
-        () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          resolve(EXIT_OK);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          resolve(EXIT_FAILURE);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-  return stopped;
 }
