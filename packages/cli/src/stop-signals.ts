@@ -31,6 +31,8 @@ export interface StopSignalsOptions {
   readonly launcherPollMs?: number;
   /** Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Default: `Date.now`. */
+  readonly now?: () => number;
 }
 
 export type StopReason =
@@ -48,9 +50,10 @@ export interface StopSignals {
 
 export function onStopSignals(options: StopSignalsOptions): StopSignals {
   const windowMs = options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS;
+  const now = options.now ?? Date.now;
   let firstAtMs: number | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    const nowMs = Date.now();
+    const nowMs = now();
     if (firstAtMs === undefined) {
       firstAtMs = nowMs;
       options.onStop({ kind: 'signal', signal });
@@ -72,7 +75,7 @@ export function onStopSignals(options: StopSignalsOptions): StopSignals {
         for (const ancestor of chain) {
           if (!(await isRunning(ancestor))) {
             if (disposed || firstAtMs !== undefined) return;
-            firstAtMs = Date.now();
+            firstAtMs = now();
             options.onStop({ kind: 'launcher-exited', pid: ancestor.pid, command: ancestor.command });
             return;
           }

@@ -85,14 +85,15 @@ export async function runNode(flags: StartFlags, tuning: ClusterTuning, pretty: 
   }
 
   const reason = await stopRequested;
+  let exitCode: number = EXIT_OK;
   try {
     await node.stop(reason);
-    return EXIT_OK;
   } catch (error) {
     logger.error({ err: error }, 'shutdown failed');
-    return EXIT_FAILURE;
-  } finally {
-    // The handlers stay until the process exits: a late duplicate must not kill it by the default action.
-    stopped = true;
+    exitCode = EXIT_FAILURE;
   }
+  // The handlers stay until the process exits: a late duplicate must not kill it by the default action.
+  stopped = true;
+  logger.info({ exitCode }, `exiting with status ${exitCode}`);
+  return exitCode;
 }
