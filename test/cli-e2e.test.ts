@@ -155,7 +155,9 @@ describe('hearsay as a process', () => {
     response.resume();
 
     expect(await node.process.exitCode()).toBe(0);
-    expect(node.process.logs().at(-1)?.msg).toContain('node stopped');
+    const messages = node.process.logs().map((line) => line.msg);
+    expect(messages.at(-2)).toContain('node stopped');
+    expect(messages.at(-1)).toBe('exiting with status 0');
 
     const restarted = await startNode(dataDir);
     try {
