@@ -373,9 +373,12 @@ describe('InternodePeerClient', () => {
     await timers.runUntil(Promise.all([w1, w2]));
   });
 
-  it('rejects a read batch as a whole when the peer answers with the wrong number of records', async () => {
+  it.each([
+    { name: 'more records than keys', records: [null, null, null] },
+    { name: 'no record', records: [] },
+  ])('rejects a read batch as a whole when the peer answers $name', async ({ records }) => {
     const timers = new VirtualTimers();
-    const transport: InternodeTransport = async () => internodePackr.pack({ records: [null] });
+    const transport: InternodeTransport = async () => internodePackr.pack({ records });
     const c = new InternodePeerClient(transport, { timers });
     const both = [c.read(['a']), c.read(['b'])].map((p) => p.catch((e: unknown) => e));
     const [ea, eb] = await Promise.all(both);
