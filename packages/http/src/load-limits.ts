@@ -22,9 +22,18 @@ export const LIMIT_NAMES = [
   'busy',
   /** A request head or body did not arrive in time (`--http-headers-timeout-ms`, `--http-receive-timeout-ms`). */
   'request_timeout',
+  /** A connection on which no byte moved for `--http-stall-timeout-ms` was closed. */
+  'stall_timeout',
 ] as const;
 
 export type LimitName = (typeof LIMIT_NAMES)[number];
+
+/**
+ * The refusals that mean the node has more work than it takes: after one,
+ * it reports itself shedding load. Timeouts are a slow or idle client's
+ * doing, not the node's load, and do not count.
+ */
+const SHEDDING: ReadonlySet<LimitName> = new Set(['connections', 'body_bytes_in_flight', 'busy']);
 
 /** Why a connection was closed to make room for a new one (`hearsay_http_connections_evicted_total`). */
 export const EVICTION_REASONS = ['idle', 'no_request_yet'] as const;
@@ -86,10 +95,13 @@ export class LoadLimits {
     if (this.#bodyBytesInFlight < 0) throw new Error(`body budget released more than it reserved (${this.#bodyBytesInFlight})`);
   }
 
-  /** A limit refused work: counted, and the node reports shedding load for the next `sheddingWindowMs`. */
+  /**
+   * A limit refused work: counted; for a refusal for load (connections, body
+   * bytes, busy), the node reports shedding load for the next `sheddingWindowMs`.
+   */
   refused(limit: LimitName): void {
     this.#refusals.set(limit, (this.#refusals.get(limit) ?? 0) + 1);
-    this.#lastRefusal = { limit, atMs: this.#nowMs() };
+    if (SHEDDING.has(limit)) this.#lastRefusal = { limit, atMs: this.#nowMs() };
   }
 
   /** A connection was closed to make room for a new one (not a refusal: the new one is served). */

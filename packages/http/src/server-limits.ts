@@ -134,6 +134,19 @@ export function limitServer(server: Server, limits: ServerLimits, load: LoadLimi
     });
   });
 
+  // Node closes a socket that stalls past server.timeout only while nothing listens here; counted, then closed the same way.
+  server.on('timeout', (socket: Socket) => {
+    const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (response === null || response === undefined) {
+      socket.destroy(); // idle between requests: the keep-alive timeout
+      return;
+    }
+    // A response that listens for its own timeout (the repair stream) stays open.
+    if (response.listenerCount('timeout') > 0) return;
+    load.refused('stall_timeout');
+    socket.destroy();
+  });
+
   const advertisedMs = limits.idleTimeoutMs;
   server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
     // The Keep-Alive header Node writes says this; the socket's real idle timer is server.keepAliveTimeout.

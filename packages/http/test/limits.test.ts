@@ -34,6 +34,10 @@ describe('LoadLimits', () => {
     expect(load.reserveBody(50)).toBe(true);
     now = 1001;
     expect(load.shedding()).toBeUndefined();
+    // A slow client timing out is not load.
+    load.refused('request_timeout');
+    load.refused('stall_timeout');
+    expect(load.shedding()).toBeUndefined();
     load.refused('busy');
     expect(load.shedding()).toContain('busy');
     expect(() => load.releaseBody(1000)).toThrow(/released more/);
@@ -201,6 +205,16 @@ describe('limitServer on a real server', () => {
     await withDeadline(c.closed);
     expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
     expect(load.refusals('request_timeout')).toBe(1);
+  });
+
+  it('closes a connection on which nothing moves for the stall timeout, before the head timeout', async () => {
+    const { port } = await serve({ stallTimeoutMs: 1000, headersTimeoutMs: 20_000, receiveTimeoutMs: 20_000 });
+    const c = await open(port);
+    const sentAt = performance.now();
+    c.socket.write('GET /v1/health HTTP/1.1\r\n');
+    const closedAt = await withDeadline(c.closed);
+    expect(closedAt - sentAt).toBeLessThan(10_000);
+    expect(closedAt - sentAt).toBeGreaterThanOrEqual(900);
   });
 
   it('keeps the connection of a 413 by Content-Length open and throws the body away, so the client reads the answer and can go on', async () => {
