@@ -76,7 +76,9 @@ describe('hostile traffic against a 3-node cluster', () => {
       clearInterval(sampler);
     }
     expect(answers).toHaveLength(72);
-    for (const line of answers) expect(line).toBe('HTTP/1.1 403 Forbidden');
+    // Each is answered from its headers and its connection closed; the reset of a connection still sending
+    // may overtake the answer, which is fine for an attacker.
+    for (const line of answers) expect(['HTTP/1.1 403 Forbidden', '']).toContain(line);
     expect(peak - before, `RSS ${before} -> peak ${peak}`).toBeLessThan(BODY_BUDGET_BYTES);
     expect(await metric(n2, 'hearsay_internode_refused_total{reason="FORBIDDEN"}')).toBeGreaterThanOrEqual(72);
     expect(await metric(n2, 'hearsay_http_body_bytes_in_flight')).toBe(0);
