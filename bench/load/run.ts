@@ -6,16 +6,16 @@
  * of 503 answers (load shed: `BUSY` with Retry-After, or `TIMEOUT`), other
  * errors, and the peak RSS of each node while it ran.
  *
- * Every node is a `hearsay start` child process with its default limits; the
- * load generator runs in this process (node:http, keep-alive), `--connections`
- * writers each sending its next PUT as soon as the last one answered, keys at
- * random from `--keys` so the disk stays bounded. Between sizes the script
- * waits until every peer queue is empty and the nodes' background threads
- * (LevelDB compaction) are quiet. Each size runs once per round; rounds
- * alternate the order; figures are medians over rounds (peak RSS: the
- * maximum).
+ * Every node is a `hearsay start` child process with its default limits;
+ * each size runs on a fresh cluster (a node's RSS does not shrink back after
+ * large values, so a shared one would carry one size's peak into the next).
+ * The load generator runs in this process (node:http, keep-alive),
+ * `--connections` writers each sending its next PUT as soon as the last one
+ * answered, keys at random from `--keys` so the disk stays bounded. Each size
+ * runs once per round; rounds alternate the order; figures are medians over
+ * rounds (peak RSS: the maximum, warm-up included).
  *
- *   pnpm bench:load [--duration-s 5] [--warmup-s 1] [--rounds 2] [--connections 32] [--keys 200]
+ *   pnpm bench:load [--duration-s 5] [--warmup-s 2] [--rounds 2] [--connections 32] [--keys 200]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
@@ -23,13 +23,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePorts, startCluster, waitReady, type NodeProcess } from '../lib/cluster.ts';
-import { stopProcess, waitForQuietThreads } from '../lib/process.ts';
+import { stopProcess } from '../lib/process.ts';
 import { fmt, machineLine, median } from '../lib/stats.ts';
 
 const { values: args } = parseArgs({
   options: {
     'duration-s': { type: 'string', default: '5' },
-    'warmup-s': { type: 'string', default: '1' },
+    'warmup-s': { type: 'string', default: '2' },
     rounds: { type: 'string', default: '2' },
     connections: { type: 'string', default: '32' },
     keys: { type: 'string', default: '200' },
@@ -71,8 +71,8 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 
-/** `connections` writers PUT `valueBytes` values at quorum through `url` for `seconds`. */
-async function writeLoad(url: string, valueBytes: number, seconds: number, nodes: readonly NodeProcess[]): Promise<Run> {
+/** `connections` writers PUT `valueBytes` values at quorum through `url` for `seconds`; `peak` is raised to each node's RSS. */
+async function writeLoad(url: string, valueBytes: number, seconds: number, nodes: readonly NodeProcess[], peak = nodes.map(() => 0)): Promise<Run> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const value = Buffer.alloc(valueBytes, 0x61);
   const latencies: number[] = [];
@@ -80,7 +80,6 @@ async function writeLoad(url: string, valueBytes: number, seconds: number, nodes
   let answered = 0;
   let shed = 0;
   let errors = 0;
-  const peak = nodes.map(() => 0);
   const sampler = setInterval(() => {
     nodes.forEach((n, i) => void rssOf(n.child.pid).then((rss) => (peak[i] = Math.max(peak[i]!, rss))));
   }, 100);
@@ -139,64 +138,55 @@ async function writeLoad(url: string, valueBytes: number, seconds: number, nodes
   };
 }
 
-/** Waits until no node has writes queued for a peer, then until their background threads are quiet. */
-async function settle(nodes: readonly NodeProcess[]): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (const node of nodes) {
-    for (;;) {
-      const text = await (await fetch(`${node.url}/metrics`)).text();
-      const queued = text.split('\n').filter((l) => l.startsWith('hearsay_cluster_peer_queued_bytes{')).reduce((n, l) => n + Number(l.split(' ')[1]), 0);
-      if (queued === 0 || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  for (const node of nodes) await waitForQuietThreads(node.child.pid);
-}
-
 const sizeName = (bytes: number): string => (bytes >= MiB ? `${bytes / MiB} MiB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`);
 
-async function main(): Promise<void> {
+/** One measurement of `size` on a fresh 3-node cluster. */
+async function measureOnFreshCluster(size: number): Promise<Run> {
   const tmp = await mkdtemp(join(tmpdir(), 'hearsay-bench-load-'));
   let nodes: NodeProcess[] = [];
   try {
     nodes = startCluster(tmp, await freePorts(6));
     await waitReady(nodes, 3);
     const coordinator = nodes[0]!;
-    console.log(
-      `load: ${connections} writers, PUT at quorum through ${coordinator.name} (RF 3), keys at random from ${keyCount}, ${warmupS} s warm-up + ${durationS} s per size, ${rounds} rounds`,
-    );
-    const runs = new Map<number, Run[]>(SIZES.map((s) => [s, []]));
-    for (let round = 0; round < rounds; round++) {
-      for (const size of round % 2 === 0 ? SIZES : [...SIZES].reverse()) {
-        await settle(nodes);
-        if (warmupS > 0) await writeLoad(coordinator.url, size, warmupS, nodes);
-        const run = await writeLoad(coordinator.url, size, durationS, nodes);
-        runs.get(size)!.push(run);
-        console.log(
-          `round ${round + 1} ${sizeName(size)}: ${fmt(run.requestsPerS)} req/s, ${fmt(run.mibPerS, 1)} MiB/s, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
-            `503 ${fmt(run.shedShare * 100, 1)}% ${JSON.stringify(run.shedCodes)}, errors ${run.errors}, peak RSS ${run.peakRssBytes.map((b) => fmt(b / MiB)).join(' / ')} MiB`,
-        );
-      }
-    }
-    const base = runs.get(100)!;
-    console.log('');
-    console.log(machineLine());
-    console.log('');
-    console.log('| value | req/s | MiB/s | ÷ 100 B (req/s) | p50 / p99 ms | 503 | errors | peak RSS c1 / c2 / c3 MiB |');
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const size of SIZES) {
-      const rs = runs.get(size)!;
-      const ratio = median(rs.map((r, i) => r.requestsPerS / (base[i]?.requestsPerS ?? NaN)));
-      const peak = [0, 1, 2].map((i) => Math.max(...rs.map((r) => r.peakRssBytes[i] ?? 0)));
-      console.log(
-        `| ${sizeName(size)}${size === 100 ? ' (baseline)' : ''} | ${fmt(median(rs.map((r) => r.requestsPerS)))} | ${fmt(median(rs.map((r) => r.mibPerS)), 1)} | ${fmt(ratio, 2)}× | ` +
-          `${fmt(median(rs.map((r) => r.p50Ms)), 1)} / ${fmt(median(rs.map((r) => r.p99Ms)), 1)} | ${fmt(median(rs.map((r) => r.shedShare)) * 100, 1)}% | ` +
-          `${rs.reduce((n, r) => n + r.errors, 0)} | ${peak.map((b) => fmt(b / MiB)).join(' / ')} |`,
-      );
-    }
+    const peak = nodes.map(() => 0);
+    if (warmupS > 0) await writeLoad(coordinator.url, size, warmupS, nodes, peak);
+    return await writeLoad(coordinator.url, size, durationS, nodes, peak);
   } finally {
     await Promise.all(nodes.map((node) => stopProcess(node.child)));
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `load: ${connections} writers, PUT at quorum through c1 of a fresh 3-node cluster per size (RF 3, default limits), keys at random from ${keyCount}, ${warmupS} s warm-up + ${durationS} s, ${rounds} rounds`,
+  );
+  const runs = new Map<number, Run[]>(SIZES.map((s) => [s, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const size of round % 2 === 0 ? SIZES : [...SIZES].reverse()) {
+      const run = await measureOnFreshCluster(size);
+      runs.get(size)!.push(run);
+      console.log(
+        `round ${round + 1} ${sizeName(size)}: ${fmt(run.requestsPerS)} req/s, ${fmt(run.mibPerS, 1)} MiB/s, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
+          `503 ${fmt(run.shedShare * 100, 1)}% ${JSON.stringify(run.shedCodes)}, errors ${run.errors}, peak RSS ${run.peakRssBytes.map((b) => fmt(b / MiB)).join(' / ')} MiB`,
+      );
+    }
+  }
+  const base = runs.get(100)!;
+  console.log('');
+  console.log(machineLine());
+  console.log('');
+  console.log('| value | req/s | MiB/s | ÷ 100 B (req/s) | p50 / p99 ms | 503 | errors | peak RSS c1 / c2 / c3 MiB |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const size of SIZES) {
+    const rs = runs.get(size)!;
+    const ratio = median(rs.map((r, i) => r.requestsPerS / (base[i]?.requestsPerS ?? NaN)));
+    const peak = [0, 1, 2].map((i) => Math.max(...rs.map((r) => r.peakRssBytes[i] ?? 0)));
+    console.log(
+      `| ${sizeName(size)}${size === 100 ? ' (baseline)' : ''} | ${fmt(median(rs.map((r) => r.requestsPerS)))} | ${fmt(median(rs.map((r) => r.mibPerS)), 1)} | ${fmt(ratio, 2)}× | ` +
+        `${fmt(median(rs.map((r) => r.p50Ms)), 1)} / ${fmt(median(rs.map((r) => r.p99Ms)), 1)} | ${fmt(median(rs.map((r) => r.shedShare)) * 100, 1)}% | ` +
+        `${rs.reduce((n, r) => n + r.errors, 0)} | ${peak.map((b) => fmt(b / MiB)).join(' / ')} |`,
+    );
   }
 }
 

@@ -217,6 +217,8 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       maxBatchRecords: config.peerMaxBatchRecords,
       maxBatchBytes: batchBytes,
       maxQueuedBytes: config.peerMaxQueuedBytes,
+      // A write that would wait longer than this for a slow peer is better refused (BUSY) than timed out.
+      maxQueueDelayMs: config.requestTimeoutMs / 2,
       batchDelayMs: config.peerBatchDelayMs,
       maxReadsInFlight: config.peerMaxReadsInFlight,
     });

@@ -37,6 +37,15 @@ export interface PeerClientOptions {
    * Default 64 MiB.
    */
   readonly maxQueuedBytes?: number;
+  /**
+   * A peer whose oldest queued write has waited this long (not yet sent)
+   * has no room either (`hasRoom` false), whatever the bytes: its queue
+   * drains too slowly for a client's write to be answered in time, so the
+   * coordinator refuses new writes with 503 BUSY instead of letting them
+   * time out. Default: unbounded; the cluster node passes half its request
+   * timeout.
+   */
+  readonly maxQueueDelayMs?: number;
   /** While a write to this peer is in flight, further writes wait up to this long to join a batch. Default 2 ms. */
   readonly batchDelayMs?: number;
   /**
@@ -57,6 +66,8 @@ interface PendingRead {
 interface PendingWrite {
   readonly records: readonly StoredRecord[];
   readonly bytes: number;
+  /** When it was queued (timers' clock). */
+  readonly atMs: number;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
   /** Requests carrying some of its records that have not answered yet. */
@@ -92,6 +103,7 @@ export class InternodePeerClient implements PeerClient {
   readonly #maxBatch: number;
   readonly #maxBatchBytes: number;
   readonly #maxQueuedBytes: number;
+  readonly #maxQueueDelayMs: number;
   readonly #batchDelayMs: number;
   #inFlight = 0;
   readonly #waiting: (() => void)[] = [];
@@ -124,6 +136,7 @@ export class InternodePeerClient implements PeerClient {
     this.#maxBatch = Math.max(1, options.maxBatchRecords ?? 128);
     this.#maxBatchBytes = Math.max(1, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES);
     this.#maxQueuedBytes = Math.max(1, options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES);
+    this.#maxQueueDelayMs = options.maxQueueDelayMs ?? Infinity;
     this.#batchDelayMs = options.batchDelayMs ?? 2;
     this.#maxReadsInFlight = Math.max(1, options.maxReadsInFlight ?? 2);
   }
@@ -134,7 +147,9 @@ export class InternodePeerClient implements PeerClient {
   }
 
   hasRoom(): boolean {
-    return this.#queuedBytes < this.#maxQueuedBytes && this.#pendingWrites.length < this.#maxQueued;
+    if (this.#queuedBytes >= this.#maxQueuedBytes || this.#pendingWrites.length >= this.#maxQueued) return false;
+    const oldest = this.#pendingWrites[0];
+    return oldest === undefined || this.#timers.nowMs() - oldest.atMs < this.#maxQueueDelayMs;
   }
 
   write(records: readonly StoredRecord[]): Promise<void> {
@@ -142,13 +157,13 @@ export class InternodePeerClient implements PeerClient {
     if (!this.hasRoom()) {
       this.writesRefused++;
       return Promise.reject(
-        new ClusterError('PEER_OVERLOADED', `too much queued for this peer (${this.#queuedBytes} bytes, ${this.#pendingWrites.length} writes)`),
+        new ClusterError('PEER_OVERLOADED', `too much queued for this peer (${this.#queuedBytes} bytes, ${this.#pendingWrites.length} writes waiting)`),
       );
     }
     let bytes = 0;
     for (const r of records) bytes += recordBytes(r);
     return new Promise<void>((resolve, reject) => {
-      this.#pendingWrites.push({ records, bytes, resolve, reject, outstanding: 0, taken: 0, failed: false });
+      this.#pendingWrites.push({ records, bytes, atMs: this.#timers.nowMs(), resolve, reject, outstanding: 0, taken: 0, failed: false });
       this.#pendingRecords += records.length;
       this.#pendingBytes += bytes;
       this.#queuedBytes += bytes;

@@ -135,6 +135,27 @@ describe('InternodePeerClient byte budgets', () => {
     expect(c.hasRoom()).toBe(true);
   });
 
+  it('has no room while its oldest queued write has waited maxQueueDelayMs, whatever the bytes', async () => {
+    const timers = new VirtualTimers();
+    const t = heldTransport();
+    const c = new InternodePeerClient(t.transport, { timers, maxBatchBytes: MiB, maxQueuedBytes: 64 * MiB, maxQueueDelayMs: 1000 });
+    const writes = Array.from({ length: 4 }, (_, i) => c.write([rec(`k${i}`, 900 * KiB)]));
+    await settle();
+    expect(c.hasRoom()).toBe(true); // two on the wire, two waiting
+    await timers.advance(999);
+    expect(c.hasRoom()).toBe(true);
+    await timers.advance(1);
+    expect(c.hasRoom()).toBe(false);
+    expect(((await c.write([rec('late', 10)]).catch((e: unknown) => e)) as ClusterError).code).toBe('PEER_OVERLOADED');
+    for (let i = 0; i < 20 && t.held() > 0; i++) {
+      t.releaseAll();
+      await settle();
+      await timers.advance(5);
+    }
+    await Promise.all(writes);
+    expect(c.hasRoom()).toBe(true);
+  });
+
   it('sends a large hint in chunks', async () => {
     const timers = new VirtualTimers();
     const t = heldTransport();
