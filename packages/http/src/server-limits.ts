@@ -69,10 +69,18 @@ export function validateServerLimits(limits: ServerLimits): void {
 }
 
 interface Tracked {
+  readonly socket: Socket;
   /** Requests on this connection whose response has not closed yet. */
   active: number;
-  /** Whether a request head ever arrived on it. */
-  served: boolean;
+}
+
+/** The connection a response belongs to, kept on the response so its listeners need no closure per request. */
+const TRACKED: unique symbol = Symbol('hearsay.tracked');
+type TrackedResponse = ServerResponse & { [TRACKED]?: Tracked };
+
+function onResponseFinish(this: ServerResponse): void {
+  // Node reads and drops a body nobody read once the answer is out (so the client sees it): at most MAX_DISCARD_BYTES.
+  if (!this.req.complete) boundDiscard(this.req);
 }
 
 export interface ServerLimiter {
@@ -123,7 +131,7 @@ export function limitServer(server: Server, limits: ServerLimits, load: LoadLimi
       socket.destroySoon();
       return;
     }
-    tracked.set(socket, { active: 0, served: false });
+    tracked.set(socket, { socket, active: 0 });
     waiting.add(socket);
     load.connections = tracked.size;
     socket.once('close', () => {
@@ -147,25 +155,27 @@ export function limitServer(server: Server, limits: ServerLimits, load: LoadLimi
     socket.destroy();
   });
 
+  function onResponseClose(this: TrackedResponse): void {
+    const entry = this[TRACKED]!;
+    entry.active -= 1;
+    const socket = entry.socket;
+    if (entry.active === 0 && !socket.destroyed && tracked.has(socket)) idle.add(socket);
+  }
+
   const advertisedMs = limits.idleTimeoutMs;
-  server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+  server.prependListener('request', (request: IncomingMessage, response: TrackedResponse) => {
     // The Keep-Alive header Node writes says this; the socket's real idle timer is server.keepAliveTimeout.
     (response as unknown as { _keepAliveTimeout: number })._keepAliveTimeout = advertisedMs;
     const socket = request.socket;
     const entry = tracked.get(socket);
     if (entry === undefined) return;
     entry.active += 1;
-    entry.served = true;
     waiting.delete(socket);
     idle.delete(socket);
-    response.once('finish', () => {
-      // Node reads and drops a body nobody read once the answer is out (so the client sees it): at most MAX_DISCARD_BYTES.
-      if (!request.complete) boundDiscard(request);
-    });
-    response.once('close', () => {
-      entry.active -= 1;
-      if (entry.active === 0 && !socket.destroyed && tracked.has(socket)) idle.add(socket);
-    });
+    response[TRACKED] = entry;
+    // on, not once: each fires once per response, and once would allocate a wrapper per request.
+    response.on('finish', onResponseFinish);
+    response.on('close', onResponseClose);
   });
 
   return {
