@@ -81,7 +81,7 @@ describe('a node with another cluster key', () => {
 
   it('cannot write through the internode API: its signed requests are refused', async () => {
     const peer = new InternodePeerClient(
-      createHttpTransport({ baseUrl: cluster.nodes[0]!.url, clusterKey: 'another-secret', timers: realTimers }),
+      createHttpTransport({ baseUrl: cluster.nodes[0]!.url, targetId: cluster.nodes[0]!.id, clusterKey: 'another-secret', timers: realTimers }),
       { timers: realTimers },
     );
     await expect(peer.scan({ prefix: '', limit: 1 })).rejects.toMatchObject({ code: 'PEER_UNAUTHORIZED' });

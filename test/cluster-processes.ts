@@ -203,7 +203,7 @@ export async function metric(node: TestNode, name: string): Promise<number | und
  * coordinator assembles from several.
  */
 export async function localRecords(node: TestNode, prefix: string): Promise<StoredRecord[]> {
-  const peer = new InternodePeerClient(createHttpTransport({ baseUrl: node.url, clusterKey: node.clusterKey, timers: realTimers }), {
+  const peer = new InternodePeerClient(createHttpTransport({ baseUrl: node.url, targetId: node.id, clusterKey: node.clusterKey, timers: realTimers }), {
     timers: realTimers,
     timeoutMs: 10_000,
   });

@@ -13,95 +13,19 @@
  *
  *   pnpm bench:cluster [--duration-s 3] [--warmup-s 1] [--rounds 3] [--connections 50] [--keys 10000] [--value-bytes 100] [--tool wrk|autocannon]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLoadArgs } from '../lib/args.ts';
+import { freePorts, startCluster, startNode, waitReady, type NodeProcess } from '../lib/cluster.ts';
 import { medianOf, preload, runLoad, type Measurement, type Op } from '../lib/load.ts';
 import { stopProcess } from '../lib/process.ts';
 import { fmt, machineLine, median } from '../lib/stats.ts';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
-const BIN = join(ROOT, 'packages/cli/src/bin.ts');
-const START_DEADLINE_MS = 60_000;
 
 const load = parseLoadArgs({ rounds: 3 });
 const { durationS, warmupS, rounds, connections, keyCount, valueBytes, tool } = load;
 
 type Consistency = 'one' | 'quorum';
-
-interface NodeProcess {
-  readonly name: string;
-  readonly url: string;
-  readonly child: ChildProcess;
-}
-
-/** `count` distinct ports free for TCP and UDP, all held until every one is picked. */
-async function freePorts(count: number): Promise<number[]> {
-  const release: Array<() => void> = [];
-  const ports: number[] = [];
-  try {
-    while (ports.length < count) {
-      const server = createServer();
-      const port = await new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
-      });
-      release.push(() => server.close());
-      const socket = createSocket('udp4');
-      const bound = await new Promise<boolean>((resolve) => {
-        socket.once('error', () => resolve(false));
-        socket.bind(port, '127.0.0.1', () => resolve(true));
-      });
-      if (!bound) continue;
-      release.push(() => socket.close());
-      ports.push(port);
-    }
-    return ports;
-  } finally {
-    for (const r of release) r();
-  }
-}
-
-function startNode(name: string, dataDir: string, httpPort: number, gossipPort: number, seeds: string[]): NodeProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=@hearsay/source', '--import', 'tsx', BIN, 'start',
-      '--node-id', name,
-      '--data-dir', dataDir,
-      '--http-port', String(httpPort),
-      '--gossip-port', String(gossipPort),
-      '--seeds', seeds.join(','),
-      '--log-level', 'warn',
-      // Background repair would compete for the 2 cores; this bench measures the request path.
-      '--repair-interval-ms', '0',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
-  return { name, url: `http://127.0.0.1:${httpPort}`, child };
-}
-
-/** Waits until every node serves and sees `size` members alive. */
-async function waitReady(nodes: readonly NodeProcess[], size: number): Promise<void> {
-  const deadline = Date.now() + START_DEADLINE_MS;
-  for (const node of nodes) {
-    for (;;) {
-      if (Date.now() > deadline) throw new Error(`${node.name} not ready within ${START_DEADLINE_MS} ms`);
-      const health = await fetch(`${node.url}/v1/health`).catch(() => undefined);
-      if (health?.status === 200) {
-        const view = (await (await fetch(`${node.url}/v1/cluster`)).json()) as { members: Array<{ state: string }> };
-        if (view.members.filter((m) => m.state === 'alive').length === size) break;
-      } else {
-        await health?.body?.cancel();
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 async function measure(url: string, op: Op, consistency: Consistency, scriptDir: string): Promise<Measurement> {
   const run = (seconds: number): Promise<Measurement> =>
@@ -117,10 +41,7 @@ async function main(): Promise<void> {
     const ports = await freePorts(8);
     const single = startNode('single', join(tmp, 'single'), ports[0]!, ports[1]!, []);
     nodes.push(single);
-    const gossip = [ports[3]!, ports[5]!, ports[7]!];
-    const cluster = [0, 1, 2].map((i) =>
-      startNode(`c${i + 1}`, join(tmp, `c${i + 1}`), ports[2 + 2 * i]!, gossip[i]!, gossip.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`)),
-    );
+    const cluster = startCluster(tmp, ports.slice(2));
     nodes.push(...cluster);
     await waitReady([single], 1);
     await waitReady(cluster, 3);

@@ -27,7 +27,7 @@ export interface ClusterTuning {
  * `options.clusterKey` signs internode HTTP and encrypts gossip.
  */
 export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFactory {
-  return async ({ store, dataDir, httpUrl, options, logger }) => {
+  return async ({ store, load, dataDir, httpUrl, options, logger }) => {
     let hintsLevel: Level<string, Uint8Array>;
     try {
       hintsLevel = new Level<string, Uint8Array>(join(dataDir, HINTS_SUBDIR), { valueEncoding: 'view' });
@@ -54,6 +54,7 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
         },
         ...(options.clusterKey === undefined || options.clusterKey === '' ? {} : { clusterKey: options.clusterKey }),
         config: { ...tuning.config, replicationFactor },
+        load,
         onError: (what, error) => logger.warn({ err: error }, what),
         watchGossip: (gossip, membership) => {
           unsubscribe = logMembership(gossip, membership, logger);

@@ -1,9 +1,24 @@
-import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
+import { mkdir, access, constants as fsConstants, readFile, statfs } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import { createApp, createLocalService, DEFAULT_LIMITS, guardServer, requestErrorResponse, type AppOptions, type HearsayApp, type KvService } from '@hearsay/http';
+import {
+  createApp,
+  createLocalService,
+  DEFAULT_LIMITS,
+  DEFAULT_SERVER_LIMITS,
+  guardServer,
+  limitServer,
+  LoadLimits,
+  requestErrorResponse,
+  validateServerLimits,
+  type AppOptions,
+  type HealthCheck,
+  type HearsayApp,
+  type KvService,
+  type ServerLimits,
+} from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -24,6 +39,8 @@ export interface NodeOptions {
   readonly logger: Logger;
   /** How long `stop()` waits for requests in flight before it closes their connections. Default 10 000. */
   readonly drainTimeoutMs?: number;
+  /** Bounds on what clients can hold (connections, timeouts, bodies in flight, free disk); unset ones keep `DEFAULT_NODE_LIMITS`. */
+  readonly limits?: Partial<NodeLimits>;
   /**
    * What serves the keys. Default: `createLocalService` over the store (a
    * single node). The cluster package passes a factory that builds its
@@ -32,8 +49,27 @@ export interface NodeOptions {
   readonly createService?: ServiceFactory;
 }
 
+/** The node's own limits: the HTTP server's, the request-body budget, and the free disk space health asks for. */
+export interface NodeLimits extends ServerLimits {
+  /** Bytes of request bodies (PUT values and internode requests) read at once; past it, 503 BUSY (`--http-max-body-bytes-in-flight`). */
+  readonly maxBodyBytesInFlight: number;
+  /** `/v1/health` is not ok while the data dir's file system has less free space than this (`--min-free-disk-bytes`); 0 turns the check off. */
+  readonly minFreeDiskBytes: number;
+}
+
+export const DEFAULT_NODE_LIMITS: NodeLimits = {
+  ...DEFAULT_SERVER_LIMITS,
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
+  minFreeDiskBytes: 64 * 1024 * 1024,
+};
+
+/** How often the free disk space of the data dir is measured for `/v1/health`. */
+export const DISK_CHECK_INTERVAL_MS = 5_000;
+
 export interface ServiceFactoryContext {
   readonly store: Store;
+  /** The node's body budget and refusal counters: internode routes take their bodies' bytes from it too. */
+  readonly load: LoadLimits;
   /** Absolute path of the data dir; the store occupies `STORE_SUBDIR` inside it. */
   readonly dataDir: string;
   /** Base URL of this node's HTTP API (the port is bound by now). */
@@ -86,9 +122,13 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 /** Opens the data dir and serves the HTTP API of one node over it. */
 export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const { logger } = options;
+  const limits: NodeLimits = { ...DEFAULT_NODE_LIMITS, ...options.limits };
+  checkLimits(limits);
   const dataDir = resolvePath(options.dataDir);
   await prepareDataDir(dataDir);
+  await warnOnLowFileLimit(limits.maxConnections, logger);
   const store = await openDataDirStore(dataDir, options.nodeId);
+  const load = new LoadLimits({ maxBodyBytesInFlight: limits.maxBodyBytesInFlight });
 
   // The service reports the node's URL, known only once the port is bound
   // (--http-port 0), so the server listens first and gets its app right
@@ -102,39 +142,49 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // A keep-alive connection that just finished its last request would otherwise hold the server open.
     if (draining) server.closeIdleConnections();
   };
-  const server = createServer({ keepAliveTimeout: 5_000 }, (request, response) => {
+  const server = createServer((request, response) => {
     inFlight += 1;
     response.on('close', onResponseClose);
+    // A repair's progress stream may be quiet longer than the stall timeout; the client's disconnect stops it.
+    if (request.method === 'POST' && request.url?.startsWith('/v1/repair') === true) response.on('timeout', keepOpen);
     if (listener === undefined) {
       response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_SERVING","message":"starting"}}');
       return;
     }
     void listener(request, response);
   });
+  // Connections capped, slow heads, bodies and stalls timed out, refused bodies thrown away within a bound.
+  limitServer(server, limits, load);
   // Bytes Node's parser refuses, and CONNECT, get JSON error answers instead of a dropped connection.
   // With the limits, a body declared over the value limit is refused before "100 Continue" invites it.
-  guardServer(server, DEFAULT_LIMITS);
+  guardServer(server, { maxValueBytes: DEFAULT_LIMITS.maxValueBytes, load });
   try {
     await listen(server, options.host, options.httpPort);
   } catch (error) {
     await store.close().catch(() => undefined);
     throw error;
   }
+  // After listen, accept() can still fail (EMFILE: out of file descriptors); Node reports it as a server error.
+  server.on('error', acceptErrorLogger(logger));
   const address = server.address() as AddressInfo;
   const httpUrl = `http://${formatHost(options.host)}:${address.port}`;
   let nodeService: NodeService;
   try {
-    nodeService = await (options.createService ?? createLocalNodeService)({ store, dataDir, httpUrl, options, logger });
+    nodeService = await (options.createService ?? createLocalNodeService)({ store, load, dataDir, httpUrl, options, logger });
   } catch (error) {
     await new Promise((resolve) => server.close(resolve));
     await store.close().catch(() => undefined);
     throw error;
   }
   const { service } = nodeService;
-  const appOptions = { service, logger, processMetrics: true };
+  const disk = limits.minFreeDiskBytes > 0 ? watchFreeDisk(dataDir, limits.minFreeDiskBytes, logger) : undefined;
+  const appOptions: AppOptions = { service, logger, processMetrics: true, load, healthChecks: disk === undefined ? [] : [disk.check] };
   const app = createApp(nodeService.internal === undefined ? appOptions : { ...appOptions, internal: nodeService.internal });
   // Paths or Host headers that the Request constructor refuses get a JSON 400 instead of node-server's bare 500.
-  listener = getRequestListener(app.fetch, { errorHandler: requestErrorResponse });
+  // No automatic cleanup: node-server would close a connection 500 ms after an answer that left its body unread,
+  // resetting a client still sending it (a 413 seen as EPIPE); Node throws the body away itself, and
+  // limitServer bounds that.
+  listener = getRequestListener(app.fetch, { errorHandler: requestErrorResponse, autoCleanupIncoming: false });
 
   let stopping: Promise<void> | undefined;
   const running: RunningNode = {
@@ -167,6 +217,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     }, drainTimeoutMs);
     await closed;
     clearTimeout(timer);
+    disk?.stop();
     try {
       await nodeService.stop?.();
     } finally {
@@ -188,6 +239,94 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     `node ${store.nodeId} serving ${httpUrl} (data dir ${dataDir})`,
   );
   return running;
+}
+
+function keepOpen(): void {}
+
+function checkLimits(limits: NodeLimits): void {
+  try {
+    validateServerLimits(limits);
+    for (const name of ['maxBodyBytesInFlight', 'minFreeDiskBytes'] as const) {
+      if (!Number.isSafeInteger(limits[name]) || limits[name] < 0) throw new RangeError(`${name} must be a whole number of at least 0`);
+    }
+    if (limits.maxBodyBytesInFlight < DEFAULT_LIMITS.maxValueBytes) {
+      throw new RangeError(`maxBodyBytesInFlight must be at least the value limit (${DEFAULT_LIMITS.maxValueBytes} bytes)`);
+    }
+  } catch (error) {
+    throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, `HTTP limits: ${describe(error)}`, { cause: error });
+  }
+}
+
+/** Each open connection is a file descriptor; LevelDB, gossip and logs need some more. */
+const SPARE_FILE_DESCRIPTORS = 256;
+
+/** Says so when the open-file limit is too low for the connection cap: accept() would fail before the cap refuses anything. */
+async function warnOnLowFileLimit(maxConnections: number, logger: Logger): Promise<void> {
+  const limit = await openFileLimit();
+  if (limit !== undefined && limit < maxConnections + SPARE_FILE_DESCRIPTORS) {
+    logger.warn(
+      { openFileLimit: limit, maxConnections },
+      `the open-file limit (${limit}) is below --http-max-connections (${maxConnections}) + ${SPARE_FILE_DESCRIPTORS}: raise it (ulimit -n) or lower the cap`,
+    );
+  }
+}
+
+/** The soft limit on open files of this process (Linux, from /proc/self/limits); undefined elsewhere. */
+export async function openFileLimit(): Promise<number | undefined> {
+  try {
+    const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line === undefined ? undefined : /^Max open files\s+(\d+)/.exec(line)?.[1];
+    return soft === undefined ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Logs failures to accept a connection at most once per 10 s: they can come in a burst. */
+function acceptErrorLogger(logger: Logger): (error: NodeJS.ErrnoException) => void {
+  let lastMs = -Infinity;
+  let missed = 0;
+  return (error) => {
+    const nowMs = Date.now();
+    if (nowMs - lastMs < 10_000) {
+      missed += 1;
+      return;
+    }
+    lastMs = nowMs;
+    const hint = error.code === 'EMFILE' || error.code === 'ENFILE' ? ': out of file descriptors; raise the open-file limit or lower --http-max-connections' : '';
+    logger.error({ err: error, code: error.code, alsoSince: missed }, `cannot accept HTTP connections (${error.code ?? error.message})${hint}`);
+    missed = 0;
+  };
+}
+
+/**
+ * Measures the free space of the data dir's file system every
+ * DISK_CHECK_INTERVAL_MS; `check` says the node cannot serve while it is
+ * below `minFreeBytes` (a full disk fails every write).
+ */
+function watchFreeDisk(dataDir: string, minFreeBytes: number, logger: Logger): { check: HealthCheck; stop(): void } {
+  let problem: string | undefined;
+  let measuring = false;
+  const measure = async (): Promise<void> => {
+    if (measuring) return;
+    measuring = true;
+    try {
+      const fs = await statfs(dataDir);
+      const free = fs.bavail * fs.bsize;
+      const was = problem;
+      problem = free < minFreeBytes ? `the disk of the data dir is full: ${free} bytes free, below --min-free-disk-bytes ${minFreeBytes}` : undefined;
+      if (problem !== undefined && was === undefined) logger.warn({ freeBytes: free, minFreeDiskBytes: minFreeBytes }, problem);
+      if (problem === undefined && was !== undefined) logger.info({ freeBytes: free }, 'the disk of the data dir has free space again');
+    } catch (error) {
+      logger.warn({ err: error }, 'cannot measure the free space of the data dir');
+    } finally {
+      measuring = false;
+    }
+  };
+  void measure();
+  const timer = setInterval(() => void measure(), DISK_CHECK_INTERVAL_MS);
+  timer.unref();
+  return { check: () => problem, stop: () => clearInterval(timer) };
 }
 
 async function prepareDataDir(dataDir: string): Promise<void> {

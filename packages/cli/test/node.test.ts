@@ -53,6 +53,25 @@ describe('startNode', () => {
     expect(logLines.find((line) => String(line['msg']).startsWith('shutting down'))).toMatchObject({ reason: 'test', inFlight: 0 });
   });
 
+  it('is not healthy while the data dir has less free space than minFreeDiskBytes, and says why', async () => {
+    // More free space than any disk has: the check fails at once.
+    const node = await startNode(options({ limits: { minFreeDiskBytes: Number.MAX_SAFE_INTEGER } }));
+    running.push(node);
+    let health = await node.app.request('/v1/health');
+    for (let i = 0; i < 200 && health.status === 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      health = await node.app.request('/v1/health');
+    }
+    expect(health.status).toBe(503);
+    expect(((await health.json()) as { error: { message: string } }).error.message).toContain('the disk of the data dir is full');
+    expect(logLines.find((line) => String(line['msg']).startsWith('the disk of the data dir is full'))).toBeDefined();
+  });
+
+  it('refuses limits that do not fit together', async () => {
+    await expect(startNode(options({ limits: { headersTimeoutMs: 40_000, receiveTimeoutMs: 30_000 } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(startNode(options({ limits: { maxBodyBytesInFlight: 1000 } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('refuses a --node-id that differs from the data dir', async () => {
     const first = await startNode(options({ nodeId: 'first' }));
     await first.stop();

@@ -1,70 +1,138 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Internode authentication with the cluster key: HMAC-SHA256 over
- * `METHOD \n PATH \n TIMESTAMP \n` followed by the body bytes, sent as
- * `x-hearsay-timestamp` (epoch ms) and `x-hearsay-signature` (hex).
+ * Internode authentication with the cluster key, checked from the headers
+ * alone so that a node does no work for a request it cannot authenticate:
+ * no body is read, buffered or counted against any budget first.
  *
- * A node with a key refuses unsigned requests (401 `UNAUTHENTICATED`),
- * requests signed with another key (403 `FORBIDDEN`) and timestamps more
- * than `maxClockSkewMs` away from its clock (401 `STALE_REQUEST`, which
- * bounds replays). A node without a key refuses signed requests (403
+ * The sender signs, with HMAC-SHA256 under the cluster key,
+ *
+ *   hearsay-v2 \n METHOD \n PATH \n TARGET \n TIMESTAMP \n NONCE \n LENGTH \n SHA256
+ *
+ * where TARGET is the receiving node's id (so a request captured on its way
+ * to one node is refused by every other), TIMESTAMP its clock in epoch ms,
+ * NONCE 16 random bytes, LENGTH the body's `Content-Length`, and SHA256 the
+ * hex SHA-256 of the body. The headers carry timestamp, nonce, digest and
+ * signature (`x-hearsay-*`). The receiver checks the signature over what
+ * the headers declare, refuses a timestamp more than `maxClockSkewMs` from
+ * its clock and a nonce it has seen (a `NonceCache` over that window), and
+ * only then reads exactly LENGTH bytes, whose digest must match SHA256.
+ *
+ * A node with a key refuses requests without credentials (401
+ * `UNAUTHENTICATED`), with a stale timestamp (401 `STALE_REQUEST`), a nonce
+ * seen before (401 `REPLAYED`), a signature made with another key or for
+ * another node (403 `FORBIDDEN`), and a body that is not the one signed
+ * (403 `BODY_MISMATCH`). A node without a key refuses signed requests (403
  * `FORBIDDEN`): they come from a cluster that has one. The key never travels.
  */
 export const TIMESTAMP_HEADER = 'x-hearsay-timestamp';
+export const NONCE_HEADER = 'x-hearsay-nonce';
+export const DIGEST_HEADER = 'x-hearsay-content-sha256';
 export const SIGNATURE_HEADER = 'x-hearsay-signature';
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 30_000;
+/** Part of the signed text: a node never accepts a signature made for another scheme (append a new one, never reuse). */
+const SCHEME = 'hearsay-v2';
 
-export function signRequest(key: string, method: string, path: string, timestampMs: number, body: Uint8Array): string {
+/** What a signature covers. */
+export interface SignedRequest {
+  readonly method: string;
+  readonly path: string;
+  /** The receiving node's id. */
+  readonly target: string;
+  readonly timestampMs: number;
+  /** 32 lowercase hex digits. */
+  readonly nonce: string;
+  readonly bodyLength: number;
+  /** 64 lowercase hex digits: SHA-256 of the body. */
+  readonly bodySha256: string;
+}
+
+export function signRequest(key: string, request: SignedRequest): string {
+  const { method, path, target, timestampMs, nonce, bodyLength, bodySha256 } = request;
   return createHmac('sha256', key)
-    .update(`${method.toUpperCase()}\n${path}\n${timestampMs}\n`)
-    .update(body)
+    .update(`${SCHEME}\n${method.toUpperCase()}\n${path}\n${target}\n${timestampMs}\n${nonce}\n${bodyLength}\n${bodySha256}`)
     .digest('hex');
 }
 
-export type AuthFailure = { readonly status: 401 | 403; readonly code: 'UNAUTHENTICATED' | 'FORBIDDEN' | 'STALE_REQUEST'; readonly message: string };
-
-/**
- * The checks that need no body (missing or stale credentials, or credentials
- * sent to a node without a key), so a node refuses those before reading
- * what may be a large body. undefined: go on and read the body.
- */
-export function precheckRequest(
-  key: string | undefined,
-  headers: { get(name: string): string | null | undefined },
-  nowMs: number,
-  maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
-): AuthFailure | undefined {
-  const failure = checkRequest(key, 'POST', '', headers, new Uint8Array(0), nowMs, maxClockSkewMs);
-  // Only a signature check can still fail once the body is there.
-  return failure?.code === 'FORBIDDEN' && key !== undefined && key !== '' ? undefined : failure;
+export function sha256Hex(body: Uint8Array): string {
+  return createHash('sha256').update(body).digest('hex');
 }
 
-/** undefined when the request may pass. */
-export function checkRequest(
+export function newNonce(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** The headers of a signed internode request (besides `Content-Length`, which HTTP carries). */
+export function authHeaders(key: string, method: string, path: string, target: string, timestampMs: number, body: Uint8Array): Record<string, string> {
+  const nonce = newNonce();
+  const bodySha256 = sha256Hex(body);
+  const ts = Math.floor(timestampMs);
+  return {
+    [TIMESTAMP_HEADER]: String(ts),
+    [NONCE_HEADER]: nonce,
+    [DIGEST_HEADER]: bodySha256,
+    [SIGNATURE_HEADER]: signRequest(key, { method, path, target, timestampMs: ts, nonce, bodyLength: body.byteLength, bodySha256 }),
+  };
+}
+
+export type AuthFailureCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'STALE_REQUEST' | 'REPLAYED' | 'BODY_MISMATCH';
+
+export interface AuthFailure {
+  readonly status: 401 | 403;
+  readonly code: AuthFailureCode;
+  readonly message: string;
+}
+
+/** Headers that passed: what the body must be. */
+export interface Authenticated {
+  readonly timestampMs: number;
+  readonly nonce: string;
+  /** Undefined on a node without a key: nothing to check the body against. */
+  readonly bodySha256: string | undefined;
+}
+
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The header checks: signature, timestamp window (not the nonce: the caller
+ * asks its `NonceCache` once this passed, so that only authenticated
+ * requests take room in it). `bodyLength` is the request's `Content-Length`.
+ */
+export function checkHeaders(
   key: string | undefined,
-  method: string,
-  path: string,
+  request: { readonly method: string; readonly path: string; readonly target: string; readonly bodyLength: number },
   headers: { get(name: string): string | null | undefined },
-  body: Uint8Array,
   nowMs: number,
   maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
-): AuthFailure | undefined {
+): AuthFailure | Authenticated {
   const signature = headers.get(SIGNATURE_HEADER) ?? undefined;
-  const stamp = headers.get(TIMESTAMP_HEADER) ?? undefined;
   if (key === undefined || key === '') {
     if (signature !== undefined) return { status: 403, code: 'FORBIDDEN', message: 'this node has no cluster key; signed requests come from another cluster' };
-    return undefined;
+    return { timestampMs: nowMs, nonce: '', bodySha256: undefined };
   }
-  if (signature === undefined || stamp === undefined) return { status: 401, code: 'UNAUTHENTICATED', message: 'internode requests need the cluster key' };
+  const stamp = headers.get(TIMESTAMP_HEADER) ?? undefined;
+  const nonce = headers.get(NONCE_HEADER) ?? undefined;
+  const digest = headers.get(DIGEST_HEADER) ?? undefined;
+  if (signature === undefined || stamp === undefined || nonce === undefined || digest === undefined) {
+    return { status: 401, code: 'UNAUTHENTICATED', message: 'internode requests need the cluster key' };
+  }
+  if (!HEX32.test(nonce) || !HEX64.test(digest)) return { status: 401, code: 'UNAUTHENTICATED', message: 'malformed nonce or body digest' };
   const ts = /^[0-9]{1,16}$/.test(stamp) ? Number(stamp) : NaN;
   if (!Number.isSafeInteger(ts) || Math.abs(nowMs - ts) > maxClockSkewMs) {
-    return { status: 401, code: 'STALE_REQUEST', message: 'the request timestamp is missing or too far from this node\'s clock' };
+    return { status: 401, code: 'STALE_REQUEST', message: "the request timestamp is missing or too far from this node's clock" };
   }
-  const expected = Buffer.from(signRequest(key, method, path, ts, body), 'hex');
-  const given = /^[0-9a-f]{64}$/.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(0);
+  const expected = Buffer.from(
+    signRequest(key, { ...request, timestampMs: ts, nonce, bodySha256: digest }),
+    'hex',
+  );
+  const given = HEX64.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(0);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { status: 403, code: 'FORBIDDEN', message: 'the request was not signed with this cluster\'s key' };
+    return { status: 403, code: 'FORBIDDEN', message: "the request was not signed with this cluster's key for this node" };
   }
-  return undefined;
+  return { timestampMs: ts, nonce, bodySha256: digest };
+}
+
+export function isAuthFailure(x: AuthFailure | Authenticated): x is AuthFailure {
+  return 'status' in x;
 }

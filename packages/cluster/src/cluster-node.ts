@@ -1,3 +1,4 @@
+import type { LoadLimits } from '@hearsay/http';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { AntiEntropy, DEFAULT_ANTI_ENTROPY_CONFIG, type RepairRange } from './anti-entropy.ts';
@@ -6,12 +7,22 @@ import { ClusterError } from './errors.ts';
 import { DEFAULT_HANDOFF_CONFIG, HintedHandoff } from './handoff.ts';
 import { HintStore, type HintsDb } from './hint-store.ts';
 import { createHttpTransport } from './http-transport.ts';
-import { createInternodeApp } from './internode-app.ts';
+import {
+  batchBytesOf,
+  createInternodeApp,
+  DEFAULT_MAX_INTERNODE_BODY_BYTES,
+  InternodeStats,
+  internodeMetrics,
+  MIN_INTERNODE_BODY_BYTES,
+} from './internode-app.ts';
 import { createInternodeHandler, type RepairResponder } from './internode-handler.ts';
 import type { InternodeRequest } from './internode-messages.ts';
 import type { MemberInfo, MembershipView } from './membership.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
-import { InternodePeerClient, type InternodeTransport } from './peer-client.ts';
+import { DEFAULT_MAX_QUEUED_BYTES, InternodePeerClient, type InternodeTransport } from './peer-client.ts';
+import { DEFAULT_MAX_NONCES } from './nonce-cache.ts';
+import { metricFamily } from './prom-text.ts';
+import { StoreWriteHealth } from './store-health.ts';
 import { createRepairRange, createRepairResponder } from './repair-adapter.ts';
 import { realTimers, type Timers } from './timers.ts';
 
@@ -50,6 +61,19 @@ export interface ClusterConfig {
   readonly peerBatchDelayMs: number;
   /** Read requests in flight per peer; reads issued meanwhile travel together in the next one. Default 2. */
   readonly peerMaxReadsInFlight: number;
+  /**
+   * The largest internode request body this node reads (413 past it), and
+   * the one setting every byte budget of replication comes from: a sender
+   * keeps each request (a batch of writes or hints) to a quarter of it, a
+   * responder each answer (read, scan) likewise, and an answer over it is
+   * refused. Every node of a cluster should use the same. Default 16 MiB;
+   * at least 4 MiB.
+   */
+  readonly internodeMaxBodyBytes: number;
+  /** Bytes of writes queued or in flight per peer; past it writes to that peer fail at once (hint, or 503 BUSY). Default 64 MiB. */
+  readonly peerMaxQueuedBytes: number;
+  /** Nonces of recent internode requests remembered to refuse replays (about 100 bytes each). Default 100 000. */
+  readonly maxNonces: number;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -70,6 +94,9 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   peerMaxBatchRecords: 128,
   peerBatchDelayMs: 2,
   peerMaxReadsInFlight: 2,
+  internodeMaxBodyBytes: DEFAULT_MAX_INTERNODE_BODY_BYTES,
+  peerMaxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
+  maxNonces: DEFAULT_MAX_NONCES,
 };
 
 export interface ClusterNodeOptions {
@@ -97,6 +124,12 @@ export interface ClusterNodeOptions {
   readonly repairResponder?: RepairResponder;
   /** Told about background failures (a peer down, a hint that could not be kept, ...). */
   readonly onError?: (what: string, error: unknown) => void;
+  /**
+   * The node's request-body budget (the HTTP app's): internode requests take
+   * their bodies' bytes from it once authenticated, so public PUTs and
+   * replication together never hold more than its cap. None: no budget.
+   */
+  readonly load?: LoadLimits;
 }
 
 export interface ClusterNode {
@@ -137,6 +170,9 @@ export function validateClusterConfig(config: ClusterConfig, bucketBits: number)
   positive('peerMaxBatchRecords');
   positive('peerBatchDelayMs', 0);
   positive('peerMaxReadsInFlight');
+  positive('internodeMaxBodyBytes', MIN_INTERNODE_BODY_BYTES);
+  positive('peerMaxQueuedBytes');
+  positive('maxNonces');
   if (config.partitionBits > bucketBits) {
     throw new ClusterError('BAD_CONFIG', `partitionBits ${config.partitionBits} exceeds the store's bucketBits ${bucketBits}`);
   }
@@ -157,21 +193,57 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   const onError = options.onError ?? (() => undefined);
   const { store, membership } = options;
   const hints = new HintStore(options.hintsDb, { maxHintsPerTarget: config.maxHintsPerTarget });
+  const storeHealth = new StoreWriteHealth(timers);
+  const batchBytes = batchBytesOf(config.internodeMaxBodyBytes);
+  const clusterKey = options.clusterKey === undefined || options.clusterKey === '' ? undefined : options.clusterKey;
 
+  /** The clients made by the default factory, by member id, for the queue metrics. */
+  const clients = new Map<string, InternodePeerClient>();
   const peerFactory = options.peerFactory ?? cachedPeerFactory((m) => {
     const transport =
       options.transportFactory?.(m) ??
-      createHttpTransport({ baseUrl: m.http, timers, ...(options.clusterKey === undefined ? {} : { clusterKey: options.clusterKey }) });
-    return new InternodePeerClient(transport, {
+      createHttpTransport({
+        baseUrl: m.http,
+        timers,
+        targetId: m.id,
+        maxResponseBytes: config.internodeMaxBodyBytes,
+        ...(clusterKey === undefined ? {} : { clusterKey }),
+      });
+    const client = new InternodePeerClient(transport, {
       timers,
       timeoutMs: config.peerTimeoutMs,
       maxInFlight: config.peerMaxInFlight,
       maxQueued: config.peerMaxQueued,
       maxBatchRecords: config.peerMaxBatchRecords,
+      maxBatchBytes: batchBytes,
+      maxQueuedBytes: config.peerMaxQueuedBytes,
+      // A write that would wait longer than this for a slow peer is better refused (BUSY) than timed out.
+      maxQueueDelayMs: config.requestTimeoutMs / 2,
       batchDelayMs: config.peerBatchDelayMs,
       maxReadsInFlight: config.peerMaxReadsInFlight,
     });
+    clients.set(m.id, client);
+    return client;
   });
+  const stats = new InternodeStats();
+  const peerMetrics = (): string => {
+    const peers = [...clients].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `${[
+      ...metricFamily(
+        'hearsay_cluster_peer_queued_bytes',
+        'gauge',
+        'Bytes of writes queued or in flight to each peer.',
+        peers.map(([id, c]) => [`peer=${JSON.stringify(id)}`, c.queuedBytes] as const),
+      ),
+      ...metricFamily('hearsay_cluster_peer_queued_bytes_max', 'gauge', 'The cap on bytes of writes queued per peer.', [['', config.peerMaxQueuedBytes]]),
+      ...metricFamily(
+        'hearsay_cluster_peer_writes_refused_total',
+        'counter',
+        'Writes to a peer refused at once because its queue was at the cap (kept as hints, or the client got 503 BUSY).',
+        peers.map(([id, c]) => [`peer=${JSON.stringify(id)}`, c.writesRefused] as const),
+      ),
+    ].join('\n')}\n${internodeMetrics(stats)}`;
+  };
 
   const coordinator: Coordinator = new Coordinator({
     store,
@@ -180,6 +252,8 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     hints,
     timers,
     onError,
+    storeHealth,
+    extraMetrics: peerMetrics,
     config: {
       replicationFactor: config.replicationFactor,
       partitionBits: config.partitionBits,
@@ -219,11 +293,18 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     timers,
     repair: options.repairResponder ?? createRepairResponder(store, timers),
     tombstoneGraceMs: config.tombstoneGraceMs,
+    maxAnswerBytes: batchBytes,
+    storeHealth,
   });
   const internalApp = createInternodeApp({
     handle: handleInternode,
     timers,
-    ...(options.clusterKey === undefined ? {} : { clusterKey: options.clusterKey }),
+    selfId: store.nodeId,
+    maxBodyBytes: config.internodeMaxBodyBytes,
+    maxNonces: config.maxNonces,
+    stats,
+    ...(clusterKey === undefined ? {} : { clusterKey }),
+    ...(options.load === undefined ? {} : { load: options.load }),
     onError: (e) => onError('internode request', e),
   });
 

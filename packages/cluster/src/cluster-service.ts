@@ -1,4 +1,5 @@
 import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
+import type { LoadLimits } from '@hearsay/http';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
@@ -40,6 +41,8 @@ export interface ClusterServiceOptions {
   readonly watchGossip?: (gossip: GossipRuntime, membership: GossipMembership) => void;
   /** For tests: how internode HTTP requests are made. */
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** The node's request-body budget, shared by public PUTs and internode requests (the CLI's `LoadLimits`). */
+  readonly load?: LoadLimits;
 }
 
 export interface ClusterService {
@@ -93,12 +96,14 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
       ...(key === undefined ? {} : { clusterKey: key }),
       ...(options.config === undefined ? {} : { config: options.config }),
       ...(options.onError === undefined ? {} : { onError: options.onError }),
+      ...(options.load === undefined ? {} : { load: options.load }),
       ...(options.fetch === undefined
         ? {}
         : {
             transportFactory: (m) =>
               createHttpTransport({
                 baseUrl: m.http,
+                targetId: m.id,
                 timers: realTimers,
                 fetch: options.fetch!,
                 ...(key === undefined ? {} : { clusterKey: key }),

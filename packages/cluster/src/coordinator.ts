@@ -24,6 +24,7 @@ import type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.
 import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
 import { metricFamily } from './prom-text.ts';
 import { scanLocal } from './scan.ts';
+import type { StoreWriteHealth } from './store-health.ts';
 import type { Timers } from './timers.ts';
 
 export interface CoordinatorConfig {
@@ -72,6 +73,10 @@ export interface CoordinatorDeps {
   readonly repair?: (options: RepairOptions) => AsyncIterable<RepairLine>;
   /** Told about background failures (replication to a replica that failed, a hint that could not be kept). */
   readonly onError?: (what: string, error: unknown) => void;
+  /** Told whether this node's own writes succeed; health is not ok while it says the store cannot write. */
+  readonly storeHealth?: StoreWriteHealth;
+  /** More Prometheus text for `metrics()` (the internode routes' and peer queues' figures). */
+  readonly extraMetrics?: () => string;
 }
 
 export interface CoordinatorCounters {
@@ -83,6 +88,8 @@ export interface CoordinatorCounters {
   hintsHandedToStandIns: number;
   hintsKeptLocally: number;
   preconditionFailures: number;
+  /** Writes refused with BUSY because too few of their replicas had room in their queues. */
+  writesShed: number;
 }
 
 /**
@@ -115,6 +122,7 @@ export class Coordinator implements KvService {
     hintsHandedToStandIns: 0,
     hintsKeptLocally: 0,
     preconditionFailures: 0,
+    writesShed: 0,
   };
   readonly #store: Store;
   readonly #membership: MembershipView;
@@ -123,6 +131,8 @@ export class Coordinator implements KvService {
   readonly #timers: Timers;
   readonly #repair: ((options: RepairOptions) => AsyncIterable<RepairLine>) | undefined;
   readonly #onError: (what: string, error: unknown) => void;
+  readonly #storeHealth: StoreWriteHealth | undefined;
+  readonly #extraMetrics: (() => string) | undefined;
   #map: PartitionMap;
   /**
    * This node is the only ring member, so the only replica of every
@@ -147,6 +157,8 @@ export class Coordinator implements KvService {
     this.#timers = deps.timers;
     this.#repair = deps.repair;
     this.#onError = deps.onError ?? (() => undefined);
+    this.#storeHealth = deps.storeHealth;
+    this.#extraMetrics = deps.extraMetrics;
     this.#ringKey = '';
     this.#map = this.#computeMap();
     this.#solo = this.#isSolo();
@@ -312,6 +324,8 @@ export class Coordinator implements KvService {
   async health(): Promise<HealthReport> {
     if (this.#stopped) return { ok: false, reason: 'stopping' };
     if (this.#membership.ready?.() === false) return { ok: false, reason: 'joining: no other member seen yet' };
+    const storeProblem = this.#storeHealth?.problem();
+    if (storeProblem !== undefined) return { ok: false, reason: storeProblem };
     const members = this.#membership.members();
     return {
       ok: true,
@@ -354,6 +368,15 @@ export class Coordinator implements KvService {
         ['kind="read",outcome="failed"', c.readFailures],
       ]),
       ...metricFamily('hearsay_cluster_read_repairs_total', 'counter', 'Stale replicas written back by reads.', [['', c.readRepairs]]),
+      ...metricFamily(
+        'hearsay_cluster_writes_shed_total',
+        'counter',
+        'Client writes refused with 503 BUSY because too few of their replicas had room in their queues.',
+        [['', c.writesShed]],
+      ),
+      ...metricFamily('hearsay_cluster_store_write_failures_total', 'counter', 'Writes to this node\'s store or hints that failed (I/O errors, a full disk).', [
+        ['', this.#storeHealth?.failures ?? 0],
+      ]),
       ...metricFamily('hearsay_cluster_hints', 'gauge', 'Hints kept on this node for other members.', [['', h.hints]]),
       ...metricFamily('hearsay_cluster_hints_total', 'counter', 'Hints by what happened to them.', [
         ['event="stored"', h.stored],
@@ -364,7 +387,7 @@ export class Coordinator implements KvService {
       ]),
       ...metricFamily('hearsay_cluster_members', 'gauge', 'Members known, by state.',
         ['alive', 'suspect', 'dead', 'left'].map((state) => [`state="${state}"`, byState.get(state) ?? 0] as const)),
-    ].join('\n') + '\n';
+    ].join('\n') + '\n' + (this.#extraMetrics?.() ?? '');
   }
 
   // Internals ------------------------------------------------------------------
@@ -548,6 +571,7 @@ export class Coordinator implements KvService {
 
   async #writeReplicas(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency): Promise<void> {
     const need = requiredReplicas(consistency, prefs.length);
+    this.#admit(prefs, need);
     const outcome = await awaitAnswers(this.#replicate([record], partition), need, this.#timers, this.config.requestTimeoutMs);
     if (outcome.answers.length < need) {
       this.counters.writeFailures++;
@@ -559,6 +583,32 @@ export class Coordinator implements KvService {
       }
       throw insufficientReplicas(outcome.answers.length, need, prefs.length);
     }
+  }
+
+  /**
+   * Backpressure: a write goes out only if at least `need` of its replicas
+   * can take it now (this node always can; a peer can while the bytes queued
+   * for it are under its cap). Otherwise it is refused before anything is
+   * written, with 503 BUSY, rather than queued past what the peers can take
+   * in or turned into a timeout. Replicas beyond `need` without room get
+   * the write as a hint, as for any replica the write fails on.
+   */
+  #admit(prefs: readonly string[], need: number): void {
+    let room = 0;
+    for (const id of prefs) {
+      if (id === this.#membership.selfId) room++;
+      else if (this.#reachable(id) && this.#peer(id).hasRoom?.() !== false) room++;
+      if (room >= need) return;
+    }
+    const reachable = prefs.filter((id) => this.#reachable(id)).length;
+    // Replicas down are INSUFFICIENT_REPLICAS (the write goes on to give them hints); only busy ones shed.
+    if (reachable < need) return;
+    this.counters.writeFailures++;
+    this.counters.writesShed++;
+    throw new ServiceError('BUSY', `the replicas of this key have too much queued (${room} of ${need} required can take a write now); retry later`, {
+      acknowledged: 0,
+      required: need,
+    });
   }
 
   /**
@@ -577,9 +627,11 @@ export class Coordinator implements KvService {
   async #writeSelf(work: Promise<StoredRecord>): Promise<StoredRecord> {
     try {
       const record = await this.#withinDeadline(work);
+      this.#storeHealth?.noteSuccess();
       this.counters.writes++;
       return record;
     } catch (e) {
+      if (e !== DEADLINE_PASSED) this.#storeHealth?.noteFailure(e);
       if (isStorageError(e, 'STORE_CLOSED')) throw e;
       this.counters.writes++;
       this.counters.writeFailures++;
@@ -653,7 +705,8 @@ export class Coordinator implements KvService {
 
   async #writeOn(id: string, records: readonly StoredRecord[]): Promise<void> {
     if (id === this.#membership.selfId) {
-      await this.#store.applyMany(records);
+      const work = this.#store.applyMany(records);
+      await (this.#storeHealth === undefined ? work : this.#storeHealth.observe(work));
       return;
     }
     await this.#peer(id).write(records);

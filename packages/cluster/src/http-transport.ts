@@ -1,7 +1,8 @@
-import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { SIGNATURE_HEADER, signRequest, TIMESTAMP_HEADER } from './auth.ts';
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { authHeaders } from './auth.ts';
 import { ClusterError } from './errors.ts';
-import { MSGPACK_CONTENT_TYPE } from './internode-app.ts';
+import { DEFAULT_MAX_INTERNODE_BODY_BYTES, MSGPACK_CONTENT_TYPE } from './internode-app.ts';
 import type { InternodeTransport } from './peer-client.ts';
 import type { Timers } from './timers.ts';
 
@@ -11,6 +12,8 @@ export interface HttpTransportOptions {
   /** Where the internode app is mounted. Default `/internal`. */
   readonly pathPrefix?: string;
   readonly clusterKey?: string;
+  /** The peer's member id, signed into every request (required with a cluster key): the peer refuses requests signed for another node. */
+  readonly targetId?: string;
   readonly timers: Timers;
   /**
    * Injected for tests (e.g. `app.request`). Default: `node:http` over a
@@ -20,6 +23,8 @@ export interface HttpTransportOptions {
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Sockets kept open to this peer (default transport only). Default 64. */
   readonly maxSockets?: number;
+  /** A larger answer fails with `PEER_BAD_RESPONSE` and is not read further. Default `DEFAULT_MAX_INTERNODE_BODY_BYTES`. */
+  readonly maxResponseBytes?: number;
 }
 
 /** The answer of one internode request: HTTP status and body. */
@@ -28,34 +33,57 @@ interface RawAnswer {
   readonly bytes: Uint8Array;
 }
 
-/** An internode transport over HTTP: POST `<base><prefix>/<type>`, MessagePack both ways, signed with the cluster key. */
+/**
+ * A failure to send a request on a kept-alive connection the peer had
+ * already closed (the request never reached it): safe to send once more on
+ * a fresh connection.
+ */
+class StaleConnection extends Error {
+  override readonly name = 'StaleConnection';
+}
+
+/**
+ * An internode transport over HTTP: POST `<base><prefix>/<type>`, MessagePack
+ * both ways, signed with the cluster key for `targetId` (a fresh nonce per
+ * attempt). Every failure, on the request, its socket or the response,
+ * rejects the call with a `ClusterError`; none is left to reach `uncaught`.
+ * A request that finds its kept-alive connection closed by the peer is sent
+ * again once on a new one (every internode request is idempotent).
+ */
 export function createHttpTransport(options: HttpTransportOptions): InternodeTransport {
   const base = options.baseUrl.replace(/\/+$/, '');
   const prefix = options.pathPrefix ?? '/internal';
+  const key = options.clusterKey === undefined || options.clusterKey === '' ? undefined : options.clusterKey;
+  if (key !== undefined && (options.targetId === undefined || options.targetId === '')) {
+    throw new ClusterError('BAD_CONFIG', 'an internode transport with a cluster key needs the targetId it signs for');
+  }
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_INTERNODE_BODY_BYTES;
   const send =
-    options.fetch === undefined ? nodeHttpSender(base, options.maxSockets ?? 64) : fetchSender(base, options.fetch);
+    options.fetch === undefined ? nodeHttpSender(base, options.maxSockets ?? 64, maxResponseBytes) : fetchSender(base, options.fetch);
   return async (type, body, signal) => {
     const path = `${prefix}/${type}`;
-    const headers: Record<string, string> = { 'content-type': MSGPACK_CONTENT_TYPE };
-    if (options.clusterKey !== undefined && options.clusterKey !== '') {
-      const ts = Math.floor(options.timers.nowMs());
-      headers[TIMESTAMP_HEADER] = String(ts);
-      headers[SIGNATURE_HEADER] = signRequest(options.clusterKey, 'POST', path, ts, body);
-    }
+    const headersOf = (): Record<string, string> => {
+      const headers: Record<string, string> = { 'content-type': MSGPACK_CONTENT_TYPE, 'content-length': String(body.byteLength) };
+      return key === undefined ? headers : { ...headers, ...authHeaders(key, 'POST', path, options.targetId!, options.timers.nowMs(), body) };
+    };
     let answer: RawAnswer;
     try {
-      answer = await send(path, headers, body, signal);
+      try {
+        answer = await send(path, headersOf(), body, signal);
+      } catch (e) {
+        if (!(e instanceof StaleConnection) || signal.aborted) throw e;
+        answer = await send(path, headersOf(), body, signal);
+      }
     } catch (e) {
       if (signal.aborted && signal.reason instanceof ClusterError) throw signal.reason;
+      if (e instanceof ClusterError) throw e;
       throw new ClusterError('PEER_UNREACHABLE', `${base}: ${(e as Error).message}`, { cause: e });
     }
     const { status, bytes } = answer;
-    if (status === 401 || status === 403) {
-      throw new ClusterError('PEER_UNAUTHORIZED', `${base} refused our cluster key (${status}): ${new TextDecoder().decode(bytes).slice(0, 200)}`);
-    }
-    if (status !== 200) {
-      throw new ClusterError('PEER_UNREACHABLE', `${base} answered ${status}: ${new TextDecoder().decode(bytes).slice(0, 200)}`);
-    }
+    const said = (): string => new TextDecoder().decode(bytes.subarray(0, 200));
+    if (status === 401 || status === 403) throw new ClusterError('PEER_UNAUTHORIZED', `${base} refused our cluster key (${status}): ${said()}`);
+    if (status === 503) throw new ClusterError('PEER_OVERLOADED', `${base} is busy (503): ${said()}`);
+    if (status !== 200) throw new ClusterError('PEER_UNREACHABLE', `${base} answered ${status}: ${said()}`);
     return bytes;
   };
 }
@@ -69,7 +97,23 @@ function fetchSender(base: string, doFetch: (url: string, init: RequestInit) => 
   };
 }
 
-function nodeHttpSender(base: string, maxSockets: number): Sender {
+/** Errors that mean a kept-alive connection was closed by the peer before our request got there. */
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * Sockets of the agent that already carry our error listener. Node attaches
+ * its own only while a request owns the socket; between the end of a
+ * response and the end of writing a request body (a peer that answered
+ * early), or while a socket changes hands, an error on it would otherwise
+ * be unhandled and kill the process (`write EPIPE` at 250 concurrent 1 MiB
+ * writes, issue 17).
+ */
+const guardedSockets = new WeakSet<Socket>();
+function ignoreSocketError(): void {
+  // The request or response that owns the socket reports the failure; a free socket is dropped by the agent.
+}
+
+function nodeHttpSender(base: string, maxSockets: number, maxResponseBytes: number): Sender {
   const url = new URL(base);
   if (url.protocol !== 'http:') throw new ClusterError('BAD_CONFIG', `internode transport supports http:// only, got ${base}`);
   const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
@@ -80,31 +124,59 @@ function nodeHttpSender(base: string, maxSockets: number): Sender {
         reject(signal.reason);
         return;
       }
-      const req = httpRequest({
-        agent,
-        host: url.hostname,
-        port: url.port === '' ? 80 : Number(url.port),
-        method: 'POST',
-        path: basePath + path,
-        headers: { ...headers, 'content-length': String(body.byteLength) },
-      });
+      let settled = false;
+      let req: ClientRequest;
+      const settle = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        fn();
+      };
       const onAbort = (): void => {
         req.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       };
-      signal.addEventListener('abort', onAbort, { once: true });
-      const fail = (e: unknown): void => {
-        signal.removeEventListener('abort', onAbort);
+      try {
+        req = httpRequest({ agent, host: url.hostname, port: url.port === '' ? 80 : Number(url.port), method: 'POST', path: basePath + path, headers });
+      } catch (e) {
         reject(e);
-      };
-      req.on('error', fail);
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      let answered = false;
+      req.on('socket', (socket: Socket) => {
+        if (guardedSockets.has(socket)) return;
+        guardedSockets.add(socket);
+        socket.on('error', ignoreSocketError);
+      });
+      // Stays attached after the answer: a peer that answered before reading the whole body may reset the socket later.
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        settle(() => reject(!answered && req.reusedSocket && e.code !== undefined && STALE_CODES.has(e.code) ? new StaleConnection(e.message, { cause: e }) : e));
+      });
       req.once('response', (res: IncomingMessage) => {
+        answered = true;
+        const declared = Number(res.headers['content-length']);
+        if (declared > maxResponseBytes) {
+          res.resume();
+          req.destroy();
+          settle(() => reject(new ClusterError('PEER_BAD_RESPONSE', `${base} answered ${declared} bytes, over ${maxResponseBytes}`)));
+          return;
+        }
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', fail);
+        let received = 0;
+        res.on('data', (c: Buffer) => {
+          received += c.byteLength;
+          if (received > maxResponseBytes) {
+            req.destroy();
+            settle(() => reject(new ClusterError('PEER_BAD_RESPONSE', `${base} answered more than ${maxResponseBytes} bytes`)));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('error', (e) => settle(() => reject(e)));
+        res.once('aborted', () => settle(() => reject(new Error('the answer broke off'))));
         res.once('end', () => {
-          signal.removeEventListener('abort', onAbort);
           const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, bytes: new Uint8Array(all.buffer, all.byteOffset, all.byteLength) });
+          settle(() => resolve({ status: res.statusCode ?? 0, bytes: new Uint8Array(all.buffer, all.byteOffset, all.byteLength) }));
         });
       });
       req.end(body);

@@ -14,12 +14,49 @@ export { requiredReplicas } from './quorum.ts';
 export { Coordinator, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorDeps } from './coordinator.ts';
 export { StaticMembership, ringMembers, isReachable, type MemberInfo, type MembershipView } from './membership.ts';
 export type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
-export { InternodePeerClient, type InternodeTransport, type PeerClientOptions } from './peer-client.ts';
+export {
+  chunksOf,
+  DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_QUEUED_BYTES,
+  InternodePeerClient,
+  recordBytes,
+  type InternodeTransport,
+  type PeerClientOptions,
+} from './peer-client.ts';
 export { createHttpTransport, type HttpTransportOptions } from './http-transport.ts';
-export { createInternodeApp, internodePackr, MSGPACK_CONTENT_TYPE, type InternodeAppOptions } from './internode-app.ts';
+export {
+  batchBytesOf,
+  createInternodeApp,
+  DEFAULT_MAX_INTERNODE_BODY_BYTES,
+  INTERNODE_REFUSALS,
+  InternodeStats,
+  internodeMetrics,
+  internodePackr,
+  MIN_INTERNODE_BODY_BYTES,
+  MSGPACK_CONTENT_TYPE,
+  type InternodeAppOptions,
+  type InternodeRefusal,
+} from './internode-app.ts';
 export { createInternodeHandler, type RepairResponder } from './internode-handler.ts';
 export { decodeRequest, INTERNODE_TYPES, type InternodeRequest, type InternodeType } from './internode-messages.ts';
-export { signRequest, checkRequest, SIGNATURE_HEADER, TIMESTAMP_HEADER, DEFAULT_MAX_CLOCK_SKEW_MS } from './auth.ts';
+export {
+  authHeaders,
+  checkHeaders,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  DIGEST_HEADER,
+  isAuthFailure,
+  NONCE_HEADER,
+  sha256Hex,
+  SIGNATURE_HEADER,
+  signRequest,
+  TIMESTAMP_HEADER,
+  type AuthFailure,
+  type AuthFailureCode,
+  type Authenticated,
+  type SignedRequest,
+} from './auth.ts';
+export { DEFAULT_MAX_NONCES, NonceCache, type NonceVerdict } from './nonce-cache.ts';
+export { StoreWriteHealth, STORE_FAILURE_WINDOW_MS } from './store-health.ts';
 export { HintStore, hintsSublevel, type Hint, type HintsDb, type SublevelParent, type HintStoreStats } from './hint-store.ts';
 export { HintedHandoff, DEFAULT_HANDOFF_CONFIG, type HandoffConfig } from './handoff.ts';
 export {
@@ -56,4 +93,4 @@ export {
 export type { PurgeRequest } from './peer.ts';
 export { startClusterService, type ClusterService, type ClusterServiceOptions } from './cluster-service.ts';
 export { ForeignHandoff, type ForeignHandoffResult } from './foreign-handoff.ts';
-export { precheckRequest } from './auth.ts';
+

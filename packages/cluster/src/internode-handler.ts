@@ -1,7 +1,9 @@
-import type { Store } from '@hearsay/storage';
+import type { Store, StoredRecord } from '@hearsay/storage';
 import type { HintStore } from './hint-store.ts';
 import type { InternodeRequest } from './internode-messages.ts';
+import { recordBytes } from './peer-client.ts';
 import { scanLocal } from './scan.ts';
+import type { StoreWriteHealth } from './store-health.ts';
 import type { Timers } from './timers.ts';
 
 /** Answers one repair-session request from another node (the repair package's responder). */
@@ -14,6 +16,15 @@ export interface InternodeHandlerDeps {
   readonly repair?: RepairResponder;
   /** A purge request never purges tombstones younger than this, whatever the sender says. */
   readonly tombstoneGraceMs: number;
+  /**
+   * Bytes of records in one answer (read, scan): past it a read answers a
+   * prefix of its keys (the caller asks again for the rest) and a scan a
+   * shorter page with `more`. At least one record is always answered.
+   * Unbounded when left out.
+   */
+  readonly maxAnswerBytes?: number;
+  /** Told whether writes to the store and the hints succeed. */
+  readonly storeHealth?: StoreWriteHealth;
 }
 
 /**
@@ -22,22 +33,27 @@ export interface InternodeHandlerDeps {
  * simulated network, so both carry exactly the same behaviour.
  */
 export function createInternodeHandler(deps: InternodeHandlerDeps): (request: InternodeRequest) => Promise<unknown> {
+  const maxAnswerBytes = deps.maxAnswerBytes ?? Infinity;
+  const observe = <T>(work: Promise<T>): Promise<T> => deps.storeHealth?.observe(work) ?? work;
   return async (request) => {
     switch (request.type) {
       case 'write': {
-        const applied = await deps.store.applyMany(request.records);
+        const applied = await observe(deps.store.applyMany(request.records));
         return { applied: applied.filter(Boolean).length };
       }
       case 'read': {
         const records = await deps.store.getRecords(request.keys);
-        return { records: records.map((r) => r ?? null) };
+        return { records: fitting(records, maxAnswerBytes).map((r) => r ?? null) };
       }
       case 'hint': {
-        const kept = await deps.hints.add(request.target, request.records, deps.timers.nowMs());
+        const kept = await observe(deps.hints.add(request.target, request.records, deps.timers.nowMs()));
         return { kept };
       }
-      case 'scan':
-        return scanLocal(deps.store, request);
+      case 'scan': {
+        const page = await scanLocal(deps.store, request);
+        const records = fitting(page.records, maxAnswerBytes) as StoredRecord[];
+        return records.length < page.records.length ? { records, more: true } : page;
+      }
       case 'repair': {
         if (deps.repair === undefined) throw new Error('repair is not served by this node');
         return { message: await deps.repair(request.message) };
@@ -54,4 +70,15 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
       }
     }
   };
+}
+
+/** The longest prefix of `records` within `maxBytes`, and at least one. */
+function fitting(records: readonly (StoredRecord | undefined)[], maxBytes: number): readonly (StoredRecord | undefined)[] {
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    bytes += r === undefined ? 16 : recordBytes(r);
+    if (bytes > maxBytes && i > 0) return records.slice(0, i);
+  }
+  return records;
 }

@@ -22,6 +22,30 @@ export interface PeerClientOptions {
   readonly maxQueued?: number;
   /** Replication writes are coalesced into one request of up to this many records. Default 128; 1 disables batching. */
   readonly maxBatchRecords?: number;
+  /**
+   * Bytes of records in one request (writes, hints): a batch closes before
+   * it would pass this, and a write of more is split over several requests.
+   * A record larger than this travels alone. Keep it well under the
+   * receivers' body limit (`batchBytesOf(maxBodyBytes)`). Default 4 MiB.
+   */
+  readonly maxBatchBytes?: number;
+  /**
+   * Bytes of writes queued or in flight to this peer. A write that finds
+   * this many already queued fails at once with PEER_OVERLOADED (the
+   * coordinator keeps a hint, or refuses the client's write with 503 BUSY
+   * when too few replicas have room): a slow peer costs bounded memory.
+   * Default 64 MiB.
+   */
+  readonly maxQueuedBytes?: number;
+  /**
+   * A peer whose oldest queued write has waited this long (not yet sent)
+   * has no room either (`hasRoom` false), whatever the bytes: its queue
+   * drains too slowly for a client's write to be answered in time, so the
+   * coordinator refuses new writes with 503 BUSY instead of letting them
+   * time out. Default: unbounded; the cluster node passes half its request
+   * timeout.
+   */
+  readonly maxQueueDelayMs?: number;
   /** While a write to this peer is in flight, further writes wait up to this long to join a batch. Default 2 ms. */
   readonly batchDelayMs?: number;
   /**
@@ -41,8 +65,24 @@ interface PendingRead {
 
 interface PendingWrite {
   readonly records: readonly StoredRecord[];
+  readonly bytes: number;
+  /** When it was queued (timers' clock). */
+  readonly atMs: number;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
+  /** Requests carrying some of its records that have not answered yet. */
+  outstanding: number;
+  /** Records handed to requests so far (a write larger than a batch is split). */
+  taken: number;
+  failed: boolean;
+}
+
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** Bytes a record takes in a request, as an upper bound: value, key (UTF-8), content type, and the version and framing. */
+export function recordBytes(r: StoredRecord): number {
+  return r.value.byteLength + 3 * r.key.length + (r.contentType?.length ?? 0) + 64;
 }
 
 /**
@@ -61,12 +101,21 @@ export class InternodePeerClient implements PeerClient {
   readonly #maxInFlight: number;
   readonly #maxQueued: number;
   readonly #maxBatch: number;
+  readonly #maxBatchBytes: number;
+  readonly #maxQueuedBytes: number;
+  readonly #maxQueueDelayMs: number;
   readonly #batchDelayMs: number;
   #inFlight = 0;
   readonly #waiting: (() => void)[] = [];
   #pendingWrites: PendingWrite[] = [];
+  /** Records and bytes not yet handed to a request. */
   #pendingRecords = 0;
+  #pendingBytes = 0;
+  /** Bytes of writes queued or in flight. */
+  #queuedBytes = 0;
   #writesInFlight = 0;
+  /** Bytes of write requests sent and not answered: at most two batches' worth (`#writeWindowBytes`). */
+  #writeBytesInFlight = 0;
   #flushTimer: unknown = undefined;
   #flushQueued = false;
   readonly #maxReadsInFlight: number;
@@ -75,6 +124,8 @@ export class InternodePeerClient implements PeerClient {
   #readFlushQueued = false;
   /** Requests sent (after batching), for tests and metrics. */
   requestsSent = 0;
+  /** Writes refused at once because `maxQueuedBytes` were queued (for metrics). */
+  writesRefused = 0;
 
   constructor(transport: InternodeTransport, options: PeerClientOptions) {
     this.#transport = transport;
@@ -83,18 +134,39 @@ export class InternodePeerClient implements PeerClient {
     this.#maxInFlight = options.maxInFlight ?? 32;
     this.#maxQueued = options.maxQueued ?? 1024;
     this.#maxBatch = Math.max(1, options.maxBatchRecords ?? 128);
+    this.#maxBatchBytes = Math.max(1, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES);
+    this.#maxQueuedBytes = Math.max(1, options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES);
+    this.#maxQueueDelayMs = options.maxQueueDelayMs ?? Infinity;
     this.#batchDelayMs = options.batchDelayMs ?? 2;
     this.#maxReadsInFlight = Math.max(1, options.maxReadsInFlight ?? 2);
   }
 
+  /** Bytes of writes queued or in flight to this peer. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  hasRoom(): boolean {
+    if (this.#queuedBytes >= this.#maxQueuedBytes || this.#pendingWrites.length >= this.#maxQueued) return false;
+    const oldest = this.#pendingWrites[0];
+    return oldest === undefined || this.#timers.nowMs() - oldest.atMs < this.#maxQueueDelayMs;
+  }
+
   write(records: readonly StoredRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    if (this.#pendingWrites.length >= this.#maxQueued) {
-      return Promise.reject(new ClusterError('PEER_OVERLOADED', 'too many writes queued for this peer'));
+    if (!this.hasRoom()) {
+      this.writesRefused++;
+      return Promise.reject(
+        new ClusterError('PEER_OVERLOADED', `too much queued for this peer (${this.#queuedBytes} bytes, ${this.#pendingWrites.length} writes waiting)`),
+      );
     }
+    let bytes = 0;
+    for (const r of records) bytes += recordBytes(r);
     return new Promise<void>((resolve, reject) => {
-      this.#pendingWrites.push({ records, resolve, reject });
+      this.#pendingWrites.push({ records, bytes, atMs: this.#timers.nowMs(), resolve, reject, outstanding: 0, taken: 0, failed: false });
       this.#pendingRecords += records.length;
+      this.#pendingBytes += bytes;
+      this.#queuedBytes += bytes;
       this.#scheduleFlush();
     });
   }
@@ -131,8 +203,7 @@ export class InternodePeerClient implements PeerClient {
       }
       const keys = batch.length === 1 ? batch[0]!.keys : batch.flatMap((r) => r.keys);
       this.#readsInFlight++;
-      this.#call('read', { keys })
-        .then((answer) => decodeReadResponse(answer, keys.length))
+      this.#readAll(keys)
         .then(
           (records) => {
             let at = 0;
@@ -152,10 +223,26 @@ export class InternodePeerClient implements PeerClient {
     }
   }
 
+  /**
+   * Every key's record. A peer answers a prefix of the keys when the records
+   * would make its answer too large (at least one each time); the rest are
+   * asked for again.
+   */
+  async #readAll(keys: readonly string[]): Promise<(StoredRecord | undefined)[]> {
+    const out: (StoredRecord | undefined)[] = [];
+    while (out.length < keys.length) {
+      const rest = out.length === 0 ? keys : keys.slice(out.length);
+      out.push(...decodeReadResponse(await this.#call('read', { keys: rest }), rest.length));
+    }
+    return out;
+  }
+
   async hint(target: string, records: readonly StoredRecord[]): Promise<void> {
-    const answer = (await this.#call('hint', { target, records })) as { kept?: unknown } | null;
-    if (typeof answer?.kept !== 'number') throw new ClusterError('PEER_BAD_RESPONSE', 'hint response has the wrong shape');
-    if (answer.kept < records.length) throw new ClusterError('PEER_OVERLOADED', 'the stand-in is out of hint space for this target');
+    for (const chunk of chunksOf(records, this.#maxBatch, this.#maxBatchBytes)) {
+      const answer = (await this.#call('hint', { target, records: chunk })) as { kept?: unknown } | null;
+      if (typeof answer?.kept !== 'number') throw new ClusterError('PEER_BAD_RESPONSE', 'hint response has the wrong shape');
+      if (answer.kept < chunk.length) throw new ClusterError('PEER_OVERLOADED', 'the stand-in is out of hint space for this target');
+    }
   }
 
   async scan(request: ScanRequest): Promise<ScanResponse> {
@@ -174,8 +261,25 @@ export class InternodePeerClient implements PeerClient {
     return answer.purged;
   }
 
+  #batchFull(): boolean {
+    return this.#pendingRecords >= this.#maxBatch || this.#pendingBytes >= this.#maxBatchBytes;
+  }
+
+  /**
+   * Bytes of writes sent to this peer and not answered yet, at most: two
+   * full batches. More gains no throughput (one batch is written while the
+   * next travels) and would make each request wait behind the others at the
+   * peer, past its timeout, when values are large; writes wait here instead,
+   * within `maxQueuedBytes`.
+   */
+  get #writeWindowBytes(): number {
+    return 2 * this.#maxBatchBytes;
+  }
+
   #scheduleFlush(): void {
-    if (this.#pendingRecords >= this.#maxBatch || this.#writesInFlight === 0) {
+    // A write answering starts the next flush.
+    if (this.#writeBytesInFlight >= this.#writeWindowBytes) return;
+    if (this.#batchFull() || this.#writesInFlight === 0) {
       if (this.#flushQueued) return;
       // Same-tick writes still travel together.
       this.#flushQueued = true;
@@ -198,34 +302,74 @@ export class InternodePeerClient implements PeerClient {
       this.#timers.clearTimeout(this.#flushTimer);
       this.#flushTimer = undefined;
     }
-    while (this.#pendingWrites.length > 0) {
-      const batch: PendingWrite[] = [];
-      let n = 0;
-      while (this.#pendingWrites.length > 0 && (n === 0 || n + this.#pendingWrites[0]!.records.length <= this.#maxBatch)) {
-        const w = this.#pendingWrites.shift()!;
-        batch.push(w);
-        n += w.records.length;
-      }
-      this.#pendingRecords -= n;
-      const records = batch.flatMap((w) => w.records);
+    while (this.#pendingWrites.length > 0 && this.#writeBytesInFlight < this.#writeWindowBytes) {
+      const { records, owners, bytes } = this.#takeBatch();
       this.#writesInFlight++;
+      this.#writeBytesInFlight += bytes;
       this.#call('write', { records }).then(
         () => {
-          for (const w of batch) w.resolve();
+          for (const w of owners) this.#partDone(w, undefined);
         },
         (e: unknown) => {
-          for (const w of batch) w.reject(e);
+          for (const w of owners) this.#partDone(w, e ?? new Error('write failed'));
         },
       ).finally(() => {
         this.#writesInFlight--;
+        this.#writeBytesInFlight -= bytes;
+        this.#queuedBytes -= bytes;
         if (this.#pendingWrites.length > 0) this.#scheduleFlush();
       });
       // Under load, keep the rest for the next round so they batch up (at most batchDelayMs).
-      if (this.#writesInFlight > 0 && this.#pendingRecords < this.#maxBatch) {
+      if (this.#writesInFlight > 0 && !this.#batchFull()) {
         if (this.#pendingWrites.length > 0) this.#scheduleFlush();
         break;
       }
     }
+  }
+
+  /**
+   * The next request's records, from the head of the queue: up to
+   * `maxBatchRecords` and `maxBatchBytes` (one record at least, however
+   * large). A write that does not fit whole is split; it settles when all
+   * its parts have.
+   */
+  #takeBatch(): { records: StoredRecord[]; owners: PendingWrite[]; bytes: number } {
+    const records: StoredRecord[] = [];
+    const owners: PendingWrite[] = [];
+    let bytes = 0;
+    while (this.#pendingWrites.length > 0) {
+      const w = this.#pendingWrites[0]!;
+      let took = false;
+      while (w.taken < w.records.length && records.length < this.#maxBatch) {
+        const r = w.records[w.taken]!;
+        const size = recordBytes(r);
+        if (records.length > 0 && bytes + size > this.#maxBatchBytes) break;
+        records.push(r);
+        bytes += size;
+        w.taken++;
+        took = true;
+      }
+      if (took) {
+        w.outstanding++;
+        owners.push(w);
+      }
+      if (w.taken < w.records.length) break;
+      this.#pendingWrites.shift();
+    }
+    this.#pendingRecords -= records.length;
+    this.#pendingBytes -= bytes;
+    return { records, owners, bytes };
+  }
+
+  #partDone(w: PendingWrite, error: unknown): void {
+    w.outstanding--;
+    if (w.failed) return;
+    if (error !== undefined) {
+      w.failed = true;
+      w.reject(error);
+      return;
+    }
+    if (w.outstanding === 0 && w.taken === w.records.length) w.resolve();
   }
 
   async #call(type: InternodeType, body: unknown, signal?: AbortSignal): Promise<unknown> {
@@ -275,4 +419,23 @@ export class InternodePeerClient implements PeerClient {
     if (next !== undefined) next();
     else this.#inFlight--;
   }
+}
+
+/** `records` in consecutive chunks of at most `maxRecords` and `maxBytes` (a larger record alone). */
+export function chunksOf(records: readonly StoredRecord[], maxRecords: number, maxBytes: number): StoredRecord[][] {
+  const out: StoredRecord[][] = [];
+  let chunk: StoredRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = recordBytes(r);
+    if (chunk.length > 0 && (chunk.length >= maxRecords || bytes + size > maxBytes)) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
 }

@@ -24,6 +24,14 @@ export interface PeerClient {
    * established the purge rule for the range; resolves with how many went.
    */
   purge(request: PurgeRequest, signal?: AbortSignal): Promise<number>;
+  /**
+   * Optional: whether a write would be taken now (false: the bytes queued
+   * for this peer are at their cap, and `write` would fail with
+   * `PEER_OVERLOADED` at once). The coordinator refuses a client's write
+   * (503 `BUSY`) when too few of its replicas have room, rather than
+   * pile up work it cannot send.
+   */
+  hasRoom?(): boolean;
 }
 
 export interface PurgeRequest {

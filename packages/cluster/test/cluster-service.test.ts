@@ -108,7 +108,7 @@ describe('startClusterService', () => {
     expect(aliveIds(running.get('a')!)).toEqual(['a', 'b', 'c']);
     // And its internode requests, signed with its key, are refused.
     const client = new InternodePeerClient(
-      createHttpTransport({ baseUrl: url('a'), clusterKey: 'another-secret', timers: realTimers, fetch: route }),
+      createHttpTransport({ baseUrl: url('a'), targetId: 'a', clusterKey: 'another-secret', timers: realTimers, fetch: route }),
       { timers: realTimers },
     );
     const record = { key: 'k1', value: new Uint8Array([1]), version: { ms: Date.now() + 1000, counter: 0, node: 'x' }, tombstone: false };

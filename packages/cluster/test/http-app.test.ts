@@ -46,7 +46,7 @@ beforeAll(async () => {
       membership,
       clusterKey: 'test-key',
       config: { repairPartitionIntervalMs: 0, partitionBits: 4 },
-      transportFactory: (m) => createHttpTransport({ baseUrl: m.http, clusterKey: 'test-key', timers: realTimers, fetch: route }),
+      transportFactory: (m) => createHttpTransport({ baseUrl: m.http, targetId: m.id, clusterKey: 'test-key', timers: realTimers, fetch: route }),
     });
     await node.start();
     nodes.set(id, { id, db, store, node, app: createApp({ service: node.service, internal: node.internalApp }) });
@@ -105,7 +105,8 @@ describe('the cluster behind the HTTP API', () => {
   });
 
   it('refuses internode requests without the cluster key', async () => {
-    const res = await req('n1', '/internal/write', { method: 'POST', body: new Uint8Array([0x80]) });
+    const res = await req('n1', '/internal/write', { method: 'POST', body: new Uint8Array([0x80]), headers: { 'content-length': '1' } });
     expect(res.status).toBe(401);
+    expect(res.headers.get('connection')).toBe('close');
   });
 });

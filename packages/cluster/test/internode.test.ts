@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { openStore, type StoredRecord } from '@hearsay/storage';
-import { checkRequest, signRequest, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/auth.ts';
+import { LoadLimits } from '@hearsay/http';
+import { authHeaders, signRequest, SIGNATURE_HEADER } from '../src/auth.ts';
 import { ClusterError } from '../src/errors.ts';
 import { HintStore, hintsSublevel } from '../src/hint-store.ts';
 import { createHttpTransport } from '../src/http-transport.ts';
@@ -13,7 +14,7 @@ import { VirtualTimers } from './virtual-timers.ts';
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const rec = (key: string, ms: number): StoredRecord => ({ key, value: enc(key), version: { ms, counter: 0, node: 'n9' }, tombstone: false });
 
-async function node(clusterKey?: string) {
+async function node(clusterKey?: string, extra: { load?: LoadLimits; maxBodyBytes?: number; selfId?: string } = {}) {
   const timers = new VirtualTimers();
   const db = new MemoryLevel<string, Uint8Array>();
   const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 8, now: () => timers.nowMs() });
@@ -22,7 +23,10 @@ async function node(clusterKey?: string) {
   const app = createInternodeApp({
     handle: createInternodeHandler({ store, hints, timers, tombstoneGraceMs: 1000 }),
     timers,
+    selfId: extra.selfId ?? 'n1',
     ...(clusterKey === undefined ? {} : { clusterKey }),
+    ...(extra.load === undefined ? {} : { load: extra.load }),
+    ...(extra.maxBodyBytes === undefined ? {} : { maxBodyBytes: extra.maxBodyBytes }),
   });
   // Mounted under /internal as the HTTP app does.
   const { Hono } = await import('hono');
@@ -34,6 +38,7 @@ async function node(clusterKey?: string) {
 function client(n: Awaited<ReturnType<typeof node>>, clusterKey?: string, options = {}) {
   const transport = createHttpTransport({
     baseUrl: 'http://n1',
+    targetId: 'n1',
     timers: n.timers,
     fetch: n.fetchVia,
     ...(clusterKey === undefined ? {} : { clusterKey }),
@@ -91,7 +96,7 @@ describe('internode API over HTTP', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     try {
       const port = (server.address() as { port: number }).port;
-      const transport = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, timers: n.timers, clusterKey: 'secret' });
+      const transport = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, targetId: 'n1', timers: n.timers, clusterKey: 'secret' });
       const c = new InternodePeerClient(transport, { timers: n.timers });
       await c.write([rec('a', 5)]);
       for (let i = 0; i < 5; i++) {
@@ -100,7 +105,7 @@ describe('internode API over HTTP', () => {
         expect(missing).toBeUndefined();
       }
       expect(connections).toBe(1); // one kept-alive socket for sequential requests
-      const bad = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, timers: n.timers, clusterKey: 'other' });
+      const bad = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, targetId: 'n1', timers: n.timers, clusterKey: 'other' });
       const e = await new InternodePeerClient(bad, { timers: n.timers }).read(['a']).catch((x: unknown) => x);
       expect((e as ClusterError).code).toBe('PEER_UNAUTHORIZED');
     } finally {
@@ -128,58 +133,148 @@ describe('internode API over HTTP', () => {
     }
   });
 
-  it('refuses stale timestamps and bad bodies', async () => {
+  /** A signed request as our transport makes it: headers (with Content-Length) and body. */
+  const signed = (body: Uint8Array, nowMs: number, target = 'n1', key = 'secret', path = '/internal/write'): RequestInit => ({
+    method: 'POST',
+    body,
+    headers: { 'content-length': String(body.byteLength), ...authHeaders(key, 'POST', path, target, nowMs, body) },
+  });
+  const codeOf = async (r: Response): Promise<string> => ((await r.json()) as { error: { code: string } }).error.code;
+
+  it('refuses stale timestamps, bad bodies, a missing Content-Length and unknown routes', async () => {
     const n = await node('secret');
     const body = internodePackr.pack({ records: [rec('a', 1)] });
-    const ts = n.timers.nowMs() - 60_000;
-    const stale = await n.root.request('http://n1/internal/write', {
-      method: 'POST',
-      body,
-      headers: { [TIMESTAMP_HEADER]: String(ts), [SIGNATURE_HEADER]: signRequest('secret', 'POST', '/internal/write', ts, body) },
-    });
+    const stale = await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs() - 60_000));
     expect(stale.status).toBe(401);
-    expect(((await stale.json()) as { error: { code: string } }).error.code).toBe('STALE_REQUEST');
+    expect(await codeOf(stale)).toBe('STALE_REQUEST');
 
     const now = n.timers.nowMs();
-    const garbage = new Uint8Array([0xc1, 0xff, 0x00]);
-    const bad = await n.root.request('http://n1/internal/write', {
-      method: 'POST',
-      body: garbage,
-      headers: { [TIMESTAMP_HEADER]: String(now), [SIGNATURE_HEADER]: signRequest('secret', 'POST', '/internal/write', now, garbage) },
-    });
+    const bad = await n.root.request('http://n1/internal/write', signed(new Uint8Array([0xc1, 0xff, 0x00]), now));
     expect(bad.status).toBe(400);
-    const badRecord = internodePackr.pack({ records: [{ key: '', value: 1 }] });
-    const bad2 = await n.root.request('http://n1/internal/write', {
-      method: 'POST',
-      body: badRecord,
-      headers: { [TIMESTAMP_HEADER]: String(now), [SIGNATURE_HEADER]: signRequest('secret', 'POST', '/internal/write', now, badRecord) },
-    });
+    const bad2 = await n.root.request('http://n1/internal/write', signed(internodePackr.pack({ records: [{ key: '', value: 1 }] }), now));
     expect(bad2.status).toBe(400);
-    const huge = new ReadableStream<Uint8Array>({
-      start(ctl) {
-        for (let i = 0; i < 5; i++) ctl.enqueue(new Uint8Array(1024));
-        ctl.close();
-      },
-    });
-    const small = createInternodeApp({ handle: async () => ({}), timers: n.timers, maxBodyBytes: 4096 });
-    const tooLarge = await small.request('http://n1/write', { method: 'POST', body: huge, duplex: 'half' } as RequestInit);
-    expect(tooLarge.status).toBe(413);
-    const unknown = await n.root.request('http://n1/internal/nope', { method: 'POST', body });
+    const noLength = await n.root.request('http://n1/internal/write', { method: 'POST', body });
+    expect(noLength.status).toBe(411);
+    expect(await codeOf(noLength)).toBe('LENGTH_REQUIRED');
+    const unknown = await n.root.request('http://n1/internal/nope', signed(body, now, 'n1', 'secret', '/internal/nope'));
     expect(unknown.status).toBe(404);
+    expect(await n.store.getRecord('a')).toBeUndefined();
   });
 
-  it('checkRequest is table-driven over its cases', () => {
-    const body = enc('x');
-    const sig = signRequest('k', 'POST', '/p', 1000, body);
-    const h = (s?: string, t?: string) => ({ get: (n: string) => (n === SIGNATURE_HEADER ? s : n === TIMESTAMP_HEADER ? t : undefined) });
-    expect(checkRequest('k', 'POST', '/p', h(sig, '1000'), body, 1000)).toBeUndefined();
-    expect(checkRequest('k', 'POST', '/other', h(sig, '1000'), body, 1000)?.status).toBe(403);
-    expect(checkRequest('k', 'POST', '/p', h(sig, '1000'), enc('y'), 1000)?.status).toBe(403);
-    expect(checkRequest('k', 'POST', '/p', h(sig, '1000'), body, 1000 + 31_000)?.code).toBe('STALE_REQUEST');
-    expect(checkRequest('k', 'POST', '/p', h(undefined, '1000'), body, 1000)?.code).toBe('UNAUTHENTICATED');
-    expect(checkRequest('k', 'POST', '/p', h('zz', '1000'), body, 1000)?.code).toBe('FORBIDDEN');
-    expect(checkRequest(undefined, 'POST', '/p', h(), body, 1000)).toBeUndefined();
-    expect(checkRequest(undefined, 'POST', '/p', h(sig, '1000'), body, 1000)?.code).toBe('FORBIDDEN');
+  /** A body that records whether anyone read it. */
+  function watchedBody(bytes: Uint8Array): { stream: ReadableStream<Uint8Array>; pulled: () => boolean } {
+    let pulled = false;
+    // highWaterMark 0: nothing is pulled until someone reads.
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(ctl) {
+          pulled = true;
+          ctl.enqueue(bytes);
+          ctl.close();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return { stream, pulled: () => pulled };
+  }
+
+  it.each([
+    { name: 'no credentials', headers: (h: Record<string, string>) => ({ 'content-length': h['content-length']! }), status: 401, code: 'UNAUTHENTICATED' },
+    { name: 'another key', headers: (_: Record<string, string>, b: Uint8Array, now: number) => ({ 'content-length': String(b.byteLength), ...authHeaders('other', 'POST', '/internal/write', 'n1', now, b) }), status: 403, code: 'FORBIDDEN' },
+    { name: 'signed for another node', headers: (_: Record<string, string>, b: Uint8Array, now: number) => ({ 'content-length': String(b.byteLength), ...authHeaders('secret', 'POST', '/internal/write', 'n2', now, b) }), status: 403, code: 'FORBIDDEN' },
+    { name: 'another declared length', headers: (h: Record<string, string>) => ({ ...h, 'content-length': String(Number(h['content-length']) + 1) }), status: 403, code: 'FORBIDDEN' },
+    { name: 'a made-up signature', headers: (h: Record<string, string>) => ({ ...h, [SIGNATURE_HEADER]: 'ab'.repeat(32) }), status: 403, code: 'FORBIDDEN' },
+  ])('refuses $name from the headers alone, without reading the body, and closes the connection', async ({ headers, status, code }) => {
+    const n = await node('secret');
+    const body = internodePackr.pack({ records: [rec('a', 1)] });
+    const good = signed(body, n.timers.nowMs()).headers as Record<string, string>;
+    const watched = watchedBody(body);
+    const res = await n.root.request('http://n1/internal/write', {
+      method: 'POST',
+      body: watched.stream,
+      duplex: 'half',
+      headers: headers(good, body, n.timers.nowMs()),
+    } as RequestInit);
+    expect(res.status).toBe(status);
+    expect(await codeOf(res)).toBe(code);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(watched.pulled()).toBe(false);
+    expect(await n.store.getRecord('a')).toBeUndefined();
+    // The control: with its own headers the same body is read and applied.
+    const control = watchedBody(body);
+    const ok = await n.root.request('http://n1/internal/write', { method: 'POST', body: control.stream, duplex: 'half', headers: good } as RequestInit);
+    expect(ok.status).toBe(200);
+    expect(control.pulled()).toBe(true);
+  });
+
+  it('refuses a body that is not the one signed (same length), after reading it', async () => {
+    const n = await node('secret');
+    const body = internodePackr.pack({ records: [rec('a', 1)] });
+    const init = signed(body, n.timers.nowMs());
+    const forged = new Uint8Array(body);
+    forged[forged.length - 1]! ^= 1;
+    const res = await n.root.request('http://n1/internal/write', { ...init, body: forged });
+    expect(res.status).toBe(403);
+    expect(await codeOf(res)).toBe('BODY_MISMATCH');
+    expect(await n.store.getRecord('a')).toBeUndefined();
+  });
+
+  it('refuses a replayed request, and one signed for another node', async () => {
+    const n = await node('secret');
+    const other = await node('secret', { selfId: 'n2' });
+    const body = internodePackr.pack({ records: [rec('a', 1)] });
+    const captured = signed(body, n.timers.nowMs());
+    expect((await n.root.request('http://n1/internal/write', captured)).status).toBe(200);
+    const again = await n.root.request('http://n1/internal/write', captured);
+    expect(again.status).toBe(401);
+    expect(await codeOf(again)).toBe('REPLAYED');
+    const elsewhere = await other.root.request('http://n2/internal/write', captured);
+    expect(elsewhere.status).toBe(403);
+    expect(await other.store.getRecord('a')).toBeUndefined();
+  });
+
+  it('refuses an authenticated body over the limit (413) and past the body budget (503 BUSY) without reading it', async () => {
+    const load = new LoadLimits({ maxBodyBytesInFlight: 4096 });
+    const n = await node('secret', { load, maxBodyBytes: 2048 });
+    const big = internodePackr.pack({ records: [{ ...rec('big', 1), value: new Uint8Array(3000) }] });
+    const watched = watchedBody(big);
+    const tooLarge = await n.root.request('http://n1/internal/write', { ...signed(big, n.timers.nowMs()), body: watched.stream, duplex: 'half' } as RequestInit);
+    expect(tooLarge.status).toBe(413);
+    expect(watched.pulled()).toBe(false);
+
+    const body = internodePackr.pack({ records: [rec('a', 1)] });
+    expect(load.reserveBody(4096 - 10)).toBe(true); // the rest of the budget is held elsewhere
+    const busy = await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs()));
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('retry-after')).toBe('1');
+    expect(await codeOf(busy)).toBe('BUSY');
+    load.releaseBody(4096 - 10);
+    expect((await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs()))).status).toBe(200);
+    expect(load.bodyBytesInFlight).toBe(0);
+  });
+
+  it('a node without a key needs no credentials but refuses signed requests', async () => {
+    const n = await node(undefined);
+    const body = internodePackr.pack({ records: [rec('a', 1)] });
+    expect((await n.root.request('http://n1/internal/write', { method: 'POST', body, headers: { 'content-length': String(body.byteLength) } })).status).toBe(200);
+    const res = await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs()));
+    expect(res.status).toBe(403);
+  });
+
+  it('a keyed internode app needs to know which node it is', () => {
+    const timers = new VirtualTimers();
+    expect(() => createInternodeApp({ handle: async () => ({}), timers, clusterKey: 'k' })).toThrow(/selfId/);
+    expect(() => createHttpTransport({ baseUrl: 'http://x', timers, clusterKey: 'k' })).toThrow(/targetId/);
+  });
+
+  it('signRequest covers every signed field', () => {
+    const base = { method: 'POST', path: '/p', target: 'n1', timestampMs: 1000, nonce: '0'.repeat(32), bodyLength: 1, bodySha256: 'a'.repeat(64) };
+    const sig = signRequest('k', base);
+    expect(sig).toMatch(/^[0-9a-f]{64}$/);
+    for (const change of [{ method: 'PUT' }, { path: '/q' }, { target: 'n2' }, { timestampMs: 1001 }, { nonce: '1'.repeat(32) }, { bodyLength: 2 }, { bodySha256: 'b'.repeat(64) }]) {
+      expect(signRequest('k', { ...base, ...change }), JSON.stringify(change)).not.toBe(sig);
+    }
+    expect(signRequest('other', base)).not.toBe(sig);
   });
 });
 
@@ -278,9 +373,12 @@ describe('InternodePeerClient', () => {
     await timers.runUntil(Promise.all([w1, w2]));
   });
 
-  it('rejects a read batch as a whole when the peer answers with the wrong number of records', async () => {
+  it.each([
+    { name: 'more records than keys', records: [null, null, null] },
+    { name: 'no record', records: [] },
+  ])('rejects a read batch as a whole when the peer answers $name', async ({ records }) => {
     const timers = new VirtualTimers();
-    const transport: InternodeTransport = async () => internodePackr.pack({ records: [null] });
+    const transport: InternodeTransport = async () => internodePackr.pack({ records });
     const c = new InternodePeerClient(transport, { timers });
     const both = [c.read(['a']), c.read(['b'])].map((p) => p.catch((e: unknown) => e));
     const [ea, eb] = await Promise.all(both);

@@ -7,6 +7,7 @@
 import { Hono, type Context } from 'hono';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { readBodyWithin } from './body.ts';
+import type { LoadLimits } from './load-limits.ts';
 import { errorResponse, jsonResponse, type HttpErrorCode } from './errors.ts';
 import { formatEtag, noneMatchHits, parseEtagList, versionFromOpaque } from './etag.ts';
 import { createHttpMetrics, type RouteLabel } from './metrics.ts';
@@ -60,7 +61,23 @@ export interface AppOptions {
    * loop, which tests and embedders may not want. A node turns it on.
    */
   readonly processMetrics?: boolean;
+  /**
+   * The node's load limits: a PUT takes its body's bytes from the budget
+   * before reading it (503 `BUSY` with `Retry-After` when it would pass it),
+   * BUSY answers are counted, `/v1/health` is not ok while the node sheds
+   * load, and the limit metrics are served. None: no body budget.
+   */
+  readonly load?: LoadLimits;
+  /**
+   * More reasons `/v1/health` may not be ok (e.g. the data dir's disk is
+   * full): each returns why, or undefined when all is well. Checked after
+   * the service's own health.
+   */
+  readonly healthChecks?: readonly HealthCheck[];
 }
+
+/** A reason the node cannot serve, or undefined. Must answer at once (cache anything slow). */
+export type HealthCheck = () => string | undefined;
 
 export interface HearsayAppControls {
   /**
@@ -91,6 +108,7 @@ const NDJSON = 'application/x-ndjson';
  */
 const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: *; *(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[ !#-[\]-~]|\\[ -~])*"))?)* *$/;
 const DIGITS = /^\d{1,7}$/;
+const DIGITS_16 = /^\d{1,16}$/;
 
 function methodNotAllowed(method: string, allow: string): Response {
   return errorResponse('METHOD_NOT_ALLOWED', `${method.slice(0, 32)} is not allowed here; allowed: ${allow}`, undefined, { allow });
@@ -121,11 +139,17 @@ export function createApp(options: AppOptions): HearsayApp {
   const metrics = createHttpMetrics(registry);
   if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'hearsay_' });
   const logger = options.logger;
+  const load = options.load;
+  load?.register(registry);
+  const healthChecks = options.healthChecks ?? [];
   const openApiBody = JSON.stringify(openApiDocument(limits));
   let draining = false;
 
   function failure(error: unknown, route: RouteLabel): Response {
-    if (isServiceError(error)) return errorResponse(error.code, error.message, error.details);
+    if (isServiceError(error)) {
+      if (error.code === 'BUSY') load?.refused('busy');
+      return errorResponse(error.code, error.message, error.details);
+    }
     logger?.error({ err: error, route }, 'unexpected error while answering a request');
     return errorResponse('INTERNAL', 'internal error; the node logged it');
   }
@@ -258,18 +282,43 @@ export function createApp(options: AppOptions): HearsayApp {
     if (noneMatchHeader !== null && noneMatchHeader.trim() !== '*') {
       return errorResponse('INVALID_HEADER', 'a write takes only If-None-Match: * (create only)');
     }
-    const body = await readBodyWithin(request, headers.get('content-length'), limits.maxValueBytes);
-    if (!body.ok) {
-      // Close the connection rather than read the rest of a large body.
-      return errorResponse(body.code, body.message, undefined, body.code === 'VALUE_TOO_LARGE' ? { connection: 'close' } : undefined);
+    const contentLength = headers.get('content-length');
+    // What the body holds of the budget while read: its declared size, or the limit when chunked.
+    // Nothing for a body refused unread (over the limit, a bad Content-Length) or empty.
+    const declared = contentLength === null ? limits.maxValueBytes : DIGITS_16.test(contentLength) ? Number(contentLength) : 0;
+    const reserved = declared > limits.maxValueBytes ? 0 : declared;
+    if (load === undefined || reserved === 0) return writeValue(request, target.value, contentLength, contentType, ifMatch.value, noneMatchHeader);
+    if (!load.reserveBody(reserved)) {
+      // Not read: the server throws the body away after this answer (bounded), so the client sees it.
+      return errorResponse('BUSY', `too many request bodies in flight (over ${load.maxBodyBytesInFlight} bytes); retry later`);
     }
-    if (ifMatch.value === null) return preconditionFailed('If-Match names no version this key can have');
+    try {
+      return await writeValue(request, target.value, contentLength, contentType, ifMatch.value, noneMatchHeader);
+    } finally {
+      load.releaseBody(reserved);
+    }
+  }
+
+  async function writeValue(
+    request: Request,
+    target: { readonly key: string; readonly consistency: Consistency },
+    contentLength: string | null,
+    contentType: string | null,
+    ifMatch: Version | '*' | undefined | null,
+    noneMatchHeader: string | null,
+  ): Promise<Response> {
+    const body = await readBodyWithin(request, contentLength, limits.maxValueBytes);
+    if (!body.ok) {
+      // Kept open when the server can throw the rest of the body away, so the client sees the answer.
+      return errorResponse(body.code, body.message, undefined, body.close === true ? { connection: 'close' } : undefined);
+    }
+    if (ifMatch === null) return preconditionFailed('If-Match names no version this key can have');
     // Built field by field: conditional spreads cost a temporary object each on this hot path.
-    const putOptions: { -readonly [K in keyof PutOptions]: PutOptions[K] } = { consistency: target.value.consistency };
+    const putOptions: { -readonly [K in keyof PutOptions]: PutOptions[K] } = { consistency: target.consistency };
     if (contentType !== null) putOptions.contentType = contentType;
-    if (ifMatch.value !== undefined) putOptions.ifMatch = ifMatch.value;
+    if (ifMatch !== undefined) putOptions.ifMatch = ifMatch;
     if (noneMatchHeader !== null) putOptions.ifNoneMatch = '*';
-    const record = await service.put(target.value.key, body.value, putOptions);
+    const record = await service.put(target.key, body.value, putOptions);
     return new Response(null, { status: 204, headers: { etag: formatEtag(record.version) } });
   }
 
@@ -327,6 +376,12 @@ export function createApp(options: AppOptions): HearsayApp {
       return errorResponse('NOT_SERVING', `health check failed: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (!report.ok) return errorResponse('NOT_SERVING', report.reason ?? 'the node cannot serve');
+    for (const check of healthChecks) {
+      const problem = check();
+      if (problem !== undefined) return errorResponse('NOT_SERVING', problem);
+    }
+    const shedding = load?.shedding();
+    if (shedding !== undefined) return errorResponse('NOT_SERVING', shedding, { shedding: true });
     return jsonResponse({ ...report, status: 'ok' });
   }
 

@@ -44,8 +44,11 @@ export type HttpErrorCode = keyof typeof HTTP_ERROR_STATUS;
 export type ErrorDetails = Readonly<Record<string, string | number | boolean | null>>;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
+/** Every 503 says when to try again: the node is overloaded, starting, stopping or short of replicas for a moment. */
+export const RETRY_AFTER_S = 1;
+const UNAVAILABLE_HEADERS = { ...JSON_HEADERS, 'retry-after': String(RETRY_AFTER_S) } as const;
 
-/** `{ "error": { "code", "message", ...details } }` with the code's status. */
+/** `{ "error": { "code", "message", ...details } }` with the code's status; a 503 carries `Retry-After`. */
 export function errorResponse(
   code: HttpErrorCode,
   message: string,
@@ -53,10 +56,9 @@ export function errorResponse(
   headers?: Record<string, string>,
 ): Response {
   const body = JSON.stringify({ error: { ...details, code, message } });
-  return new Response(body, {
-    status: HTTP_ERROR_STATUS[code],
-    headers: headers === undefined ? JSON_HEADERS : { ...JSON_HEADERS, ...headers },
-  });
+  const status = HTTP_ERROR_STATUS[code];
+  const base = status === 503 ? UNAVAILABLE_HEADERS : JSON_HEADERS;
+  return new Response(body, { status, headers: headers === undefined ? base : { ...base, ...headers } });
 }
 
 /** A 200 JSON answer. */

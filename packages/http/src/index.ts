@@ -19,12 +19,17 @@ export type {
   ServiceErrorDetails,
 } from './service.ts';
 export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, handedOverPutOptions, insufficientReplicas } from './service.ts';
-export type { AppOptions, HearsayApp, HearsayAppControls, HttpLimits, HttpLogger } from './app.ts';
+export type { AppOptions, HealthCheck, HearsayApp, HearsayAppControls, HttpLimits, HttpLogger } from './app.ts';
 export { createApp, DEFAULT_LIMITS } from './app.ts';
 export type { LocalServiceOptions } from './local-service.ts';
 export { createLocalService } from './local-service.ts';
 export type { HttpErrorCode } from './errors.ts';
-export { HTTP_ERROR_STATUS } from './errors.ts';
+export { HTTP_ERROR_STATUS, RETRY_AFTER_S } from './errors.ts';
+export { MAX_DISCARD_BYTES } from './body.ts';
+export type { EvictionReason, LimitName, LoadLimitsOptions } from './load-limits.ts';
+export { DEFAULT_SHEDDING_WINDOW_MS, EVICTION_REASONS, LIMIT_NAMES, LoadLimits } from './load-limits.ts';
+export type { ServerLimiter, ServerLimits } from './server-limits.ts';
+export { DEFAULT_SERVER_LIMITS, KEEP_ALIVE_GRACE_MS, limitServer, TIMEOUT_CHECK_INTERVAL_MS, validateServerLimits } from './server-limits.ts';
 export { openApiDocument } from './openapi.ts';
 export type { GuardOptions } from './server-guards.ts';
 export { guardServer, rawErrorResponse, requestErrorResponse } from './server-guards.ts';

@@ -9,6 +9,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorResponse, HTTP_ERROR_STATUS, type HttpErrorCode } from './errors.ts';
+import type { LoadLimits } from './load-limits.ts';
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
@@ -16,6 +17,7 @@ const REASONS: Record<number, string> = {
   408: 'Request Timeout',
   413: 'Content Too Large',
   431: 'Request Header Fields Too Large',
+  503: 'Service Unavailable',
 };
 
 /** Bytes of a complete `Connection: close` error response. */
@@ -54,6 +56,8 @@ export interface GuardOptions {
    * Node's default (always continue) stays.
    */
   readonly maxValueBytes?: number;
+  /** Where requests that timed out (408) are counted, as `request_timeout` refusals. */
+  readonly load?: LoadLimits;
 }
 
 export function guardServer(server: Pick<Server, 'on' | 'emit'>, options: GuardOptions = {}): void {
@@ -66,12 +70,13 @@ export function guardServer(server: Pick<Server, 'on' | 'emit'>, options: GuardO
     });
   }
   server.on('clientError', (error: NodeJS.ErrnoException, socket: SocketWithMessage) => {
+    const [code, message] = errorFor(error);
+    if (code === 'REQUEST_TIMEOUT') options.load?.refused('request_timeout');
     // As Node's default: answer only when the socket can still take a whole response.
     if (error.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent === true) {
       socket.destroy();
       return;
     }
-    const [code, message] = errorFor(error);
     socket.end(rawErrorResponse(code, message));
   });
   server.on('connect', (_request, socket: Duplex) => {

@@ -4,6 +4,7 @@
  * local service on memory-level storage.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_DISCARD_BYTES } from '../src/body.ts';
 import { HTTP_ERROR_STATUS } from '../src/errors.ts';
 import { openLocalNode, type LocalNode } from './local-node.ts';
 
@@ -349,26 +350,59 @@ describe('methods and routes', () => {
 describe('value limits and bodies', () => {
   it('a value at the limit is stored; one byte over is 413 by Content-Length, before reading', async () => {
     expect((await put('k', new Uint8Array(1000))).status).toBe(204);
-    const response = await put('k', new Uint8Array(1001));
-    expect(response.headers.get('connection')).toBe('close');
+    let pulled = false;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          pulled = true;
+          controller.enqueue(new Uint8Array(1001));
+          controller.close();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const response = await request('/v1/kv/k', { method: 'PUT', body, duplex: 'half', headers: { 'content-length': '1001' } } as RequestInit);
+    // Kept open: the server throws the unread body away after the answer, so a client still sending sees the 413.
+    expect(response.headers.get('connection')).toBeNull();
     await expectError(response, 413, 'VALUE_TOO_LARGE');
+    expect(pulled).toBe(false);
     expect((await request('/v1/kv/k', { method: 'HEAD' })).headers.get('content-length')).toBe('1000');
+    // A body too large to throw away closes the connection instead.
+    const huge = await request('/v1/kv/k', { method: 'PUT', body: 'x', headers: { 'content-length': String(MAX_DISCARD_BYTES + 1) } });
+    expect(huge.headers.get('connection')).toBe('close');
+    await expectError(huge, 413, 'VALUE_TOO_LARGE');
   });
 
-  it('a streamed body without Content-Length is cut off once it passes the limit', async () => {
+  it('a streamed body without Content-Length stops being kept once it passes the limit; the rest is read and dropped', async () => {
+    let pulled = 0;
+    const long = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 1;
+        if (pulled > 10_000) controller.close();
+        else controller.enqueue(new Uint8Array(300));
+      },
+    });
+    const response = await request('/v1/kv/k', { method: 'PUT', body: long, duplex: 'half' } as RequestInit);
+    // Read to its end (3 MB, within MAX_DISCARD_BYTES), so the connection can stay open.
+    expect(response.headers.get('connection')).toBeNull();
+    await expectError(response, 413, 'VALUE_TOO_LARGE');
+    expect(pulled).toBe(10_001);
+    await expectError(await request('/v1/kv/k'), 404, 'NOT_FOUND');
+  });
+
+  it('a streamed body that goes on past MAX_DISCARD_BYTES is cut off and its connection closed', async () => {
     let pulled = 0;
     const endless = new ReadableStream<Uint8Array>({
       pull(controller) {
         pulled += 1;
-        if (pulled > 10_000) controller.close(); // 1 GB at 100 KB a chunk would never end in a test
-        else controller.enqueue(new Uint8Array(300));
+        controller.enqueue(new Uint8Array(1024 * 1024));
       },
     });
     const response = await request('/v1/kv/k', { method: 'PUT', body: endless, duplex: 'half' } as RequestInit);
     expect(response.headers.get('connection')).toBe('close');
     await expectError(response, 413, 'VALUE_TOO_LARGE');
-    expect(pulled).toBeLessThan(10); // 4 chunks pass the 1000-byte limit; the stream is not drained
-    await expectError(await request('/v1/kv/k'), 404, 'NOT_FOUND');
+    expect(pulled * 1024 * 1024).toBeGreaterThan(MAX_DISCARD_BYTES);
+    expect(pulled * 1024 * 1024).toBeLessThan(MAX_DISCARD_BYTES + 4 * 1024 * 1024);
   });
 
   it('a streamed body within the limit is stored whole', async () => {

@@ -9,7 +9,7 @@ import { CLI_ERROR_CODES, CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '..
 import { createLogger, type Logger } from '../logger.ts';
 import { startNode, type NodeOptions, type RunningNode } from '../node.ts';
 import { onStopSignals } from '../stop-signals.ts';
-import type { StartFlags } from './start.ts';
+import { limitsOf, type StartFlags } from './start.ts';
 
 function flagsToOptions(flags: StartFlags, tuning: ClusterTuning, logger: Logger): NodeOptions {
   return {
@@ -21,6 +21,7 @@ function flagsToOptions(flags: StartFlags, tuning: ClusterTuning, logger: Logger
     replicationFactor: flags.replicationFactor,
     logger,
     createService: createClusterNodeService(tuning),
+    limits: limitsOf(flags),
     ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
     ...(flags.clusterKey === undefined ? {} : { clusterKey: flags.clusterKey }),
   };

@@ -3,6 +3,7 @@ import type { LevelWithSilent } from 'pino';
 import type { ClusterTuning } from '../cluster.ts';
 import { LOG_LEVELS } from '../log-format.ts';
 import { envOption, parseNonNegativeInt, parsePort, parsePositiveInt, parseSeeds } from '../options.ts';
+import type { NodeLimits } from '../node.ts';
 import type { CommandContext } from '../program.ts';
 
 export interface StartFlags {
@@ -25,6 +26,15 @@ export interface StartFlags {
   readonly hintWindowMs?: number;
   readonly tombstoneGraceMs?: number;
   readonly repairIntervalMs?: number;
+  readonly httpMaxConnections?: number;
+  readonly httpIdleTimeoutMs?: number;
+  readonly httpHeadersTimeoutMs?: number;
+  readonly httpReceiveTimeoutMs?: number;
+  readonly httpStallTimeoutMs?: number;
+  readonly httpMaxBodyBytesInFlight?: number;
+  readonly minFreeDiskBytes?: number;
+  readonly internodeMaxBodyBytes?: number;
+  readonly peerMaxQueuedBytes?: number;
 }
 
 /**
@@ -43,6 +53,22 @@ const TUNING_FLAGS: ReadonlyArray<readonly [flags: string, description: string]>
   ['--hint-window-ms <ms>', 'hints older than this are dropped; repair covers them (advanced; default 10800000, 3 h)'],
   ['--tombstone-grace-ms <ms>', 'tombstones younger than this are never purged; at least --hint-window-ms (advanced; default 86400000, 1 day)'],
   ['--repair-interval-ms <ms>', 'background repair: pause between two partitions; 0 turns it off (advanced; default 1000)'],
+];
+
+/**
+ * Limits on what clients and peers can make a node hold (docs/operations.md,
+ * "Limits"): unset, each keeps the default named in its help.
+ */
+const LIMIT_FLAGS: ReadonlyArray<readonly [flags: string, description: string]> = [
+  ['--http-max-connections <n>', 'HTTP connections open at once; at the cap the oldest connection without a request in progress makes room (default 1024)'],
+  ['--http-idle-timeout-ms <ms>', 'an idle keep-alive connection is closed after this (advertised; closed 2 s later) (default 5000)'],
+  ['--http-headers-timeout-ms <ms>', 'a request head must arrive within this, else 408 (default 10000)'],
+  ['--http-receive-timeout-ms <ms>', 'a whole request, head and body, must arrive within this, else 408 (default 30000)'],
+  ['--http-stall-timeout-ms <ms>', 'a connection with no byte moving either way for this long is closed (default 60000)'],
+  ['--http-max-body-bytes-in-flight <bytes>', 'bytes of request bodies (values and internode requests) read at once; past it 503 BUSY (default 67108864, 64 MiB)'],
+  ['--min-free-disk-bytes <bytes>', '/v1/health is not ok while the data dir has less free space; 0 turns the check off (default 67108864, 64 MiB)'],
+  ['--internode-max-body-bytes <bytes>', 'largest internode request this node reads; peers send a quarter of it at most (default 16777216, 16 MiB; at least 4 MiB)'],
+  ['--peer-max-queued-bytes <bytes>', 'bytes of writes queued for one peer; past it writes to it become hints or 503 BUSY (default 67108864, 64 MiB)'],
 ];
 
 export function registerStartCommand(program: Command, context: CommandContext): void {
@@ -69,6 +95,9 @@ export function registerStartCommand(program: Command, context: CommandContext):
     const option = envOption(flags, description);
     start.addOption(flags.startsWith('--advertise-host') ? option : option.argParser(parseNonNegativeInt));
   }
+  for (const [flags, description] of LIMIT_FLAGS) {
+    start.addOption(envOption(flags, description).argParser(flags.startsWith('--min-free-disk-bytes') ? parseNonNegativeInt : parsePositiveInt));
+  }
   start.action(async (flags: StartFlags) => {
     // Loaded here, not at the top: `hearsay --help`, `get` and `put` never load the server.
     const { runNode } = await import('./run-node.ts');
@@ -90,6 +119,8 @@ export function tuningOf(flags: StartFlags): ClusterTuning {
     hintWindowMs: flags.hintWindowMs,
     tombstoneGraceMs: flags.tombstoneGraceMs,
     repairPartitionIntervalMs: flags.repairIntervalMs,
+    internodeMaxBodyBytes: flags.internodeMaxBodyBytes,
+    peerMaxQueuedBytes: flags.peerMaxQueuedBytes,
   });
   return {
     ...(Object.keys(gossip).length === 0 ? {} : { gossip }),
@@ -100,4 +131,17 @@ export function tuningOf(flags: StartFlags): ClusterTuning {
 
 function defined(fields: Record<string, number | undefined>): Record<string, number> {
   return Object.fromEntries(Object.entries(fields).filter((entry): entry is [string, number] => entry[1] !== undefined));
+}
+
+/** The HTTP and disk limits that were given. */
+export function limitsOf(flags: StartFlags): Partial<NodeLimits> {
+  return defined({
+    maxConnections: flags.httpMaxConnections,
+    idleTimeoutMs: flags.httpIdleTimeoutMs,
+    headersTimeoutMs: flags.httpHeadersTimeoutMs,
+    receiveTimeoutMs: flags.httpReceiveTimeoutMs,
+    stallTimeoutMs: flags.httpStallTimeoutMs,
+    maxBodyBytesInFlight: flags.httpMaxBodyBytesInFlight,
+    minFreeDiskBytes: flags.minFreeDiskBytes,
+  });
 }
