@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePorts } from './cluster-processes.ts';
+import { freeConsecutivePorts, freePorts } from './cluster-processes.ts';
 import { ROOT, until, withDeadline, type LogLine } from './support/processes.ts';
 
 const WAITS = { deadlineMs: 60_000, pollMs: 100 };
@@ -130,9 +130,8 @@ describe('npx -y pnpm@12 hearsay dev', () => {
   it('stops every node when the launcher gets SIGTERM', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'hearsay-launcher-dev-'));
     dirs.push(dataDir);
-    const ports = await freePorts(4, true);
-    // Consecutive HTTP ports from a free one may be taken; dev says so and the test would see it fail to serve.
-    const run = new Launched(['hearsay', 'dev', '--nodes', '2', '--base-port', String(ports[0]), '--gossip-base-port', String(ports[2]), '--data-dir', dataDir], {});
+    const [basePort, gossipBasePort] = await freeConsecutivePorts(2);
+    const run = new Launched(['hearsay', 'dev', '--nodes', '2', '--base-port', String(basePort), '--gossip-base-port', String(gossipBasePort), '--data-dir', dataDir], {});
     launched.push(run);
     await until(() => (run.output.includes('is serving:') ? true : undefined), () => `dev cluster did not serve:\n${run.output}`, WAITS);
     const devPids = await pidsWhoseArgsInclude(dataDir);
