@@ -18,10 +18,13 @@ import {
   type HearsayApp,
   type KvService,
   type ServerLimits,
+  type SecurityReport,
+  type TokenVerifier,
 } from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { makeDirPrivate } from './private-files.ts';
 
 export interface NodeOptions {
   /** Holds the store, the node id and the clock's high-water mark. Created when missing. */
@@ -34,6 +37,12 @@ export interface NodeOptions {
   readonly seeds: readonly string[];
   readonly replicationFactor: number;
   readonly clusterKey?: string;
+  /** Run a cluster without a cluster key: the internode API open to anyone (warned at every start). */
+  readonly insecure?: boolean;
+  /** Client tokens (an `AuthFile`): every route but health then needs one. None: any client may do anything (warned). */
+  readonly auth?: TokenVerifier;
+  /** With `auth`: `/metrics` without a token. */
+  readonly openMetrics?: boolean;
   /** The id of the node. A new data dir takes it; an existing one must have been created with it. Default: generated once and kept in the data dir. */
   readonly nodeId?: string;
   readonly logger: Logger;
@@ -84,6 +93,8 @@ export interface NodeService {
   readonly internal?: AppOptions['internal'];
   /** Said in the startup log, e.g. `single-node` or `cluster`. */
   readonly mode: string;
+  /** How the internode API is protected, for `/v1/health` (default `closed`: there is none). */
+  readonly internode?: SecurityReport['internode'];
   /** Called on stop after the HTTP server has closed, before the store closes. */
   stop?(): Promise<void>;
 }
@@ -125,7 +136,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const limits: NodeLimits = { ...DEFAULT_NODE_LIMITS, ...options.limits };
   checkLimits(limits);
   const dataDir = resolvePath(options.dataDir);
-  await prepareDataDir(dataDir);
+  await prepareDataDir(dataDir, logger);
   await warnOnLowFileLimit(limits.maxConnections, logger);
   const store = await openDataDirStore(dataDir, options.nodeId);
   const load = new LoadLimits({ maxBodyBytesInFlight: limits.maxBodyBytesInFlight });
@@ -178,7 +189,17 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   }
   const { service } = nodeService;
   const disk = limits.minFreeDiskBytes > 0 ? watchFreeDisk(dataDir, limits.minFreeDiskBytes, logger) : undefined;
-  const appOptions: AppOptions = { service, logger, processMetrics: true, load, healthChecks: disk === undefined ? [] : [disk.check] };
+  const security: SecurityReport = { tls: false, internode: nodeService.internode ?? 'closed' };
+  const appOptions: AppOptions = {
+    service,
+    logger,
+    processMetrics: true,
+    load,
+    healthChecks: disk === undefined ? [] : [disk.check],
+    security,
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+    ...(options.openMetrics === undefined ? {} : { openMetrics: options.openMetrics }),
+  };
   const app = createApp(nodeService.internal === undefined ? appOptions : { ...appOptions, internal: nodeService.internal });
   // Paths or Host headers that the Request constructor refuses get a JSON 400 instead of node-server's bare 500.
   // No automatic cleanup: node-server would close a connection 500 ms after an answer that left its body unread,
@@ -238,6 +259,12 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     },
     `node ${store.nodeId} serving ${httpUrl} (data dir ${dataDir})`,
   );
+  if (options.auth === undefined) {
+    logger.warn(
+      { clientAuth: 'none' },
+      `no --auth-file: any client that reaches ${httpUrl} can read, write and delete every key and run repair; make tokens with \`hearsay token create\``,
+    );
+  }
   return running;
 }
 
@@ -329,12 +356,18 @@ function watchFreeDisk(dataDir: string, minFreeBytes: number, logger: Logger): {
   return { check: () => problem, stop: () => clearInterval(timer) };
 }
 
-async function prepareDataDir(dataDir: string): Promise<void> {
+/** Creates the data dir private (0700), or makes an existing one private: it holds every value in the clear. */
+async function prepareDataDir(dataDir: string, logger: Logger): Promise<void> {
+  let tightened: { readonly fromMode: number } | undefined;
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await access(dataDir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+    tightened = await makeDirPrivate(dataDir);
   } catch (error) {
     throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `data dir ${dataDir} is unusable: ${describe(error)}`, { cause: error });
+  }
+  if (tightened !== undefined) {
+    logger.warn({ dataDir, fromMode: `0${tightened.fromMode.toString(8)}`, toMode: '0700' }, `data dir ${dataDir} was open to other users; made it private (0700)`);
   }
 }
 

@@ -203,6 +203,12 @@ export class TokenTable {
     return [...this.#entries.keys()];
   }
 
+  /** What token `id` may do (no secret), for listings. */
+  principal(id: string): Principal | undefined {
+    const entry = this.#entries.get(id);
+    return entry === undefined ? undefined : { id: entry.id, scopes: entry.scopes, prefixes: entry.prefixes };
+  }
+
   /** The principal of a token, or undefined when it is not one of this table's (malformed, unknown id, wrong secret). */
   verify(token: string): Principal | undefined {
     const parsed = parseToken(token);

@@ -4,16 +4,18 @@ import { envOption, parseNodeUrl } from '../options.ts';
 
 export interface NodeFlag {
   readonly node: string;
+  readonly token?: string;
 }
 
 export interface ConsistencyFlag {
   readonly consistency?: Consistency;
 }
 
+/** `--node` and what reaching it takes (`--token`). */
 export function addNodeOption(command: Command): Command {
-  return command.addOption(
-    envOption('--node <url>', 'base URL of the node to talk to (any node of a cluster)').default(DEFAULT_BASE_URL).argParser(parseNodeUrl),
-  );
+  return command
+    .addOption(envOption('--node <url>', 'base URL of the node to talk to (any node of a cluster)').default(DEFAULT_BASE_URL).argParser(parseNodeUrl))
+    .addOption(envOption('--token <token>', 'client token for a node started with --auth-file (hearsay token create); prefer HEARSAY_TOKEN, which ps does not show'));
 }
 
 export function addConsistencyOption(command: Command): Command {
@@ -23,5 +25,9 @@ export function addConsistencyOption(command: Command): Command {
 }
 
 export function clientFor(flags: NodeFlag & ConsistencyFlag): HearsayClient {
-  return new HearsayClient(flags.consistency === undefined ? { baseUrl: flags.node } : { baseUrl: flags.node, consistency: flags.consistency });
+  return new HearsayClient({
+    baseUrl: flags.node,
+    ...(flags.consistency === undefined ? {} : { consistency: flags.consistency }),
+    ...(flags.token === undefined || flags.token === '' ? {} : { token: flags.token }),
+  });
 }
