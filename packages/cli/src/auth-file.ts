@@ -7,7 +7,7 @@
 import { AUTH_FILE_LIMITS, AuthFileError, parseAuthFile, type Principal, type TokenTable, type TokenVerifier } from '@hearsay/http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { CLI_ERROR_CODES, CliError, describe, EXIT_USAGE } from './errors.ts';
-import { onSighup, watchFile } from './file-watch.ts';
+import { reloadOnChange, type Reloader } from './file-watch.ts';
 import type { Logger } from './logger.ts';
 import { readPrivateFile } from './private-files.ts';
 
@@ -29,9 +29,7 @@ export class AuthFile implements TokenVerifier {
   readonly path: string;
   #table: TokenTable;
   readonly #logger: Logger;
-  #stops: Array<() => void> = [];
-  #reloading: Promise<void> | undefined;
-  #again = false;
+  #reloader: Reloader | undefined;
   readonly #reloads = { ok: 0, error: 0 };
 
   private constructor(path: string, table: TokenTable, logger: Logger) {
@@ -43,9 +41,10 @@ export class AuthFile implements TokenVerifier {
   /** Reads the file (throwing `CliError` when it is unusable), then reloads it on change and on SIGHUP until `close()`. */
   static async open(path: string, logger: Logger): Promise<AuthFile> {
     const file = new AuthFile(path, await readAuthFile(path), logger);
-    file.#stops.push(
-      watchFile(path, () => file.reload('the file changed'), (error) => logger.warn({ err: error, authFile: path }, 'cannot watch the auth file for changes; reload it with SIGHUP')),
-      onSighup(() => file.reload('SIGHUP')),
+    file.#reloader = reloadOnChange(
+      [path],
+      (reason) => file.#reloadOnce(reason),
+      (error) => logger.warn({ err: error, authFile: path }, 'cannot watch the auth file for changes; reload it with SIGHUP'),
     );
     return file;
   }
@@ -60,18 +59,7 @@ export class AuthFile implements TokenVerifier {
 
   /** Reads the file again; resolves once the reload (and any asked for meanwhile) is done. Never rejects. */
   reload(reason: string): Promise<void> {
-    if (this.#reloading !== undefined) {
-      this.#again = true;
-      return this.#reloading;
-    }
-    this.#reloading = (async () => {
-      do {
-        this.#again = false;
-        await this.#reloadOnce(reason);
-      } while (this.#again);
-      this.#reloading = undefined;
-    })();
-    return this.#reloading;
+    return this.#reloader?.reload(reason) ?? this.#reloadOnce(reason);
   }
 
   async #reloadOnce(reason: string): Promise<void> {
@@ -117,6 +105,6 @@ export class AuthFile implements TokenVerifier {
   }
 
   close(): void {
-    for (const stop of this.#stops.splice(0)) stop();
+    this.#reloader?.close();
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { hintsSublevel, startClusterService, type ClusterConfig, type ClusterService, type GossipMembership } from '@hearsay/cluster';
+import { hintsSublevel, startClusterService, toClusterKeys, type ClusterConfig, type ClusterService, type GossipMembership } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
 import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/http';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
@@ -42,7 +42,7 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
       throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `cannot open the hints in data dir ${dataDir}: ${describe(error)}`, { cause: error });
     }
     const replicationFactor = options.replicationFactor;
-    const givenKey = options.clusterKey === undefined || options.clusterKey === '' ? undefined : options.clusterKey;
+    const givenKey = toClusterKeys(options.clusterKey);
     const internode = givenKey !== undefined ? 'cluster-key' : options.insecure === true ? 'insecure' : 'closed';
     // Closed: a key that never leaves this process keeps every other node out of its gossip.
     const clusterKey = internode === 'closed' ? randomBytes(32).toString('base64') : givenKey;
@@ -63,6 +63,7 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
           ...(tuning.gossip === undefined ? {} : { config: tuning.gossip }),
         },
         ...(clusterKey === undefined ? {} : { clusterKey }),
+        ...(options.tls === undefined ? {} : { tls: { secureContext: () => options.tls!.clientContext() } }),
         config: { ...tuning.config, replicationFactor },
         load,
         onError: (what, error) => logger.warn({ err: error }, what),

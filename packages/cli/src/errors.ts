@@ -31,6 +31,8 @@ export const CLI_ERROR_CODES = {
   AUTH_FILE_INVALID: 'AUTH_FILE_INVALID',
   /** A node with seeds and no cluster key (and no `--insecure`). */
   CLUSTER_KEY_REQUIRED: 'CLUSTER_KEY_REQUIRED',
+  /** The TLS certificate, key and CA files do not make a usable certificate (e.g. the key is not the certificate's). */
+  TLS_INVALID: 'TLS_INVALID',
   /** The cluster key file holds no usable key. */
   CLUSTER_KEY_INVALID: 'CLUSTER_KEY_INVALID',
 } as const;

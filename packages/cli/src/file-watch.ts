@@ -48,3 +48,43 @@ export function onSighup(onHangup: () => void): () => void {
     process.off('SIGHUP', listener);
   };
 }
+
+export interface Reloader {
+  /** Runs a reload now (or right after the one running); resolves when done. Never rejects. */
+  reload(reason: string): Promise<void>;
+  /** Stops watching and listening for SIGHUP. */
+  close(): void;
+}
+
+/**
+ * Runs `run(reason)` when one of `paths` changes and on SIGHUP, one run at a
+ * time: a change during a run makes one more run after it. `run` must not
+ * throw (it logs what went wrong and keeps what is in force).
+ */
+export function reloadOnChange(paths: readonly string[], run: (reason: string) => Promise<void>, onWatchError: (error: unknown) => void): Reloader {
+  let running: Promise<void> | undefined;
+  let again: string | undefined;
+  const reload = (reason: string): Promise<void> => {
+    if (running !== undefined) {
+      again = reason;
+      return running;
+    }
+    running = (async () => {
+      let next: string | undefined = reason;
+      while (next !== undefined) {
+        again = undefined;
+        await run(next);
+        next = again;
+      }
+      running = undefined;
+    })();
+    return running;
+  };
+  const stops = [...paths.map((path) => watchFile(path, () => void reload('the file changed'), onWatchError)), onSighup(() => void reload('SIGHUP'))];
+  return {
+    reload,
+    close() {
+      for (const stop of stops.splice(0)) stop();
+    },
+  };
+}

@@ -66,13 +66,17 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return error.exitCode;
     }
     if (error instanceof HearsayError) {
-      const hint = HINTS[error.code] ?? '';
+      const hint = (error.code === 'NETWORK_ERROR' && CERTIFICATE_ERROR.test(error.message) ? CERTIFICATE_HINT : undefined) ?? HINTS[error.code] ?? '';
       io.stderr.write(`hearsay: ${error.message} [${error.code}]${hint}\n`);
       return EXIT_FAILURE;
     }
     throw error;
   }
 }
+
+/** Node's codes for a server certificate it cannot verify (a private CA, a self-signed certificate, another host's). */
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
+const CERTIFICATE_HINT = " (the node's TLS certificate is not trusted: pass the CA that signed it with --ca-file or HEARSAY_CA_FILE)";
 
 /** What to try next, after the message of a client error with this code. */
 const HINTS: Readonly<Record<string, string>> = {

@@ -170,12 +170,16 @@ function followKeys(keys: ClusterKeys, keyring: Keyring, derive: (secret: string
   });
 }
 
-/** `deriveKey` remembered per secret: a passphrase takes ~50 ms of scrypt, once, not at every rotation step. */
+/**
+ * `deriveKey` remembered per secret (a passphrase takes ~50 ms of scrypt,
+ * once, not at every rotation step), in the canonical base64 the keyring
+ * lists its keys in, so keys compare equal however the secret spelled them.
+ */
 function gossipKeyDeriver(): (secret: string) => string {
   const derived = new Map<string, string>();
   return (secret) => {
     let key = derived.get(secret);
-    if (key === undefined) derived.set(secret, (key = deriveKey(secret)));
+    if (key === undefined) derived.set(secret, (key = Buffer.from(deriveKey(secret), 'base64').toString('base64')));
     return key;
   };
 }

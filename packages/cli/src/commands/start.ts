@@ -21,6 +21,10 @@ export interface StartFlags {
   readonly insecure?: boolean;
   readonly authFile?: string;
   readonly openMetrics?: boolean;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly tlsVerifyPeers?: boolean;
   readonly logLevel: LevelWithSilent;
   readonly advertiseHost?: string;
   readonly gossipProbeIntervalMs?: number;
@@ -100,6 +104,10 @@ export function registerStartCommand(program: Command, context: CommandContext):
     .addOption(envOption('--insecure', 'join a cluster without a cluster key: the internode API is open to anyone who reaches the node (a trusted test network only; warned at every start)').default(false))
     .addOption(envOption('--auth-file <file>', 'client tokens (mode 600; `hearsay token create`): every route but /v1/health then needs Authorization: Bearer; reloaded on SIGHUP and on change (default: none, anyone may do anything)'))
     .addOption(envOption('--open-metrics', 'with --auth-file: serve /metrics without a token').default(false))
+    .addOption(envOption('--tls-cert <file>', 'PEM certificate (chain) of this node: serve HTTPS, the API and the internode routes; reloaded on change and SIGHUP'))
+    .addOption(envOption('--tls-key <file>', 'PEM private key of --tls-cert (mode 600)'))
+    .addOption(envOption('--tls-ca <file>', "PEM CA certificates that sign the nodes' certificates: how this node verifies its peers (default: the system's CAs)"))
+    .addOption(envOption('--tls-verify-peers', 'answer the internode routes only over connections whose client certificate --tls-ca signed (the public API takes clients without one)').default(false))
     .addOption(envOption('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   for (const [flags, description] of TUNING_FLAGS) {
     const option = envOption(flags, description);
