@@ -3,6 +3,9 @@
  * key) and the data dir. Like ssh with a private key, a node refuses a
  * secret file that other users may read or write, or that another user
  * owns: whoever can read it can join the cluster or impersonate a client.
+ * As PostgreSQL does for its TLS key, a file root owns may also be read by
+ * its group (mode 0640, e.g. root:hearsay), so that root can keep the file
+ * and a service user can read it.
  */
 import { constants as fsConstants } from 'node:fs';
 import { chmod, open, stat } from 'node:fs/promises';
@@ -39,16 +42,26 @@ export async function readPrivateFile(path: string, what: string, bytesMax: numb
   }
 }
 
-/** Throws when a secret file's mode or owner lets another user at it. */
-export function refuseOpenMode(path: string, what: string, fileMode: number, uid: number): void {
-  const self = process.getuid?.();
-  if (self !== undefined && uid !== self && uid !== 0) {
-    throw new CliError(CLI_ERROR_CODES.FILE_TOO_OPEN, `${what} ${path} belongs to another user (uid ${uid}); it must be yours: chown it to this user`, { exitCode: EXIT_USAGE });
+/** Bits a secret file owned by root (read by a service user) must not have: group write, any access for others. */
+export const ROOT_OWNED_FORBIDDEN_BITS = 0o037;
+
+/**
+ * Throws when a secret file's mode or owner lets another user at it: it must
+ * be this user's with no access for group or others (0600, 0400), or root's
+ * with at most group read (0640). `self` is this process's uid (undefined
+ * where there are none).
+ */
+export function refuseOpenMode(path: string, what: string, fileMode: number, uid: number, self: number | undefined = process.getuid?.()): void {
+  if (self === undefined) return;
+  const rootOwned = uid === 0 && self !== 0;
+  if (uid !== self && !rootOwned) {
+    throw new CliError(CLI_ERROR_CODES.FILE_TOO_OPEN, `${what} ${path} belongs to another user (uid ${uid}); it must be this user's (or root's): chown it`, { exitCode: EXIT_USAGE });
   }
-  if ((fileMode & GROUP_OTHER_BITS) !== 0) {
+  if ((fileMode & (rootOwned ? ROOT_OWNED_FORBIDDEN_BITS : GROUP_OTHER_BITS)) !== 0) {
     throw new CliError(
       CLI_ERROR_CODES.FILE_TOO_OPEN,
-      `${what} ${path} is open to other users (mode ${mode(fileMode)}); it holds a secret, so it must be private: chmod 600 ${path}`,
+      `${what} ${path} is open to other users (mode ${mode(fileMode)}); it holds a secret, so it must be private: chmod 600 ${path}` +
+        (rootOwned ? ' (or 640 with a group only this node\'s user is in)' : ''),
       { exitCode: EXIT_USAGE },
     );
   }

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, parseAuthFile } from '@hearsay/http';
 import { AuthFile } from '../src/auth-file.ts';
 import { parseKeyFile, readKeyFile } from '../src/cluster-key.ts';
-import { readPrivateFile } from '../src/private-files.ts';
+import { readPrivateFile, refuseOpenMode } from '../src/private-files.ts';
 import { Readable } from 'node:stream';
 import { runCli, startNode, type CliIo, type RunningNode } from '../src/index.ts';
 
@@ -162,6 +162,22 @@ describe('secret files', () => {
     const read = readPrivateFile(file, 'test secret', 1024);
     if (ok) await expect(read).resolves.toBe('key\n');
     else await expect(read).rejects.toMatchObject({ code: 'FILE_TOO_OPEN', exitCode: 2 });
+  });
+
+  it.each([
+    // [file mode, file owner, this process, accepted]
+    [0o600, 1000, 1000, true],
+    [0o640, 1000, 1000, false],
+    [0o600, 1001, 1000, false],
+    [0o640, 0, 1000, true],
+    [0o660, 0, 1000, false],
+    [0o644, 0, 1000, false],
+    [0o640, 0, 0, false],
+    [0o600, 0, 0, true],
+  ])('mode %s owned by uid %i, read by uid %i: accepted %s', (fileMode, owner, self, ok) => {
+    const check = (): void => refuseOpenMode('/secret', 'test secret', fileMode, owner, self);
+    if (ok) expect(check).not.toThrow();
+    else expect(check).toThrow(expect.objectContaining({ code: 'FILE_TOO_OPEN' }));
   });
 
   it('refuses a missing file, a dir and an oversized file', async () => {
