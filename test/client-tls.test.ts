@@ -13,12 +13,13 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HearsayClient, HearsayError } from '@hearsay/client';
+import { HearsayClient } from '@hearsay/client';
 import { nodeFetch } from '@hearsay/client/node';
 import { createApp, createLocalService, createToken, parseAuthFile } from '@hearsay/http';
 import { openStore, type Store } from '@hearsay/storage';
 import { freeTcpPort } from './cluster-processes.ts';
 import { makeCa, makeCertificate, type TestCa } from './support/tls.ts';
+import { caught } from './support/caught.ts';
 
 let dir: string;
 let ca: TestCa;
@@ -52,15 +53,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function caught(promise: Promise<unknown>): Promise<HearsayError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HearsayError) return error;
-    throw error;
-  }
-  throw new Error('expected a HearsayError');
-}
 
 describe('HearsayClient with nodeFetch over HTTPS', () => {
   it('reads every kind of answer through a CA it was given', async () => {

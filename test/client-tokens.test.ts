@@ -4,12 +4,13 @@
  * `HearsayError`s with the server's codes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HearsayClient, HearsayError, type FetchLike } from '@hearsay/client';
+import { HearsayClient, type FetchLike } from '@hearsay/client';
 import { createApp, createLocalService, createToken, parseAuthFile } from '@hearsay/http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store } from '@hearsay/storage';
+import { caught } from './support/caught.ts';
 
 const admin = createToken({ scopes: ['admin'], id: 'ops' });
 const reader = createToken({ scopes: ['read'], id: 'reader' });
@@ -36,15 +37,6 @@ afterAll(async () => {
 
 const clientWith = (token?: string): HearsayClient => new HearsayClient({ baseUrl: 'http://node.test', fetch, ...(token === undefined ? {} : { token }) });
 
-async function caught(promise: Promise<unknown>): Promise<HearsayError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HearsayError) return error;
-    throw error;
-  }
-  throw new Error('expected a HearsayError');
-}
 
 describe('HearsayClient with a token', () => {
   it('without a token: health only; the rest is UNAUTHENTICATED (401)', async () => {
