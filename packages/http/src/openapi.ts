@@ -146,7 +146,29 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
         get: {
           summary: 'Whether the node serves',
           responses: {
-            200: { description: 'Serving', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' } } } } } },
+            200: {
+              description: 'Serving',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      status: { const: 'ok' },
+                      security: {
+                        type: 'object',
+                        description: 'How the node is protected (docs/security.md)',
+                        properties: {
+                          clientAuth: { type: 'string', enum: ['tokens', 'none'] },
+                          tls: { type: 'boolean' },
+                          internode: { type: 'string', enum: ['cluster-key', 'closed', 'insecure'] },
+                        },
+                      },
+                      warnings: { type: 'array', items: { type: 'string' }, description: 'What is open: no auth file, --insecure' },
+                    },
+                  },
+                },
+              },
+            },
             503: errorRef('NOT_SERVING: draining (shutting down) or unable to serve'),
           },
         },
