@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpTransport, InternodePeerClient, realTimers } from '@hearsay/cluster';
-import { aliveMembers, freePorts, get, put, TestCluster, TestNode, until } from './cluster-processes.ts';
+import { aliveMembers, api, freePorts, get, internodeTls, put, TestCluster, TestNode, until } from './cluster-processes.ts';
 
 let cluster: TestCluster;
 
@@ -32,7 +32,7 @@ describe('a 5-node cluster of real processes', () => {
   });
 
   it('shows every member with its partitions in /v1/cluster', async () => {
-    const view = (await (await fetch(`${cluster.nodes[0]!.url}/v1/cluster`)).json()) as {
+    const view = (await (await api(`${cluster.nodes[0]!.url}/v1/cluster`)).json()) as {
       members: Array<{ id: string; state: string; http: string; partitions: number[] }>;
     };
     expect(view.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
@@ -54,7 +54,7 @@ describe('a node with another cluster key', () => {
     ]);
     intruder.start();
     // It runs and answers health (503: it never sees a peer, so it never serves).
-    await until(async () => ((await fetch(`${intruder.url}/v1/health`).catch(() => undefined))?.status === 503 ? true : undefined), () => intruder.describe());
+    await until(async () => ((await api(`${intruder.url}/v1/health`).catch(() => undefined))?.status === 503 ? true : undefined), () => intruder.describe());
   }, 60_000);
 
   afterAll(async () => {
@@ -67,11 +67,11 @@ describe('a node with another cluster key', () => {
     // gossip by waiting for a fresh write to replicate, then check no view has it.
     expect((await put(cluster.nodes[2]!, 'five/after-intruder', 'x')).status).toBe(204);
     for (const node of cluster.nodes) {
-      const view = (await (await fetch(`${node.url}/v1/cluster`)).json()) as { members: Array<{ id: string }> };
+      const view = (await (await api(`${node.url}/v1/cluster`)).json()) as { members: Array<{ id: string }> };
       expect(view.members.map((m) => m.id)).not.toContain('intruder');
     }
     // The intruder itself still waits to see a peer: not serving, its view (if it shows one) only itself.
-    const health = await fetch(`${intruder.url}/v1/health`);
+    const health = await api(`${intruder.url}/v1/health`);
     expect(health.status).toBe(503);
     expect((await aliveMembers(intruder)).filter((id) => id !== 'intruder')).toEqual([]);
     // A node that cannot see the cluster does not serve writes.
@@ -81,11 +81,11 @@ describe('a node with another cluster key', () => {
 
   it('cannot write through the internode API: its signed requests are refused', async () => {
     const peer = new InternodePeerClient(
-      createHttpTransport({ baseUrl: cluster.nodes[0]!.url, targetId: cluster.nodes[0]!.id, clusterKey: 'another-secret', timers: realTimers }),
+      createHttpTransport({ baseUrl: cluster.nodes[0]!.url, targetId: cluster.nodes[0]!.id, clusterKey: 'another-secret', timers: realTimers, ...internodeTls() }),
       { timers: realTimers },
     );
     await expect(peer.scan({ prefix: '', limit: 1 })).rejects.toMatchObject({ code: 'PEER_UNAUTHORIZED' });
-    const unsigned = await fetch(`${cluster.nodes[0]!.url}/internal/write`, { method: 'POST', body: new Uint8Array([0x90]) });
+    const unsigned = await api(`${cluster.nodes[0]!.url}/internal/write`, { method: 'POST', body: new Uint8Array([0x90]) });
     expect(unsigned.status).toBe(401);
   });
 });
@@ -100,7 +100,7 @@ describe('a node stopped with SIGTERM', () => {
     const others = cluster.nodes.filter((n) => n !== leaver);
     await until(async () => {
       for (const node of others) {
-        const view = (await (await fetch(`${node.url}/v1/cluster`)).json()) as { members: Array<{ id: string; state: string }> };
+        const view = (await (await api(`${node.url}/v1/cluster`)).json()) as { members: Array<{ id: string; state: string }> };
         if (view.members.find((m) => m.id === 'n5')?.state !== 'left') return undefined;
       }
       return true;

@@ -3,15 +3,27 @@
  * ports picked up front (so a restarted node comes back on the same ones),
  * fast gossip through the advanced flags, and helpers that poll a condition
  * with a deadline. Nothing here sleeps a fixed time.
+ *
+ * With `HEARSAY_TEST_SECURE=1` (set by test/support/secure-mode.ts, which the
+ * `*-secure.test.ts` files import first) the same suites run with every
+ * protection on: HTTPS with certificates of a test CA and peer certificates
+ * checked (`--tls-verify-peers`), the cluster key in a 0600 key file, and an
+ * auth file; the helpers then reach the nodes over HTTPS with the CA and an
+ * admin token, and `runCli` passes both in HEARSAY_CA_FILE and HEARSAY_TOKEN.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHttpTransport, InternodePeerClient, realTimers } from '@hearsay/cluster';
+import { createSecureContext } from 'node:tls';
+import { nodeFetch } from '@hearsay/client/node';
+import { createHttpTransport, InternodePeerClient, realTimers, type InternodeTls } from '@hearsay/cluster';
+import { createToken } from '@hearsay/http';
 import type { StoredRecord } from '@hearsay/storage';
 import { CliProcess, until as untilWithin, withDeadline as withDeadlineOf } from './support/processes.ts';
+import { makeCa, makeCertificate } from './support/tls.ts';
 
 export { BIN, ROOT, type LogLine } from './support/processes.ts';
 export const DEADLINE_MS = 30_000;
@@ -30,6 +42,64 @@ export const FAST_FLAGS = [
   // Background repair off: the tests show what hints and `hearsay repair` do.
   '--repair-interval-ms', '0',
 ];
+
+/** Every protection on (TLS, peer certificates, key file, tokens): see the file comment. */
+export const SECURE = process.env['HEARSAY_TEST_SECURE'] === '1';
+
+interface Security {
+  readonly dir: string;
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly authFile: string;
+  /** An admin token of the auth file. */
+  readonly token: string;
+  readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
+  readonly internodeTls: InternodeTls;
+}
+
+let security: Security | undefined;
+
+/** The test CA, one node certificate (127.0.0.1) every node shows, and an auth file with an admin token; made once per test file. */
+function securityOf(): Security {
+  if (security !== undefined) return security;
+  const dir = mkdtempSync(join(tmpdir(), 'hearsay-secure-'));
+  const ca = makeCa(dir);
+  const cert = makeCertificate(ca, 'node');
+  const admin = createToken({ scopes: ['admin'], id: 'test-admin' });
+  const authFile = join(dir, 'tokens');
+  writeFileSync(authFile, `${admin.line}\n`, { mode: 0o600 });
+  const context = createSecureContext({ ca: readFileSync(ca.caFile), cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) });
+  const https = nodeFetch({ ca: readFileSync(ca.caFile) });
+  security = {
+    dir,
+    caFile: ca.caFile,
+    ...cert,
+    authFile,
+    token: admin.token,
+    fetch: (url, init) => https(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${admin.token}` } }),
+    internodeTls: { secureContext: () => context },
+  };
+  return security;
+}
+
+/**
+ * `fetch` to a test node: plain, or in secure mode over HTTPS with the test
+ * CA and the admin token (no token with `{ token: false }`).
+ */
+export function api(url: string, init: RequestInit = {}): Promise<Response> {
+  return SECURE ? securityOf().fetch(url, init) : fetch(url, init);
+}
+
+/** How a test's own internode client reaches a node: in secure mode it shows the node certificate, as a peer would. */
+export function internodeTls(): { tls?: InternodeTls } {
+  return SECURE ? { tls: securityOf().internodeTls } : {};
+}
+
+/** The environment a `hearsay` client command needs to reach a test node (the CA and a token in secure mode). */
+export function clientEnv(): NodeJS.ProcessEnv {
+  return SECURE ? { HEARSAY_CA_FILE: securityOf().caFile, HEARSAY_TOKEN: securityOf().token } : {};
+}
 
 /** A `hearsay` process whose stdout and stderr are collected as they arrive; stdin is closed. */
 export class Proc extends CliProcess {
@@ -51,7 +121,7 @@ export class TestNode {
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.httpPort}`;
+    return `${SECURE ? 'https' : 'http'}://127.0.0.1:${this.httpPort}`;
   }
 
   get gossipAddress(): string {
@@ -59,7 +129,7 @@ export class TestNode {
   }
 
   start(extra: readonly string[] = []): Proc {
-    this.proc = new Proc([
+    const args = [
       'start',
       '--node-id', this.id,
       '--data-dir', this.dataDir,
@@ -69,7 +139,19 @@ export class TestNode {
       '--log-level', 'info',
       ...FAST_FLAGS,
       ...extra,
-    ], { HEARSAY_CLUSTER_KEY: this.clusterKey });
+    ];
+    if (!SECURE) {
+      this.proc = new Proc(args, { HEARSAY_CLUSTER_KEY: this.clusterKey });
+      return this.proc;
+    }
+    const s = securityOf();
+    // The key in a private file, as an operator would keep it.
+    const keyFile = join(s.dir, `cluster-${this.id}.key`);
+    writeFileSync(keyFile, `${this.clusterKey}\n`, { mode: 0o600 });
+    this.proc = new Proc(
+      [...args, '--tls-cert', s.certFile, '--tls-key', s.keyFile, '--tls-ca', s.caFile, '--tls-verify-peers', '--auth-file', s.authFile],
+      { HEARSAY_CLUSTER_KEY: undefined, HEARSAY_CLUSTER_KEY_FILE: keyFile },
+    );
     return this.proc;
   }
 
@@ -110,6 +192,7 @@ export class TestCluster {
     for (const node of nodes) node.start();
     try {
       await cluster.waitConverged();
+      if (SECURE) await cluster.checkProtected();
     } catch (error) {
       // The caller never gets the cluster to stop: do not leave its processes running.
       await cluster.stop();
@@ -133,7 +216,7 @@ export class TestCluster {
       let converged = true;
       for (const id of ids) {
         const node = this.node(id);
-        const health = await fetch(`${node.url}/v1/health`).catch(() => undefined);
+        const health = await api(`${node.url}/v1/health`).catch(() => undefined);
         if (health?.status !== 200) {
           seen.set(id, `health ${health?.status ?? 'unreachable'}`);
           converged = false;
@@ -148,9 +231,24 @@ export class TestCluster {
     }, () => `cluster did not converge on ${want}: ${[...seen].map(([id, s]) => `${id} ${s}`).join('; ')}\n${this.nodes.map((n) => n.describe()).join('\n')}`);
   }
 
+  /** In secure mode: every node says it serves TLS, checks tokens and has a key, and refuses a request without a token. */
+  async checkProtected(): Promise<void> {
+    for (const node of this.nodes) {
+      const health = (await (await api(`${node.url}/v1/health`)).json()) as { security?: unknown };
+      if (JSON.stringify(health.security) !== JSON.stringify({ clientAuth: 'tokens', tls: true, internode: 'cluster-key' })) {
+        throw new Error(`${node.id} is not fully protected: ${JSON.stringify(health.security)}`);
+      }
+      const anonymous = await nodeFetch({ ca: readFileSync(securityOf().caFile), keepAlive: false })(`${node.url}/v1/kv/x`, {});
+      await anonymous.arrayBuffer();
+      if (anonymous.status !== 401) throw new Error(`${node.id} answered ${anonymous.status} without a token`);
+    }
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
     await rm(this.tmp, { recursive: true, force: true });
+    if (security !== undefined) await rm(security.dir, { recursive: true, force: true });
+    security = undefined;
   }
 }
 
@@ -158,7 +256,7 @@ type MemberView = Array<{ id: string; state: string; http: string }>;
 
 /** The members of `node`'s `/v1/cluster`, or undefined when it does not answer. */
 async function memberView(node: TestNode): Promise<MemberView | undefined> {
-  const response = await fetch(`${node.url}/v1/cluster`).catch(() => undefined);
+  const response = await api(`${node.url}/v1/cluster`).catch(() => undefined);
   if (response?.status !== 200) return undefined;
   return ((await response.json()) as { members: MemberView }).members;
 }
@@ -174,16 +272,16 @@ function aliveIds(members: MemberView): string[] {
 }
 
 export async function put(node: TestNode, key: string, value: string, consistency = 'quorum'): Promise<Response> {
-  return fetch(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`, { method: 'PUT', body: value });
+  return api(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`, { method: 'PUT', body: value });
 }
 
 export async function del(node: TestNode, key: string, consistency = 'quorum'): Promise<Response> {
-  return fetch(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`, { method: 'DELETE' });
+  return api(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`, { method: 'DELETE' });
 }
 
 /** The value, or undefined for 404; throws on any other status. */
 export async function get(node: TestNode, key: string, consistency = 'quorum'): Promise<string | undefined> {
-  const response = await fetch(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`);
+  const response = await api(`${node.url}/v1/kv/${encodeURIComponent(key)}?consistency=${consistency}`);
   if (response.status === 404) return undefined;
   if (response.status !== 200) throw new Error(`GET ${key} at ${consistency} from ${node.id}: ${response.status} ${await response.text()}`);
   return response.text();
@@ -191,7 +289,7 @@ export async function get(node: TestNode, key: string, consistency = 'quorum'): 
 
 /** A Prometheus sample of the node's `/metrics`, e.g. `hearsay_cluster_hints`. */
 export async function metric(node: TestNode, name: string): Promise<number | undefined> {
-  const response = await fetch(`${node.url}/metrics`).catch(() => undefined);
+  const response = await api(`${node.url}/metrics`).catch(() => undefined);
   if (response?.status !== 200) return undefined;
   const line = (await response.text()).split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
@@ -203,7 +301,7 @@ export async function metric(node: TestNode, name: string): Promise<number | und
  * coordinator assembles from several.
  */
 export async function localRecords(node: TestNode, prefix: string): Promise<StoredRecord[]> {
-  const peer = new InternodePeerClient(createHttpTransport({ baseUrl: node.url, targetId: node.id, clusterKey: node.clusterKey, timers: realTimers }), {
+  const peer = new InternodePeerClient(createHttpTransport({ baseUrl: node.url, targetId: node.id, clusterKey: node.clusterKey, timers: realTimers, ...internodeTls() }), {
     timers: realTimers,
     timeoutMs: 10_000,
   });
@@ -224,7 +322,7 @@ export function fingerprint(records: readonly StoredRecord[]): string[] {
 
 /** Runs `hearsay <args>` to completion. */
 export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = new Proc(args, env);
+  const proc = new Proc(args, { ...clientEnv(), ...env });
   const code = await proc.exitCode();
   return { code, stdout: proc.stdout, stderr: proc.stderr };
 }

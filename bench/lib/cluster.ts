@@ -1,5 +1,6 @@
 /** `hearsay start` child processes on loopback for the cluster benches. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -7,6 +8,8 @@ import { join } from 'node:path';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const BIN = join(ROOT, 'packages/cli/src/bin.ts');
 const START_DEADLINE_MS = 60_000;
+/** A node with seeds needs a cluster key; one per bench run, passed in the environment (not the arguments). */
+const CLUSTER_KEY = randomBytes(32).toString('base64');
 
 export interface NodeProcess {
   readonly name: string;
@@ -57,7 +60,7 @@ export function startNode(name: string, dataDir: string, httpPort: number, gossi
       '--repair-interval-ms', '0',
       ...extra,
     ],
-    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
+    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, HEARSAY_CLUSTER_KEY: CLUSTER_KEY } },
   );
   return { name, url: `http://127.0.0.1:${httpPort}`, child };
 }

@@ -6,6 +6,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import autocannon from 'autocannon';
 import { median } from './stats.ts';
 
@@ -14,6 +15,8 @@ export type Tool = 'wrk' | 'autocannon';
 
 export interface LoadOptions {
   readonly connections: number;
+  /** Sent with every request, e.g. `{ authorization: 'Bearer ...' }`. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Keys `bench/0` … `bench/<keyCount - 1>`. */
   readonly keyCount: number;
   readonly valueBytes: number;
@@ -44,16 +47,22 @@ export function hasWrk(): boolean {
 
 export const keyPath = (i: number): string => `/v1/kv/bench/${i}`;
 
-/** PUTs every key once, over keep-alive connections (node:http: cheaper per request than fetch). */
+/**
+ * PUTs every key once, over keep-alive connections (node:http(s): cheaper per
+ * request than fetch). An https:// server's certificate is not checked: the
+ * benches make their own.
+ */
 export async function preload(url: string, load: LoadOptions): Promise<void> {
   const value = Buffer.alloc(load.valueBytes, 0x62);
-  const agent = new Agent({ keepAlive: true, maxSockets: load.connections });
+  const secure = url.startsWith('https:');
+  const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: load.connections, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: load.connections });
+  const send = secure ? httpsRequest : httpRequest;
   const put = (i: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      const request = httpRequest(url + keyPath(i), {
+      const request = send(url + keyPath(i), {
         method: 'PUT',
         agent,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': value.length },
+        headers: { ...load.headers, 'content-type': 'application/octet-stream', 'content-length': value.length },
       });
       request.on('response', (response) => {
         response.resume();
@@ -78,10 +87,13 @@ export function wrkScript(op: Op, load: RequestOptions): string {
   const body = 'v'.repeat(load.valueBytes);
   const query = load.query === '' ? '' : ` .. "${load.query}"`;
   const path = `"/v1/kv/bench/" .. math.random(0, ${load.keyCount - 1})${query}`;
+  const extra = Object.entries(load.headers ?? {}).map(([name, value]) => `["${name}"] = "${value}"`);
   const request =
     op === 'GET'
-      ? `return wrk.format("GET", ${path})`
-      : `return wrk.format("PUT", ${path}, { ["Content-Type"] = "application/octet-stream" }, "${body}")`;
+      ? extra.length === 0
+        ? `return wrk.format("GET", ${path})`
+        : `return wrk.format("GET", ${path}, { ${extra.join(', ')} })`
+      : `return wrk.format("PUT", ${path}, { ${['["Content-Type"] = "application/octet-stream"', ...extra].join(', ')} }, "${body}")`;
   return `
 math.randomseed(42)
 request = function()
@@ -119,6 +131,7 @@ export async function runAutocannon(url: string, op: Op, seconds: number, load: 
   const result = await autocannon({
     url,
     connections: load.connections,
+    ...(load.headers === undefined ? {} : { headers: { ...load.headers } }),
     duration: seconds,
     requests: [
       {

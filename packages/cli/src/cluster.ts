@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { hintsSublevel, startClusterService, type ClusterConfig, type ClusterService, type GossipMembership } from '@hearsay/cluster';
+import { hintsSublevel, startClusterService, toClusterKeys, type ClusterConfig, type ClusterService, type GossipMembership } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
 import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/http';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
@@ -25,6 +26,11 @@ export interface ClusterTuning {
  * `options.seeds` (none: a one-node cluster others can join), hints live in
  * `<dataDir>/hints`, the internode routes are mounted under `/internal`, and
  * `options.clusterKey` signs internode HTTP and encrypts gossip.
+ *
+ * Without a key (and without `options.insecure`) the node is closed: no
+ * internode routes (`/internal/*` answers 404), and its gossip is encrypted
+ * with a random key nobody else has, so no node can join it. The CLI refuses
+ * seeds without a key, so such a node always starts alone.
  */
 export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFactory {
   return async ({ store, load, dataDir, httpUrl, options, logger }) => {
@@ -36,6 +42,10 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
       throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `cannot open the hints in data dir ${dataDir}: ${describe(error)}`, { cause: error });
     }
     const replicationFactor = options.replicationFactor;
+    const givenKey = toClusterKeys(options.clusterKey);
+    const internode = givenKey !== undefined ? 'cluster-key' : options.insecure === true ? 'insecure' : 'closed';
+    // Closed: a key that never leaves this process keeps every other node out of its gossip.
+    const clusterKey = internode === 'closed' ? randomBytes(32).toString('base64') : givenKey;
     let cluster: ClusterService;
     let unsubscribe = (): void => {};
     try {
@@ -52,7 +62,8 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
           ...(tuning.advertiseHost === undefined ? {} : { advertiseHost: tuning.advertiseHost }),
           ...(tuning.gossip === undefined ? {} : { config: tuning.gossip }),
         },
-        ...(options.clusterKey === undefined || options.clusterKey === '' ? {} : { clusterKey: options.clusterKey }),
+        ...(clusterKey === undefined ? {} : { clusterKey }),
+        ...(options.tls === undefined ? {} : { tls: { secureContext: () => options.tls!.clientContext() } }),
         config: { ...tuning.config, replicationFactor },
         load,
         onError: (what, error) => logger.warn({ err: error }, what),
@@ -89,16 +100,24 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
         gossip: cluster.gossip.localAddress,
         seeds: options.seeds,
         replicationFactor,
-        clusterKey: options.clusterKey === undefined || options.clusterKey === '' ? 'none' : 'set',
+        internode,
       },
       options.seeds.length === 0
-        ? `gossip on ${cluster.gossip.localAddress}: a new cluster of one (others join with --seeds ${cluster.gossip.localAddress})`
+        ? internode === 'closed'
+          ? `gossip on ${cluster.gossip.localAddress}: a cluster of one that no other node can join (it has no cluster key)`
+          : `gossip on ${cluster.gossip.localAddress}: a new cluster of one (others join with --seeds ${cluster.gossip.localAddress})`
         : `gossip on ${cluster.gossip.localAddress}: joining through ${options.seeds.join(', ')}`,
     );
+    if (internode === 'insecure') {
+      logger.warn({ internode }, '--insecure: no cluster key; anyone who reaches this node\'s ports can join the cluster, read every key and write any value through the internode API');
+    } else if (internode === 'closed') {
+      logger.info({ internode }, 'no cluster key: this node serves alone; no node can join it and /internal/* answers 404 (give every node the same --cluster-key-file to form a cluster)');
+    }
     const nodeService: NodeService = {
       service: loggedRepair(cluster.service, logger, () => cluster.node.antiEntropy.metrics()),
-      internal: cluster.internal,
+      ...(internode === 'closed' ? {} : { internal: cluster.internal }),
       mode: 'cluster',
+      internode,
       async stop() {
         unsubscribe();
         logger.info('leaving the cluster');

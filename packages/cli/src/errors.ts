@@ -19,6 +19,22 @@ export const CLI_ERROR_CODES = {
   NOT_FOUND: 'NOT_FOUND',
   /** `repair` finished but the replicas it covered are not in sync. */
   NOT_IN_SYNC: 'NOT_IN_SYNC',
+  /** A secret file (cluster key, auth file, TLS key) that group or others may access, or another user owns. */
+  FILE_TOO_OPEN: 'FILE_TOO_OPEN',
+  /** A file named by a flag is missing, not a regular file, or too large. */
+  FILE_UNREADABLE: 'FILE_UNREADABLE',
+  /** A file the command creates or rewrites cannot be written (or exists, for a new key). */
+  FILE_UNWRITABLE: 'FILE_UNWRITABLE',
+  /** `token revoke` of an id the auth file does not list. */
+  TOKEN_NOT_FOUND: 'TOKEN_NOT_FOUND',
+  /** The auth file does not parse; the message names the line. */
+  AUTH_FILE_INVALID: 'AUTH_FILE_INVALID',
+  /** A node with seeds and no cluster key (and no `--insecure`). */
+  CLUSTER_KEY_REQUIRED: 'CLUSTER_KEY_REQUIRED',
+  /** The TLS certificate, key and CA files do not make a usable certificate (e.g. the key is not the certificate's). */
+  TLS_INVALID: 'TLS_INVALID',
+  /** The cluster key file holds no usable key. */
+  CLUSTER_KEY_INVALID: 'CLUSTER_KEY_INVALID',
 } as const;
 
 export const EXIT_OK = 0;

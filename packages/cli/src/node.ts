@@ -1,5 +1,8 @@
 import { mkdir, access, constants as fsConstants, readFile, statfs } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import type { ClusterKeys } from '@hearsay/cluster';
 import type { AddressInfo } from 'node:net';
 import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
@@ -18,10 +21,14 @@ import {
   type HearsayApp,
   type KvService,
   type ServerLimits,
+  type SecurityReport,
+  type TokenVerifier,
 } from '@hearsay/http';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
+import { Counter } from 'prom-client';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { makeDirPrivate } from './private-files.ts';
 
 export interface NodeOptions {
   /** Holds the store, the node id and the clock's high-water mark. Created when missing. */
@@ -33,7 +40,22 @@ export interface NodeOptions {
   readonly gossipPort: number;
   readonly seeds: readonly string[];
   readonly replicationFactor: number;
-  readonly clusterKey?: string;
+  /** The cluster key, or the keys of a rotation (`ClusterKeys`, changed in place as the key file is reloaded). */
+  readonly clusterKey?: string | ClusterKeys;
+  /** Run a cluster without a cluster key: the internode API open to anyone (warned at every start). */
+  readonly insecure?: boolean;
+  /** Client tokens (an `AuthFile`): every route but health then needs one. None: any client may do anything (warned). */
+  readonly auth?: TokenVerifier;
+  /** With `auth`: `/metrics` without a token. */
+  readonly openMetrics?: boolean;
+  /** Serve HTTPS with these certificates (a `TlsMaterial`, reloaded in place). None: plain HTTP. */
+  readonly tls?: NodeTls;
+  /**
+   * With `tls`: ask every client for a certificate, and answer internode
+   * routes (`/internal/*`) only over a connection whose certificate the CA
+   * signed (401 otherwise). The public API still takes clients without one.
+   */
+  readonly tlsVerifyPeers?: boolean;
   /** The id of the node. A new data dir takes it; an existing one must have been created with it. Default: generated once and kept in the data dir. */
   readonly nodeId?: string;
   readonly logger: Logger;
@@ -66,6 +88,16 @@ export const DEFAULT_NODE_LIMITS: NodeLimits = {
 /** How often the free disk space of the data dir is measured for `/v1/health`. */
 export const DISK_CHECK_INTERVAL_MS = 5_000;
 
+/** The node's certificates as the server needs them (`TlsMaterial` of tls-files.ts). */
+export interface NodeTls {
+  serverOptions(requestCert: boolean): HttpsServerOptions;
+  /** Calls `listener` after the certificates change on disk; returns the function that stops it. */
+  onReload(listener: () => void): () => void;
+  certificate(): { readonly subject: string; readonly validTo: string; readonly fingerprint256: string };
+  /** The context of connections to peers: the CA that verifies them, and this node's certificate to show them. */
+  clientContext(): SecureContext;
+}
+
 export interface ServiceFactoryContext {
   readonly store: Store;
   /** The node's body budget and refusal counters: internode routes take their bodies' bytes from it too. */
@@ -84,6 +116,8 @@ export interface NodeService {
   readonly internal?: AppOptions['internal'];
   /** Said in the startup log, e.g. `single-node` or `cluster`. */
   readonly mode: string;
+  /** How the internode API is protected, for `/v1/health` (default `closed`: there is none). */
+  readonly internode?: SecurityReport['internode'];
   /** Called on stop after the HTTP server has closed, before the store closes. */
   stop?(): Promise<void>;
 }
@@ -125,7 +159,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const limits: NodeLimits = { ...DEFAULT_NODE_LIMITS, ...options.limits };
   checkLimits(limits);
   const dataDir = resolvePath(options.dataDir);
-  await prepareDataDir(dataDir);
+  await prepareDataDir(dataDir, logger);
   await warnOnLowFileLimit(limits.maxConnections, logger);
   const store = await openDataDirStore(dataDir, options.nodeId);
   const load = new LoadLimits({ maxBodyBytesInFlight: limits.maxBodyBytesInFlight });
@@ -142,9 +176,20 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // A keep-alive connection that just finished its last request would otherwise hold the server open.
     if (draining) server.closeIdleConnections();
   };
-  const server = createServer((request, response) => {
+  const tls = options.tls;
+  const verifyPeers = tls !== undefined && options.tlsVerifyPeers === true;
+  let peerRefusals = 0;
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
     inFlight += 1;
     response.on('close', onResponseClose);
+    if (verifyPeers && request.url?.startsWith('/internal/') === true && !(request.socket as TLSSocket).authorized) {
+      // Refused from the connection alone: the body is not read, and the connection closes.
+      peerRefusals += 1;
+      response
+        .writeHead(401, { 'content-type': 'application/json', connection: 'close' })
+        .end('{"error":{"code":"UNAUTHENTICATED","message":"internode requests need a client certificate signed by the cluster CA (--tls-ca)"}}');
+      return;
+    }
     // A repair's progress stream may be quiet longer than the stall timeout; the client's disconnect stops it.
     if (request.method === 'POST' && request.url?.startsWith('/v1/repair') === true) response.on('timeout', keepOpen);
     if (listener === undefined) {
@@ -152,7 +197,11 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       return;
     }
     void listener(request, response);
-  });
+  };
+  // A TLS handshake counts against the time to send a request head.
+  const server: Server =
+    tls === undefined ? createServer(handle) : createHttpsServer({ ...tls.serverOptions(verifyPeers), handshakeTimeout: limits.headersTimeoutMs }, handle);
+  const stopTlsReload = tls?.onReload(() => (server as unknown as { setSecureContext(options: HttpsServerOptions): void }).setSecureContext(tls.serverOptions(verifyPeers)));
   // Connections capped, slow heads, bodies and stalls timed out, refused bodies thrown away within a bound.
   limitServer(server, limits, load);
   // Bytes Node's parser refuses, and CONNECT, get JSON error answers instead of a dropped connection.
@@ -161,30 +210,53 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   try {
     await listen(server, options.host, options.httpPort);
   } catch (error) {
+    stopTlsReload?.();
     await store.close().catch(() => undefined);
     throw error;
   }
   // After listen, accept() can still fail (EMFILE: out of file descriptors); Node reports it as a server error.
   server.on('error', acceptErrorLogger(logger));
   const address = server.address() as AddressInfo;
-  const httpUrl = `http://${formatHost(options.host)}:${address.port}`;
+  const httpUrl = `${tls === undefined ? 'http' : 'https'}://${formatHost(options.host)}:${address.port}`;
   let nodeService: NodeService;
   try {
     nodeService = await (options.createService ?? createLocalNodeService)({ store, load, dataDir, httpUrl, options, logger });
   } catch (error) {
+    stopTlsReload?.();
     await new Promise((resolve) => server.close(resolve));
     await store.close().catch(() => undefined);
     throw error;
   }
   const { service } = nodeService;
   const disk = limits.minFreeDiskBytes > 0 ? watchFreeDisk(dataDir, limits.minFreeDiskBytes, logger) : undefined;
-  const appOptions: AppOptions = { service, logger, processMetrics: true, load, healthChecks: disk === undefined ? [] : [disk.check] };
+  const security: SecurityReport = { tls: tls !== undefined, internode: nodeService.internode ?? 'closed' };
+  const appOptions: AppOptions = {
+    service,
+    logger,
+    processMetrics: true,
+    load,
+    healthChecks: disk === undefined ? [] : [disk.check],
+    security,
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+    ...(options.openMetrics === undefined ? {} : { openMetrics: options.openMetrics }),
+  };
   const app = createApp(nodeService.internal === undefined ? appOptions : { ...appOptions, internal: nodeService.internal });
   // Paths or Host headers that the Request constructor refuses get a JSON 400 instead of node-server's bare 500.
   // No automatic cleanup: node-server would close a connection 500 ms after an answer that left its body unread,
   // resetting a client still sending it (a 413 seen as EPIPE); Node throws the body away itself, and
   // limitServer bounds that.
   listener = getRequestListener(app.fetch, { errorHandler: requestErrorResponse, autoCleanupIncoming: false });
+  if (verifyPeers) {
+    new Counter({
+      name: 'hearsay_internode_peer_certificate_refusals_total',
+      help: 'Internode requests refused because their connection showed no certificate the cluster CA signed (--tls-verify-peers).',
+      registers: [app.registry],
+      collect() {
+        this.reset();
+        this.inc(peerRefusals);
+      },
+    });
+  }
 
   let stopping: Promise<void> | undefined;
   const running: RunningNode = {
@@ -218,6 +290,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     await closed;
     clearTimeout(timer);
     disk?.stop();
+    stopTlsReload?.();
     try {
       await nodeService.stop?.();
     } finally {
@@ -238,10 +311,26 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     },
     `node ${store.nodeId} serving ${httpUrl} (data dir ${dataDir})`,
   );
+  if (tls !== undefined) {
+    const certificate = tls.certificate();
+    logger.info({ certificate, verifyPeers }, `serving HTTPS with the certificate of ${certificate.subject} (valid until ${certificate.validTo})`);
+    if (Date.parse(certificate.validTo) - Date.now() < CERTIFICATE_EXPIRY_WARNING_MS) {
+      logger.warn({ validTo: certificate.validTo }, 'the TLS certificate expires within 30 days; replace the files (the node reloads them) before it does');
+    }
+  }
+  if (options.auth === undefined) {
+    logger.warn(
+      { clientAuth: 'none' },
+      `no --auth-file: any client that reaches ${httpUrl} can read, write and delete every key and run repair; make tokens with \`hearsay token create\``,
+    );
+  }
   return running;
 }
 
 function keepOpen(): void {}
+
+/** A certificate closer than this to its expiry is warned about at start. */
+const CERTIFICATE_EXPIRY_WARNING_MS = 30 * 24 * 3600 * 1000;
 
 function checkLimits(limits: NodeLimits): void {
   try {
@@ -329,12 +418,18 @@ function watchFreeDisk(dataDir: string, minFreeBytes: number, logger: Logger): {
   return { check: () => problem, stop: () => clearInterval(timer) };
 }
 
-async function prepareDataDir(dataDir: string): Promise<void> {
+/** Creates the data dir private (0700), or makes an existing one private: it holds every value in the clear. */
+async function prepareDataDir(dataDir: string, logger: Logger): Promise<void> {
+  let tightened: { readonly fromMode: number } | undefined;
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await access(dataDir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+    tightened = await makeDirPrivate(dataDir);
   } catch (error) {
     throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `data dir ${dataDir} is unusable: ${describe(error)}`, { cause: error });
+  }
+  if (tightened !== undefined) {
+    logger.warn({ dataDir, fromMode: `0${tightened.fromMode.toString(8)}`, toMode: '0700' }, `data dir ${dataDir} was open to other users; made it private (0700)`);
   }
 }
 

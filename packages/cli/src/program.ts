@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { HearsayError } from '@hearsay/client';
 import { registerDevCommand } from './commands/dev.ts';
+import { registerKeyCommand } from './commands/key.ts';
 import { registerKvCommands } from './commands/kv.ts';
 import { registerRepairCommand } from './commands/repair.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerStatusCommand } from './commands/status.ts';
+import { registerTokenCommand } from './commands/token.ts';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.ts';
 import { processIo, type CliIo } from './io.ts';
 import { isFalseWord } from './options.ts';
@@ -39,6 +41,8 @@ export function createProgram(context: CommandContext): Command {
   registerKvCommands(program, context);
   registerStatusCommand(program, context);
   registerRepairCommand(program, context);
+  registerTokenCommand(program, context);
+  registerKeyCommand(program, context);
   return program;
 }
 
@@ -62,13 +66,24 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return error.exitCode;
     }
     if (error instanceof HearsayError) {
-      const hint = error.code === 'NETWORK_ERROR' ? ' (is a node running there? start one with `hearsay start`)' : '';
+      const hint = (error.code === 'NETWORK_ERROR' && CERTIFICATE_ERROR.test(error.message) ? CERTIFICATE_HINT : undefined) ?? HINTS[error.code] ?? '';
       io.stderr.write(`hearsay: ${error.message} [${error.code}]${hint}\n`);
       return EXIT_FAILURE;
     }
     throw error;
   }
 }
+
+/** Node's codes for a server certificate it cannot verify (a private CA, a self-signed certificate, another host's). */
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/;
+const CERTIFICATE_HINT = " (the node's TLS certificate is not trusted: pass the CA that signed it with --ca-file or HEARSAY_CA_FILE)";
+
+/** What to try next, after the message of a client error with this code. */
+const HINTS: Readonly<Record<string, string>> = {
+  NETWORK_ERROR: ' (is a node running there? start one with `hearsay start`)',
+  UNAUTHENTICATED: ' (the node needs a client token: pass one with --token or HEARSAY_TOKEN; make one with `hearsay token create`)',
+  FORBIDDEN: " (the token lacks the scope or key prefix this needs; see `hearsay token list` on the node's auth file)",
+};
 
 /** Commander turns a boolean flag on when its variable is set at all; `HEARSAY_JSON=0` should mean off. */
 function applyBooleanEnv(command: Command): void {

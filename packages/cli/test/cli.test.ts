@@ -24,7 +24,7 @@ export async function run(argv: string[], stdin = ''): Promise<{ code: number; s
   return { code, stdout, stderr };
 }
 
-const COMMANDS = ['start', 'dev', 'get', 'put', 'del', 'status', 'repair'];
+const COMMANDS = ['start', 'dev', 'get', 'put', 'del', 'status', 'repair', 'token', 'key'];
 const savedEnv = { ...process.env };
 
 afterEach(() => {
@@ -209,8 +209,16 @@ describe('cluster wiring', () => {
     const args = plans[1]!.args;
     expect(args.slice(0, 3)).toEqual(['start', '--node-id', 'dev-2']);
     expect(args[args.indexOf('--seeds') + 1]).toBe('127.0.0.1:7946,127.0.0.1:7948');
-    expect(args).not.toContain('--cluster-key');
-    expect(planDevCluster({ ...devFlags, clusterKey: 'k', gossipBasePort: 9000 })[0]!.args).toEqual(expect.arrayContaining(['--cluster-key', 'k', '--gossip-port', '9000']));
+    // The key travels in the environment, never in the arguments: a fresh random one, the same for every node.
+    expect(args.join(' ')).not.toContain('key');
+    const key = plans[0]!.env['HEARSAY_CLUSTER_KEY'];
+    expect(key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(plans.map((p) => p.env['HEARSAY_CLUSTER_KEY'])).toEqual([key, key, key]);
+    expect(planDevCluster(devFlags)[0]!.env['HEARSAY_CLUSTER_KEY']).not.toBe(key);
+    const given = planDevCluster({ ...devFlags, clusterKey: 'given-key', gossipBasePort: 9000 })[0]!;
+    expect(given.env).toEqual({ HEARSAY_CLUSTER_KEY: 'given-key' });
+    expect(given.args).not.toContain('given-key');
+    expect(given.args).toEqual(expect.arrayContaining(['--gossip-port', '9000']));
     expect(planDevCluster({ ...devFlags, nodes: 1 })[0]!.args).toEqual(expect.arrayContaining(['--seeds', '']));
   });
 

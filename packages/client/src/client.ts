@@ -53,7 +53,7 @@ export class HearsayClient {
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#consistency = options.consistency;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#headers = options.headers ?? {};
+    this.#headers = options.token === undefined ? (options.headers ?? {}) : { ...options.headers, authorization: `Bearer ${checkToken(options.token)}` };
   }
 
   /** The value of `key`, `undefined` when it is missing or deleted, or `NotModified` when `ifNoneMatch` matched. */
@@ -263,6 +263,14 @@ export class HearsayClient {
       if (timer !== undefined) clearTimeout(timer);
     }
   }
+}
+
+/** A token as a header can carry it: RFC 6750 token characters only (a pasted newline would otherwise break the request). */
+function checkToken(token: string): string {
+  if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) {
+    throw new HearsayError(CLIENT_ERROR_CODES.INVALID_ARGUMENT, 'token must be the text hearsay token create printed (letters, digits and . _ ~ + / -)', 0);
+  }
+  return token;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

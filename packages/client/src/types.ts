@@ -20,6 +20,13 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Sent with every request. */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * A token of the node's auth file (`hearsay token create`), sent as
+   * `Authorization: Bearer <token>` with every request. Needed when the node
+   * was started with `--auth-file`; without one a request fails with
+   * `UNAUTHENTICATED` (401), with one that lacks the scope with `FORBIDDEN` (403).
+   */
+  readonly token?: string;
 }
 
 export interface CallOptions {

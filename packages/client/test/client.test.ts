@@ -114,6 +114,27 @@ describe('HearsayClient', () => {
     expect(await client.head('gone')).toBeUndefined();
   });
 
+  it('sends a token as Authorization: Bearer with every request, over headers of the same name', async () => {
+    const { fetch, sent } = fakeFetch(
+      () => new Response('v', { status: 200, headers: { etag: '"v1"' } }),
+      () => json(200, { ok: true }),
+    );
+    const token = `hs1.app.${'A'.repeat(43)}`;
+    const client = new HearsayClient({ fetch, token, headers: { authorization: 'Basic x', 'x-trace': '1' } });
+    await client.get('k');
+    await client.health();
+    for (const request of sent) {
+      expect(request.headers.get('authorization')).toBe(`Bearer ${token}`);
+      expect(request.headers.get('x-trace')).toBe('1');
+    }
+  });
+
+  it('refuses a token that a header cannot carry', () => {
+    for (const token of ['', 'has space', 'line\nbreak', 'ünï']) {
+      expect(() => new HearsayClient({ token })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+  });
+
   it('puts with a default content type by value kind and the conditional headers', async () => {
     const noContent = (etag: string) => () => new Response(null, { status: 204, headers: { etag } });
     const { fetch, sent } = fakeFetch(noContent('"a"'), noContent('"b"'), noContent('"c"'));

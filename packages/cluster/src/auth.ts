@@ -98,14 +98,25 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * The header checks: signature, timestamp window (not the nonce: the caller
  * asks its `NonceCache` once this passed, so that only authenticated
  * requests take room in it). `bodyLength` is the request's `Content-Length`.
+ * With several keys (a rotation, `ClusterKeys`) a signature made with any of
+ * them passes; they are tried in order, so the primary costs one HMAC.
  */
 export function checkHeaders(
-  key: string | undefined,
+  key: string | readonly string[] | undefined,
   request: { readonly method: string; readonly path: string; readonly target: string; readonly bodyLength: number },
   headers: { get(name: string): string | null | undefined },
   nowMs: number,
   maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
 ): AuthFailure | Authenticated {
+  if (typeof key === 'object') {
+    if (key.length === 0) return checkHeaders(undefined, request, headers, nowMs, maxClockSkewMs);
+    let result: AuthFailure | Authenticated = checkHeaders(key[0], request, headers, nowMs, maxClockSkewMs);
+    // Only a signature that matched no key so far is worth another key; every other outcome holds for all keys.
+    for (let i = 1; i < key.length && isAuthFailure(result) && result.code === 'FORBIDDEN'; i++) {
+      result = checkHeaders(key[i], request, headers, nowMs, maxClockSkewMs);
+    }
+    return result;
+  }
   const signature = headers.get(SIGNATURE_HEADER) ?? undefined;
   if (key === undefined || key === '') {
     if (signature !== undefined) return { status: 403, code: 'FORBIDDEN', message: 'this node has no cluster key; signed requests come from another cluster' };

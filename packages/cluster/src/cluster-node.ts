@@ -6,7 +6,8 @@ import { Coordinator, DEFAULT_COORDINATOR_CONFIG } from './coordinator.ts';
 import { ClusterError } from './errors.ts';
 import { DEFAULT_HANDOFF_CONFIG, HintedHandoff } from './handoff.ts';
 import { HintStore, type HintsDb } from './hint-store.ts';
-import { createHttpTransport } from './http-transport.ts';
+import { toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
+import { createHttpTransport, type InternodeTls } from './http-transport.ts';
 import {
   batchBytesOf,
   createInternodeApp,
@@ -105,8 +106,10 @@ export interface ClusterNodeOptions {
   /** Where hints live: `hintsSublevel(db)` of the data database, or any `HintsDb`. */
   readonly hintsDb: HintsDb;
   readonly membership: MembershipView;
-  /** The cluster key for internode authentication; unset = no authentication. */
-  readonly clusterKey?: string;
+  /** The cluster key for internode authentication, or the keys of a rotation (`ClusterKeys`); unset = no authentication. */
+  readonly clusterKey?: ClusterKeyInput;
+  /** TLS to members whose HTTP address is `https://` (default transport only). */
+  readonly tls?: InternodeTls;
   /**
    * How to reach a member. Default: HTTP to `member.http` + `/internal`,
    * signed with `clusterKey`. The simulation passes one over its network.
@@ -195,7 +198,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   const hints = new HintStore(options.hintsDb, { maxHintsPerTarget: config.maxHintsPerTarget });
   const storeHealth = new StoreWriteHealth(timers);
   const batchBytes = batchBytesOf(config.internodeMaxBodyBytes);
-  const clusterKey = options.clusterKey === undefined || options.clusterKey === '' ? undefined : options.clusterKey;
+  const clusterKey = toClusterKeys(options.clusterKey);
 
   /** The clients made by the default factory, by member id, for the queue metrics. */
   const clients = new Map<string, InternodePeerClient>();
@@ -208,6 +211,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
         targetId: m.id,
         maxResponseBytes: config.internodeMaxBodyBytes,
         ...(clusterKey === undefined ? {} : { clusterKey }),
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
     const client = new InternodePeerClient(transport, {
       timers,

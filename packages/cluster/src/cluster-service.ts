@@ -5,7 +5,8 @@ import type { Store } from '@hearsay/storage';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
 import { connectGossip, type GossipMembership } from './gossip-membership.ts';
 import type { HintsDb } from './hint-store.ts';
-import { createHttpTransport } from './http-transport.ts';
+import { ClusterKeys, toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
+import { createHttpTransport, type InternodeTls } from './http-transport.ts';
 import type { Coordinator } from './coordinator.ts';
 import { realTimers } from './timers.ts';
 
@@ -29,8 +30,16 @@ export interface ClusterServiceOptions {
     readonly config?: Partial<GossipTuning>;
     readonly logger?: GossipLogger;
   };
-  /** The cluster key: internode HMAC, and gossip encryption so a node with another key cannot even join. */
-  readonly clusterKey?: string;
+  /**
+   * The cluster key: internode HMAC, and gossip encryption so a node with
+   * another key cannot even join. `ClusterKeys` rotates without downtime:
+   * its `replace` changes the keys internode requests are signed and
+   * checked with, and the gossip keyring with them (every key installed,
+   * the primary sealing).
+   */
+  readonly clusterKey?: ClusterKeyInput;
+  /** TLS to members whose HTTP address is `https://`. */
+  readonly tls?: InternodeTls;
   readonly config?: Partial<ClusterConfig>;
   readonly onError?: (what: string, error: unknown) => void;
   /**
@@ -67,7 +76,9 @@ export interface ClusterService {
  */
 export async function startClusterService(options: ClusterServiceOptions): Promise<ClusterService> {
   const { store } = options;
-  const key = options.clusterKey === undefined || options.clusterKey === '' ? undefined : options.clusterKey;
+  const key = toClusterKeys(options.clusterKey);
+  const derive = gossipKeyDeriver();
+  const keyring = key === undefined ? undefined : new Keyring(key.all.map(derive));
   const gossip = await startGossip({
     id: store.nodeId,
     host: options.gossip.host,
@@ -75,7 +86,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     seeds: options.gossip.seeds,
     label: 'hearsay',
     ...(options.gossip.advertiseHost === undefined ? {} : { advertiseHost: options.gossip.advertiseHost }),
-    ...(key === undefined ? {} : { keyring: new Keyring([deriveKey(key)]) }),
+    ...(keyring === undefined ? {} : { keyring }),
     ...(options.gossip.generationFile === undefined ? {} : { persistence: fileGenerationStore(options.gossip.generationFile) }),
     ...(options.gossip.config === undefined ? {} : { config: options.gossip.config }),
     ...(options.gossip.logger === undefined ? {} : { logger: options.gossip.logger }),
@@ -87,6 +98,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     expectPeers: options.gossip.seeds.length > 0,
   });
   options.watchGossip?.(gossip, membership);
+  const stopFollowingKeys = key === undefined || keyring === undefined ? () => undefined : followKeys(key, keyring, derive);
   let node: ClusterNode;
   try {
     node = createClusterNode({
@@ -94,6 +106,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
       hintsDb: options.hintsDb,
       membership,
       ...(key === undefined ? {} : { clusterKey: key }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.config === undefined ? {} : { config: options.config }),
       ...(options.onError === undefined ? {} : { onError: options.onError }),
       ...(options.load === undefined ? {} : { load: options.load }),
@@ -112,6 +125,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     });
     await node.start();
   } catch (e) {
+    stopFollowingKeys();
     membership.close();
     await gossip.stop({ leave: false });
     throw e;
@@ -127,6 +141,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     membership,
     stop() {
       stopping ??= (async () => {
+        stopFollowingKeys();
         try {
           membership.setStatus('stopping');
         } catch {
@@ -138,5 +153,33 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * Keeps the gossip keyring on the cluster keys: after each rotation step
+ * every key is installed (derived as at start), the primary's seals, and
+ * keys no longer listed are removed. Returns the function that stops it.
+ */
+function followKeys(keys: ClusterKeys, keyring: Keyring, derive: (secret: string) => string): () => void {
+  return keys.onChange((next) => {
+    const wanted = next.map(derive);
+    for (const k of wanted) keyring.addKey(k);
+    keyring.useKey(wanted[0]!);
+    for (const installed of keyring.keys()) if (!wanted.includes(installed)) keyring.removeKey(installed);
+  });
+}
+
+/**
+ * `deriveKey` remembered per secret (a passphrase takes ~50 ms of scrypt,
+ * once, not at every rotation step), in the canonical base64 the keyring
+ * lists its keys in, so keys compare equal however the secret spelled them.
+ */
+function gossipKeyDeriver(): (secret: string) => string {
+  const derived = new Map<string, string>();
+  return (secret) => {
+    let key = derived.get(secret);
+    if (key === undefined) derived.set(secret, (key = Buffer.from(deriveKey(secret), 'base64').toString('base64')));
+    return key;
   };
 }

@@ -1,6 +1,9 @@
-import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { authHeaders } from './auth.ts';
+import { toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
 import { ClusterError } from './errors.ts';
 import { DEFAULT_MAX_INTERNODE_BODY_BYTES, MSGPACK_CONTENT_TYPE } from './internode-app.ts';
 import type { InternodeTransport } from './peer-client.ts';
@@ -11,7 +14,10 @@ export interface HttpTransportOptions {
   readonly baseUrl: string;
   /** Where the internode app is mounted. Default `/internal`. */
   readonly pathPrefix?: string;
-  readonly clusterKey?: string;
+  /** The cluster key, or the keys of a rotation (`ClusterKeys`: requests are signed with the primary in force when sent). */
+  readonly clusterKey?: ClusterKeyInput;
+  /** For an `https://` peer: how to verify it and what certificate to show it (default transport only). */
+  readonly tls?: InternodeTls;
   /** The peer's member id, signed into every request (required with a cluster key): the peer refuses requests signed for another node. */
   readonly targetId?: string;
   readonly timers: Timers;
@@ -25,6 +31,16 @@ export interface HttpTransportOptions {
   readonly maxSockets?: number;
   /** A larger answer fails with `PEER_BAD_RESPONSE` and is not read further. Default `DEFAULT_MAX_INTERNODE_BODY_BYTES`. */
   readonly maxResponseBytes?: number;
+}
+
+/**
+ * TLS to peers. `secureContext()` is asked for each new connection, so
+ * certificates reloaded on disk are used from the next connection on:
+ * kept-alive connections finish on the context they opened with.
+ */
+export interface InternodeTls {
+  /** Holds the CA that signs peers' certificates, and this node's certificate and key (shown when a peer asks for one). */
+  secureContext(): SecureContext;
 }
 
 /** The answer of one internode request: HTTP status and body. */
@@ -53,18 +69,18 @@ class StaleConnection extends Error {
 export function createHttpTransport(options: HttpTransportOptions): InternodeTransport {
   const base = options.baseUrl.replace(/\/+$/, '');
   const prefix = options.pathPrefix ?? '/internal';
-  const key = options.clusterKey === undefined || options.clusterKey === '' ? undefined : options.clusterKey;
+  const key = toClusterKeys(options.clusterKey);
   if (key !== undefined && (options.targetId === undefined || options.targetId === '')) {
     throw new ClusterError('BAD_CONFIG', 'an internode transport with a cluster key needs the targetId it signs for');
   }
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_INTERNODE_BODY_BYTES;
   const send =
-    options.fetch === undefined ? nodeHttpSender(base, options.maxSockets ?? 64, maxResponseBytes) : fetchSender(base, options.fetch);
+    options.fetch === undefined ? nodeHttpSender(base, options.maxSockets ?? 64, maxResponseBytes, options.tls) : fetchSender(base, options.fetch);
   return async (type, body, signal) => {
     const path = `${prefix}/${type}`;
     const headersOf = (): Record<string, string> => {
       const headers: Record<string, string> = { 'content-type': MSGPACK_CONTENT_TYPE, 'content-length': String(body.byteLength) };
-      return key === undefined ? headers : { ...headers, ...authHeaders(key, 'POST', path, options.targetId!, options.timers.nowMs(), body) };
+      return key === undefined ? headers : { ...headers, ...authHeaders(key.primary, 'POST', path, options.targetId!, options.timers.nowMs(), body) };
     };
     let answer: RawAnswer;
     try {
@@ -113,10 +129,16 @@ function ignoreSocketError(): void {
   // The request or response that owns the socket reports the failure; a free socket is dropped by the agent.
 }
 
-function nodeHttpSender(base: string, maxSockets: number, maxResponseBytes: number): Sender {
+function nodeHttpSender(base: string, maxSockets: number, maxResponseBytes: number, tls: InternodeTls | undefined): Sender {
   const url = new URL(base);
-  if (url.protocol !== 'http:') throw new ClusterError('BAD_CONFIG', `internode transport supports http:// only, got ${base}`);
-  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ClusterError('BAD_CONFIG', `internode transport supports http:// and https://, got ${base}`);
+  const secure = url.protocol === 'https:';
+  const agentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets };
+  const agent = secure ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
+  const send = secure ? httpsRequest : httpRequest;
+  const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
+  // URL keeps the brackets of an IPv6 host; a socket wants the address.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const basePath = url.pathname.replace(/\/+$/, '');
   return (path, headers, body, signal) =>
     new Promise<RawAnswer>((resolve, reject) => {
@@ -136,7 +158,9 @@ function nodeHttpSender(base: string, maxSockets: number, maxResponseBytes: numb
         req.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       };
       try {
-        req = httpRequest({ agent, host: url.hostname, port: url.port === '' ? 80 : Number(url.port), method: 'POST', path: basePath + path, headers });
+        const requestOptions: RequestOptions & { secureContext?: SecureContext } = { agent, host, port, method: 'POST', path: basePath + path, headers };
+        if (secure && tls !== undefined) requestOptions.secureContext = tls.secureContext();
+        req = send(requestOptions);
       } catch (e) {
         reject(e);
         return;

@@ -23,7 +23,8 @@ export {
   type InternodeTransport,
   type PeerClientOptions,
 } from './peer-client.ts';
-export { createHttpTransport, type HttpTransportOptions } from './http-transport.ts';
+export { createHttpTransport, type HttpTransportOptions, type InternodeTls } from './http-transport.ts';
+export { ClusterKeys, toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
 export {
   batchBytesOf,
   createInternodeApp,

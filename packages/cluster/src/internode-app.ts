@@ -3,6 +3,7 @@ import type { LoadLimits } from '@hearsay/http';
 import { Hono, type Context } from 'hono';
 import { Packr } from 'msgpackr';
 import { checkHeaders, DEFAULT_MAX_CLOCK_SKEW_MS, isAuthFailure, type AuthFailureCode } from './auth.ts';
+import { toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
 import { ClusterError } from './errors.ts';
 import { decodeRequest, isInternodeType, type InternodeRequest } from './internode-messages.ts';
 import { DEFAULT_MAX_NONCES, NonceCache } from './nonce-cache.ts';
@@ -27,8 +28,12 @@ export function batchBytesOf(maxBodyBytes: number): number {
 export interface InternodeAppOptions {
   readonly handle: (request: InternodeRequest) => Promise<unknown>;
   readonly timers: Timers;
-  /** The cluster key; unset means internode requests are not authenticated (and signed ones are refused). */
-  readonly clusterKey?: string;
+  /**
+   * The cluster key, or the keys of a rotation (`ClusterKeys`: a request
+   * signed with any of them passes, read at each request); unset means
+   * internode requests are not authenticated (and signed ones are refused).
+   */
+  readonly clusterKey?: ClusterKeyInput;
   /** This node's id: with a cluster key, requests must be signed for it (a request captured for another node is refused). */
   readonly selfId?: string;
   readonly maxClockSkewMs?: number;
@@ -116,7 +121,8 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
   const app = new Hono();
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_INTERNODE_BODY_BYTES;
   const skewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
-  const keyed = options.clusterKey !== undefined && options.clusterKey !== '';
+  const keys = toClusterKeys(options.clusterKey);
+  const keyed = keys !== undefined;
   if (keyed && (options.selfId === undefined || options.selfId === '')) {
     throw new ClusterError('BAD_CONFIG', 'an internode app with a cluster key needs selfId (requests are signed for their target)');
   }
@@ -141,7 +147,7 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
     }
     const declared = Number(lengthHeader);
     const auth = checkHeaders(
-      options.clusterKey,
+      keys?.all,
       { method: 'POST', path: c.req.path, target: options.selfId ?? '', bodyLength: declared },
       { get: (n: string) => c.req.header(n) },
       options.timers.nowMs(),

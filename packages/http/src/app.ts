@@ -5,7 +5,8 @@
  * sees only well-formed keys, values within limits and parsed options.
  */
 import { Hono, type Context } from 'hono';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { createAccessControl, type Access, type TokenVerifier } from './access.ts';
 import { readBodyWithin } from './body.ts';
 import type { LoadLimits } from './load-limits.ts';
 import { errorResponse, jsonResponse, type HttpErrorCode } from './errors.ts';
@@ -15,6 +16,7 @@ import { openApiDocument } from './openapi.ts';
 import { keyFromUrl, parseQuery } from './request-target.ts';
 import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type PutOptions, type ServiceError, type RepairLine } from './service.ts';
 import { compareVersions, versionToString, type StoredRecord, type Version } from '@hearsay/storage';
+import type { Principal } from './tokens.ts';
 
 export interface HttpLimits {
   /** UTF-8 bytes of a key (and of a list `prefix`). */
@@ -74,6 +76,25 @@ export interface AppOptions {
    * the service's own health.
    */
   readonly healthChecks?: readonly HealthCheck[];
+  /**
+   * Checks client tokens (`Authorization: Bearer`): every route but
+   * `/v1/health`, `/v1/openapi.json` and OPTIONS then needs a token with the
+   * route's scope (access.ts). None: every client may do everything, and
+   * `/v1/health` says so.
+   */
+  readonly auth?: TokenVerifier;
+  /** With `auth`: serve `/metrics` without a token (for a scraper on a trusted network). */
+  readonly openMetrics?: boolean;
+  /** How the node is protected beyond client tokens, shown in `/v1/health` (`security`) with warnings. */
+  readonly security?: SecurityReport;
+}
+
+/** What `/v1/health` says of the node's protection besides client tokens. */
+export interface SecurityReport {
+  /** The HTTP API is served over TLS. */
+  readonly tls: boolean;
+  /** `cluster-key`: internode requests are authenticated; `closed`: no key and no internode API; `insecure`: open to anyone. */
+  readonly internode: 'cluster-key' | 'closed' | 'insecure';
 }
 
 /** A reason the node cannot serve, or undefined. Must answer at once (cache anything slow). */
@@ -144,6 +165,17 @@ export function createApp(options: AppOptions): HearsayApp {
   const healthChecks = options.healthChecks ?? [];
   const openApiBody = JSON.stringify(openApiDocument(limits));
   let draining = false;
+  const authRefusals = new Counter({
+    name: 'hearsay_http_auth_refusals_total',
+    help: 'Requests refused before any work for want of a valid token (unauthenticated, 401) or of its scope or key prefix (forbidden, 403).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const access = createAccessControl(options.auth, {
+    ...(options.openMetrics === undefined ? {} : { openMetrics: options.openMetrics }),
+    onRefusal: (why) => authRefusals.inc({ reason: why }),
+  });
+  const securityFields = securityOf(options);
 
   function failure(error: unknown, route: RouteLabel): Response {
     if (isServiceError(error)) {
@@ -226,9 +258,11 @@ export function createApp(options: AppOptions): HearsayApp {
    * GET and HEAD of a key. Answered synchronously when the service can read
    * the key without waiting (`KvService.getNow`), else after `get`.
    */
-  function getValue(request: Request): Response | Promise<Response> {
+  function getValue(request: Request, principal: Principal): Response | Promise<Response> {
     const target = keyAndParams(request.url);
     if (!target.ok) return target.response;
+    const denied = access.checkKey(request, principal, target.value.key, 'read');
+    if (denied !== undefined) return denied;
     const noneMatchHeader = request.headers.get('if-none-match');
     const noneMatch = noneMatchHeader === null ? null : parseEtagList(noneMatchHeader);
     if (noneMatchHeader !== null && noneMatch === null) return errorResponse('INVALID_HEADER', 'If-None-Match is not * or a list of quoted entity tags');
@@ -264,9 +298,11 @@ export function createApp(options: AppOptions): HearsayApp {
     return new Response(record.value, { status: 200, headers });
   }
 
-  async function putValue(request: Request): Promise<Response> {
+  async function putValue(request: Request, principal: Principal): Promise<Response> {
     const target = keyAndParams(request.url);
     if (!target.ok) return target.response;
+    const denied = access.checkKey(request, principal, target.value.key, 'write');
+    if (denied !== undefined) return denied;
     const headers = request.headers;
     const encoding = headers.get('content-encoding');
     if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') {
@@ -322,9 +358,11 @@ export function createApp(options: AppOptions): HearsayApp {
     return new Response(null, { status: 204, headers: { etag: formatEtag(record.version) } });
   }
 
-  async function deleteValue(request: Request): Promise<Response> {
+  async function deleteValue(request: Request, principal: Principal): Promise<Response> {
     const target = keyAndParams(request.url);
     if (!target.ok) return target.response;
+    const denied = access.checkKey(request, principal, target.value.key, 'write');
+    if (denied !== undefined) return denied;
     const ifMatch = ifMatchOf(request.headers.get('if-match'));
     if (!ifMatch.ok) return ifMatch.response;
     if (ifMatch.value === null) return preconditionFailed('If-Match names no version this key can have');
@@ -335,7 +373,7 @@ export function createApp(options: AppOptions): HearsayApp {
     return new Response(null, { status: 204 });
   }
 
-  async function listKeys(request: Request): Promise<Response> {
+  async function listKeys(request: Request, principal: Principal): Promise<Response> {
     const query = parseQuery(request.url, LIST_PARAMS);
     if (!query.ok) return errorResponse(query.code, query.message);
     const params = query.params;
@@ -345,6 +383,8 @@ export function createApp(options: AppOptions): HearsayApp {
     if (Buffer.byteLength(prefix, 'utf8') > limits.maxKeyBytes) {
       return errorResponse('INVALID_PARAMETER', `prefix is longer than ${limits.maxKeyBytes} bytes`);
     }
+    const denied = access.checkListPrefix(request, principal, prefix);
+    if (denied !== undefined) return denied;
     let limit = limits.defaultListLimit;
     const limitText = params.get('limit');
     if (limitText !== undefined) {
@@ -382,7 +422,7 @@ export function createApp(options: AppOptions): HearsayApp {
     }
     const shedding = load?.shedding();
     if (shedding !== undefined) return errorResponse('NOT_SERVING', shedding, { shedding: true });
-    return jsonResponse({ ...report, status: 'ok' });
+    return jsonResponse({ ...report, ...securityFields, status: 'ok' });
   }
 
   async function repair(request: Request): Promise<Response> {
@@ -441,28 +481,40 @@ export function createApp(options: AppOptions): HearsayApp {
 
   const app = new Hono();
 
-  /** A read-only route: GET (and HEAD, answered by Hono without the body). */
-  const readRoute = (route: RouteLabel, handler: (request: Request) => Response | Promise<Response>) =>
+  /**
+   * A read-only route: GET (and HEAD, answered by Hono without the body),
+   * for a token with the route's `access` (checked before anything else).
+   */
+  const readRoute = (route: RouteLabel, needs: Access, handler: (request: Request, principal: Principal) => Response | Promise<Response>) =>
     timed(route, (c) => {
       const method = c.req.method;
-      if (method === 'GET' || method === 'HEAD') return handler(c.req.raw);
+      if (method === 'GET' || method === 'HEAD') {
+        const principal = access.check(c.req.raw, needs);
+        return principal instanceof Response ? principal : handler(c.req.raw, principal);
+      }
       if (method === 'OPTIONS') return optionsResponse(READ_ALLOW);
       return methodNotAllowed(method, READ_ALLOW);
     });
 
-  app.all('/v1/kv', readRoute('/v1/kv', listKeys));
+  app.all('/v1/kv', readRoute('/v1/kv', 'read', listKeys));
   app.all(
     '/v1/kv/*',
     timed('/v1/kv/{key}', (c) => {
       const request = c.req.raw;
       switch (request.method) {
         case 'GET':
-        case 'HEAD':
-          return getValue(request);
-        case 'PUT':
-          return putValue(request);
-        case 'DELETE':
-          return deleteValue(request);
+        case 'HEAD': {
+          const principal = access.check(request, 'read');
+          return principal instanceof Response ? principal : getValue(request, principal);
+        }
+        case 'PUT': {
+          const principal = access.check(request, 'write');
+          return principal instanceof Response ? principal : putValue(request, principal);
+        }
+        case 'DELETE': {
+          const principal = access.check(request, 'write');
+          return principal instanceof Response ? principal : deleteValue(request, principal);
+        }
         case 'OPTIONS':
           return optionsResponse(KV_ALLOW);
         default:
@@ -470,21 +522,26 @@ export function createApp(options: AppOptions): HearsayApp {
       }
     }),
   );
-  app.all('/v1/cluster', readRoute('/v1/cluster', async () => jsonResponse(await service.cluster())));
-  app.all('/v1/health', readRoute('/v1/health', health));
-  app.all('/v1/openapi.json', readRoute('/v1/openapi.json', () => new Response(openApiBody, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } })));
-  app.all('/metrics', readRoute('/metrics', metricsText));
+  app.all('/v1/cluster', readRoute('/v1/cluster', 'read', async () => jsonResponse(await service.cluster())));
+  app.all('/v1/health', readRoute('/v1/health', 'open', health));
+  app.all('/v1/openapi.json', readRoute('/v1/openapi.json', 'open', () => new Response(openApiBody, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } })));
+  app.all('/metrics', readRoute('/metrics', 'metrics', metricsText));
   app.all(
     '/v1/repair',
     timed('/v1/repair', (c) => {
       const method = c.req.method;
-      if (method === 'POST') return repair(c.req.raw);
+      if (method === 'POST') {
+        const principal = access.check(c.req.raw, 'admin');
+        return principal instanceof Response ? principal : repair(c.req.raw);
+      }
       if (method === 'OPTIONS') return optionsResponse(POST_ALLOW);
       return methodNotAllowed(method, POST_ALLOW);
     }),
   );
   if (options.internal !== undefined) app.route('/internal', options.internal);
 
+  // 404 with or without a token: the routes are no secret (/v1/openapi.json lists them), and a node
+  // without the internode API answers /internal/* with 404 whatever the caller sends.
   const unmatched = timed('unmatched', (c) => errorResponse('ROUTE_NOT_FOUND', `no route ${c.req.method.slice(0, 32)} ${c.req.path.slice(0, 256)}`));
   app.notFound(unmatched);
   app.onError((error, c) => {
@@ -503,4 +560,15 @@ export function createApp(options: AppOptions): HearsayApp {
     limits,
   };
   return Object.defineProperties(app, Object.getOwnPropertyDescriptors(controls)) as HearsayApp;
+}
+
+/** The `security` and `warnings` fields of `/v1/health`. */
+function securityOf(options: AppOptions): { security: Record<string, unknown>; warnings?: string[] } {
+  const clientAuth = options.auth === undefined ? 'none' : 'tokens';
+  const report = options.security;
+  const warnings: string[] = [];
+  if (clientAuth === 'none') warnings.push('no auth file: any client that reaches this port can read, write and delete every key (start with --auth-file)');
+  if (report?.internode === 'insecure') warnings.push('--insecure: the internode API is open to anyone who reaches this port');
+  const security = { clientAuth, ...(report === undefined ? {} : { tls: report.tls, internode: report.internode }) };
+  return warnings.length === 0 ? { security } : { security, warnings };
 }

@@ -19,6 +19,10 @@ export const HTTP_ERROR_STATUS = {
   INCOMPLETE_BODY: 400,
   /** Refused by the HTTP parser before the app (see server-guards.ts). */
   MALFORMED_REQUEST: 400,
+  // 401: no token, or one the node does not accept (see access.ts)
+  UNAUTHENTICATED: 401,
+  // 403: a valid token without the scope or key prefix the request needs
+  FORBIDDEN: 403,
   // 404
   NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,

@@ -19,7 +19,7 @@ export type {
   ServiceErrorDetails,
 } from './service.ts';
 export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, handedOverPutOptions, insufficientReplicas } from './service.ts';
-export type { AppOptions, HealthCheck, HearsayApp, HearsayAppControls, HttpLimits, HttpLogger } from './app.ts';
+export type { AppOptions, HealthCheck, HearsayApp, HearsayAppControls, HttpLimits, HttpLogger, SecurityReport } from './app.ts';
 export { createApp, DEFAULT_LIMITS } from './app.ts';
 export type { LocalServiceOptions } from './local-service.ts';
 export { createLocalService } from './local-service.ts';
@@ -33,3 +33,6 @@ export { DEFAULT_SERVER_LIMITS, KEEP_ALIVE_GRACE_MS, limitServer, TIMEOUT_CHECK_
 export { openApiDocument } from './openapi.ts';
 export type { GuardOptions } from './server-guards.ts';
 export { guardServer, rawErrorResponse, requestErrorResponse } from './server-guards.ts';
+export type { Access, TokenVerifier } from './access.ts';
+export type { NewToken, Principal, Scope, TokenEntry } from './tokens.ts';
+export { AUTH_FILE_LIMITS, AuthFileError, createToken, formatAuthLine, hashToken, isValidTokenId, parseAuthFile, parseToken, SCOPES, TOKEN_VERSION, TokenTable } from './tokens.ts';

@@ -54,14 +54,17 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
     },
   };
 
-  return {
+  const document = {
     openapi: '3.1.0',
     info: {
       title: 'Hearsay HTTP API',
       version: '1',
       description:
-        'An eventually consistent key-value store. Any node accepts reads and writes. Errors are JSON `{ "error": { "code": "UPPER_SNAKE", "message": "..." } }`.',
+        'An eventually consistent key-value store. Any node accepts reads and writes. Errors are JSON `{ "error": { "code": "UPPER_SNAKE", "message": "..." } }`. ' +
+        'A node started with an auth file needs `Authorization: Bearer <token>` on every route but /v1/health and /v1/openapi.json: ' +
+        'scope read for GET/HEAD of keys, listing and /v1/cluster, write for PUT/DELETE, metrics for /metrics, admin for everything.',
     },
+    security: [{ bearer: [] }],
     paths: {
       '/v1/kv/{key}': {
         get: getValue,
@@ -143,7 +146,29 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
         get: {
           summary: 'Whether the node serves',
           responses: {
-            200: { description: 'Serving', content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' } } } } } },
+            200: {
+              description: 'Serving',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      status: { const: 'ok' },
+                      security: {
+                        type: 'object',
+                        description: 'How the node is protected (docs/security.md)',
+                        properties: {
+                          clientAuth: { type: 'string', enum: ['tokens', 'none'] },
+                          tls: { type: 'boolean' },
+                          internode: { type: 'string', enum: ['cluster-key', 'closed', 'insecure'] },
+                        },
+                      },
+                      warnings: { type: 'array', items: { type: 'string' }, description: 'What is open: no auth file, --insecure' },
+                    },
+                  },
+                },
+              },
+            },
             503: errorRef('NOT_SERVING: draining (shutting down) or unable to serve'),
           },
         },
@@ -152,6 +177,9 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': {} } } } } },
     },
     components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'A token of the node\'s auth file (`hearsay token create`); needed only when the node has one' },
+      },
       parameters: {
         key: {
           name: 'key',
@@ -241,4 +269,18 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
       },
     },
   };
+  // Every operation but health and this document takes a token: say so, and add its two refusals.
+  for (const [path, operations] of Object.entries(document.paths)) {
+    for (const operation of Object.values(operations) as Array<{ security?: unknown; responses: Record<number, unknown> }>) {
+      if (OPEN_PATHS.has(path)) {
+        operation.security = [];
+        continue;
+      }
+      operation.responses[401] = errorRef('UNAUTHENTICATED: no token, or one the node does not accept (a node with an auth file)');
+      operation.responses[403] = errorRef('FORBIDDEN: the token lacks the scope, or the key is outside its prefixes (never says whether the key exists)');
+    }
+  }
+  return document;
 }
+
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/v1/health', '/v1/openapi.json']);

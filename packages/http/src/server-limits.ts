@@ -166,7 +166,7 @@ export function limitServer(server: Server, limits: ServerLimits, load: LoadLimi
   server.prependListener('request', (request: IncomingMessage, response: TrackedResponse) => {
     // The Keep-Alive header Node writes says this; the socket's real idle timer is server.keepAliveTimeout.
     (response as unknown as { _keepAliveTimeout: number })._keepAliveTimeout = advertisedMs;
-    const socket = request.socket;
+    const socket = tcpSocketOf(request.socket);
     const entry = tracked.get(socket);
     if (entry === undefined) return;
     entry.active += 1;
@@ -184,6 +184,15 @@ export function limitServer(server: Server, limits: ServerLimits, load: LoadLimi
       return tracked.size;
     },
   };
+}
+
+/**
+ * The TCP connection a request came on, as 'connection' reported it: over
+ * HTTPS the request's socket is the TLS socket wrapped around it (Node keeps
+ * the TCP one as `_parent`).
+ */
+function tcpSocketOf(socket: Socket): Socket {
+  return (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
 }
 
 function boundDiscard(request: IncomingMessage): void {

@@ -3,20 +3,24 @@ import { openStore, type LevelLike, type Store } from '@hearsay/storage';
 import { MemoryLevel } from 'memory-level';
 import { createApp, type AppOptions, type HearsayApp } from '../src/app.ts';
 import { createLocalService } from '../src/local-service.ts';
+import type { KvService } from '../src/service.ts';
 
 export interface LocalNode {
   readonly app: HearsayApp;
   readonly store: Store;
+  readonly service: KvService;
   close(): Promise<void>;
 }
 
 export async function openLocalNode(options: Omit<AppOptions, 'service'> = {}): Promise<LocalNode> {
   const db = new MemoryLevel();
   const store = await openStore({ db: db as unknown as LevelLike, nodeId: 'node-1', bucketBits: 4 });
-  const app = createApp({ ...options, service: createLocalService(store, { httpUrl: 'http://127.0.0.1:7000' }) });
+  const service = createLocalService(store, { httpUrl: 'http://127.0.0.1:7000' });
+  const app = createApp({ ...options, service });
   return {
     app,
     store,
+    service,
     async close() {
       await store.close();
       await db.close();

@@ -146,10 +146,34 @@ export interface FetchCase {
   readonly body: Uint8Array | null;
 }
 
-export function fetchRequest(rng: Rng): FetchCase {
+/**
+ * `Authorization` values for a node that checks tokens: mostly the given
+ * valid ones (so the cases still reach the routes), else none or garbage.
+ */
+export function authorizationHeader(rng: Rng, tokens: readonly string[]): string | undefined {
+  if (tokens.length > 0 && rng.chance(0.85)) return `Bearer ${rng.pick(tokens)}`;
+  return rng.pick([
+    undefined,
+    'Bearer',
+    'Bearer ',
+    'Basic dXNlcjpwYXNz',
+    'Bearer hs1..',
+    `Bearer hs1.x.${'A'.repeat(43)}`,
+    `Bearer ${'A'.repeat(5000)}`,
+    `Bearer ${tokens[0] ?? 'x'}, Bearer x`,
+    'bearer \u00ff',
+    '',
+  ]);
+}
+
+export function fetchRequest(rng: Rng, tokens?: readonly string[]): FetchCase {
   const method = rng.pick(METHODS);
   const path = randomPath(rng);
   const headers: [string, string][] = [];
+  if (tokens !== undefined) {
+    const authorization = authorizationHeader(rng, tokens);
+    if (authorization !== undefined) headers.push(['authorization', authorization]);
+  }
   const headerCount = rng.int(4);
   for (let i = 0; i < headerCount; i++) {
     const [name, values] = rng.pick(HEADER_CHOICES);
@@ -178,9 +202,10 @@ function concat(...parts: (string | Uint8Array)[]): Uint8Array {
 }
 
 /** Bytes of an HTTP/1.x exchange that go wrong at one place or another. */
-export function rawRequest(rng: Rng): RawCase {
+export function rawRequest(rng: Rng, tokens?: readonly string[]): RawCase {
   const path = randomPath(rng);
-  const host = 'Host: 127.0.0.1\r\n';
+  const authorization = tokens === undefined ? undefined : authorizationHeader(rng, tokens);
+  const host = `Host: 127.0.0.1\r\n${authorization === undefined ? '' : `Authorization: ${authorization}\r\n`}`;
   const kind = rng.pick([
     'bad-version',
     'bare-lf',

@@ -11,10 +11,10 @@ import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTP_ERROR_STATUS } from '../src/errors.ts';
 import { guardServer, requestErrorResponse } from '../src/server-guards.ts';
 import { openLocalNode, type LocalNode } from './local-node.ts';
 import { createRng, describeFetchCase, describeRawCase, fetchRequest, rawRequest, SENTINEL_PREFIX, type RawCase } from './malformed.ts';
+import { answersOf, errorCodeOf, exchange as exchangeOver, inParallel as inParallelOf } from './raw-http.ts';
 
 const SEED = Number(process.env['HEARSAY_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const RAW_CASES = 1000;
@@ -46,84 +46,9 @@ afterAll(async () => {
   await node.close();
 });
 
-/** Sends the bytes, half-closes, and collects everything until the server closes. */
-function exchange(bytes: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const socket = connect({ host: '127.0.0.1', port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within ${EXCHANGE_DEADLINE_MS} ms; got ${Buffer.concat(chunks).toString('latin1').slice(0, 200)}`));
-    }, EXCHANGE_DEADLINE_MS);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', () => {}); // a reset after the answer is fine; the answer is what we check
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks));
-    });
-    socket.end(bytes);
-  });
-}
-
-const STATUS_LINE = /^HTTP\/1\.[01] (\d{3}) [^\r\n]*\r\n/;
-
-interface Answer {
-  readonly status: number;
-  /** The body when the response is framed by Content-Length; undefined otherwise. */
-  readonly body: string | undefined;
-}
-
-/** The responses in `data`, walking their framing, or what is wrong with it. */
-function answersOf(data: Buffer): Answer[] | string {
-  const answers: Answer[] = [];
-  let rest = data.toString('latin1');
-  while (rest.length > 0) {
-    const line = STATUS_LINE.exec(rest);
-    if (line === null) return `not an HTTP response: ${JSON.stringify(rest.slice(0, 120))}`;
-    const status = Number(line[1]);
-    const headEnd = rest.indexOf('\r\n\r\n');
-    if (headEnd === -1) return `response head does not end: ${JSON.stringify(rest.slice(0, 120))}`;
-    const head = rest.slice(0, headEnd);
-    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-    const chunked = /\r\ntransfer-encoding: *chunked/i.test(head);
-    let next = headEnd + 4;
-    let body: string | undefined;
-    if (status === 100 || rest.startsWith('HTTP/1.', next)) {
-      // An interim answer, or one to HEAD (Content-Length but no body): the next response follows at once.
-    } else if (chunked) {
-      const end = rest.indexOf('\r\n0\r\n\r\n', next - 2);
-      if (end === -1) return 'chunked body does not end';
-      next = end + 7;
-    } else if (length !== null && status !== 304 && status !== 204) {
-      body = rest.slice(next, next + Number(length[1]));
-      next += Number(length[1]);
-    } else if (status !== 204 && status !== 304 && length === null) {
-      // Close-delimited: the rest belongs to this response.
-      next = rest.length;
-    }
-    answers.push({ status, body });
-    rest = rest.slice(next);
-  }
-  return answers;
-}
-
-/** A non-empty error body is our JSON with a listed code, whoever answered (app, guards, request errors). */
-function errorCodeOf(body: string): string | undefined {
-  try {
-    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' && Object.hasOwn(HTTP_ERROR_STATUS, code) ? code : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function inParallel<T>(count: number, run: (i: number) => Promise<T>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await run(next++);
-  };
-  await Promise.all(Array.from({ length: PARALLEL }, worker));
-}
+/** Sends the bytes over a plain TCP connection and collects the answer (raw-http.ts). */
+const exchange = (bytes: Uint8Array): Promise<Buffer> => exchangeOver(() => connect({ host: '127.0.0.1', port }), bytes, EXCHANGE_DEADLINE_MS);
+const inParallel = (count: number, run: (i: number) => Promise<void>): Promise<void> => inParallelOf(PARALLEL, count, run);
 
 it(`raw malformed HTTP and odd fetches get well-formed answers below 500 (seed ${SEED})`, async () => {
   const rng = createRng(SEED);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
+import { generateKey } from '@hearsay/gossip';
 import { CLI_ERROR_CODES, CliError, EXIT_FAILURE, EXIT_OK } from '../errors.ts';
 import { formatLogLine, LOG_LEVELS } from '../log-format.ts';
 import { envOption, parsePort, parsePositiveInt } from '../options.ts';
@@ -33,11 +34,20 @@ export interface DevNodePlan {
   readonly gossipPort: number;
   readonly dataDir: string;
   readonly url: string;
+  /** Never holds a secret: every local user can read a process's arguments. */
   readonly args: readonly string[];
+  /** Added to the child's environment (readable by its user alone): the cluster key. */
+  readonly env: Readonly<Record<string, string>>;
 }
 
-/** The `hearsay start` arguments of each node of a local cluster: loopback, consecutive ports, every other node as a seed. */
+/**
+ * The `hearsay start` arguments of each node of a local cluster: loopback,
+ * consecutive ports, every other node as a seed, and the cluster key (the
+ * given one, else a fresh random one) in the environment, never in the
+ * arguments.
+ */
 export function planDevCluster(flags: DevFlags): DevNodePlan[] {
+  const clusterKey = flags.clusterKey === undefined || flags.clusterKey === '' ? generateKey() : flags.clusterKey;
   const gossipBase = flags.gossipBasePort ?? flags.basePort + DEV_GOSSIP_PORT_OFFSET;
   const plans = Array.from({ length: flags.nodes }, (_, i) => {
     const name = `dev-${i + 1}`;
@@ -67,8 +77,8 @@ export function planDevCluster(flags: DevFlags): DevNodePlan[] {
         '--seeds', seeds.join(','),
         '--replication-factor', String(flags.replicationFactor),
         '--log-level', flags.logLevel,
-        ...(flags.clusterKey === undefined ? [] : ['--cluster-key', flags.clusterKey]),
       ],
+      env: { HEARSAY_CLUSTER_KEY: clusterKey },
     };
   });
 }
@@ -87,7 +97,7 @@ export function registerDevCommand(program: Command, context: CommandContext): v
     .addOption(envOption('--gossip-base-port <port>', `gossip port of the first node (default: --base-port + ${DEV_GOSSIP_PORT_OFFSET})`).argParser(parsePort))
     .addOption(envOption('--data-dir <dir>', 'the nodes keep their data in <dir>/dev-1, <dir>/dev-2, ...').default('./data'))
     .addOption(envOption('--replication-factor <n>', 'replicas per key, capped at the member count').default(3).argParser(parsePositiveInt))
-    .addOption(envOption('--cluster-key <key>', 'shared secret of the cluster (default: none)'))
+    .addOption(envOption('--cluster-key <key>', "shared secret of the cluster, handed to the nodes in their environment (default: a random key made for this run)"))
     .addOption(envOption('--log-level <level>', "the nodes' log level").choices(LOG_LEVELS).default('info'))
     .action(async (flags: DevFlags) => {
       if (flags.basePort === 0) throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, '--base-port 0 cannot give consecutive ports; pick a port');
@@ -136,7 +146,8 @@ async function runDevCluster(plans: readonly DevNodePlan[], stdout: Output, stde
     const child = spawn(process.execPath, [...process.execArgv, BIN, ...plan.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
-      env: { ...process.env, FORCE_COLOR: '0' },
+      // A key file or an explicit key of this environment would conflict with the plan's key.
+      env: { ...withoutKeys(process.env), ...plan.env, FORCE_COLOR: '0' },
     });
     children.set(plan.name, child);
     forwardLines(child.stdout, (line) => stdout.write(`${plan.name} | ${formatLogLine(line, { color: false, time: false, fields: false })}\n`));
@@ -202,6 +213,11 @@ export function howToReach(plans: readonly DevNodePlan[]): string {
     '',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function withoutKeys(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { HEARSAY_CLUSTER_KEY: _key, HEARSAY_CLUSTER_KEY_FILE: _file, ...rest } = env;
+  return rest;
 }
 
 function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {

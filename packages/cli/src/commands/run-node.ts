@@ -3,15 +3,31 @@
  * until a stop signal, stop cleanly. Loaded by the command's action, so the
  * commands that only talk to a node never load the server packages.
  */
+import { ClusterKeys } from '@hearsay/cluster';
 import { isValidNodeId } from '@hearsay/storage';
+import { AuthFile } from '../auth-file.ts';
 import { createClusterNodeService, type ClusterTuning } from '../cluster.ts';
+import { ClusterKeyFile, KEY_CHARS_MIN_ADVISED, keyRequiredMessage } from '../cluster-key.ts';
 import { CLI_ERROR_CODES, CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { startNode, type NodeOptions, type RunningNode } from '../node.ts';
 import { onStopSignals } from '../stop-signals.ts';
+import { TlsMaterial } from '../tls-files.ts';
 import { limitsOf, type StartFlags } from './start.ts';
 
-function flagsToOptions(flags: StartFlags, tuning: ClusterTuning, logger: Logger): NodeOptions {
+/** Owner-only: files and dirs the node creates (store, hints, gossip generation) are 0600 and 0700. */
+export const NODE_UMASK = 0o077;
+
+/** What the node reads from secret files, each reloaded in place until `close`. */
+interface Secrets {
+  readonly clusterKey: ClusterKeys | undefined;
+  readonly keyFile: ClusterKeyFile | undefined;
+  readonly auth: AuthFile | undefined;
+  readonly tls: TlsMaterial | undefined;
+  close(): void;
+}
+
+function flagsToOptions(flags: StartFlags, tuning: ClusterTuning, logger: Logger, secrets: Secrets): NodeOptions {
   return {
     dataDir: flags.dataDir,
     host: flags.host,
@@ -23,8 +39,77 @@ function flagsToOptions(flags: StartFlags, tuning: ClusterTuning, logger: Logger
     createService: createClusterNodeService(tuning),
     limits: limitsOf(flags),
     ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
-    ...(flags.clusterKey === undefined ? {} : { clusterKey: flags.clusterKey }),
+    ...(secrets.clusterKey === undefined ? {} : { clusterKey: secrets.clusterKey }),
+    ...(secrets.auth === undefined ? {} : { auth: secrets.auth }),
+    ...(secrets.tls === undefined ? {} : { tls: secrets.tls, tlsVerifyPeers: flags.tlsVerifyPeers === true }),
+    insecure: flags.insecure === true,
+    openMetrics: flags.openMetrics === true,
   };
+}
+
+/** Refuses, before anything is read or opened, flags that cannot make a safe node (exit 2). */
+function checkSecretFlags(flags: StartFlags): void {
+  const hasKey = (flags.clusterKey !== undefined && flags.clusterKey !== '') || flags.clusterKeyFile !== undefined;
+  if (!hasKey && flags.seeds.length > 0 && flags.insecure !== true) {
+    throw new CliError(CLI_ERROR_CODES.CLUSTER_KEY_REQUIRED, keyRequiredMessage(), { exitCode: EXIT_USAGE });
+  }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, '--tls-cert and --tls-key go together: the certificate and its private key', { exitCode: EXIT_USAGE });
+  }
+  if (flags.tlsCert === undefined && (flags.tlsCa !== undefined || flags.tlsVerifyPeers === true)) {
+    throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, '--tls-ca and --tls-verify-peers need --tls-cert and --tls-key', { exitCode: EXIT_USAGE });
+  }
+  if (flags.tlsVerifyPeers === true && flags.tlsCa === undefined) {
+    throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, '--tls-verify-peers needs --tls-ca: the CA whose certificates peers must show', { exitCode: EXIT_USAGE });
+  }
+}
+
+/** Opens the key file, the auth file and the TLS files; on a failure closes what it opened and throws its `CliError` (exit 2). */
+async function openSecrets(flags: StartFlags, logger: Logger): Promise<Secrets> {
+  const opened: Array<{ close(): void }> = [];
+  try {
+    const keyFile = flags.clusterKeyFile === undefined ? undefined : await ClusterKeyFile.open(flags.clusterKeyFile, logger);
+    if (keyFile !== undefined) opened.push(keyFile);
+    const auth = flags.authFile === undefined ? undefined : await AuthFile.open(flags.authFile, logger);
+    if (auth !== undefined) opened.push(auth);
+    const tls =
+      flags.tlsCert === undefined || flags.tlsKey === undefined
+        ? undefined
+        : await TlsMaterial.open({ certFile: flags.tlsCert, keyFile: flags.tlsKey, ...(flags.tlsCa === undefined ? {} : { caFile: flags.tlsCa }) }, logger);
+    if (tls !== undefined) opened.push(tls);
+    const given = flags.clusterKey === undefined || flags.clusterKey === '' ? undefined : new ClusterKeys([flags.clusterKey]);
+    return {
+      clusterKey: keyFile?.keys ?? given,
+      keyFile,
+      auth,
+      tls,
+      close: () => {
+        for (const file of opened) file.close();
+      },
+    };
+  } catch (error) {
+    for (const file of opened) file.close();
+    throw error;
+  }
+}
+
+/** Says at every start how the node is protected, and what weakens it. */
+function logSecrets(flags: StartFlags, secrets: Secrets, logger: Logger): void {
+  const primary = secrets.clusterKey?.primary;
+  if (primary !== undefined && flags.insecure === true) logger.warn('--insecure is ignored: the node has a cluster key');
+  if (flags.clusterKeyOnCommandLine === true) {
+    logger.warn('the cluster key is on the command line, where every local user can read it (ps, /proc); use --cluster-key-file or HEARSAY_CLUSTER_KEY');
+  }
+  if (primary !== undefined && primary.length < KEY_CHARS_MIN_ADVISED) {
+    logger.warn({ keyChars: primary.length }, `the cluster key is a short passphrase (${primary.length} characters); \`hearsay key generate\` makes a random 256-bit key`);
+  }
+  if (secrets.keyFile !== undefined && secrets.keyFile.keys.all.length > 1) {
+    logger.info({ clusterKeyFile: secrets.keyFile.path, accepted: secrets.keyFile.keys.all.length }, `cluster key file holds ${secrets.keyFile.keys.all.length} keys: the first signs, all are accepted (a rotation)`);
+  }
+  if (flags.openMetrics === true && flags.authFile === undefined) logger.warn('--open-metrics does nothing without --auth-file: every route is open');
+  if (secrets.auth !== undefined) {
+    logger.info({ authFile: secrets.auth.path, tokens: secrets.auth.size }, `client tokens from ${secrets.auth.path}: ${secrets.auth.size} tokens; every route but /v1/health needs one`);
+  }
 }
 
 /**
@@ -36,8 +121,13 @@ export async function runNode(flags: StartFlags, tuning: ClusterTuning, pretty: 
   if (flags.nodeId !== undefined && !isValidNodeId(flags.nodeId)) {
     throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, `--node-id ${JSON.stringify(flags.nodeId)}: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -`, { exitCode: EXIT_USAGE });
   }
+  checkSecretFlags(flags);
+  // Before anything is opened or created: the store, hints and generation file are private from the start.
+  process.umask(NODE_UMASK);
   const logger = createLogger({ level: flags.logLevel, pretty });
-  const options = flagsToOptions(flags, tuning, logger);
+  const secrets = await openSecrets(flags, logger);
+  logSecrets(flags, secrets, logger);
+  const options = flagsToOptions(flags, tuning, logger, secrets);
   // A bug that escapes every handler leaves the node in an unknown state: say so in the log and exit.
   const onFatal = (error: unknown): void => {
     logger.fatal({ err: error }, 'uncaught error; exiting');
@@ -77,6 +167,7 @@ export async function runNode(flags: StartFlags, tuning: ClusterTuning, pretty: 
     node = await startNode(options);
   } catch (error) {
     signals.dispose();
+    secrets.close();
     if (error instanceof CliError) {
       logger.fatal({ code: error.code }, error.message);
       return error.exitCode;
@@ -85,7 +176,10 @@ export async function runNode(flags: StartFlags, tuning: ClusterTuning, pretty: 
     return EXIT_FAILURE;
   }
 
+  secrets.auth?.register(node.app.registry);
+
   const reason = await stopRequested;
+  secrets.close();
   let exitCode: number = EXIT_OK;
   try {
     await node.stop(reason);

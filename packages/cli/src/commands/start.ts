@@ -15,6 +15,16 @@ export interface StartFlags {
   readonly nodeId?: string;
   readonly replicationFactor: number;
   readonly clusterKey?: string;
+  readonly clusterKeyFile?: string;
+  /** Set by the action: the key came from the command line, where every local user sees it. */
+  readonly clusterKeyOnCommandLine?: boolean;
+  readonly insecure?: boolean;
+  readonly authFile?: string;
+  readonly openMetrics?: boolean;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly tlsVerifyPeers?: boolean;
   readonly logLevel: LevelWithSilent;
   readonly advertiseHost?: string;
   readonly gossipProbeIntervalMs?: number;
@@ -89,7 +99,15 @@ export function registerStartCommand(program: Command, context: CommandContext):
     .addOption(
       envOption('--replication-factor <n>', 'replicas per key, capped at the member count').default(3).argParser(parsePositiveInt),
     )
-    .addOption(envOption('--cluster-key <key>', 'shared secret of the cluster: signs internode requests and encrypts gossip'))
+    .addOption(envOption('--cluster-key-file <file>', 'file holding the cluster key (mode 600; make it with `hearsay key generate --out FILE`): signs internode requests and encrypts gossip; needed with --seeds'))
+    .addOption(envOption('--cluster-key <key>', 'the cluster key itself; prefer --cluster-key-file or HEARSAY_CLUSTER_KEY (a command line is visible to every local user)').conflicts('clusterKeyFile'))
+    .addOption(envOption('--insecure', 'join a cluster without a cluster key: the internode API is open to anyone who reaches the node (a trusted test network only; warned at every start)').default(false))
+    .addOption(envOption('--auth-file <file>', 'client tokens (mode 600; `hearsay token create`): every route but /v1/health then needs Authorization: Bearer; reloaded on SIGHUP and on change (default: none, anyone may do anything)'))
+    .addOption(envOption('--open-metrics', 'with --auth-file: serve /metrics without a token').default(false))
+    .addOption(envOption('--tls-cert <file>', 'PEM certificate (chain) of this node: serve HTTPS, the API and the internode routes; reloaded on change and SIGHUP'))
+    .addOption(envOption('--tls-key <file>', 'PEM private key of --tls-cert (mode 600)'))
+    .addOption(envOption('--tls-ca <file>', "PEM CA certificates that sign the nodes' certificates: how this node verifies its peers (default: the system's CAs)"))
+    .addOption(envOption('--tls-verify-peers', 'answer the internode routes only over connections whose client certificate --tls-ca signed (the public API takes clients without one)').default(false))
     .addOption(envOption('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   for (const [flags, description] of TUNING_FLAGS) {
     const option = envOption(flags, description);
@@ -101,7 +119,8 @@ export function registerStartCommand(program: Command, context: CommandContext):
   start.action(async (flags: StartFlags) => {
     // Loaded here, not at the top: `hearsay --help`, `get` and `put` never load the server.
     const { runNode } = await import('./run-node.ts');
-    context.exitCode = await runNode(flags, tuningOf(flags), context.io.stdout.isTTY === true);
+    const clusterKeyOnCommandLine = start.getOptionValueSource('clusterKey') === 'cli';
+    context.exitCode = await runNode({ ...flags, clusterKeyOnCommandLine }, tuningOf(flags), context.io.stdout.isTTY === true);
   });
 }
 
