@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { hintsSublevel, startClusterService, toClusterKeys, type ClusterConfig, type ClusterService, type GossipMembership } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
-import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/http';
+import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/service';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { NodeService, ServiceFactory } from './node.ts';

@@ -8,7 +8,6 @@ import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import {
   createApp,
-  createLocalService,
   DEFAULT_LIMITS,
   DEFAULT_SERVER_LIMITS,
   guardServer,
@@ -19,11 +18,11 @@ import {
   type AppOptions,
   type HealthCheck,
   type HearsayApp,
-  type KvService,
   type ServerLimits,
   type SecurityReport,
   type TokenVerifier,
 } from '@hearsay/http';
+import { createLocalService, type KvService } from '@hearsay/service';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
 import { Counter } from 'prom-client';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';

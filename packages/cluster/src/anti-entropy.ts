@@ -1,4 +1,4 @@
-import { ServiceError, type RepairLine, type RepairOptions } from '@hearsay/http';
+import { ServiceError, type RepairLine, type RepairOptions } from '@hearsay/service';
 import type { Store } from '@hearsay/storage';
 import { isReachable, type MembershipView } from './membership.ts';
 import type { PartitionMap } from './partition-map.ts';

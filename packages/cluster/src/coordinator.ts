@@ -14,7 +14,7 @@ import {
   type PutOptions,
   type RepairLine,
   type RepairOptions,
-} from '@hearsay/http';
+} from '@hearsay/service';
 import { compareRecords, compareVersions, decodeCursor, encodeCursor, hashKey, isLive, isStorageError, newer, newest } from '@hearsay/storage';
 import type { Store, StoredRecord, Version } from '@hearsay/storage';
 import type { HintStore } from './hint-store.ts';

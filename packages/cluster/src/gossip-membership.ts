@@ -1,4 +1,4 @@
-import type { MemberState } from '@hearsay/http';
+import type { MemberState } from '@hearsay/service';
 import type { MemberInfo, MembershipView } from './membership.ts';
 import type { Timers } from './timers.ts';
 

@@ -1,4 +1,4 @@
-import type { Consistency } from '@hearsay/http';
+import type { Consistency } from '@hearsay/service';
 import type { Timers } from './timers.ts';
 
 /** Replicas that must answer for a consistency level: one = 1, quorum = ⌊RF/2⌋ + 1, all = RF. */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RepairLine } from '@hearsay/http';
+import type { RepairLine } from '@hearsay/service';
 import { countMovedReplicas } from '../src/partition-map.ts';
 import { purgeCutoffMs } from '../src/tombstone-purge.ts';
 import { TestCluster } from './harness.ts';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ServiceError } from '@hearsay/http';
+import { ServiceError } from '@hearsay/service';
 import { compareVersions } from '@hearsay/storage';
 import { TestCluster } from './harness.ts';
 

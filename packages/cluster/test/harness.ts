@@ -6,7 +6,7 @@ import { hintsSublevel } from '../src/hint-store.ts';
 import { internodePackr } from '../src/internode-app.ts';
 import { decodeRequest } from '../src/internode-messages.ts';
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
-import type { MemberState } from '@hearsay/http';
+import type { MemberState } from '@hearsay/service';
 import { VirtualTimers } from './virtual-timers.ts';
 
 export interface TestNode {

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { MemoryLevel } from 'memory-level';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Consistency } from '@hearsay/http';
+import type { Consistency } from '@hearsay/service';
 import { openStore, versionToString, type Store, type StoredRecord, type Version } from '@hearsay/storage';
 import { Coordinator, type CoordinatorConfig } from '../src/coordinator.ts';
 import { HintStore, hintsSublevel } from '../src/hint-store.ts';

@@ -14,7 +14,7 @@ import { formatEtag, noneMatchHits, parseEtagList, versionFromOpaque } from './e
 import { createHttpMetrics, type RouteLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { keyFromUrl, parseQuery } from './request-target.ts';
-import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type PutOptions, type ServiceError, type RepairLine } from './service.ts';
+import { isServiceError, type Consistency, type KvService, type PutOptions, type RepairLine } from '@hearsay/service';
 import { compareVersions, versionToString, type StoredRecord, type Version } from '@hearsay/storage';
 import type { Principal } from './tokens.ts';
 
@@ -137,17 +137,6 @@ function methodNotAllowed(method: string, allow: string): Response {
 
 function optionsResponse(allow: string): Response {
   return new Response(null, { status: 204, headers: { allow } });
-}
-
-/**
- * A `ServiceError`, also one from another copy of this package (matched by
- * name). A code outside `SERVICE_ERROR_STATUS` is a bug in the service: it is
- * answered as a logged 500, never with a made-up status.
- */
-function isServiceError(error: unknown): error is ServiceError {
-  if (!(error instanceof Error) || error.name !== 'ServiceError') return false;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && Object.hasOwn(SERVICE_ERROR_STATUS, code);
 }
 
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: Response };

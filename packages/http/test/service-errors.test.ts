@@ -4,7 +4,8 @@
  */
 import { Hono } from 'hono';
 import { describe, expect, it, vi } from 'vitest';
-import { createApp, insufficientReplicas, ServiceError, type KvService, type RepairLine } from '../src/index.ts';
+import { insufficientReplicas, ServiceError, type KvService, type RepairLine } from '@hearsay/service';
+import { createApp } from '../src/index.ts';
 
 const VERSION = { ms: 1_700_000_000_000, counter: 3, node: 'n1' };
 

@@ -1,11 +1,12 @@
 /**
  * The key-value service behind the HTTP app. A single node implements it over
  * one `Store` (`createLocalService`); the cluster coordinator implements it
- * over RF replicas. The app validates every input before calling the service,
- * so a service sees well-formed keys, values within limits and parsed options.
+ * over RF replicas. The app (`@hearsay/http`) validates every input before
+ * calling the service, so a service sees well-formed keys, values within
+ * limits and parsed options.
  *
- * Change this interface only by extending it: the cluster package codes
- * against it.
+ * Change this interface only by extending it: the http and cluster packages
+ * code against it.
  */
 import type { PutOptions as StorePutOptions, StoredRecord, Version } from '@hearsay/storage';
 
@@ -213,6 +214,17 @@ export class ServiceError extends Error {
   get status(): number {
     return SERVICE_ERROR_STATUS[this.code];
   }
+}
+
+/**
+ * A `ServiceError`, also one from another copy of this package (matched by
+ * name and a known code). The app answers a code outside
+ * `SERVICE_ERROR_STATUS` as a logged 500, never with a made-up status.
+ */
+export function isServiceError(error: unknown): error is ServiceError {
+  if (!(error instanceof Error) || error.name !== 'ServiceError') return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && Object.hasOwn(SERVICE_ERROR_STATUS, code);
 }
 
 /** The 503 of a write or read that too few replicas acknowledged. */
