@@ -4,7 +4,7 @@ import type { ClusterTuning } from '../cluster.ts';
 import { LOG_LEVELS } from '../log-format.ts';
 import { envOption, parseNonNegativeInt, parsePort, parsePositiveInt, parseSeeds } from '../options.ts';
 import type { NodeLimits } from '../node.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 
 export interface StartFlags {
   readonly dataDir: string;
