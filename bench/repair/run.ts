@@ -26,14 +26,12 @@
  *   pnpm bench:repair [--keys 1000000] [--value-bytes 100] [--store classic|memory] [--no-ranges]
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-// The bench is not a workspace package, so it imports the packages' public
-// entry points by path (the root has no @hearsay/repair or @hearsay/storage link).
+import { MemoryLevel } from 'memory-level';
 import { bucketOf, hashKey, openStore } from '@hearsay/storage';
-import type { Store, StoredRecord } from '@hearsay/storage';
+import type { LevelLike, Store, StoredRecord } from '@hearsay/storage';
 import { createMemoryPeer, partitionBucketRange, runRepairSession } from '@hearsay/repair';
 import type { RepairPeer, RepairProgress, RepairStats } from '@hearsay/repair';
 
@@ -82,9 +80,7 @@ function valueBytes(random: () => number): Uint8Array {
 
 async function openReplica(dir: string | undefined, nodeId: string): Promise<Store> {
   if (dir !== undefined) return openStore({ location: dir, bucketBits: BUCKET_BITS });
-  const require = createRequire(new URL('../../packages/repair/package.json', import.meta.url));
-  const { MemoryLevel } = require('memory-level') as { MemoryLevel: new () => unknown };
-  return openStore({ db: new MemoryLevel() as never, nodeId, bucketBits: BUCKET_BITS });
+  return openStore({ db: new MemoryLevel() as unknown as LevelLike, nodeId, bucketBits: BUCKET_BITS });
 }
 
 /** Bucket membership of every key, for the whole-buckets baseline (no store reads). */
