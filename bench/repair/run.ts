@@ -33,7 +33,7 @@ import { MemoryLevel } from 'memory-level';
 import { bucketOf, hashKey, openStore } from '@hearsay/storage';
 import type { LevelLike, Store, StoredRecord } from '@hearsay/storage';
 import { createMemoryPeer, partitionBucketRange, runRepairSession } from '@hearsay/repair';
-import type { RepairPeer, RepairProgress, RepairStats } from '@hearsay/repair';
+import type { RepairPeer, SessionProgress, RepairStats } from '@hearsay/repair';
 
 const { values: args } = parseArgs({
   options: {
@@ -175,7 +175,7 @@ interface Measured {
 
 /** A peer that samples memory at every message, for the session's peak. */
 function sampledPeer(store: Store, sample: () => void): RepairPeer {
-  const inner = createMemoryPeer(store, { nowMs: () => performance.now() });
+  const inner = createMemoryPeer(store, { clock: { now: () => performance.now() } });
   return {
     async request(body) {
       sample();
@@ -211,7 +211,7 @@ async function measure(a: Store, b: Store, ranges: readonly [number, number][]):
     let exchangeAt: { at: number; gc: number } | undefined;
     const r = await runRepairSession({
       local: a, remote: peer, fromBucket, toBucket,
-      onProgress: (p: RepairProgress) => {
+      onProgress: (p: SessionProgress) => {
         sample();
         if (p.phase === 'compare') treeAt ??= mark();
         if (p.phase === 'exchange') exchangeAt ??= mark();

@@ -3,7 +3,7 @@ import type { Store } from '@hearsay/storage';
 import { isReachable, type MembershipView } from './membership.ts';
 import type { PartitionMap } from './partition-map.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 import { ForeignHandoff } from './foreign-handoff.ts';
 import { metricFamily } from './prom-text.ts';
 import { purgeCutoffMs } from './tombstone-purge.ts';
@@ -61,7 +61,7 @@ export interface AntiEntropyDeps {
   readonly store: Store;
   readonly membership: MembershipView;
   readonly peers: PeerFactory;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly partitionMap: () => PartitionMap;
   readonly repairRange: RepairRange;
   readonly config?: Partial<AntiEntropyConfig>;
@@ -94,7 +94,7 @@ export class AntiEntropy {
   readonly config: AntiEntropyConfig;
   readonly #deps: AntiEntropyDeps;
   #stopped = true;
-  #timer: unknown;
+  #cancelTimer: (() => void) | undefined;
   #cursor = 0;
   /** One session at a time on this node: background and on-demand runs take turns. */
   #lock: Promise<unknown> = Promise.resolve();
@@ -141,14 +141,14 @@ export class AntiEntropy {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#deps.timers.clearTimeout(this.#timer);
+    this.#cancelTimer?.();
     this.#abort.abort(new Error('stopped'));
     await this.#lock.catch(() => undefined);
   }
 
   #schedule(): void {
     if (this.#stopped || this.config.partitionIntervalMs <= 0) return;
-    this.#timer = this.#deps.timers.setTimeout(() => {
+    this.#cancelTimer = this.#deps.clock.setTimer(() => {
       void this.#backgroundStep().finally(() => this.#schedule());
     }, this.config.partitionIntervalMs);
   }
@@ -158,7 +158,7 @@ export class AntiEntropy {
     const next = owned.find((p) => p >= this.#cursor);
     if (next === undefined) {
       // Once per pass over the owned partitions: hand foreign data on.
-      if (this.#cursor > 0) this.#totals.lastPassMs = this.#deps.timers.nowMs();
+      if (this.#cursor > 0) this.#totals.lastPassMs = this.#deps.clock.now();
       this.#cursor = 0;
       try {
         await this.handOffForeign(this.#abort.signal);
@@ -184,7 +184,7 @@ export class AntiEntropy {
   }
 
   async #repairPartition(partition: number, signal?: AbortSignal): Promise<PartitionRepairOutcome> {
-    const { store, membership, timers } = this.#deps;
+    const { store, membership, clock } = this.#deps;
     const map = this.#deps.partitionMap();
     const replicas = map.preferenceList(partition);
     const { fromBucket, toBucket } = map.bucketRange(partition, store.bucketBits);
@@ -200,14 +200,14 @@ export class AntiEntropy {
       bytesReceived: 0,
       tombstonesPurged: 0,
     };
-    const roundStartMs = timers.nowMs();
+    const roundStartMs = clock.now();
     const others = replicas.filter((id) => id !== membership.selfId);
     const cutoffs: number[] = [];
     const session = async (peerId: string): Promise<{ ok: boolean; received: number }> => {
       signal?.throwIfAborted();
       const member = membership.members().find((m) => m.id === peerId);
       if (member === undefined || !isReachable(member)) return { ok: false, received: 0 };
-      const startedAtMs = timers.nowMs();
+      const startedAtMs = clock.now();
       try {
         const r = await this.#deps.repairRange({
           partition,
@@ -252,7 +252,7 @@ export class AntiEntropy {
       if (!(await session(others[i]!)).ok) complete = false;
     }
     const cutoff = complete
-      ? purgeCutoffMs({ roundStartMs, sessionCutoffsMs: cutoffs, nowMs: timers.nowMs(), graceMs: this.config.tombstoneGraceMs })
+      ? purgeCutoffMs({ roundStartMs, sessionCutoffsMs: cutoffs, nowMs: clock.now(), graceMs: this.config.tombstoneGraceMs })
       : undefined;
     if (cutoff !== undefined) {
       // Every replica purges together: one that kept the tombstones would hand
@@ -379,7 +379,7 @@ export class AntiEntropy {
     return (async function* () {
       if (self.#manualRunning) throw new ServiceError('CONFLICT', 'a repair is already running on this node');
       self.#manualRunning = true;
-      const startedAtMs = self.#deps.timers.nowMs();
+      const startedAtMs = self.#deps.clock.now();
       try {
         // First what this node holds for partitions it does not replicate.
         const foreign = await self.handOffForeign(options.signal);
@@ -416,7 +416,7 @@ export class AntiEntropy {
         self.#totals.partitionsManual += done;
         if (inSync) self.#totals.runsInSync++;
         else self.#totals.runsNotInSync++;
-        self.#totals.lastRunMs = self.#deps.timers.nowMs();
+        self.#totals.lastRunMs = self.#deps.clock.now();
         const list = [...unreachable].sort();
         yield {
           type: 'summary',
@@ -430,7 +430,7 @@ export class AntiEntropy {
           tombstonesPurged: purged,
           foreignPartitions: foreign.partitions,
           foreignKeysSent: foreign.keysSent,
-          durationMs: self.#deps.timers.nowMs() - startedAtMs,
+          durationMs: self.#deps.clock.now() - startedAtMs,
           message:
             owned.length === 0
               ? 'this node replicates no partition'

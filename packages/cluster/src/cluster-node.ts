@@ -1,3 +1,4 @@
+import { backgroundClock, type Clock } from '@hearsay/clock';
 import type { LoadLimits } from '@hearsay/http';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
@@ -25,7 +26,6 @@ import { DEFAULT_MAX_NONCES } from './nonce-cache.ts';
 import { metricFamily } from './prom-text.ts';
 import { StoreWriteHealth } from './store-health.ts';
 import { createRepairRange, createRepairResponder } from './repair-adapter.ts';
-import { realTimers, type Timers } from './timers.ts';
 
 export interface ClusterConfig {
   /** Replicas per partition, capped at the member count. Default 3. */
@@ -118,7 +118,8 @@ export interface ClusterNodeOptions {
   /** Makes the transport for a member when `peerFactory` is not given (tests). */
   readonly transportFactory?: (member: MemberInfo) => InternodeTransport;
   readonly config?: Partial<ClusterConfig>;
-  readonly timers?: Timers;
+  /** Time for every timer and deadline of the node. Default: `backgroundClock` of `@hearsay/clock` (real time; timers never keep the process alive). */
+  readonly clock?: Clock;
   /** Default: sessions of `@hearsay/repair` over the internode API. */
   readonly repairRange?: RepairRange;
   /** Salt source of repair sessions (seeded in the simulation); default random. */
@@ -192,11 +193,11 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   if (options.membership.selfId !== options.store.nodeId) {
     throw new ClusterError('BAD_CONFIG', `membership self ${options.membership.selfId} is not the store's node ${options.store.nodeId}`);
   }
-  const timers = options.timers ?? realTimers;
+  const clock = options.clock ?? backgroundClock;
   const onError = options.onError ?? (() => undefined);
   const { store, membership } = options;
   const hints = new HintStore(options.hintsDb, { maxHintsPerTarget: config.maxHintsPerTarget });
-  const storeHealth = new StoreWriteHealth(timers);
+  const storeHealth = new StoreWriteHealth(clock);
   const batchBytes = batchBytesOf(config.internodeMaxBodyBytes);
   const clusterKey = toClusterKeys(options.clusterKey);
 
@@ -207,14 +208,14 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       options.transportFactory?.(m) ??
       createHttpTransport({
         baseUrl: m.http,
-        timers,
+        clock,
         targetId: m.id,
         maxResponseBytes: config.internodeMaxBodyBytes,
         ...(clusterKey === undefined ? {} : { clusterKey }),
         ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
     const client = new InternodePeerClient(transport, {
-      timers,
+      clock,
       timeoutMs: config.peerTimeoutMs,
       maxInFlight: config.peerMaxInFlight,
       maxQueued: config.peerMaxQueued,
@@ -254,7 +255,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     membership,
     peers: peerFactory,
     hints,
-    timers,
+    clock,
     onError,
     storeHealth,
     extraMetrics: peerMetrics,
@@ -271,11 +272,11 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     store,
     membership,
     peers: peerFactory,
-    timers,
+    clock,
     partitionMap: () => coordinator.partitionMap,
     repairRange:
       options.repairRange ??
-      createRepairRange(store, timers, {
+      createRepairRange(store, clock, {
         ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
         ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
       }),
@@ -287,22 +288,22 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     store,
     membership,
     peers: peerFactory,
-    timers,
+    clock,
     onError,
     config: { intervalMs: config.handoffIntervalMs, windowMs: config.hintWindowMs },
   });
   const handleInternode = createInternodeHandler({
     store,
     hints,
-    timers,
-    repair: options.repairResponder ?? createRepairResponder(store, timers),
+    clock,
+    repair: options.repairResponder ?? createRepairResponder(store, clock),
     tombstoneGraceMs: config.tombstoneGraceMs,
     maxAnswerBytes: batchBytes,
     storeHealth,
   });
   const internalApp = createInternodeApp({
     handle: handleInternode,
-    timers,
+    clock,
     selfId: store.nodeId,
     maxBodyBytes: config.internodeMaxBodyBytes,
     maxNonces: config.maxNonces,

@@ -1,3 +1,4 @@
+import { backgroundClock } from '@hearsay/clock';
 import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
 import type { LoadLimits } from '@hearsay/http';
 import type { Hono } from 'hono';
@@ -8,7 +9,6 @@ import type { HintsDb } from './hint-store.ts';
 import { ClusterKeys, toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
 import { createHttpTransport, type InternodeTls } from './http-transport.ts';
 import type { Coordinator } from './coordinator.ts';
-import { realTimers } from './timers.ts';
 
 export interface ClusterServiceOptions {
   /** This node's store (open); its node id is the member id. */
@@ -94,7 +94,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
   const membership = connectGossip(gossip, {
     http: options.httpUrl,
     keyCount: () => store.stats().keys,
-    timers: realTimers,
+    clock: backgroundClock,
     expectPeers: options.gossip.seeds.length > 0,
   });
   options.watchGossip?.(gossip, membership);
@@ -117,7 +117,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
               createHttpTransport({
                 baseUrl: m.http,
                 targetId: m.id,
-                timers: realTimers,
+                clock: backgroundClock,
                 fetch: options.fetch!,
                 ...(key === undefined ? {} : { clusterKey: key }),
               }),

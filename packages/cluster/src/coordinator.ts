@@ -25,7 +25,7 @@ import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
 import { metricFamily } from './prom-text.ts';
 import { scanLocal } from './scan.ts';
 import type { StoreWriteHealth } from './store-health.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 export interface CoordinatorConfig {
   /** Replicas per partition (capped at the member count). Default 3. */
@@ -67,7 +67,7 @@ export interface CoordinatorDeps {
   readonly membership: MembershipView;
   readonly peers: PeerFactory;
   readonly hints: HintStore;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly config?: Partial<CoordinatorConfig>;
   /** Runs `POST /v1/repair`; the cluster node wires the anti-entropy scheduler here. */
   readonly repair?: (options: RepairOptions) => AsyncIterable<RepairLine>;
@@ -128,7 +128,7 @@ export class Coordinator implements KvService {
   readonly #membership: MembershipView;
   readonly #peers: PeerFactory;
   readonly #hints: HintStore;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #repair: ((options: RepairOptions) => AsyncIterable<RepairLine>) | undefined;
   readonly #onError: (what: string, error: unknown) => void;
   readonly #storeHealth: StoreWriteHealth | undefined;
@@ -154,7 +154,7 @@ export class Coordinator implements KvService {
     this.#membership = deps.membership;
     this.#peers = deps.peers;
     this.#hints = deps.hints;
-    this.#timers = deps.timers;
+    this.#clock = deps.clock;
     this.#repair = deps.repair;
     this.#onError = deps.onError ?? (() => undefined);
     this.#storeHealth = deps.storeHealth;
@@ -261,7 +261,7 @@ export class Coordinator implements KvService {
     const request: ScanRequest = { prefix: options.prefix, limit: options.limit, ...(after === undefined ? {} : { after }) };
     const outcome = await settleWithin(
       targets.map((id) => this.#scanOn(id, request)),
-      this.#timers,
+      this.#clock,
       this.config.requestTimeoutMs,
     );
     const answered = new Set(outcome.answers.map((a) => targets[a.index]!));
@@ -435,7 +435,7 @@ export class Coordinator implements KvService {
   }
 
   #isLive(r: StoredRecord | undefined): r is StoredRecord {
-    return isLive(r, this.#timers.nowMs());
+    return isLive(r, this.#clock.now());
   }
 
   async #checkPreconditions(
@@ -498,19 +498,18 @@ export class Coordinator implements KvService {
 
   /**
    * `work`, or a rejection with `DEADLINE_PASSED` once `requestTimeoutMs`
-   * of `timers` time passed first: the deadline `awaitAnswers` sets.
+   * of `clock` time passed first: the deadline `awaitAnswers` sets.
    */
   #withinDeadline<T>(work: Promise<T>): Promise<T> {
-    const timers = this.#timers;
     return new Promise<T>((resolve, reject) => {
-      const timer = timers.setTimeout(() => reject(DEADLINE_PASSED), this.config.requestTimeoutMs);
+      const cancelTimer = this.#clock.setTimer(() => reject(DEADLINE_PASSED), this.config.requestTimeoutMs);
       work.then(
         (value) => {
-          timers.clearTimeout(timer);
+          cancelTimer();
           resolve(value);
         },
         (error: unknown) => {
-          timers.clearTimeout(timer);
+          cancelTimer();
           reject(error);
         },
       );
@@ -521,7 +520,7 @@ export class Coordinator implements KvService {
     const need = requiredReplicas(consistency, prefs.length);
     const targets = prefs.filter((id) => this.#reachable(id));
     const attempts = targets.map((id) => this.#readOn(id, key));
-    const outcome = await awaitAnswers(attempts, need, this.#timers, this.config.requestTimeoutMs);
+    const outcome = await awaitAnswers(attempts, need, this.#clock, this.config.requestTimeoutMs);
     if (outcome.answers.length < need) {
       this.counters.readFailures++;
       if (outcome.timedOut) {
@@ -543,7 +542,7 @@ export class Coordinator implements KvService {
     attempts: readonly Promise<StoredRecord | undefined>[],
     seen: StoredRecord | undefined,
   ): Promise<void> {
-    const all = await settleWithin(attempts, this.#timers, this.config.requestTimeoutMs);
+    const all = await settleWithin(attempts, this.#clock, this.config.requestTimeoutMs);
     const best = newest([seen, ...all.answers.map((a) => a.value)]);
     if (best === undefined) return;
     const stale = all.answers.filter((a) => a.value === undefined || compareRecords(a.value, best) < 0);
@@ -572,7 +571,7 @@ export class Coordinator implements KvService {
   async #writeReplicas(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency): Promise<void> {
     const need = requiredReplicas(consistency, prefs.length);
     this.#admit(prefs, need);
-    const outcome = await awaitAnswers(this.#replicate([record], partition), need, this.#timers, this.config.requestTimeoutMs);
+    const outcome = await awaitAnswers(this.#replicate([record], partition), need, this.#clock, this.config.requestTimeoutMs);
     if (outcome.answers.length < need) {
       this.counters.writeFailures++;
       if (outcome.timedOut) {
@@ -688,7 +687,7 @@ export class Coordinator implements KvService {
   async #keepHintLocally(target: string, records: readonly StoredRecord[]): Promise<void> {
     this.counters.hintsKeptLocally++;
     try {
-      await this.#hints.add(target, records, this.#timers.nowMs());
+      await this.#hints.add(target, records, this.#clock.now());
     } catch (e) {
       this.#onError('keeping a hint', e);
     }
@@ -696,7 +695,7 @@ export class Coordinator implements KvService {
 
   async #hintOn(standIn: string, target: string, records: readonly StoredRecord[]): Promise<void> {
     if (standIn === this.#membership.selfId) {
-      await this.#hints.add(target, records, this.#timers.nowMs());
+      await this.#hints.add(target, records, this.#clock.now());
     } else {
       await this.#peer(standIn).hint(target, records);
     }

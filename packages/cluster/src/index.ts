@@ -80,7 +80,6 @@ export {
   type ClusterNode,
   type ClusterNodeOptions,
 } from './cluster-node.ts';
-export { realTimers, sleep, type Timers } from './timers.ts';
 export { ClusterError, type ClusterErrorCode } from './errors.ts';
 export {
   connectGossip,

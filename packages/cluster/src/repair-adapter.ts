@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { Clock } from '@hearsay/clock';
 import { createRepairResponder as createResponder, repairRange } from '@hearsay/repair';
 import type { Store } from '@hearsay/storage';
 import type { RepairRange } from './anti-entropy.ts';
 import { ClusterError } from './errors.ts';
 import type { RepairResponder } from './internode-handler.ts';
-import { sleep, type Timers } from './timers.ts';
 
 export interface RepairAdapterOptions {
   /** Average bytes per second of one session on the wire; unlimited when left out. */
@@ -18,7 +18,7 @@ export interface RepairAdapterOptions {
  * request body of the session travels as the `message` of an internode
  * `repair` request and the peer's responder answers it.
  */
-export function createRepairRange(store: Store, timers: Timers, options: RepairAdapterOptions = {}): RepairRange {
+export function createRepairRange(store: Store, clock: Clock, options: RepairAdapterOptions = {}): RepairRange {
   return async ({ fromBucket, toBucket, peer, signal }) => {
     const result = await repairRange({
       local: store,
@@ -33,7 +33,8 @@ export function createRepairRange(store: Store, timers: Timers, options: RepairA
       fromBucket,
       toBucket,
       salt: options.salt?.() ?? randomBytes(8),
-      clock: { nowMs: () => timers.nowMs(), sleep: (ms) => sleep(timers, ms, signal) },
+      clock,
+      ...(signal === undefined ? {} : { signal }),
       ...(options.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: options.rateLimitBytesPerSec }),
     });
     const s = result.stats;
@@ -49,10 +50,10 @@ export function createRepairRange(store: Store, timers: Timers, options: RepairA
 }
 
 /** The `@hearsay/repair` responder over this node's store, for the internode `repair` route. */
-export function createRepairResponder(store: Store, timers: Timers): RepairResponder {
+export function createRepairResponder(store: Store, clock: Clock): RepairResponder {
   const responder = createResponder(store);
   return async (message) => {
     if (!(message instanceof Uint8Array)) throw new ClusterError('BAD_REQUEST', 'a repair message is bytes');
-    return responder.handle(message, timers.nowMs());
+    return responder.handle(message, clock.now());
   };
 }

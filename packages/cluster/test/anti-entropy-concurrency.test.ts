@@ -11,12 +11,12 @@ import { AntiEntropy, type RangeRepairRequest, type RangeRepairResult } from '..
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
 import { computePartitionMap } from '../src/partition-map.ts';
 import type { PeerFactory } from '../src/peer.ts';
-import type { Timers } from '../src/timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 const member = (id: string): MemberInfo => ({ id, state: 'alive', http: `http://${id}`, gossip: '', incarnation: 1 });
 
 /** Time stands still (no purge: the cut-off is never above 0); no timer ever fires. */
-const stillTimers: Timers = { nowMs: () => 0, setTimeout: () => undefined, clearTimeout: () => undefined };
+const stillClock: Clock = { now: () => 0, setTimer: () => () => undefined };
 
 interface Gate {
   readonly started: RangeRepairRequest[];
@@ -42,7 +42,7 @@ async function setup(manualConcurrency: number): Promise<{ ae: AntiEntropy; gate
     return { bucketsCompared: request.toBucket - request.fromBucket, keysSent: 0, keysReceived: 0, bytesSent: 10, bytesReceived: 10, equalUpToMs: 0 };
   };
   const ae = new AntiEntropy({
-    store, membership, timers: stillTimers, partitionMap: () => map, repairRange,
+    store, membership, clock: stillClock, partitionMap: () => map, repairRange,
     // The fake sessions never call the peer; purge (the only other use) never runs with time at 0.
     peers: (() => ({})) as unknown as PeerFactory,
     config: { manualConcurrency },

@@ -13,6 +13,7 @@
  * counted, and an exception from the core or a listener (a bug) is caught,
  * counted and logged so the member keeps running.
  */
+import type { Clock } from '@hearsay/clock';
 import { Codec, DROP_REASONS, emptyDropCounters, type DropCounters, type DropReason, type EncryptionPolicy } from './codec.ts';
 import { DEFAULT_TUNING, type GossipTuning } from './config.ts';
 import { fileGenerationStore, nextGeneration, type GenerationStore } from './generation-store.ts';
@@ -30,11 +31,8 @@ export interface GossipLogger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Time source and timer for the runtime; real time by default, virtual time in simulations. */
-export interface RuntimeClock {
-  now(): number;
-  setTimer(callback: () => void, delayMs: number): () => void;
-}
+/** Time source and timer for the runtime (`@hearsay/clock`'s one interface); real time by default, virtual time in simulations. */
+export type RuntimeClock = Clock;
 
 export const realClock: RuntimeClock = {
   now: () => Date.now(),

@@ -16,7 +16,7 @@ import { hintsSublevel } from '../../src/hint-store.ts';
 import { internodePackr } from '../../src/internode-app.ts';
 import { decodeRequest, type InternodeType } from '../../src/internode-messages.ts';
 import { InternodePeerClient, type InternodeTransport } from '../../src/peer-client.ts';
-import type { Timers } from '../../src/timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 type InternodeWire =
   | { readonly kind: 'req'; readonly id: number; readonly type: InternodeType; readonly body: Uint8Array }
@@ -207,19 +207,19 @@ export class SimCluster {
     }
   }
 
-  #timers(n: SimNode): Timers {
+  /** The node's clock: its timers are events of its address on the node network (deferred by stalls, dropped by crashes). */
+  #clock(n: SimNode): Clock {
     const net = this.nodeNet;
     return {
-      nowMs: () => net.now,
-      setTimeout(fn, ms) {
-        const h = { cancelled: false };
-        net.timer(n.nodeAddress, net.now + Math.max(0, ms), () => {
-          if (!h.cancelled) fn();
+      now: () => net.now,
+      setTimer(fn, delayMs) {
+        let cancelled = false;
+        net.timer(n.nodeAddress, net.now + Math.max(0, delayMs), () => {
+          if (!cancelled) fn();
         });
-        return h;
-      },
-      clearTimeout(h) {
-        if (h !== undefined && h !== null) (h as { cancelled: boolean }).cancelled = true;
+        return () => {
+          cancelled = true;
+        };
       },
     };
   }
@@ -266,12 +266,12 @@ export class SimCluster {
   }
 
   async #boot(n: SimNode): Promise<void> {
-    const timers = this.#timers(n);
+    const clock = this.#clock(n);
     const store = await openStore({
       db: n.db.sublevel('data') as never,
       nodeId: n.id,
       bucketBits: this.#options.bucketBits ?? 6,
-      now: () => this.scheduler.now,
+      clock,
     });
     const onChange = this.#options.onChange;
     if (onChange !== undefined) store.subscribe((c) => onChange(n.id, c.record));
@@ -291,12 +291,12 @@ export class SimCluster {
       store,
       hintsDb: hintsSublevel(n.db),
       membership,
-      timers,
+      clock,
       config: this.#options.cluster ?? {},
       peerFactory: cachedPeerFactory(
         (m) =>
           new InternodePeerClient(this.#transport(n, m.http), {
-            timers,
+            clock,
             timeoutMs: this.#options.cluster?.peerTimeoutMs ?? 1000,
           }),
       ),
