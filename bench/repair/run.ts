@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { MemoryLevel } from 'memory-level';
 import { bucketOf, hashKey, openStore } from '@hearsay/storage';
 import type { LevelLike, Store, StoredRecord } from '@hearsay/storage';
-import { createMemoryPeer, partitionBucketRange, runRepairSession } from '@hearsay/repair';
+import { addRepairStats, createMemoryPeer, emptyRepairStats, partitionBucketRange, runRepairSession } from '@hearsay/repair';
 import type { RepairPeer, SessionProgress, RepairStats } from '@hearsay/repair';
 
 const { values: args } = parseArgs({
@@ -186,11 +186,6 @@ function sampledPeer(store: Store, sample: () => void): RepairPeer {
   };
 }
 
-const zeroStats = (): RepairStats => ({
-  bucketsCompared: 0, bucketsDiffered: 0, nodesCompared: 0, entriesSummarized: 0, keysSent: 0, keysReceived: 0,
-  keysApplied: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0, durationMs: 0, waitedMs: 0,
-});
-
 async function measure(a: Store, b: Store, ranges: readonly [number, number][]): Promise<Measured> {
   gc();
   const used = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
@@ -198,7 +193,7 @@ async function measure(a: Store, b: Store, ranges: readonly [number, number][]):
   let peak = baseline;
   const sample = (): void => { peak = Math.max(peak, used()); };
   const peer = sampledPeer(b, sample);
-  const total = zeroStats();
+  const total = emptyRepairStats();
   const phaseMs = { open: 0, tree: 0, exchange: 0 };
   let maxSessionMs = 0;
   // Full GCs at progress events (so the peak is per step) are timed and left out of every time figure.
@@ -227,7 +222,7 @@ async function measure(a: Store, b: Store, ranges: readonly [number, number][]):
     phaseMs.open += span(start, treeAt ?? end);
     if (treeAt !== undefined) phaseMs.tree += span(treeAt, exchangeAt ?? end);
     if (exchangeAt !== undefined) phaseMs.exchange += span(exchangeAt, end);
-    for (const k of Object.keys(total) as (keyof RepairStats)[]) total[k] += r.stats[k];
+    addRepairStats(total, r.stats);
     maxSessionMs = Math.max(maxSessionMs, span(start, end));
   }
   const wallMs = performance.now() - started - gcMs;

@@ -1,4 +1,5 @@
 import { ServiceError, type RepairLine, type RepairOptions } from '@hearsay/service';
+import { addRepairStats, emptyRepairStats, type RepairResult, type RepairStats } from '@hearsay/repair';
 import type { Store } from '@hearsay/storage';
 import { isReachable, type MembershipView } from './membership.ts';
 import type { PartitionMap } from './partition-map.ts';
@@ -7,21 +8,6 @@ import type { Clock } from '@hearsay/clock';
 import { ForeignHandoff } from './foreign-handoff.ts';
 import { metricFamily } from './prom-text.ts';
 import { purgeCutoffMs } from './tombstone-purge.ts';
-
-/** What one repair session of one partition with one other replica did. */
-export interface RangeRepairResult {
-  readonly bucketsCompared: number;
-  readonly keysSent: number;
-  readonly keysReceived: number;
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
-  /**
-   * The session's cut-off: both replicas are known to hold the same records
-   * (tombstones included) for every version with `ms` below this, as of the
-   * session's end. Used for the tombstone purge rule.
-   */
-  readonly equalUpToMs: number;
-}
 
 export interface RangeRepairRequest {
   readonly partition: number;
@@ -32,8 +18,12 @@ export interface RangeRepairRequest {
   readonly signal?: AbortSignal;
 }
 
-/** Runs one repair session (rejects when it could not complete). See repair-adapter.ts. */
-export type RepairRange = (request: RangeRepairRequest) => Promise<RangeRepairResult>;
+/**
+ * Runs one repair session of a partition with one other replica and resolves
+ * with `@hearsay/repair`'s own result (rejects when it could not complete).
+ * Its `cutoffMs` feeds the tombstone purge rule. See repair-adapter.ts.
+ */
+export type RepairRange = (request: RangeRepairRequest) => Promise<RepairResult>;
 
 export interface AntiEntropyConfig {
   /** Pause between two partitions in the background (the rate limit). Default 1000 ms. 0 disables background repair. */
@@ -75,11 +65,8 @@ export interface PartitionRepairOutcome {
   readonly repaired: number;
   /** Other replicas that could not be reached or whose session failed. */
   readonly failed: readonly string[];
-  readonly bucketsCompared: number;
-  readonly keysSent: number;
-  readonly keysReceived: number;
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
+  /** The sum of the stats of its sessions that completed (`addRepairStats`). */
+  readonly stats: Readonly<RepairStats>;
   readonly tombstonesPurged: number;
 }
 
@@ -105,10 +92,8 @@ export class AntiEntropy {
   readonly #totals = {
     sessionsOk: 0,
     sessionsFailed: 0,
-    keysSent: 0,
-    keysReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
+    /** Sum over every completed session. */
+    sessions: emptyRepairStats(),
     tombstonesPurged: 0,
     partitionsBackground: 0,
     partitionsManual: 0,
@@ -193,11 +178,7 @@ export class AntiEntropy {
       replicas: replicas.length,
       repaired: 0,
       failed: [] as string[],
-      bucketsCompared: 0,
-      keysSent: 0,
-      keysReceived: 0,
-      bytesSent: 0,
-      bytesReceived: 0,
+      stats: emptyRepairStats(),
       tombstonesPurged: 0,
     };
     const roundStartMs = clock.now();
@@ -217,17 +198,10 @@ export class AntiEntropy {
           peer: this.#deps.peers(member),
           ...(signal === undefined ? {} : { signal }),
         });
-        this.#totals.keysSent += r.keysSent;
-        this.#totals.keysReceived += r.keysReceived;
-        this.#totals.bytesSent += r.bytesSent;
-        this.#totals.bytesReceived += r.bytesReceived;
-        outcome.bucketsCompared += r.bucketsCompared;
-        outcome.keysSent += r.keysSent;
-        outcome.keysReceived += r.keysReceived;
-        outcome.bytesSent += r.bytesSent;
-        outcome.bytesReceived += r.bytesReceived;
-        cutoffs.push(Math.min(r.equalUpToMs, startedAtMs));
-        return { ok: true, received: r.keysReceived };
+        addRepairStats(this.#totals.sessions, r.stats);
+        addRepairStats(outcome.stats, r.stats);
+        cutoffs.push(Math.min(r.cutoffMs, startedAtMs));
+        return { ok: true, received: r.stats.keysReceived };
       } catch (e) {
         if (signal?.aborted) throw e;
         this.#deps.onError?.(`repair of partition ${partition} with ${peerId}`, e);
@@ -284,12 +258,12 @@ export class AntiEntropy {
         ['outcome="failed"', t.sessionsFailed],
       ]),
       ...metricFamily('hearsay_repair_keys_total', 'counter', 'Records repair sent to or received from other replicas.', [
-        ['direction="sent"', t.keysSent],
-        ['direction="received"', t.keysReceived],
+        ['direction="sent"', t.sessions.keysSent],
+        ['direction="received"', t.sessions.keysReceived],
       ]),
       ...metricFamily('hearsay_repair_bytes_total', 'counter', 'Bytes of repair messages, both ways.', [
-        ['direction="sent"', t.bytesSent],
-        ['direction="received"', t.bytesReceived],
+        ['direction="sent"', t.sessions.bytesSent],
+        ['direction="received"', t.sessions.bytesReceived],
       ]),
       ...metricFamily('hearsay_repair_partitions_total', 'counter', 'Partitions repaired, by what started it.', [
         ['trigger="background"', t.partitionsBackground],
@@ -385,10 +359,7 @@ export class AntiEntropy {
         const foreign = await self.handOffForeign(options.signal);
         const map = self.#deps.partitionMap();
         const owned = map.partitionsOf(self.#deps.membership.selfId);
-        let keysSent = foreign.keysSent;
-        let keysReceived = 0;
-        let bytesSent = 0;
-        let bytesReceived = 0;
+        const sessions = emptyRepairStats();
         let compared = 0;
         let purged = 0;
         const unreachable = new Set<string>();
@@ -396,10 +367,7 @@ export class AntiEntropy {
         for await (const { partition: p, outcome: o } of self.#repairMany(owned, options.signal)) {
           done++;
           compared += o.repaired;
-          keysSent += o.keysSent;
-          keysReceived += o.keysReceived;
-          bytesSent += o.bytesSent;
-          bytesReceived += o.bytesReceived;
+          addRepairStats(sessions, o.stats);
           purged += o.tombstonesPurged;
           for (const f of o.failed) unreachable.add(f);
           yield {
@@ -407,8 +375,8 @@ export class AntiEntropy {
             done,
             total: owned.length,
             partition: p,
-            keysSent: o.keysSent,
-            keysReceived: o.keysReceived,
+            keysSent: o.stats.keysSent,
+            keysReceived: o.stats.keysReceived,
             failed: o.failed.length,
           } satisfies RepairLine;
         }
@@ -423,10 +391,11 @@ export class AntiEntropy {
           inSync,
           rangesCompared: compared,
           partitions: owned.length,
-          keysSent,
-          keysReceived,
-          bytesSent,
-          bytesReceived,
+          // Foreign hand-off sends records too; its bytes travel as internode writes, not repair messages.
+          keysSent: sessions.keysSent + foreign.keysSent,
+          keysReceived: sessions.keysReceived,
+          bytesSent: sessions.bytesSent,
+          bytesReceived: sessions.bytesReceived,
           tombstonesPurged: purged,
           foreignPartitions: foreign.partitions,
           foreignKeysSent: foreign.keysSent,

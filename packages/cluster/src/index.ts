@@ -64,7 +64,6 @@ export {
   AntiEntropy,
   DEFAULT_ANTI_ENTROPY_CONFIG,
   type AntiEntropyConfig,
-  type RangeRepairResult,
   type RangeRepairRequest,
   type RepairRange,
   type PartitionRepairOutcome,

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '@hearsay/clock';
-import { createRepairResponder as createResponder, repairRange } from '@hearsay/repair';
+import { createRepairResponder as createResponder, runRepairSession } from '@hearsay/repair';
 import type { Store } from '@hearsay/storage';
 import type { RepairRange } from './anti-entropy.ts';
 import { ClusterError } from './errors.ts';
@@ -9,7 +8,7 @@ import type { RepairResponder } from './internode-handler.ts';
 export interface RepairAdapterOptions {
   /** Average bytes per second of one session on the wire; unlimited when left out. */
   readonly rateLimitBytesPerSec?: number;
-  /** 8 bytes unique per session; random by default, seeded in the simulation. */
+  /** 8 bytes unique per session; random by default (`runRepairSession`), seeded in the simulation. */
   readonly salt?: () => Uint8Array;
 }
 
@@ -19,12 +18,11 @@ export interface RepairAdapterOptions {
  * `repair` request and the peer's responder answers it.
  */
 export function createRepairRange(store: Store, clock: Clock, options: RepairAdapterOptions = {}): RepairRange {
-  return async ({ fromBucket, toBucket, peer, signal }) => {
-    const result = await repairRange({
+  return ({ fromBucket, toBucket, peer, signal }) =>
+    runRepairSession({
       local: store,
       remote: {
         async request(body) {
-          signal?.throwIfAborted();
           const answer = await peer.repair(body, signal);
           if (!(answer instanceof Uint8Array)) throw new ClusterError('PEER_BAD_RESPONSE', 'repair answer is not bytes');
           return answer;
@@ -32,21 +30,11 @@ export function createRepairRange(store: Store, clock: Clock, options: RepairAda
       },
       fromBucket,
       toBucket,
-      salt: options.salt?.() ?? randomBytes(8),
       clock,
+      ...(options.salt === undefined ? {} : { salt: options.salt() }),
       ...(signal === undefined ? {} : { signal }),
       ...(options.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: options.rateLimitBytesPerSec }),
     });
-    const s = result.stats;
-    return {
-      bucketsCompared: s.bucketsCompared,
-      keysSent: s.keysSent,
-      keysReceived: s.keysReceived,
-      bytesSent: s.bytesSent,
-      bytesReceived: s.bytesReceived,
-      equalUpToMs: result.cutoffMs,
-    };
-  };
 }
 
 /** The `@hearsay/repair` responder over this node's store, for the internode `repair` route. */

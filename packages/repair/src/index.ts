@@ -1,6 +1,6 @@
 export { runRepairSession } from './driver.ts';
 export type { RunRepairSessionOptions } from './driver.ts';
-export { repairRange, DEFAULT_REPAIR_LIMITS } from './session.ts';
+export { addRepairStats, emptyRepairStats, repairRange, DEFAULT_REPAIR_LIMITS } from './session.ts';
 export type {
   RepairLimits, RepairPeer, RepairResult, RepairSessionInput, RepairStats, SessionProgress,
 } from './session.ts';

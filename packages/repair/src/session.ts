@@ -75,6 +75,30 @@ export interface RepairStats {
   waitedMs: number;
 }
 
+/** All counters at zero: the start of a session's stats, or of a sum of several. */
+export function emptyRepairStats(): RepairStats {
+  return {
+    bucketsCompared: 0,
+    bucketsDiffered: 0,
+    nodesCompared: 0,
+    entriesSummarized: 0,
+    keysSent: 0,
+    keysReceived: 0,
+    keysApplied: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    roundTrips: 0,
+    durationMs: 0,
+    waitedMs: 0,
+  };
+}
+
+/** Adds every counter of `stats` into `total` (durations add up too) and returns `total`: the sum over several sessions. */
+export function addRepairStats(total: RepairStats, stats: Readonly<RepairStats>): RepairStats {
+  for (const name of Object.keys(total) as (keyof RepairStats)[]) total[name] += stats[name];
+  return total;
+}
+
 /**
  * Progress of one session, which a caller can draw as a bar: in phase
  * `compare`, `done`/`total` count tree levels; in phase `exchange`, differing
@@ -188,20 +212,7 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     limiter = new TokenBucket(rate, burst, startedMs);
   }
 
-  const stats: RepairStats = {
-    bucketsCompared: to - from,
-    bucketsDiffered: 0,
-    nodesCompared: 0,
-    entriesSummarized: 0,
-    keysSent: 0,
-    keysReceived: 0,
-    keysApplied: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    roundTrips: 0,
-    durationMs: 0,
-    waitedMs: 0,
-  };
+  const stats: RepairStats = { ...emptyRepairStats(), bucketsCompared: to - from };
   const progress = (phase: SessionProgress['phase'], done: number, total: number): void => {
     stats.durationMs = clock.now() - startedMs;
     input.onProgress?.({ phase, done, total, stats: { ...stats } });
