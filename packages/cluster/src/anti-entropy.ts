@@ -348,70 +348,70 @@ export class AntiEntropy {
    * (CONFLICT otherwise).
    */
   runAll(options: RepairOptions = {}): AsyncIterable<RepairLine> {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
-    return (async function* () {
-      if (self.#manualRunning) throw new ServiceError('CONFLICT', 'a repair is already running on this node');
-      self.#manualRunning = true;
-      const startedAtMs = self.#deps.clock.now();
-      try {
-        // First what this node holds for partitions it does not replicate.
-        const foreign = await self.handOffForeign(options.signal);
-        const map = self.#deps.partitionMap();
-        const owned = map.partitionsOf(self.#deps.membership.selfId);
-        const sessions = emptyRepairStats();
-        let compared = 0;
-        let purged = 0;
-        const unreachable = new Set<string>();
-        let done = 0;
-        for await (const { partition: p, outcome: o } of self.#repairMany(owned, options.signal)) {
-          done++;
-          compared += o.repaired;
-          addRepairStats(sessions, o.stats);
-          purged += o.tombstonesPurged;
-          for (const f of o.failed) unreachable.add(f);
-          yield {
-            type: 'progress',
-            done,
-            total: owned.length,
-            partition: p,
-            keysSent: o.stats.keysSent,
-            keysReceived: o.stats.keysReceived,
-            failed: o.failed.length,
-          } satisfies RepairLine;
-        }
-        const inSync = unreachable.size === 0 && foreign.failed === 0;
-        self.#totals.partitionsManual += done;
-        if (inSync) self.#totals.runsInSync++;
-        else self.#totals.runsNotInSync++;
-        self.#totals.lastRunMs = self.#deps.clock.now();
-        const list = [...unreachable].sort();
+    return this.#runAll(options);
+  }
+
+  async *#runAll(options: RepairOptions): AsyncIterable<RepairLine> {
+    if (this.#manualRunning) throw new ServiceError('CONFLICT', 'a repair is already running on this node');
+    this.#manualRunning = true;
+    const startedAtMs = this.#deps.clock.now();
+    try {
+      // First what this node holds for partitions it does not replicate.
+      const foreign = await this.handOffForeign(options.signal);
+      const map = this.#deps.partitionMap();
+      const owned = map.partitionsOf(this.#deps.membership.selfId);
+      const sessions = emptyRepairStats();
+      let compared = 0;
+      let purged = 0;
+      const unreachable = new Set<string>();
+      let done = 0;
+      for await (const { partition: p, outcome: o } of this.#repairMany(owned, options.signal)) {
+        done++;
+        compared += o.repaired;
+        addRepairStats(sessions, o.stats);
+        purged += o.tombstonesPurged;
+        for (const f of o.failed) unreachable.add(f);
         yield {
-          type: 'summary',
-          inSync,
-          rangesCompared: compared,
-          partitions: owned.length,
-          // Foreign hand-off sends records too; its bytes travel as internode writes, not repair messages.
-          keysSent: sessions.keysSent + foreign.keysSent,
-          keysReceived: sessions.keysReceived,
-          bytesSent: sessions.bytesSent,
-          bytesReceived: sessions.bytesReceived,
-          tombstonesPurged: purged,
-          foreignPartitions: foreign.partitions,
-          foreignKeysSent: foreign.keysSent,
-          durationMs: self.#deps.clock.now() - startedAtMs,
-          message:
-            owned.length === 0
-              ? 'this node replicates no partition'
-              : inSync
-                ? `${owned.length} partitions in sync with every replica`
-                : list.length > 0
-                  ? `could not repair with ${list.join(', ')}`
-                  : `could not hand ${foreign.failed} foreign partitions to their replicas`,
+          type: 'progress',
+          done,
+          total: owned.length,
+          partition: p,
+          keysSent: o.stats.keysSent,
+          keysReceived: o.stats.keysReceived,
+          failed: o.failed.length,
         } satisfies RepairLine;
-      } finally {
-        self.#manualRunning = false;
       }
-    })();
+      const inSync = unreachable.size === 0 && foreign.failed === 0;
+      this.#totals.partitionsManual += done;
+      if (inSync) this.#totals.runsInSync++;
+      else this.#totals.runsNotInSync++;
+      this.#totals.lastRunMs = this.#deps.clock.now();
+      const list = [...unreachable].sort();
+      yield {
+        type: 'summary',
+        inSync,
+        rangesCompared: compared,
+        partitions: owned.length,
+        // Foreign hand-off sends records too; its bytes travel as internode writes, not repair messages.
+        keysSent: sessions.keysSent + foreign.keysSent,
+        keysReceived: sessions.keysReceived,
+        bytesSent: sessions.bytesSent,
+        bytesReceived: sessions.bytesReceived,
+        tombstonesPurged: purged,
+        foreignPartitions: foreign.partitions,
+        foreignKeysSent: foreign.keysSent,
+        durationMs: this.#deps.clock.now() - startedAtMs,
+        message:
+          owned.length === 0
+            ? 'this node replicates no partition'
+            : inSync
+              ? `${owned.length} partitions in sync with every replica`
+              : list.length > 0
+                ? `could not repair with ${list.join(', ')}`
+                : `could not hand ${foreign.failed} foreign partitions to their replicas`,
+      } satisfies RepairLine;
+    } finally {
+      this.#manualRunning = false;
+    }
   }
 }

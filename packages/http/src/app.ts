@@ -51,8 +51,7 @@ export interface AppOptions {
   /** Where the app registers its metrics; a fresh registry when left out. */
   readonly registry?: Registry;
   /** Routes mounted under `/internal` (the cluster's internode API). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly internal?: Hono<any, any, any>;
+  readonly internal?: Hono;
   /** Consistency of a KV request without `?consistency=`; `quorum` by default. */
   readonly defaultConsistency?: Consistency;
   /** Told about unexpected errors (answered with 500 `INTERNAL`). */

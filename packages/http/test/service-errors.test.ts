@@ -147,10 +147,9 @@ describe('repair stream', () => {
   it('a repair that cannot start is an error answer', async () => {
     const app = createApp({
       service: fakeService({
-        // eslint-disable-next-line require-yield
-        async *repair(): AsyncIterable<RepairLine> {
-          throw new ServiceError('CONFLICT', 'a repair is already running');
-        },
+        repair: (): AsyncIterable<RepairLine> => ({
+          [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new ServiceError('CONFLICT', 'a repair is already running')) }),
+        }),
       }),
     });
     const response = await app.request('/v1/repair', { method: 'POST' });
