@@ -8,7 +8,7 @@ import { createApp } from '@hearsay/http';
 import { createLocalService } from '@hearsay/service';
 import { openStore, type LevelLike, type Store } from '@hearsay/storage';
 import { MemoryLevel } from 'memory-level';
-import { HearsayClient, HearsayError, type FetchLike } from '../src/index.ts';
+import { HearsayClient, HearsayError, type FetchLike } from '@hearsay/client';
 
 let store: Store;
 let client: HearsayClient;

@@ -9,11 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { createApp, type HearsayApp } from '@hearsay/http';
 import { openStore, type Store } from '@hearsay/storage';
-import { createClusterNode, type ClusterNode } from '../src/cluster-node.ts';
-import { hintsSublevel } from '../src/hint-store.ts';
-import { createHttpTransport } from '../src/http-transport.ts';
 import { backgroundClock } from '@hearsay/clock';
-import { StaticMembership } from '../src/membership.ts';
+import { createClusterNode, createHttpTransport, hintsSublevel, StaticMembership, type ClusterNode } from '@hearsay/cluster';
 
 interface Node {
   id: string;

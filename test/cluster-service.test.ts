@@ -8,11 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { createApp, type HearsayApp } from '@hearsay/http';
 import { openStore, type Store } from '@hearsay/storage';
-import { startClusterService, type ClusterService } from '../src/cluster-service.ts';
-import { hintsSublevel } from '../src/hint-store.ts';
-import { createHttpTransport } from '../src/http-transport.ts';
-import { InternodePeerClient } from '../src/peer-client.ts';
 import { backgroundClock } from '@hearsay/clock';
+import { createHttpTransport, hintsSublevel, InternodePeerClient, startClusterService, type ClusterService } from '@hearsay/cluster';
 
 interface Running {
   id: string;
