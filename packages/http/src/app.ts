@@ -1,5 +1,5 @@
 /**
- * The Hono app of a node: the public HTTP API v1 (DESIGN.md, a contract),
+ * The Hono app of a node: the public HTTP API v1 (docs/api.md, a contract),
  * `/metrics`, the OpenAPI document, and a mount point for the cluster's
  * internal routes. Every input is validated here; the `KvService` behind it
  * sees only well-formed keys, values within limits and parsed options.
@@ -395,6 +395,19 @@ export function createApp(options: AppOptions): HearsayApp {
     return jsonResponse({ items, next: page.next });
   }
 
+  /**
+   * The one rule for query strings: every route refuses a parameter it does
+   * not take (`UNKNOWN_PARAMETER`), also the routes that take none, so a
+   * misspelt parameter is never silently ignored.
+   */
+  function withoutParams(handler: () => Response | Promise<Response>) {
+    return (request: Request): Response | Promise<Response> => {
+      const query = parseQuery(request.url, NO_PARAMS);
+      if (!query.ok) return errorResponse(query.code, query.message);
+      return handler();
+    };
+  }
+
   async function health(): Promise<Response> {
     if (draining) return errorResponse('NOT_SERVING', 'the node is draining (shutting down)', { draining: true });
     let report;
@@ -510,10 +523,13 @@ export function createApp(options: AppOptions): HearsayApp {
       }
     }),
   );
-  app.all('/v1/cluster', readRoute('/v1/cluster', 'read', async () => jsonResponse(await service.cluster())));
-  app.all('/v1/health', readRoute('/v1/health', 'open', health));
-  app.all('/v1/openapi.json', readRoute('/v1/openapi.json', 'open', () => new Response(openApiBody, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } })));
-  app.all('/metrics', readRoute('/metrics', 'metrics', metricsText));
+  app.all('/v1/cluster', readRoute('/v1/cluster', 'read', withoutParams(async () => jsonResponse(await service.cluster()))));
+  app.all('/v1/health', readRoute('/v1/health', 'open', withoutParams(health)));
+  app.all(
+    '/v1/openapi.json',
+    readRoute('/v1/openapi.json', 'open', withoutParams(() => new Response(openApiBody, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } }))),
+  );
+  app.all('/metrics', readRoute('/metrics', 'metrics', withoutParams(metricsText)));
   app.all(
     '/v1/repair',
     timed('/v1/repair', (c) => {

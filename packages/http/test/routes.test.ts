@@ -242,6 +242,12 @@ describe('consistency and query parameters', () => {
     ['/v1/kv?cursor=not-a-cursor', 'INVALID_CURSOR'],
     ['/v1/kv?page=2', 'UNKNOWN_PARAMETER'],
     ['/v1/repair?force=1', 'UNKNOWN_PARAMETER'],
+    // One rule on every route, also those that take no parameter at all.
+    ['/v1/health?_=1712', 'UNKNOWN_PARAMETER'],
+    ['/v1/cluster?verbose', 'UNKNOWN_PARAMETER'],
+    ['/metrics?name=x', 'UNKNOWN_PARAMETER'],
+    ['/v1/openapi.json?v=2', 'UNKNOWN_PARAMETER'],
+    ['/v1/health?%zz', 'INVALID_PERCENT_ENCODING'],
   ])('%s -> 400 %s', async (path, code) => {
     const method = path.startsWith('/v1/repair') ? 'POST' : 'GET';
     await expectError(await request(path, { method }), 400, code);
