@@ -92,6 +92,14 @@ describe('the package map', () => {
     }
   });
 
+  it('is what each package builds against: the project references of its tsconfig.build.json', async () => {
+    for (const name of PACKAGES) {
+      const build = JSON.parse(await readFile(join(ROOT, 'packages', name, 'tsconfig.build.json'), 'utf8')) as { references?: { path: string }[] };
+      const references = (build.references ?? []).map((r) => /^\.\.\/([a-z]+)\/tsconfig\.build\.json$/.exec(r.path)?.[1] ?? r.path);
+      expect(references.sort(), `references of @hearsay/${name}`).toEqual([...PACKAGE_MAP[name]!].sort());
+    }
+  });
+
   it('is the table in docs/architecture.md', async () => {
     const doc = await readFile(join(ROOT, 'docs', 'architecture.md'), 'utf8');
     const header = '| package | its room | may import (workspace) | other dependencies |';
