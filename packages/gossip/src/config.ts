@@ -1,4 +1,4 @@
-// Gossip configuration and its defaults (LAN profile from DESIGN.md: probe
+// Gossip configuration and its defaults (LAN profile of docs/cli.md: probe
 // every 1 s, probe timeout 500 ms, gossip every 200 ms to 3 members).
 
 /** How rumors spread each gossip interval (the three variants the literature compares). */

@@ -1,5 +1,5 @@
 /**
- * Every row of the HTTP API v1 contract (DESIGN.md), every error code the
+ * Every row of the HTTP API v1 contract (docs/api.md), every error code the
  * app raises itself, and the limits, through `app.request()` over a real
  * local service on memory-level storage.
  */
