@@ -33,10 +33,8 @@ export interface AntiEntropyConfig {
   /**
    * Partitions an on-demand run (`runAll`, `hearsay repair`) repairs at once
    * (background repair stays one partition at a time). Default 4: overlaps
-   * the round trips to peers. Measured on 3 nodes sharing 2 cores, an
-   * in-sync run of 256 partitions is CPU-bound there: `hearsay repair` took
-   * 3.2–4.0 s with 1 and 3.0–3.6 s with 4 (1.8–3.9 s with 8), CLI start
-   * included; hosts with a core per node gain more.
+   * the round trips to peers (docs/benchmarks.md, "hearsay repair across 3
+   * nodes").
    */
   readonly manualConcurrency: number;
 }
