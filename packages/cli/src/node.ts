@@ -192,7 +192,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // A repair's progress stream may be quiet longer than the stall timeout; the client's disconnect stops it.
     if (request.method === 'POST' && request.url?.startsWith('/v1/repair') === true) response.on('timeout', keepOpen);
     if (listener === undefined) {
-      response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_SERVING","message":"starting"}}');
+      response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' }).end('{"error":{"code":"NOT_SERVING","message":"starting"}}');
       return;
     }
     void listener(request, response);

@@ -1,5 +1,5 @@
 import { backgroundClock, type Clock } from '@hearsay/clock';
-import type { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { AntiEntropy, DEFAULT_ANTI_ENTROPY_CONFIG, type RepairRange } from './anti-entropy.ts';
@@ -133,7 +133,7 @@ export interface ClusterNodeOptions {
    * their bodies' bytes from it once authenticated, so public PUTs and
    * replication together never hold more than its cap. None: no budget.
    */
-  readonly load?: LoadLimits;
+  readonly load?: BodyBudget;
 }
 
 export interface ClusterNode {

@@ -1,6 +1,6 @@
 import { backgroundClock } from '@hearsay/clock';
 import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
-import type { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
@@ -50,8 +50,8 @@ export interface ClusterServiceOptions {
   readonly watchGossip?: (gossip: GossipRuntime, membership: GossipMembership) => void;
   /** For tests: how internode HTTP requests are made. */
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
-  /** The node's request-body budget, shared by public PUTs and internode requests (the CLI's `LoadLimits`). */
-  readonly load?: LoadLimits;
+  /** The node's request-body budget, shared by public PUTs and internode requests (the node's `LoadLimits` of `@hearsay/http`). */
+  readonly load?: BodyBudget;
 }
 
 export interface ClusterService {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import { Hono, type Context } from 'hono';
 import { Packr } from 'msgpackr';
 import { checkHeaders, DEFAULT_MAX_CLOCK_SKEW_MS, isAuthFailure, type AuthFailureCode } from './auth.ts';
@@ -46,7 +46,7 @@ export interface InternodeAppOptions {
    * authenticated request takes its body's bytes from it before the body is
    * read (503 `BUSY` when that would pass it) until it is answered.
    */
-  readonly load?: LoadLimits;
+  readonly load?: BodyBudget;
   /** Where refusals are counted (for /metrics). */
   readonly stats?: InternodeStats;
   /** Called on handler failures that are not the caller's fault (answered 500). */

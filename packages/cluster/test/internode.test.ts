@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { openStore, type StoredRecord } from '@hearsay/storage';
-import { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import { authHeaders, signRequest, SIGNATURE_HEADER } from '../src/auth.ts';
 import { ClusterError } from '../src/errors.ts';
 import { HintStore, hintsSublevel } from '../src/hint-store.ts';
@@ -14,7 +14,26 @@ import { VirtualClock } from './virtual-clock.ts';
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const rec = (key: string, ms: number): StoredRecord => ({ key, value: enc(key), version: { ms, counter: 0, node: 'n9' }, tombstone: false });
 
-async function node(clusterKey?: string, extra: { load?: LoadLimits; maxBodyBytes?: number; selfId?: string } = {}) {
+/** A node's body budget, as `LoadLimits` of `@hearsay/http` keeps it (the same interface). */
+function bodyBudget(maxBodyBytesInFlight: number): BodyBudget & { readonly bodyBytesInFlight: number } {
+  let held = 0;
+  return {
+    maxBodyBytesInFlight,
+    get bodyBytesInFlight() {
+      return held;
+    },
+    reserveBody(bytes) {
+      if (held + bytes > maxBodyBytesInFlight) return false;
+      held += bytes;
+      return true;
+    },
+    releaseBody(bytes) {
+      held -= bytes;
+    },
+  };
+}
+
+async function node(clusterKey?: string, extra: { load?: BodyBudget; maxBodyBytes?: number; selfId?: string } = {}) {
   const clock = new VirtualClock();
   const db = new MemoryLevel<string, Uint8Array>();
   const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 8, clock });
@@ -234,7 +253,7 @@ describe('internode API over HTTP', () => {
   });
 
   it('refuses an authenticated body over the limit (413) and past the body budget (503 BUSY) without reading it', async () => {
-    const load = new LoadLimits({ maxBodyBytesInFlight: 4096 });
+    const load = bodyBudget(4096);
     const n = await node('secret', { load, maxBodyBytes: 2048 });
     const big = internodePackr.pack({ records: [{ ...rec('big', 1), value: new Uint8Array(3000) }] });
     const watched = watchedBody(big);

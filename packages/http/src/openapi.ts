@@ -35,9 +35,9 @@ const WRITE_UNAVAILABLE: Codes = [...READ_UNAVAILABLE, 'BUSY'];
 /**
  * Answers any route can give whatever the request: from the server around
  * the app (bytes the HTTP parser refuses, a URL the request listener cannot
- * read, a slow or oversized request head, a node that is still starting) and
- * a bug. 405 is the answer to a method the path does not serve (and to
- * CONNECT on any path).
+ * read, a slow or oversized request head, every connection slot busy, a node
+ * that is still starting) and a bug. 405 is the answer to a method the path
+ * does not serve (and to CONNECT on any path).
  */
 const EVERY_OPERATION: ErrorsByStatus = {
   400: ['MALFORMED_REQUEST'],
@@ -45,7 +45,7 @@ const EVERY_OPERATION: ErrorsByStatus = {
   408: ['REQUEST_TIMEOUT'],
   431: ['HEADERS_TOO_LARGE'],
   500: ['INTERNAL'],
-  503: ['NOT_SERVING'],
+  503: ['BUSY', 'NOT_SERVING'],
 };
 
 const DESCRIPTIONS: Readonly<Record<number, string>> = {
@@ -55,11 +55,11 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   408: 'The request did not arrive in time (answered by the server, then the connection closes)',
   409: 'Another such operation is already running',
   412: 'A precondition did not hold',
-  413: 'The value is over the limit; refused without reading the body, and the connection closes',
+  413: 'The value is over the limit; refused without reading the body (a body that keeps coming past a bound closes the connection)',
   415: 'Unusable Content-Type or Content-Encoding',
   431: 'The request head is larger than the server accepts (then the connection closes)',
   500: 'A bug: the node logged it; bad input never causes this',
-  503: 'The node cannot serve this now (starting, not enough replicas, too busy)',
+  503: 'The node cannot serve this now (starting, not enough replicas, too busy); Retry-After says when to try again',
 };
 
 const ALLOW = { Allow: { $ref: '#/components/headers/Allow' } };
@@ -77,7 +77,7 @@ function errorResponses(own: ErrorsByStatus): Record<string, unknown> {
     responses[status] = {
       description: `${DESCRIPTIONS[status] ?? 'Error'}: ${codes.join(', ')}`,
       ...(status === 405 ? { headers: ALLOW } : {}),
-      ...(status === 413 ? { headers: { Connection: { schema: { const: 'close' } } } } : {}),
+      ...(status === 503 ? { headers: { 'Retry-After': { required: true, description: 'Seconds to wait before trying again', schema: { type: 'string', pattern: '^[0-9]+$' } } } } : {}),
       content: {
         'application/json': {
           schema: {
@@ -293,6 +293,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
                 acknowledged: { type: 'integer', minimum: 0, description: 'INSUFFICIENT_REPLICAS, TIMEOUT: replicas that acknowledged' },
                 required: { type: 'integer', minimum: 1, description: 'INSUFFICIENT_REPLICAS, TIMEOUT: replicas the consistency level needs' },
                 draining: { const: true, description: 'NOT_SERVING from /v1/health of a node shutting down' },
+                shedding: { const: true, description: 'NOT_SERVING from /v1/health of a node that refused work for load in the last seconds' },
               },
             },
           },

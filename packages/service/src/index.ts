@@ -18,6 +18,7 @@ export type {
   RepairLine,
   RepairOptions,
   KvService,
+  BodyBudget,
   ServiceErrorCode,
   ServiceErrorDetails,
 } from './service.ts';

@@ -137,6 +137,21 @@ export function handedOverPutOptions(contentType: string | undefined): StorePutO
   return contentType === undefined ? HANDED_OVER : { contentType, adoptValue: true };
 }
 
+/**
+ * A node's budget of request-body bytes in flight, shared by every route that
+ * reads a body: the public API (`LoadLimits` of `@hearsay/http` implements
+ * it) and the cluster's internode routes. A body that does not fit is
+ * refused with 503 `BUSY` before a byte of it is read.
+ */
+export interface BodyBudget {
+  /** Bytes the budget holds in all. */
+  readonly maxBodyBytesInFlight: number;
+  /** Takes `bytes` of the budget; false (and counted as a refusal) when they do not fit. */
+  reserveBody(bytes: number): boolean;
+  /** Gives back what a `reserveBody` took, once the body is no longer held. */
+  releaseBody(bytes: number): void;
+}
+
 export interface KvService {
   /** The live record, or undefined when missing, deleted or expired. */
   get(key: string, options: GetOptions): Promise<StoredRecord | undefined>;
