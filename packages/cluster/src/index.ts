@@ -11,7 +11,8 @@ export {
   type BucketRange,
 } from './partition-map.ts';
 export { requiredReplicas } from './quorum.ts';
-export { Coordinator, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorDeps } from './coordinator.ts';
+export { Coordinator, type CoordinatorDeps } from './coordinator.ts';
+export { DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorCounters } from './coordinator-context.ts';
 export { StaticMembership, ringMembers, isReachable, type MemberInfo, type MembershipView } from './membership.ts';
 export type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
 export {
