@@ -64,6 +64,17 @@ function validatorAt(pointer: string): ValidateFunction {
   return validate;
 }
 
+const headerValidators = new Map<string, ValidateFunction>();
+function headerValidator(schema: object): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let validate = headerValidators.get(key);
+  if (validate === undefined) {
+    validate = ajv.compile(schema);
+    headerValidators.set(key, validate);
+  }
+  return validate;
+}
+
 const escapePointer = (part: string): string => part.replaceAll('~', '~0').replaceAll('/', '~1');
 
 /** The path template the app routes a URL path to, or undefined outside the document. */
@@ -158,7 +169,7 @@ export function conformanceProblems(exchange: Exchange): string[] {
       continue;
     }
     if (header?.schema !== undefined) {
-      const validate = ajv.compile(header.schema as object);
+      const validate = headerValidator(header.schema as object);
       if (!validate(value)) problems.push(`${what}: header ${name}: ${JSON.stringify(value)} ${describeErrors(validate.errors)}`);
     }
   }
