@@ -12,7 +12,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { MemoryLevel } from 'memory-level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, DEFAULT_LIMITS, guardServer, openApiDocument, requestErrorResponse, type HearsayApp } from '@hearsay/http';
+import { createApp, createToken, DEFAULT_LIMITS, guardServer, openApiDocument, parseAuthFile, requestErrorResponse, type HearsayApp } from '@hearsay/http';
 import { createLocalService, ServiceError, type KvService, type ServiceErrorCode } from '@hearsay/service';
 import { openStore, type LevelLike, type Store } from '@hearsay/storage';
 import { conformanceProblems, EVERY_OPERATION, templateOf, type Exchange } from './support/openapi-conformance.ts';
@@ -206,6 +206,19 @@ describe('every status and code the document declares', () => {
     await send('POST', '/v1/repair');
     state.repairRefusal = undefined;
     for (const path of Object.keys(openApiDocument(DEFAULT_LIMITS)['paths'] as object)) await send('OPTIONS', path.replace('{key}', 'k'));
+
+    // A node with an auth file: no token is 401, a token without the scope 403, on every route that needs one.
+    const metricsOnly = createToken({ scopes: ['metrics'], id: 'scraper' });
+    const readOnly = createToken({ scopes: ['read'], id: 'reader' });
+    const guarded = createApp({ service: createLocalService(store), auth: parseAuthFile([metricsOnly.line, readOnly.line].join('\n')) });
+    const sendGuarded = async (method: string, path: string, token?: string): Promise<void> => {
+      const response = await guarded.request(path, { method, ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }) });
+      note({ method, url: path, status: response.status, headers: response.headers, body: method === 'HEAD' ? '' : await response.text() });
+    };
+    for (const [method, path] of [['GET', '/v1/kv/k'], ['HEAD', '/v1/kv/k'], ['PUT', '/v1/kv/k'], ['DELETE', '/v1/kv/k'], ['GET', '/v1/kv'], ['HEAD', '/v1/kv'], ['GET', '/v1/cluster'], ['HEAD', '/v1/cluster'], ['POST', '/v1/repair'], ['GET', '/metrics'], ['HEAD', '/metrics']] as const) {
+      await sendGuarded(method, path);
+      await sendGuarded(method, path, path === '/metrics' ? readOnly.token : metricsOnly.token);
+    }
 
     // What every operation declares, each once: a bug, a node that cannot serve, a method a path does not serve, and the server's own answers.
     await send('GET', '/v1/kv/crash');

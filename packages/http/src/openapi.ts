@@ -77,6 +77,7 @@ function errorResponses(own: ErrorsByStatus): Record<string, unknown> {
     responses[status] = {
       description: `${DESCRIPTIONS[status] ?? 'Error'}: ${codes.join(', ')}`,
       ...(status === 405 ? { headers: ALLOW } : {}),
+      ...(status === 401 || status === 403 ? { headers: { 'WWW-Authenticate': { required: true, description: 'Bearer realm="hearsay", with the error', schema: { type: 'string', pattern: '^Bearer ' } } } } : {}),
       ...(status === 503 ? { headers: { 'Retry-After': { required: true, description: 'Seconds to wait before trying again', schema: { type: 'string', pattern: '^[0-9]+$' } } } } : {}),
       content: {
         'application/json': {
@@ -92,6 +93,8 @@ function errorResponses(own: ErrorsByStatus): Record<string, unknown> {
 
 interface OperationSpec {
   readonly summary: string;
+  /** Answered without a token also on a node with an auth file (health, this document, OPTIONS). */
+  readonly open?: boolean;
   readonly parameters?: readonly unknown[];
   readonly requestBody?: unknown;
   /** Success and other non-error answers, by status. */
@@ -99,12 +102,17 @@ interface OperationSpec {
   readonly errors: ErrorsByStatus;
 }
 
+/** What a node with an auth file answers a request without the token it needs (access.ts): decided before anything else. */
+const TOKEN_ERRORS: ErrorsByStatus = { 401: ['UNAUTHENTICATED'], 403: ['FORBIDDEN'] };
+
 function operation(spec: OperationSpec): Record<string, unknown> {
+  const errors = spec.open === true ? spec.errors : { ...spec.errors, ...TOKEN_ERRORS };
   return {
     summary: spec.summary,
+    ...(spec.open === true ? { security: [] } : {}),
     ...(spec.parameters === undefined ? {} : { parameters: spec.parameters }),
     ...(spec.requestBody === undefined ? {} : { requestBody: spec.requestBody }),
-    responses: { ...spec.answers, ...errorResponses(spec.errors) },
+    responses: { ...spec.answers, ...errorResponses(errors) },
   };
 }
 
@@ -120,10 +128,11 @@ function headOf(get: OperationSpec): Record<string, unknown> {
   return head;
 }
 
-/** OPTIONS on a path: 204 with Allow. */
+/** OPTIONS on a path: 204 with Allow, without a token. */
 function optionsOf(allow: string): Record<string, unknown> {
   return operation({
     summary: `The methods of this path (${allow})`,
+    open: true,
     answers: { 204: { description: `Allow: ${allow}`, headers: ALLOW } },
     errors: {},
   });
@@ -172,11 +181,13 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
   };
   const health: OperationSpec = {
     summary: 'Whether the node serves',
+    open: true,
     answers: { 200: { description: 'Serving', content: json('Health') } },
     errors: { 400: NO_QUERY },
   };
   const document: OperationSpec = {
     summary: 'This document',
+    open: true,
     answers: {
       200: {
         description: 'OpenAPI 3.1',
@@ -199,8 +210,11 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
       description:
         'An eventually consistent key-value store. Any node accepts reads and writes. Errors are JSON `{ "error": { "code": "UPPER_SNAKE", "message": "..." } }`; ' +
         'each operation lists the codes it can answer under each status. A path outside this document is `404 ROUTE_NOT_FOUND`. Every route refuses a query ' +
-        'parameter it does not take (`400 UNKNOWN_PARAMETER`).',
+        'parameter it does not take (`400 UNKNOWN_PARAMETER`). ' +
+        'A node started with an auth file needs `Authorization: Bearer <token>` on every route but /v1/health, /v1/openapi.json and OPTIONS: ' +
+        'scope read for GET/HEAD of keys, listing and /v1/cluster, write for PUT/DELETE, metrics for /metrics, admin for everything.',
     },
+    security: [{ bearer: [] }],
     paths: {
       '/v1/kv/{key}': {
         get: operation(getValue),
@@ -259,6 +273,9 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
       '/metrics': { get: operation(metrics), head: headOf(metrics), options: optionsOf('GET, HEAD, OPTIONS') },
     },
     components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: "A token of the node's auth file (`hearsay token create`); needed only when the node has one" },
+      },
       parameters: {
         key: {
           name: 'key',
@@ -341,7 +358,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
         },
         Health: {
           type: 'object',
-          required: ['ok', 'status'],
+          required: ['ok', 'status', 'security'],
           additionalProperties: false,
           properties: {
             ok: { const: true },
@@ -354,6 +371,18 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
             reachable: { type: 'integer', minimum: 1, description: 'cluster: of which reachable, itself included' },
             replicationFactor: { type: 'integer', minimum: 1, description: 'cluster: replicas per key now' },
             hints: { type: 'integer', minimum: 0, description: 'cluster: hints this node keeps for others' },
+            security: {
+              type: 'object',
+              description: 'How the node is protected (docs/security.md)',
+              required: ['clientAuth'],
+              additionalProperties: false,
+              properties: {
+                clientAuth: { type: 'string', enum: ['tokens', 'none'] },
+                tls: { type: 'boolean' },
+                internode: { type: 'string', enum: ['cluster-key', 'closed', 'insecure'] },
+              },
+            },
+            warnings: { type: 'array', items: { type: 'string' }, description: 'What is open: no auth file, --insecure' },
           },
         },
         RepairLine: {
