@@ -171,6 +171,46 @@ describe('GossipNode: SWIM probe with Lifeguard', () => {
     expect(ofType(msgsTo(node.pollTransmit(), addr('b')), MessageType.Alive)[0]).toMatchObject({ incarnation: 1 });
   });
 
+  it('a probe of a member\'s old life that fails after the member restarted does not suspect the new life', () => {
+    // The interleaving of issue 15: b crashed and is suspect; our probe of b starts (ping + the reminder Suspect);
+    // b restarts (generation 2) and its Alive reaches us while the probe is still open; the probe's interval ends
+    // without an ack (the ping went to the old process). The failure is evidence about generation 1 only.
+    const { node, events } = makeNode('a', ['b']);
+    node.start(0);
+    node.handlePacket(addr('c'), [{ type: MessageType.Suspect, id: 'b', generation: 1, incarnation: 0, from: 'c' }], 10);
+    expect(node.statusOf('b')).toBe('suspect');
+    node.pollTransmit();
+    let probeAt = -1;
+    for (let guard = 0; guard < 100 && probeAt < 0; guard++) {
+      const d = node.nextDeadline()!;
+      node.tick(d);
+      if (node.pollTransmit().some((t) => t.to === addr('b') && ofType(t.msgs, MessageType.Ping).length > 0)) probeAt = d;
+    }
+    expect(probeAt).toBeGreaterThanOrEqual(0);
+    node.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 2, incarnation: 0 }], probeAt + 100);
+    expect(node.statusOf('b')).toBe('alive');
+    runTimers(node, probeAt + node.tuning.probeIntervalMs);
+    expect(node.statusOf('b')).toBe('alive');
+    expect(node.incarnationOf('b')).toEqual({ generation: 2, incarnation: 0 });
+    expect(events.filter((e) => e.member.id === 'b').map((e) => `${e.type}@${e.member.generation}`)).toEqual(['suspect@1', 'alive@2']);
+  });
+
+  it('a probe that fails after the target refuted (higher incarnation) does not suspect the refuted life', () => {
+    const { node, events } = makeNode('a', ['b']);
+    node.start(0);
+    node.pollTransmit();
+    let probeAt = -1;
+    for (let guard = 0; guard < 100 && probeAt < 0; guard++) {
+      const d = node.nextDeadline()!;
+      node.tick(d);
+      if (node.pollTransmit().some((t) => t.to === addr('b') && ofType(t.msgs, MessageType.Ping).length > 0)) probeAt = d;
+    }
+    node.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 1, incarnation: 3 }], probeAt + 100);
+    runTimers(node, probeAt + node.tuning.probeIntervalMs);
+    expect(node.statusOf('b')).toBe('alive');
+    expect(events.filter((e) => e.type === 'suspect')).toEqual([]);
+  });
+
   it('suspicion shrinks with independent confirmations (Lifeguard)', () => {
     const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
     const solo = makeNode('a', peers).node;

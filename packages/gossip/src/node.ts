@@ -119,6 +119,13 @@ export interface GossipStats {
 interface ActiveProbe {
   seqNo: number;
   target: Member;
+  /**
+   * The life of the target this probe is about. `target` is updated in place
+   * when the member refutes or restarts, so a failure may only accuse the
+   * (generation, incarnation) the probe started with.
+   */
+  generation: number;
+  incarnation: number;
   indirectAtMs: number;
   failAtMs: number;
   indirectSent: boolean;
@@ -810,6 +817,8 @@ export class GossipNode {
     this.probe = {
       seqNo,
       target: m,
+      generation: m.generation,
+      incarnation: m.incarnation,
       indirectAtMs: nowMs + this.awareness.scaleTimeout(t.probeTimeoutMs),
       failAtMs: nowMs + this.awareness.scaleTimeout(t.probeIntervalMs),
       indirectSent: false,
@@ -844,7 +853,9 @@ export class GossipNode {
     this.awareness.applyDelta(p.expectedNacks > 0 ? Math.max(0, p.expectedNacks - p.nacks) : 1);
     const m = p.target;
     if (this.membersById.get(m.id) !== m || !isLive(m)) return;
-    this.handleSuspect({ type: MessageType.Suspect, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id }, nowMs);
+    // The silence is evidence about the life we pinged. If the member has since
+    // refuted or restarted, handleSuspect drops this as stale.
+    this.handleSuspect({ type: MessageType.Suspect, id: m.id, generation: p.generation, incarnation: p.incarnation, from: this.id }, nowMs);
   }
 
   private gossip(nowMs: number): void {
