@@ -74,6 +74,18 @@ export interface GossipRuntimeOptions {
   maxFrameBytes?: number;
   /** Outgoing push-pull exchanges in flight at once; more are refused and reported to the core. Default 8. */
   maxConcurrentExchanges?: number;
+  /**
+   * Incoming push-pull streams answered at once (real sockets). A stream takes
+   * a slot only once its first frame authenticates (decrypts with the keyring,
+   * or carries our label when there is none). Default 64.
+   */
+  maxConcurrentStreams?: number;
+  /** How long an incoming connection may take to send its complete first frame (real sockets). Default 2000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Incoming connections not yet authenticated; beyond it the oldest is closed (real sockets). Default 128. */
+  maxPendingStreams?: number;
+  /** Bytes those connections may buffer in all; beyond it the oldest is closed (real sockets). Default 4 × maxFrameBytes. */
+  maxPendingBytes?: number;
   /** How long `leave()` keeps gossiping so the `left` news spreads. Default 3 gossip intervals. */
   leavePropagationMs?: number;
   /** Use this transport instead of binding UDP/TCP (e.g. the simulated one). The runtime closes it on stop. */
@@ -136,6 +148,10 @@ export async function startGossip(options: GossipRuntimeOptions): Promise<Gossip
       ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
       ...(maxPacketBytes === undefined ? {} : { maxPacketBytes }),
       ...(maxFrameBytes === undefined ? {} : { maxFrameBytes }),
+      ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+      ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
+      ...(options.maxPendingStreams === undefined ? {} : { maxPendingStreams: options.maxPendingStreams }),
+      ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
     }));
   try {
     return new GossipRuntime(options, transport, generation, clock);
@@ -160,6 +176,8 @@ export class GossipRuntime {
   readonly #maxConcurrentExchanges: number;
   readonly #leavePropagationMs: number;
   readonly #exchanges = new Set<Promise<void>>();
+  /** Incoming frames the transport admitted, decoded once (see #authenticateStream). */
+  readonly #authenticated = new WeakMap<Uint8Array, StreamMessage>();
   #cancelTimer: (() => void) | undefined;
   #timerAtMs: number | undefined;
   #left = false;
@@ -196,7 +214,10 @@ export class GossipRuntime {
     });
     this.#leavePropagationMs = options.leavePropagationMs ?? 3 * this.#core.tuning.gossipIntervalMs;
     transport.onPacket((from, data) => this.#onPacket(from, data));
-    transport.onStream((from, data) => this.#onStream(from, data));
+    transport.onStream(
+      (from, data) => this.#onStream(from, data),
+      (data) => this.#authenticateStream(data),
+    );
     this.#guard('start', () => this.#core.start(this.#clock.now()));
     this.#pump();
   }
@@ -301,10 +322,25 @@ export class GossipRuntime {
     this.#pump();
   }
 
+  /**
+   * The transport's admission check for an incoming stream: its first frame
+   * must decode as one stream message of ours (label, and the keyring's
+   * decryption when there is one). The decoded message is kept for #onStream,
+   * so a frame is decrypted once.
+   */
+  #authenticateStream(data: Uint8Array): boolean {
+    if (this.#stopped) return false;
+    const message = this.#decodeStreamMessage(data);
+    if (message === undefined) return false;
+    this.#authenticated.set(data, message);
+    return true;
+  }
+
   /** Answer one incoming stream leg: the core's reply, an empty frame when the exchange is over, nothing for bad input. */
   #onStream(from: Address, data: Uint8Array): Uint8Array | undefined {
     if (this.#stopped) return undefined;
-    const message = this.#decodeStreamMessage(data);
+    const message = this.#authenticated.get(data) ?? this.#decodeStreamMessage(data);
+    this.#authenticated.delete(data);
     if (message === undefined) return undefined;
     let reply: StreamMessage | undefined;
     // `from` is the connection's ephemeral TCP port; the core identifies the peer from the message.
