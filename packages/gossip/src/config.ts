@@ -65,6 +65,11 @@ export interface GossipTuning {
   /** Bound on undelivered outputs (packets, stream requests, events). */
   outboxMax: number;
 
+  /** Clock offsets: recent samples kept per member (the estimate is the one with the smallest bound). */
+  clockSamplesMax: number;
+  /** Clock offsets: assumed bound on the relative drift of two clocks, in ppm; widens an aging sample's bound. */
+  clockDriftPpmMax: number;
+
   /** Phi mode: own heartbeat period. */
   heartbeatIntervalMs: number;
   /** Phi mode: conviction threshold (Cassandra's default 8). */
@@ -88,6 +93,13 @@ export interface GossipConfig extends Partial<GossipTuning> {
   random: () => number;
   /** Initial application state published by this member. */
   state?: Readonly<Record<string, string>>;
+  /**
+   * This member's wall clock (ms since the epoch), read when answering and
+   * timing probes, to estimate peers' clock offsets (`clockOffsets`). An input
+   * like `random`: the runtime passes Date.now, a simulation a skewed clock per
+   * node. Without it no offsets are measured and Acks carry no timestamp.
+   */
+  wallClock?: () => number;
 }
 
 export const DEFAULT_TUNING: Readonly<GossipTuning> = Object.freeze({
@@ -118,6 +130,8 @@ export const DEFAULT_TUNING: Readonly<GossipTuning> = Object.freeze({
   stateValueBytesMax: 512,
   streamRecordsMax: 20_000,
   outboxMax: 4096,
+  clockSamplesMax: 8,
+  clockDriftPpmMax: 100,
   heartbeatIntervalMs: 1000,
   phiThreshold: 8,
   phiWindowSize: 100,

@@ -15,6 +15,8 @@ export { Suspicion, remainingSuspicionMs, suspicionTimeoutMs } from './suspicion
 export { Awareness } from './awareness.ts';
 export { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
 export { ArrivalWindow } from './phi-accrual.ts';
+export { ClockWindow, clockSample, CLOCK_READING_RESOLUTION_MS } from './clock-offset.ts';
+export type { ClockOffset, ClockSample } from './clock-offset.ts';
 
 // Wire, transports and runtime (codec.ts, keyring.ts, transport.ts, net-transport.ts, sim-transport.ts, runtime.ts).
 export { startGossip, GossipRuntime, GossipRuntimeError, realClock } from './runtime.ts';

@@ -11,7 +11,7 @@ const record: MemberRecord = { id: 'n2', address: '127.0.0.1:7947', generation: 
 export const SAMPLE_MESSAGES: Message[] = [
   { type: MessageType.Ping, seqNo: 1, target: 'n2', source: 'n1', sourceAddr: '127.0.0.1:7946' },
   { type: MessageType.PingReq, seqNo: 2, target: 'n3', targetAddr: '127.0.0.1:7948', source: 'n1', sourceAddr: '127.0.0.1:7946', nack: true },
-  { type: MessageType.Ack, seqNo: 1, source: 'n2' },
+  { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: 1_767_225_600_123.5 },
   { type: MessageType.Nack, seqNo: 2, source: 'n2' },
   { type: MessageType.Suspect, id: 'n3', generation: 1, incarnation: 0, from: 'n1' },
   { type: MessageType.Alive, id: 'n3', address: '127.0.0.1:7948', generation: 1, incarnation: 1 },
@@ -44,7 +44,18 @@ describe('parseMessage', () => {
     expect(r).toEqual({ ok: true, message: SAMPLE_MESSAGES[2] });
   });
 
+  it('decodes an Ack without the wall clock (older members, or none), and keeps it absent', () => {
+    const codec = new Codec({ parse: parseMessage, maxPacketBytes: 4096 });
+    const old = { type: MessageType.Ack, seqNo: 9, source: 'n2' } as const;
+    const r = codec.decodePacket(codec.packPackets([old]).packets[0]!);
+    expect(r).toEqual({ ok: true, messages: [old], dropped: [] });
+    expect(r.ok && 'wallMs' in r.messages[0]!).toBe(false);
+  });
+
   const cases: [string, unknown, 'malformed' | 'unknown-type'][] = [
+    ['negative wall clock', { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: -5 }, 'malformed'],
+    ['wall clock as string', { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: '12' }, 'malformed'],
+    ['infinite wall clock', { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: Infinity }, 'malformed'],
     ['not an object', 42, 'malformed'],
     ['null', null, 'malformed'],
     ['an array', [1, 'n1'], 'malformed'],

@@ -52,6 +52,14 @@ function count(o: Obj, key: string): number {
   return v;
 }
 
+/** An optional finite non-negative number (a wall-clock reading); absent stays absent. */
+function optionalTime(o: Obj, key: string): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw MALFORMED;
+  return v;
+}
+
 function bool(o: Obj, key: string): boolean {
   const v = o[key];
   if (typeof v !== 'boolean') throw MALFORMED;
@@ -116,8 +124,11 @@ function build(o: Obj, type: number): Message | undefined {
         sourceAddr: str(o, 'sourceAddr'),
         nack: bool(o, 'nack'),
       };
-    case MessageType.Ack:
-      return { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
+    case MessageType.Ack: {
+      const wallMs = optionalTime(o, 'wallMs');
+      const ack = { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
+      return wallMs === undefined ? ack : { ...ack, wallMs };
+    }
     case MessageType.Nack:
       return { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
     case MessageType.Suspect:

@@ -62,6 +62,13 @@ export interface Ack {
   seqNo: number;
   /** id of the member that answered (the probed target). */
   source: string;
+  /**
+   * The target's wall clock (ms since the epoch, may be fractional) when it
+   * answered, for clock offset estimates (clock-offset.ts). Optional, added
+   * after wire version 1 shipped: members without a wall clock, or older
+   * ones, leave it out; a relay passes it on unchanged.
+   */
+  wallMs?: number;
 }
 
 /** Lifeguard: the relay of a PingReq could not reach the target; proves the relay itself is alive. */

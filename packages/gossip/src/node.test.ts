@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { GossipTuning } from './config.ts';
 import { GossipError } from './errors.ts';
 import { MessageType } from './messages.ts';
-import type { Alive, MemberRecord, PacketMessage, Ping, PingReq, StateUpdate, Suspect, SynAck, SynAck2 } from './messages.ts';
+import type { Ack, Alive, MemberRecord, PacketMessage, Ping, PingReq, StateUpdate, Suspect, SynAck, SynAck2 } from './messages.ts';
 import { GossipNode } from './node.ts';
 import { MESSAGE_OVERHEAD_BYTES } from './size.ts';
 import type { GossipEvent, Transmit } from './node.ts';
@@ -496,5 +496,93 @@ describe('GossipNode: bounds and bad input', () => {
       const bytes = t.msgs.reduce((n, m) => n + pack(m).length + MESSAGE_OVERHEAD_BYTES, 0);
       expect(bytes).toBeLessThanOrEqual(600);
     }
+  });
+});
+
+describe('GossipNode: clock offsets from probe round trips', () => {
+  /** Two cores whose wall clocks differ by `skewMs` (b ahead); `t` is true time. */
+  function pair(skewMs: number): { a: GossipNode; b: GossipNode; clock: { t: number } } {
+    const clock = { t: 0 };
+    const a = new GossipNode({ id: 'a', address: addr('a'), generation: 1, random: createRandom(1).next, wallClock: () => 1e12 + clock.t });
+    const b = new GossipNode({ id: 'b', address: addr('b'), generation: 1, random: createRandom(2).next, wallClock: () => 1e12 + clock.t + skewMs });
+    a.loadView([record('b')], 0);
+    b.loadView([record('a')], 0);
+    a.start(0);
+    b.start(0);
+    return { a, b, clock };
+  }
+
+  /** Run a's timers until it pings b; deliver the ping `oneWayMs` later and the ack `oneWayMs` after that. */
+  function probeOnce(a: GossipNode, b: GossipNode, clock: { t: number }, oneWayMs: number, ackTo = a): Ack {
+    for (let guard = 0; guard < 1000; guard++) {
+      const d = a.nextDeadline()!;
+      clock.t = d;
+      a.tick(d);
+      b.pollTransmit();
+      const ping = a.pollTransmit().flatMap((t) => ofType(t.msgs, MessageType.Ping)).find((p) => p.target === 'b');
+      if (ping === undefined) continue;
+      clock.t += oneWayMs;
+      b.handlePacket(addr('a'), [ping], clock.t);
+      const ack = ofType(b.pollTransmit().flatMap((t) => t.msgs), MessageType.Ack)[0]!;
+      clock.t += oneWayMs;
+      ackTo.handlePacket(addr('b'), [ack], clock.t);
+      return ack;
+    }
+    throw new Error('a never pinged b');
+  }
+
+  it('stamps its wall clock on every Ack and estimates the prober-side offset within half the round trip', () => {
+    const { a, b, clock } = pair(800);
+    const ack = probeOnce(a, b, clock, 10);
+    expect(ack.wallMs).toBe(1e12 + clock.t - 10 + 800);
+    const est = a.clockOffsets(clock.t).get('b')!;
+    expect(est.errorMs).toBe(10 + 1);
+    expect(Math.abs(est.offsetMs - 800)).toBeLessThanOrEqual(est.errorMs);
+    expect(est.measuredAtMs).toBe(clock.t);
+    expect(a.stats.clockSamples).toBe(1);
+  });
+
+  it('prefers the lowest round trip among its samples', () => {
+    const { a, b, clock } = pair(-250);
+    probeOnce(a, b, clock, 40);
+    probeOnce(a, b, clock, 2);
+    probeOnce(a, b, clock, 30);
+    const est = a.clockOffsets(clock.t).get('b')!;
+    expect(est.errorMs).toBeLessThan(2 + 1 + 1);
+    expect(Math.abs(est.offsetMs + 250)).toBeLessThanOrEqual(est.errorMs);
+  });
+
+  it('a relay passes the target\'s wall clock on with the ack', () => {
+    const { node: r } = makeNode('r', ['a', 'c']);
+    r.start(0);
+    r.pollTransmit();
+    r.handlePacket(addr('a'), [{ type: MessageType.PingReq, seqNo: 3, target: 'c', targetAddr: addr('c'), source: 'a', sourceAddr: addr('a'), nack: true }], 100);
+    const [ping] = ofType(msgsTo(r.pollTransmit(), addr('c')), MessageType.Ping);
+    r.handlePacket(addr('c'), [{ type: MessageType.Ack, seqNo: ping!.seqNo, source: 'c', wallMs: 123_456 }], 110);
+    expect(ofType(msgsTo(r.pollTransmit(), addr('a')), MessageType.Ack)).toEqual([{ type: MessageType.Ack, seqNo: 3, source: 'c', wallMs: 123_456 }]);
+  });
+
+  it('without a wall clock: Acks carry none and nothing is measured; an Ack without one is still an ack', () => {
+    const { node } = makeNode('a', ['b']);
+    node.start(0);
+    node.pollTransmit();
+    node.handlePacket(addr('b'), [{ type: MessageType.Ping, seqNo: 7, target: 'a', source: 'b', sourceAddr: addr('b') }], 10);
+    const [ack] = ofType(msgsTo(node.pollTransmit(), addr('b')), MessageType.Ack);
+    expect(ack).toEqual({ type: MessageType.Ack, seqNo: 7, source: 'a' });
+    const { a, clock } = pair(0);
+    const old = makeNode('b', ['a']).node; // an older member: no wall clock on its acks
+    old.start(0);
+    probeOnce(a, old, clock, 5);
+    expect(a.stats.clockSamples).toBe(0);
+    expect(a.clockOffsets(clock.t).size).toBe(0);
+    expect(a.awareness.score).toBe(0);
+  });
+
+  it('forgets a member\'s samples when it restarts (a new life may run on another clock)', () => {
+    const { a, b, clock } = pair(800);
+    probeOnce(a, b, clock, 5);
+    expect(a.clockOffsets(clock.t).has('b')).toBe(true);
+    a.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 2, incarnation: 0 }], clock.t + 1);
+    expect(a.clockOffsets(clock.t + 1).has('b')).toBe(false);
   });
 });

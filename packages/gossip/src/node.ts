@@ -18,6 +18,8 @@
 // not touched again by the core after polling.
 
 import { Awareness } from './awareness.ts';
+import { clockSample, ClockWindow } from './clock-offset.ts';
+import type { ClockOffset } from './clock-offset.ts';
 import { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
 import { resolveTuning } from './config.ts';
 import type { GossipConfig, GossipTuning } from './config.ts';
@@ -110,6 +112,10 @@ export interface GossipStats {
   indirectProbes: number;
   suspicionsRaised: number;
   refutations: number;
+  /** Clock offset samples taken from probe round trips (see clockOffsets). */
+  clockSamples: number;
+  /** Samples that contradicted an older one of the same member, which was retired (a clock step). */
+  clockSamplesContradicted: number;
   /** Inputs dropped inside the core (unknown sender, over a bound, stale). */
   dropped: number;
   /** Outputs dropped because an outbox was full (the runtime was not draining). */
@@ -126,6 +132,8 @@ interface ActiveProbe {
    */
   generation: number;
   incarnation: number;
+  /** Our wall clock when the ping left (undefined without a wall clock). */
+  sentWallMs: number | undefined;
   indirectAtMs: number;
   failAtMs: number;
   indirectSent: boolean;
@@ -156,6 +164,7 @@ export class GossipNode {
   readonly tuning: Readonly<GossipTuning>;
   private readonly seeds: string[];
   private readonly random: () => number;
+  private readonly wallClock: (() => number) | undefined;
 
   private readonly self: Member;
   private readonly membersById = new Map<string, Member>();
@@ -198,6 +207,8 @@ export class GossipNode {
     indirectProbes: 0,
     suspicionsRaised: 0,
     refutations: 0,
+    clockSamples: 0,
+    clockSamplesContradicted: 0,
     dropped: 0,
     outboxOverflow: 0,
   };
@@ -216,6 +227,7 @@ export class GossipNode {
     this.address = config.address;
     this.generation = config.generation;
     this.random = config.random;
+    this.wallClock = config.wallClock;
     this.seeds = [...new Set(config.seeds ?? [])].filter((s) => s !== config.address);
     this.queue = new BroadcastQueue(t.broadcastQueueMax);
     this.awareness = new Awareness(t.awarenessMaxMultiplier);
@@ -487,6 +499,23 @@ export class GossipNode {
     return this.membersById.get(id)?.state.get(key)?.value;
   }
 
+  /**
+   * Estimated clock offset of every live member (alive or suspect) measured so
+   * far: positive when that member's wall clock is ahead of ours. Needs a
+   * `wallClock` in the config; members probed since their current generation
+   * started have one (each member is probed about once per N probe intervals).
+   * The estimate is the sample with the smallest bound at `nowMs`.
+   */
+  clockOffsets(nowMs: number): ReadonlyMap<string, ClockOffset> {
+    const out = new Map<string, ClockOffset>();
+    for (const m of this.memberArr) {
+      if (m.clock === undefined || !isLive(m)) continue;
+      const e = m.clock.estimate(nowMs);
+      if (e !== undefined) out.set(m.id, e);
+    }
+    return out;
+  }
+
   /** Current phi of member `id` (phi detector only). */
   phiOf(id: string, nowMs: number): number {
     return this.membersById.get(id)?.arrivals?.phi(nowMs) ?? 0;
@@ -501,7 +530,7 @@ export class GossipNode {
       case MessageType.PingReq:
         return this.handlePingReq(msg, nowMs);
       case MessageType.Ack:
-        return this.handleAck(msg);
+        return this.handleAck(msg, nowMs);
       case MessageType.Nack:
         if (this.probe !== undefined && this.probe.seqNo === msg.seqNo) this.probe.nacks++;
         return;
@@ -533,7 +562,9 @@ export class GossipNode {
       this.stats.dropped++;
       return;
     }
-    this.send(msg.sourceAddr, [{ type: MessageType.Ack, seqNo: msg.seqNo, source: this.id } satisfies Ack]);
+    const ack: Ack = { type: MessageType.Ack, seqNo: msg.seqNo, source: this.id };
+    if (this.wallClock !== undefined) ack.wallMs = this.wallClock();
+    this.send(msg.sourceAddr, [ack]);
   }
 
   private handlePingReq(msg: PingReq, nowMs: number): void {
@@ -551,19 +582,35 @@ export class GossipNode {
     this.send(msg.targetAddr, [{ type: MessageType.Ping, seqNo, target: msg.target, source: this.id, sourceAddr: this.address } satisfies Ping]);
   }
 
-  private handleAck(msg: Ack): void {
+  private handleAck(msg: Ack, nowMs: number): void {
     const p = this.probe;
     if (p !== undefined && p.seqNo === msg.seqNo) {
       // Lifeguard: only a direct ack is evidence that we are healthy.
       if (!p.indirectSent) this.awareness.applyDelta(-1);
       this.probe = undefined;
+      if (msg.source === p.target.id) this.sampleClock(p, msg, nowMs);
       return;
     }
     const r = this.relays.get(msg.seqNo);
     if (r !== undefined) {
       this.relays.delete(msg.seqNo);
-      this.send(r.replyTo, [{ type: MessageType.Ack, seqNo: r.origSeqNo, source: msg.source } satisfies Ack]);
+      const relayed: Ack = { type: MessageType.Ack, seqNo: r.origSeqNo, source: msg.source };
+      if (msg.wallMs !== undefined) relayed.wallMs = msg.wallMs;
+      this.send(r.replyTo, [relayed]);
     }
+  }
+
+  /** An ack of our probe that carries the target's wall clock: one offset sample (clock-offset.ts). */
+  private sampleClock(p: ActiveProbe, msg: Ack, nowMs: number): void {
+    const m = p.target;
+    if (msg.wallMs === undefined || p.sentWallMs === undefined || this.wallClock === undefined) return;
+    // Only for the life we pinged: a restarted member may run on another clock.
+    if (this.membersById.get(m.id) !== m || m.generation !== p.generation) return;
+    const sample = clockSample(p.sentWallMs, msg.wallMs, this.wallClock(), nowMs);
+    if (sample === undefined) return;
+    m.clock ??= new ClockWindow(this.tuning.clockSamplesMax, this.tuning.clockDriftPpmMax);
+    this.stats.clockSamplesContradicted += m.clock.add(sample);
+    this.stats.clockSamples++;
   }
 
   private handleSuspect(msg: Suspect, nowMs: number): void {
@@ -626,6 +673,7 @@ export class GossipNode {
       m.state = EMPTY_STATE;
       m.stateVersion = 0;
       m.heartbeat = 0;
+      m.clock = undefined;
     }
     m.generation = msg.generation;
     m.incarnation = msg.incarnation;
@@ -656,6 +704,7 @@ export class GossipNode {
       m.state = EMPTY_STATE;
       m.stateVersion = 0;
       m.heartbeat = 0;
+      m.clock = undefined;
     }
     m.generation = msg.generation;
     m.incarnation = msg.incarnation;
@@ -819,6 +868,7 @@ export class GossipNode {
       target: m,
       generation: m.generation,
       incarnation: m.incarnation,
+      sentWallMs: this.wallClock?.(),
       indirectAtMs: nowMs + this.awareness.scaleTimeout(t.probeTimeoutMs),
       failAtMs: nowMs + this.awareness.scaleTimeout(t.probeIntervalMs),
       indirectSent: false,

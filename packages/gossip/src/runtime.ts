@@ -14,6 +14,7 @@
  * counted and logged so the member keeps running.
  */
 import { Codec, DROP_REASONS, emptyDropCounters, type DropCounters, type DropReason, type EncryptionPolicy } from './codec.ts';
+import type { ClockOffset } from './clock-offset.ts';
 import { DEFAULT_TUNING, type GossipTuning } from './config.ts';
 import { fileGenerationStore, nextGeneration, type GenerationStore } from './generation-store.ts';
 import type { Keyring } from './keyring.ts';
@@ -94,6 +95,12 @@ export interface GossipRuntimeOptions {
   clock?: RuntimeClock;
   /** Random source in [0, 1) for the core. Default Math.random (the runtime is not the deterministic part). */
   random?: () => number;
+  /**
+   * This member's wall clock (ms since the epoch) for clock offset estimates
+   * (`clockOffsets()`). Default Date.now. A simulation passes a skewed clock
+   * per member.
+   */
+  wallClock?: () => number;
 }
 
 export interface GossipRuntimeStats {
@@ -112,6 +119,8 @@ export interface GossipRuntimeStats {
   internalErrors: number;
   transport: TransportStats;
   core: GossipStats;
+  /** `clockOffsets()` as a plain object, member id → estimate. */
+  clockOffsets: Record<string, ClockOffset>;
 }
 
 export type GossipRuntimeEvent = GossipEventType | 'event';
@@ -209,6 +218,7 @@ export class GossipRuntime {
       address: transport.localAddress,
       generation,
       random: options.random ?? Math.random,
+      wallClock: options.wallClock ?? Date.now,
       ...(options.seeds === undefined ? {} : { seeds: options.seeds }),
       ...(options.state === undefined ? {} : { state: options.state }),
     });
@@ -273,7 +283,20 @@ export class GossipRuntime {
       ...this.#counters,
       transport: this.#transport.stats(),
       core: { ...this.#core.stats },
+      clockOffsets: Object.fromEntries(this.clockOffsets()),
     };
+  }
+
+  /**
+   * Estimated wall-clock offset of each live member measured so far, from
+   * the probes' round trips (NTP-style; see clock-offset.ts): `offsetMs`
+   * positive when that member's clock is ahead of ours, the true offset within
+   * `offsetMs ± errorMs`, `measuredAtMs` on this runtime's clock. A member
+   * appears once this one has probed it in its current generation (each
+   * member is probed about once per N probe intervals).
+   */
+  clockOffsets(): ReadonlyMap<string, ClockOffset> {
+    return this.#core.clockOffsets(this.#clock.now());
   }
 
   /**

@@ -169,6 +169,25 @@ describe('runtime over the simulated transport', () => {
     for (const r of [...cluster, outsider]) await r.stop({ leave: false });
   });
 
+  it('exposes clock offsets of the members it probed, from the wall clock it was given, and in stats', async () => {
+    const w = world();
+    const wall = (offsetMs: number) => () => 1_767_225_600_000 + w.scheduler.now + offsetMs;
+    const a = await w.start('a', { wallClock: wall(0) });
+    const b = await w.start('b', { seeds: [a.localAddress], wallClock: wall(800) });
+    const c = await w.start('c', { seeds: [a.localAddress], wallClock: wall(-250) });
+    await w.runUntil('a has measured b and c', () => a.clockOffsets().size === 2, 30_000);
+    const offsets = a.clockOffsets();
+    for (const [id, truth] of [['b', 800], ['c', -250]] as const) {
+      const est = offsets.get(id)!;
+      expect(Math.abs(est.offsetMs - truth)).toBeLessThanOrEqual(est.errorMs);
+      expect(est.errorMs).toBeLessThanOrEqual(2 * (2 + 2) / 2 + 1);
+    }
+    expect(a.stats().clockOffsets).toEqual(Object.fromEntries(offsets));
+    await w.runUntil('b has measured a', () => b.clockOffsets().has('a'), 30_000);
+    expect(Math.abs(b.clockOffsets().get('a')!.offsetMs + 800)).toBeLessThanOrEqual(b.clockOffsets().get('a')!.errorMs);
+    void c;
+  });
+
   it('keeps running when a listener throws, unsubscribes, persists the generation, and refuses use after stop', async () => {
     const w = world();
     const store = memoryGenerationStore(41);
