@@ -211,6 +211,29 @@ describe('GossipNode: SWIM probe with Lifeguard', () => {
     expect(events.filter((e) => e.type === 'suspect')).toEqual([]);
   });
 
+  it('a suspicion of a later incarnation voids the one held: its timer starts over, it is not a confirmation', () => {
+    // Seen at 20% loss in a simulated hour: a node held a suspicion of b at incarnation 49, missed b's refutations
+    // (50, then 51) and took the rumors "suspect b at 50" as confirmations of 49; it declared b dead on 49's clock.
+    const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    // n = 22: min = 4·log10(22)·1 s ≈ 5.4 s, max = 6·min ≈ 32 s, k = 2.
+    const { node, events } = makeNode('a', ['b', ...peers], { suspicionMult: 4, suspicionMaxTimeoutMult: 6 });
+    node.start(0);
+    const suspect = (incarnation: number, from: string): Suspect => ({ type: MessageType.Suspect, id: 'b', generation: 1, incarnation, from });
+    node.handlePacket(addr('p1'), [suspect(0, 'p1')], 0);
+    runTimers(node, 20_000);
+    expect(node.statusOf('b')).toBe('suspect');
+    node.handlePacket(addr('p2'), [suspect(1, 'p2'), suspect(1, 'p3'), suspect(1, 'p4')], 20_000);
+    expect(node.incarnationOf('b')).toEqual({ generation: 1, incarnation: 1 });
+    // Taken as two confirmations of incarnation 0, the deadline would fall to 0 + 5.4 s: dead at once. The new
+    // suspicion started at 20 s with one accuser and two confirmations: dead at 20 + 5.4 s, not before.
+    runTimers(node, 25_000);
+    expect(node.statusOf('b')).toBe('suspect');
+    runTimers(node, 200_000);
+    expect(node.statusOf('b')).toBe('dead');
+    expect(node.incarnationOf('b')).toEqual({ generation: 1, incarnation: 1 });
+    expect(events.filter((e) => e.member.id === 'b').map((e) => `${e.type}@${e.member.incarnation}`)).toEqual(['suspect@0', 'suspect@1', 'dead@1']);
+  });
+
   it('suspicion shrinks with independent confirmations (Lifeguard)', () => {
     const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
     const solo = makeNode('a', peers).node;

@@ -622,11 +622,15 @@ export class GossipNode {
       return;
     }
     if (msg.generation !== m.generation || msg.incarnation < m.incarnation) return;
-    if (m.status === 'suspect') {
+    if (m.status === 'suspect' && msg.incarnation === m.incarnation) {
       if (m.suspicion !== undefined && m.suspicion.confirm(msg.from)) this.queue.push(`m:${m.id}`, msg);
       return;
     }
-    if (m.status !== 'alive') return;
+    // A suspicion of a later incarnation than the one we suspect means the
+    // member refuted ours (it is alive at that incarnation) and is accused
+    // afresh: the old suspicion is void and its timer must not run on (nor
+    // count this as a confirmation). Start over at the new incarnation.
+    if (m.status !== 'alive' && m.status !== 'suspect') return;
     m.incarnation = msg.incarnation;
     this.setStatus(m, 'suspect', nowMs);
     const t = this.tuning;
