@@ -28,6 +28,18 @@ export interface GossipTuning {
 
   /** λ: each rumor is sent retransmitMult · ceil(log10(N + 1)) times. */
   retransmitMult: number;
+  /**
+   * Rumors announcing a new member or a new life (generation) of one are sent
+   * joinRetransmitMult × the usual λ·log N times, so no member misses a join
+   * and waits for the periodic push-pull to learn of it.
+   */
+  joinRetransmitMult: number;
+  /**
+   * After its join exchange, a member runs one more push-pull with the member
+   * that let it in, this long later: it learns every member that joined
+   * meanwhile (0: off).
+   */
+  joinPushPullDelayMs: number;
   /** Suspicion timeout = suspicionMult · max(1, log10(N)) · probeIntervalMs (memberlist). */
   suspicionMult: number;
   /** Upper suspicion timeout = suspicionMaxTimeoutMult · lower timeout. */
@@ -112,6 +124,8 @@ export const DEFAULT_TUNING: Readonly<GossipTuning> = Object.freeze({
   gossipFanout: 3,
   gossipToTheDeadMs: 30_000,
   retransmitMult: 4,
+  joinRetransmitMult: 2,
+  joinPushPullDelayMs: 500,
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
   awarenessMaxMultiplier: 8,

@@ -286,6 +286,24 @@ describe('GossipNode: membership', () => {
     expect(seed.statusOf('new')).toBe('alive');
   });
 
+  it('runs one more push-pull with the member that let it in, joinPushPullDelayMs after joining', () => {
+    const { node } = makeNode('new', [], { joinPushPullDelayMs: 500 }, [addr('seed')]);
+    node.start(0);
+    const [req] = node.pollStream();
+    const seed = makeNode('seed', ['b']).node;
+    seed.start(0);
+    node.handleStream(addr('seed'), seed.handleStream(addr('new'), req!.msg, 100)!, 110);
+    const opened: { at: number; to: string; join: boolean }[] = [];
+    for (let guard = 0; guard < 1000; guard++) {
+      const d = node.nextDeadline()!;
+      if (d > 2000) break;
+      node.tick(d);
+      node.pollTransmit();
+      for (const s of node.pollStream()) opened.push({ at: d, to: s.to, join: s.msg.join });
+    }
+    expect(opened).toEqual([{ at: 610, to: addr('seed'), join: false }]);
+  });
+
   it('push-pull sends only what the other side lacks (digests first)', () => {
     const a = makeNode('a', ['b', 'c']).node;
     const b = makeNode('b', ['a', 'c']).node;

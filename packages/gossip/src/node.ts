@@ -192,6 +192,8 @@ export class GossipNode {
   private nextPushPullAtMs = Infinity;
   private nextReconnectAtMs = Infinity;
   private nextHeartbeatAtMs = Infinity;
+  private joinPushPullAtMs = Infinity;
+  private joinPushPullTo: string | undefined;
 
   private transmits: Transmit[] = [];
   private streams: StreamRequest[] = [];
@@ -251,7 +253,7 @@ export class GossipNode {
     this.nextPushPullAtMs = nowMs + Math.floor((0.5 + this.random()) * t.pushPullIntervalMs);
     this.nextReconnectAtMs = nowMs + Math.floor((0.5 + this.random()) * t.reconnectIntervalMs);
     if (t.detector === 'phi') this.nextHeartbeatAtMs = nowMs;
-    this.queue.push(`m:${this.id}`, this.aliveMsgOfSelf());
+    this.queue.push(`m:${this.id}`, this.aliveMsgOfSelf(), t.joinRetransmitMult);
     if (this.self.state.size > 0) this.queueStateUpdate(this.self, 0, [...this.self.state.values()]);
     if (this.seeds.length > 0) {
       this.joined = false;
@@ -350,6 +352,13 @@ export class GossipNode {
       this.reap(nowMs);
       this.nextReconnectAtMs = nowMs + t.reconnectIntervalMs;
     }
+    if (nowMs >= this.joinPushPullAtMs) {
+      // The view we joined with was the peer's at that moment; members that
+      // joined since reach us by rumor, and a rumor can miss (it is sent
+      // λ·log N times). One push-pull with the same peer closes that gap.
+      this.joinPushPullAtMs = Infinity;
+      if (this.joinPushPullTo !== undefined && !this.leaving) this.openStream(this.joinPushPullTo, false);
+    }
     if (!this.joined && nowMs >= this.joinRetryAtMs) {
       this.joinAttempt++;
       this.sendJoin(nowMs);
@@ -440,7 +449,7 @@ export class GossipNode {
   /** When tick() must next be called; undefined before start. */
   nextDeadline(): number | undefined {
     if (!this.started) return undefined;
-    let d = Math.min(this.nextGossipAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs, this.joinRetryAtMs, this.nextHeartbeatAtMs);
+    let d = Math.min(this.nextGossipAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs, this.joinRetryAtMs, this.nextHeartbeatAtMs, this.joinPushPullAtMs);
     if (this.tuning.detector === 'swim' && !this.leaving && this.probe === undefined) d = Math.min(d, this.nextProbeAtMs);
     const p = this.probe;
     if (p !== undefined) d = Math.min(d, p.indirectSent ? p.failAtMs : p.indirectAtMs);
@@ -667,13 +676,14 @@ export class GossipNode {
       this.liveCount++;
       this.probeOrder.insert(m.id);
       if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
-      this.queue.push(`m:${m.id}`, msg);
+      this.queue.push(`m:${m.id}`, msg, this.tuning.joinRetransmitMult);
       this.emit('join', m, nowMs);
       return;
     }
     if (compareIncarnation(msg.generation, msg.incarnation, m.generation, m.incarnation) <= 0) return;
     const prev = m.status;
-    if (msg.generation !== m.generation) {
+    const newLife = msg.generation !== m.generation;
+    if (newLife) {
       m.state = EMPTY_STATE;
       m.stateVersion = 0;
       m.heartbeat = 0;
@@ -684,7 +694,7 @@ export class GossipNode {
     m.address = msg.address;
     this.setStatus(m, 'alive', nowMs);
     if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
-    this.queue.push(`m:${m.id}`, msg);
+    this.queue.push(`m:${m.id}`, msg, newLife ? this.tuning.joinRetransmitMult : 1);
     if (prev === 'left') this.emit('join', m, nowMs);
     else if (prev !== 'alive') this.emit('alive', m, nowMs);
   }
@@ -789,9 +799,15 @@ export class GossipNode {
   }
 
   private handleSynAck(msg: SynAck, nowMs: number): SynAck2 | undefined {
+    const joining = !this.joined;
     this.joined = true;
     this.joinRetryAtMs = Infinity;
     this.mergeRecords(msg.records, nowMs);
+    if (joining && this.tuning.joinPushPullDelayMs > 0) {
+      // The peer that let us in is among the records just merged.
+      this.joinPushPullTo = this.membersById.get(msg.source)?.address;
+      this.joinPushPullAtMs = nowMs + this.tuning.joinPushPullDelayMs;
+    }
     const records: MemberRecord[] = [];
     for (const d of msg.requests) {
       const m = this.membersById.get(d.id);
