@@ -77,6 +77,13 @@ export interface GossipTuning {
   /** Bound on undelivered outputs (packets, stream requests, events). */
   outboxMax: number;
 
+  /** User events: name (UTF-16 units) plus payload bytes at most this; larger ones are refused. */
+  userEventBytesMax: number;
+  /** User events: this member's own events still being gossiped at most this many; beyond, broadcastEvent refuses. */
+  userEventQueueMax: number;
+  /** User events: recent events buffered for anti-entropy (the oldest go first); at-least-once holds within it. */
+  userEventBufferMax: number;
+
   /** Clock offsets: recent samples kept per member (the estimate is the one with the smallest bound). */
   clockSamplesMax: number;
   /** Clock offsets: assumed bound on the relative drift of two clocks, in ppm; widens an aging sample's bound. */
@@ -144,6 +151,9 @@ export const DEFAULT_TUNING: Readonly<GossipTuning> = Object.freeze({
   stateValueBytesMax: 512,
   streamRecordsMax: 20_000,
   outboxMax: 4096,
+  userEventBytesMax: 512,
+  userEventQueueMax: 64,
+  userEventBufferMax: 256,
   clockSamplesMax: 8,
   clockDriftPpmMax: 100,
   heartbeatIntervalMs: 1000,

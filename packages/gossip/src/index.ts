@@ -17,6 +17,8 @@ export { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
 export { ArrivalWindow } from './phi-accrual.ts';
 export { ClockWindow, clockSample, CLOCK_READING_RESOLUTION_MS } from './clock-offset.ts';
 export type { ClockOffset, ClockSample } from './clock-offset.ts';
+export { UserEventLog } from './user-events.ts';
+export type { UserEventView } from './user-events.ts';
 
 // Wire, transports and runtime (codec.ts, keyring.ts, transport.ts, net-transport.ts, sim-transport.ts, runtime.ts).
 export { startGossip, GossipRuntime, GossipRuntimeError, realClock } from './runtime.ts';

@@ -17,6 +17,7 @@ import {
   type MemberStatus,
   type Message,
   type StateEntry,
+  type UserEvent,
 } from './messages.ts';
 
 /** Longest id, address, state key or state value accepted from the wire (UTF-16 units). */
@@ -60,6 +61,20 @@ function optionalTime(o: Obj, key: string): number | undefined {
   return v;
 }
 
+/** Longest user event payload accepted from the wire (a datagram bounds it anyway; frames carry several). */
+export const WIRE_PAYLOAD_MAX = 64 * 1024;
+
+function bytes(o: Obj, key: string): Uint8Array {
+  const v = o[key];
+  if (!(v instanceof Uint8Array) || v.byteLength > WIRE_PAYLOAD_MAX) throw MALFORMED;
+  // A copy: msgpackr may hand out a view into the whole datagram.
+  return new Uint8Array(v);
+}
+
+function optionalCount(o: Obj, key: string): number | undefined {
+  return o[key] === undefined ? undefined : count(o, key);
+}
+
 function bool(o: Obj, key: string): boolean {
   const v = o[key];
   if (typeof v !== 'boolean') throw MALFORMED;
@@ -86,7 +101,7 @@ function entry(value: unknown): StateEntry {
 
 function digest(value: unknown): Digest {
   const o = obj(value);
-  return {
+  const d: Digest = {
     id: str(o, 'id'),
     generation: count(o, 'generation'),
     incarnation: count(o, 'incarnation'),
@@ -94,11 +109,33 @@ function digest(value: unknown): Digest {
     version: count(o, 'version'),
     heartbeat: count(o, 'heartbeat'),
   };
+  const events = optionalCount(o, 'events');
+  if (events !== undefined) d.events = events;
+  return d;
+}
+
+function userEvent(value: unknown): UserEvent {
+  const o = obj(value);
+  if (o['type'] !== MessageType.UserEvent) throw MALFORMED;
+  return {
+    type: MessageType.UserEvent,
+    origin: str(o, 'origin'),
+    generation: count(o, 'generation'),
+    seq: count(o, 'seq'),
+    name: str(o, 'name'),
+    payload: bytes(o, 'payload'),
+  };
+}
+
+/** An optional list of user events riding on a stream message (absent from older members). */
+function withEvents<T extends object>(message: T, o: Obj): T & { events?: UserEvent[] } {
+  if (o['events'] === undefined) return message;
+  return { ...message, events: list(o, 'events', WIRE_RECORDS_MAX, userEvent) };
 }
 
 function record(value: unknown): MemberRecord {
   const o = obj(value);
-  return {
+  const r: MemberRecord = {
     id: str(o, 'id'),
     address: str(o, 'address'),
     generation: count(o, 'generation'),
@@ -108,6 +145,9 @@ function record(value: unknown): MemberRecord {
     version: count(o, 'version'),
     entries: list(o, 'entries', WIRE_ENTRIES_MAX, entry),
   };
+  const events = optionalCount(o, 'events');
+  if (events !== undefined) r.events = events;
+  return r;
 }
 
 function build(o: Obj, type: number): Message | undefined {
@@ -154,14 +194,19 @@ function build(o: Obj, type: number): Message | undefined {
         digests: list(o, 'digests', WIRE_RECORDS_MAX, digest),
       };
     case MessageType.SynAck:
-      return {
-        type,
-        source: str(o, 'source'),
-        records: list(o, 'records', WIRE_RECORDS_MAX, record),
-        requests: list(o, 'requests', WIRE_RECORDS_MAX, digest),
-      };
+      return withEvents(
+        {
+          type,
+          source: str(o, 'source'),
+          records: list(o, 'records', WIRE_RECORDS_MAX, record),
+          requests: list(o, 'requests', WIRE_RECORDS_MAX, digest),
+        },
+        o,
+      );
     case MessageType.SynAck2:
-      return { type, source: str(o, 'source'), records: list(o, 'records', WIRE_RECORDS_MAX, record) };
+      return withEvents({ type, source: str(o, 'source'), records: list(o, 'records', WIRE_RECORDS_MAX, record) }, o);
+    case MessageType.UserEvent:
+      return userEvent(o);
     default:
       return undefined;
   }

@@ -627,3 +627,109 @@ describe('GossipNode: clock offsets from probe round trips', () => {
     expect(a.clockOffsets(clock.t + 1).has('b')).toBe(false);
   });
 });
+
+describe('GossipNode: user events', () => {
+  const payload = (text: string): Uint8Array => new TextEncoder().encode(text);
+  const ping = (from: string, to: string, seqNo = 1): Ping => ({ type: MessageType.Ping, seqNo, target: to, source: from, sourceAddr: addr(from) });
+
+  it('delivers a broadcast locally and, by rumor, once at each receiver, which passes it on', () => {
+    const a = makeNode('a', ['b', 'c']).node;
+    const b = makeNode('b', ['a', 'c']).node;
+    const got: string[] = [];
+    b.onUserEvent((e) => got.push(`${e.origin}:${e.seq}:${e.name}:${new TextDecoder().decode(e.payload)}`));
+    a.start(0);
+    b.start(0);
+    a.pollTransmit();
+    b.pollTransmit();
+    const local = a.broadcastEvent('deploy', payload('v42'), 1);
+    expect(local).toMatchObject({ origin: 'a', seq: 1, name: 'deploy' });
+    expect(a.pollUserEvents().map((e) => e.name)).toEqual(['deploy']);
+    a.handlePacket(addr('b'), [ping('b', 'a')], 2);
+    const msgs = a.pollTransmit().flatMap((t) => t.msgs);
+    expect(ofType(msgs, MessageType.UserEvent)).toHaveLength(1);
+    b.handlePacket(addr('a'), msgs, 3);
+    b.handlePacket(addr('c'), msgs, 4); // the same event again, by another path
+    expect(got).toEqual(['a:1:deploy:v42']);
+    expect(b.stats).toMatchObject({ userEventsDelivered: 1, userEventsDuplicate: 1 });
+    // b relays it.
+    b.handlePacket(addr('c'), [ping('c', 'b')], 5);
+    expect(ofType(msgsTo(b.pollTransmit(), addr('c')), MessageType.UserEvent).map((e) => e.seq)).toEqual([1]);
+  });
+
+  it('a member the rumor missed gets the event at its next push-pull; a joiner does not get events from before it joined', () => {
+    const a = makeNode('a', ['b']).node;
+    const b = makeNode('b', ['a']).node;
+    const gotB: number[] = [];
+    b.onUserEvent((e) => gotB.push(e.seq));
+    a.start(0);
+    b.start(0);
+    a.broadcastEvent('one', payload('1'), 1);
+    a.broadcastEvent('two', payload('2'), 2);
+    // b heard nothing (all lost). b's periodic push-pull with a:
+    const synOfB = { type: MessageType.Syn, source: 'b', sourceAddr: addr('b'), join: false, digests: b.members().map((m) => ({ id: m.id, generation: m.generation, incarnation: m.incarnation, status: m.status, version: m.stateVersion, heartbeat: 0 })) } as const;
+    const synAck = a.handleStream(addr('b'), synOfB, 10) as SynAck;
+    expect(synAck.events?.map((e) => e.seq)).toEqual([1, 2]);
+    b.handleStream(addr('a'), synAck, 11);
+    expect(gotB).toEqual([1, 2]);
+
+    // A new member joins through a: the events before its join are recorded, not delivered.
+    const { node: c } = makeNode('c', [], {}, [addr('a')]);
+    const gotC: number[] = [];
+    c.onUserEvent((e) => gotC.push(e.seq));
+    c.start(20);
+    const [join] = c.pollStream();
+    const joinAck = a.handleStream(addr('c'), join!.msg, 21) as SynAck;
+    c.handleStream(addr('a'), joinAck, 22);
+    expect(gotC).toEqual([]);
+    // Later events reach it, and old copies arriving later are not delivered either.
+    a.broadcastEvent('three', payload('3'), 30);
+    a.handlePacket(addr('c'), [ping('c', 'a')], 31);
+    c.handlePacket(addr('a'), msgsTo(a.pollTransmit(), addr('c')), 32);
+    expect(gotC).toEqual([3]);
+    const replay = b.handleStream(addr('c'), { type: MessageType.Syn, source: 'c', sourceAddr: addr('c'), join: false, digests: [] }, 40) as SynAck;
+    c.handleStream(addr('b'), replay, 41);
+    expect(gotC).toEqual([3]);
+  });
+
+  it('push-pull asks the initiator for events it has delivered further', () => {
+    const a = makeNode('a', ['b']).node;
+    const b = makeNode('b', ['a']).node;
+    a.start(0);
+    b.start(0);
+    a.broadcastEvent('x', payload('x'), 1);
+    // a opens the push-pull: its digest of itself says events up to 1; b has none, asks, and a's SynAck2 carries it.
+    const [req] = (() => {
+      for (let t = 0; t < 200_000; t += 1000) {
+        a.tick(t);
+        a.pollTransmit();
+        const s = a.pollStream();
+        if (s.length > 0) return s;
+      }
+      return [];
+    })();
+    const synAck = b.handleStream(addr('a'), req!.msg, 5) as SynAck;
+    expect(synAck.requests.find((d) => d.id === 'a')).toBeDefined();
+    const ack2 = a.handleStream(addr('b'), synAck, 6) as SynAck2;
+    expect(ack2.events?.map((e) => e.name)).toEqual(['x']);
+    const got: string[] = [];
+    b.onUserEvent((e) => got.push(e.name));
+    b.handleStream(addr('a'), ack2, 7);
+    expect(got).toEqual(['x']);
+  });
+
+  it('bounds: size and this member\'s queue of events still spreading, with typed errors', () => {
+    const { node } = makeNode('a', ['b'], { userEventBytesMax: 16, userEventQueueMax: 2 });
+    node.start(0);
+    expect(() => node.broadcastEvent('name', new Uint8Array(13), 1)).toThrowError(expect.objectContaining({ code: 'GOSSIP_EVENT_TOO_LARGE' }));
+    node.broadcastEvent('e', new Uint8Array(1), 1);
+    node.broadcastEvent('e', new Uint8Array(1), 1);
+    expect(() => node.broadcastEvent('e', new Uint8Array(1), 1)).toThrowError(expect.objectContaining({ code: 'GOSSIP_EVENT_QUEUE_FULL' }));
+    expect(node.stats.userEventsRefused).toBe(2);
+    // Once they have been sent their λ·log N times, there is room again.
+    runTimers(node, 60_000);
+    expect(node.broadcastEvent('e', new Uint8Array(1), 60_001).seq).toBe(3);
+    // Received events over the bound are dropped.
+    node.handlePacket(addr('b'), [{ type: MessageType.UserEvent, origin: 'b', generation: 1, seq: 1, name: 'big', payload: new Uint8Array(100) }], 60_002);
+    expect(node.pollUserEvents().filter((e) => e.origin === 'b')).toEqual([]);
+  });
+});

@@ -61,11 +61,14 @@ import type {
   Syn,
   SynAck,
   SynAck2,
+  UserEvent,
 } from './messages.ts';
 import { ArrivalWindow } from './phi-accrual.ts';
 import { pickRandom, ProbeOrder } from './probe.ts';
 import { estimateSize, MESSAGE_OVERHEAD_BYTES } from './size.ts';
 import { Suspicion, suspicionTimeoutMs } from './suspicion.ts';
+import { keyOf, UserEventLog } from './user-events.ts';
+import type { UserEventView } from './user-events.ts';
 
 /** One outgoing datagram: its messages must be packed together (they fit the packet budget). */
 export interface Transmit {
@@ -116,6 +119,14 @@ export interface GossipStats {
   clockSamples: number;
   /** Samples that contradicted an older one of the same member, which was retired (a clock step). */
   clockSamplesContradicted: number;
+  /** User events this member broadcast. */
+  userEventsSent: number;
+  /** User events delivered here (own included), each once. */
+  userEventsDelivered: number;
+  /** User event copies that arrived again (rumor and push-pull both carry them). */
+  userEventsDuplicate: number;
+  /** broadcastEvent calls refused: queue full (GOSSIP_EVENT_QUEUE_FULL) or too large. */
+  userEventsRefused: number;
   /** Inputs dropped inside the core (unknown sender, over a bound, stale). */
   dropped: number;
   /** Outputs dropped because an outbox was full (the runtime was not draining). */
@@ -199,6 +210,12 @@ export class GossipNode {
   private streams: StreamRequest[] = [];
   private events: GossipEvent[] = [];
   private listener: ((e: GossipEvent) => void) | undefined;
+  private readonly userEvents: UserEventLog;
+  private userEventSeq = 0;
+  /** Keys of our own events, oldest first, while they may still be in the rumor queue. */
+  private ownEventKeys: string[] = [];
+  private userEventOut: UserEventView[] = [];
+  private userEventListener: ((e: UserEventView) => void) | undefined;
 
   readonly stats: GossipStats = {
     packetsSent: 0,
@@ -211,6 +228,10 @@ export class GossipNode {
     refutations: 0,
     clockSamples: 0,
     clockSamplesContradicted: 0,
+    userEventsSent: 0,
+    userEventsDelivered: 0,
+    userEventsDuplicate: 0,
+    userEventsRefused: 0,
     dropped: 0,
     outboxOverflow: 0,
   };
@@ -234,6 +255,7 @@ export class GossipNode {
     this.queue = new BroadcastQueue(t.broadcastQueueMax);
     this.awareness = new Awareness(t.awarenessMaxMultiplier);
     this.probeOrder = new ProbeOrder(this.random);
+    this.userEvents = new UserEventLog(t.userEventBufferMax, t.membersMax);
     this.self = newMember(this.id, this.address, this.generation, 0, 0);
     this.addMember(this.self);
     for (const [k, v] of Object.entries(config.state ?? {})) this.setLocalState(k, v);
@@ -255,6 +277,9 @@ export class GossipNode {
     if (t.detector === 'phi') this.nextHeartbeatAtMs = nowMs;
     this.queue.push(`m:${this.id}`, this.aliveMsgOfSelf(), t.joinRetransmitMult);
     if (this.self.state.size > 0) this.queueStateUpdate(this.self, 0, [...this.self.state.values()]);
+    const pending: UserEvent[] = [];
+    this.userEvents.eventsAbove(this.id, this.generation, 0, this.tuning.userEventQueueMax, pending);
+    for (const e of pending) this.queue.push(`e:${keyOf(e)}`, e);
     if (this.seeds.length > 0) {
       this.joined = false;
       this.sendJoin(nowMs);
@@ -284,6 +309,7 @@ export class GossipNode {
         return this.handleSynAck(msg, nowMs);
       case MessageType.SynAck2:
         this.mergeRecords(msg.records, nowMs);
+        this.mergeUserEvents(msg.events, nowMs, true);
         return undefined;
       default: {
         const never: never = msg;
@@ -384,6 +410,34 @@ export class GossipNode {
     if (this.started) this.queueStateUpdate(this.self, entry.version - 1, [entry]);
   }
 
+  /**
+   * Broadcast a user event to every member, this one included: delivered at
+   * least once and deduplicated (user-events.ts). Throws `GossipError`
+   * `GOSSIP_EVENT_TOO_LARGE` (name + payload over `userEventBytesMax`),
+   * `GOSSIP_EVENT_QUEUE_FULL` (`userEventQueueMax` of our own events still
+   * spreading: back off and retry), `GOSSIP_LEFT`.
+   */
+  broadcastEvent(name: string, payload: Uint8Array, nowMs: number): UserEventView {
+    const t = this.tuning;
+    if (this.leaving) throw new GossipError('GOSSIP_LEFT', 'this member has left');
+    if (name.length + payload.byteLength > t.userEventBytesMax) {
+      this.stats.userEventsRefused++;
+      throw new GossipError('GOSSIP_EVENT_TOO_LARGE', `user event name + payload must be at most ${t.userEventBytesMax} bytes`);
+    }
+    this.ownEventKeys = this.ownEventKeys.filter((k) => this.queue.peek(k) !== undefined);
+    if (this.ownEventKeys.length >= t.userEventQueueMax) {
+      this.stats.userEventsRefused++;
+      throw new GossipError('GOSSIP_EVENT_QUEUE_FULL', `${this.ownEventKeys.length} user events of this member are still spreading (userEventQueueMax)`);
+    }
+    const e: UserEvent = { type: MessageType.UserEvent, origin: this.id, generation: this.generation, seq: ++this.userEventSeq, name, payload: new Uint8Array(payload) };
+    this.userEvents.accept(e);
+    const key = `e:${keyOf(e)}`;
+    this.ownEventKeys.push(key);
+    if (this.started) this.queue.push(key, e);
+    this.stats.userEventsSent++;
+    return this.deliverUserEvent(e, nowMs);
+  }
+
   /** Leave gracefully: announce `left`, stop probing. Keep driving the node a few gossip intervals so it spreads. */
   leave(nowMs: number): void {
     if (this.leaving) return;
@@ -444,6 +498,18 @@ export class GossipNode {
   /** Receive events synchronously instead of polling (pollEvents then stays empty). */
   onEvent(listener: ((e: GossipEvent) => void) | undefined): void {
     this.listener = listener;
+  }
+
+  /** User events delivered since the last poll (when no listener is set). */
+  pollUserEvents(): UserEventView[] {
+    const out = this.userEventOut;
+    this.userEventOut = [];
+    return out;
+  }
+
+  /** Receive user events synchronously instead of polling. */
+  onUserEvent(listener: ((e: UserEventView) => void) | undefined): void {
+    this.userEventListener = listener;
   }
 
   /** When tick() must next be called; undefined before start. */
@@ -557,6 +623,8 @@ export class GossipNode {
         return this.handleHeartbeat(msg, nowMs);
       case MessageType.PullReq:
         return this.handlePullReq(msg);
+      case MessageType.UserEvent:
+        return this.handleUserEvent(msg, nowMs);
       default: {
         const never: never = msg;
         void never;
@@ -749,6 +817,69 @@ export class GossipNode {
     this.queue.push(`h:${m.id}`, msg);
   }
 
+  private handleUserEvent(msg: UserEvent, nowMs: number): void {
+    if (msg.name.length + msg.payload.byteLength > this.tuning.userEventBytesMax) {
+      this.stats.dropped++;
+      return;
+    }
+    if (!this.userEvents.accept(msg)) {
+      this.stats.userEventsDuplicate++;
+      return;
+    }
+    this.queue.push(`e:${keyOf(msg)}`, msg);
+    this.deliverUserEvent(msg, nowMs);
+  }
+
+  /** Events of a stream message: deliver the new ones (or, on joining, only record them: they predate us). */
+  private mergeUserEvents(events: readonly UserEvent[] | undefined, nowMs: number, deliver: boolean): void {
+    if (events === undefined) return;
+    for (const e of events) {
+      if (e.name.length + e.payload.byteLength > this.tuning.userEventBytesMax) {
+        this.stats.dropped++;
+        continue;
+      }
+      if (!this.userEvents.accept(e)) {
+        this.stats.userEventsDuplicate++;
+        continue;
+      }
+      if (deliver) this.deliverUserEvent(e, nowMs);
+    }
+  }
+
+  private deliverUserEvent(e: UserEvent, nowMs: number): UserEventView {
+    this.stats.userEventsDelivered++;
+    const view: UserEventView = { origin: e.origin, generation: e.generation, seq: e.seq, name: e.name, payload: e.payload, atMs: nowMs };
+    if (this.userEventListener !== undefined) this.userEventListener(view);
+    else if (this.userEventOut.length < this.tuning.outboxMax) this.userEventOut.push(view);
+    else this.stats.outboxOverflow++;
+    return view;
+  }
+
+  /** How far this node has delivered `m`'s user events (its own: all it sent). */
+  private eventFloorOf(m: Member): number {
+    return m === this.self ? this.userEventSeq : this.userEvents.floorOf(m.id, m.generation);
+  }
+
+  private digestWithEvents(m: Member): Digest {
+    const d = digestOf(m);
+    const floor = this.eventFloorOf(m);
+    if (floor > 0) d.events = floor;
+    return d;
+  }
+
+  private recordWithEvents(m: Member, known?: Digest): MemberRecord {
+    const r = recordOf(m, known);
+    const floor = this.eventFloorOf(m);
+    if (floor > 0) r.events = floor;
+    return r;
+  }
+
+  /** Buffered events of `m` above `floor` into `out` (bounded by streamRecordsMax). */
+  private eventsOf(m: Member, generation: number, floor: number, out: UserEvent[]): void {
+    if (generation !== m.generation) floor = 0;
+    this.userEvents.eventsAbove(m.id, m.generation, floor, this.tuning.streamRecordsMax, out);
+  }
+
   private handlePullReq(msg: PullReq): void {
     if (msg.source === this.id || this.queue.size === 0) return;
     this.send(msg.sourceAddr, []);
@@ -760,7 +891,7 @@ export class GossipNode {
     const digests: Digest[] = [];
     for (const m of this.memberArr) {
       if (digests.length >= this.tuning.streamRecordsMax) break;
-      digests.push(digestOf(m));
+      digests.push(this.digestWithEvents(m));
     }
     return { type: MessageType.Syn, source: this.id, sourceAddr: this.address, join, digests };
   }
@@ -778,6 +909,7 @@ export class GossipNode {
     const max = this.tuning.streamRecordsMax;
     const records: MemberRecord[] = [];
     const requests: Digest[] = [];
+    const events: UserEvent[] = [];
     const listed = new Set<string>();
     for (const d of msg.digests) {
       listed.add(d.id);
@@ -787,15 +919,23 @@ export class GossipNode {
           requests.push({ id: d.id, generation: d.generation, incarnation: 0, status: 'alive', version: 0, heartbeat: 0 });
         }
       } else {
-        if (isNewerThanDigest(m, d) && records.length < max) records.push(recordOf(m, d));
-        if (isDigestNewer(m, d) && requests.length < max) requests.push(digestOf(m));
+        const theirEvents = d.events ?? 0;
+        if (isNewerThanDigest(m, d) && records.length < max) records.push(this.recordWithEvents(m, d));
+        const wantEvents = d.generation === m.generation && theirEvents > this.eventFloorOf(m);
+        if ((isDigestNewer(m, d) || wantEvents) && requests.length < max) requests.push(this.digestWithEvents(m));
+        this.eventsOf(m, d.generation, theirEvents, events);
       }
     }
     for (const m of this.memberArr) {
       if (records.length >= max) break;
-      if (!listed.has(m.id)) records.push(recordOf(m));
+      if (!listed.has(m.id)) {
+        records.push(this.recordWithEvents(m));
+        this.eventsOf(m, m.generation, 0, events);
+      }
     }
-    return { type: MessageType.SynAck, source: this.id, records, requests };
+    const synAck: SynAck = { type: MessageType.SynAck, source: this.id, records, requests };
+    if (events.length > 0) synAck.events = events;
+    return synAck;
   }
 
   private handleSynAck(msg: SynAck, nowMs: number): SynAck2 | undefined {
@@ -808,12 +948,23 @@ export class GossipNode {
       this.joinPushPullTo = this.membersById.get(msg.source)?.address;
       this.joinPushPullAtMs = nowMs + this.tuning.joinPushPullDelayMs;
     }
+    if (joining) {
+      // Events from before we joined are not ours to deliver: start from where the member that let us in stood.
+      for (const r of msg.records) if (r.events !== undefined && r.id !== this.id) this.userEvents.skipTo(r.id, r.generation, r.events);
+    }
+    this.mergeUserEvents(msg.events, nowMs, !joining);
     const records: MemberRecord[] = [];
+    const events: UserEvent[] = [];
     for (const d of msg.requests) {
       const m = this.membersById.get(d.id);
-      if (m !== undefined && records.length < this.tuning.streamRecordsMax) records.push(recordOf(m, d));
+      if (m === undefined) continue;
+      if (records.length < this.tuning.streamRecordsMax) records.push(this.recordWithEvents(m, d));
+      this.eventsOf(m, d.generation, d.events ?? 0, events);
     }
-    return records.length === 0 ? undefined : { type: MessageType.SynAck2, source: this.id, records };
+    if (records.length === 0 && events.length === 0) return undefined;
+    const ack2: SynAck2 = { type: MessageType.SynAck2, source: this.id, records };
+    if (events.length > 0) ack2.events = events;
+    return ack2;
   }
 
   private mergeRecords(records: readonly MemberRecord[], nowMs: number): void {
@@ -987,6 +1138,7 @@ export class GossipNode {
         this.queue.delete(`m:${m.id}`);
         this.queue.delete(`s:${m.id}`);
         this.queue.delete(`h:${m.id}`);
+        this.userEvents.forget(m.id);
         any = true;
       }
     }

@@ -15,6 +15,7 @@
  */
 import { Codec, DROP_REASONS, emptyDropCounters, type DropCounters, type DropReason, type EncryptionPolicy } from './codec.ts';
 import type { ClockOffset } from './clock-offset.ts';
+import type { UserEventView } from './user-events.ts';
 import { DEFAULT_TUNING, type GossipTuning } from './config.ts';
 import { fileGenerationStore, nextGeneration, type GenerationStore } from './generation-store.ts';
 import type { Keyring } from './keyring.ts';
@@ -180,6 +181,7 @@ export class GossipRuntime {
   readonly #clock: RuntimeClock;
   readonly #logger: GossipLogger | undefined;
   readonly #listeners = new Map<GossipRuntimeEvent, Set<GossipListener>>();
+  readonly #userEventListeners = new Set<(event: UserEventView) => void>();
   readonly #drops = emptyDropCounters();
   readonly #counters = { packetsTooLarge: 0, sendErrors: 0, exchangesFailed: 0, exchangesCompleted: 0, internalErrors: 0 };
   readonly #maxConcurrentExchanges: number;
@@ -237,6 +239,28 @@ export class GossipRuntime {
     if (this.#stopped) throw new GossipRuntimeError('GOSSIP_RUNTIME_STOPPED', 'runtime is stopped');
     this.#core.setLocalState(key, value);
     this.#pump();
+  }
+
+  /**
+   * Broadcast a user event (a small payload: `name` plus `payload` at most
+   * `userEventBytesMax`, 512 by default) to every member, this one included.
+   * Delivered at least once to every member up while the event is buffered,
+   * each copy deduplicated (see `onUserEvent`). Throws `GossipError`
+   * `GOSSIP_EVENT_TOO_LARGE`, `GOSSIP_EVENT_QUEUE_FULL` (this member's own
+   * events still spreading reached `userEventQueueMax`: retry later),
+   * `GOSSIP_LEFT`; `GOSSIP_RUNTIME_STOPPED` after stop.
+   */
+  broadcastEvent(name: string, payload: Uint8Array): UserEventView {
+    if (this.#stopped) throw new GossipRuntimeError('GOSSIP_RUNTIME_STOPPED', 'runtime is stopped');
+    const view = this.#core.broadcastEvent(name, payload, this.#clock.now());
+    this.#pump();
+    return view;
+  }
+
+  /** Listen to user events (each delivered once per member). Returns a function that unsubscribes. */
+  onUserEvent(listener: (event: UserEventView) => void): () => void {
+    this.#userEventListeners.add(listener);
+    return () => this.#userEventListeners.delete(listener);
   }
 
   /**
@@ -409,6 +433,7 @@ export class GossipRuntime {
     for (const transmit of this.#core.pollTransmit()) this.#sendPackets(transmit.to, transmit.msgs);
     for (const request of this.#core.pollStream()) this.#startExchange(request);
     for (const event of this.#core.pollEvents()) this.#emit(event);
+    for (const event of this.#core.pollUserEvents()) this.#emitUserEvent(event);
     this.#arm();
   }
 
@@ -489,6 +514,17 @@ export class GossipRuntime {
           this.#counters.internalErrors++;
           this.#logger?.error('gossip: event listener threw', { event: event.type, error: String(error) });
         }
+      }
+    }
+  }
+
+  #emitUserEvent(event: UserEventView): void {
+    for (const listener of this.#userEventListeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#counters.internalErrors++;
+        this.#logger?.error('gossip: user event listener threw', { name: event.name, error: String(error) });
       }
     }
   }

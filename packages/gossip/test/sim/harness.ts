@@ -6,7 +6,7 @@ import { Packr } from 'msgpackr';
 import { createRandom, Scheduler, SimNetwork } from '@hearsay/sim';
 import type { LinkParams, Random } from '@hearsay/sim';
 import { GossipNode } from '@hearsay/gossip';
-import type { GossipEvent, GossipTuning, MemberRecord, MemberStatus, PacketMessage, StreamMessage } from '@hearsay/gossip';
+import type { GossipEvent, GossipTuning, MemberRecord, MemberStatus, PacketMessage, StreamMessage, UserEventView } from '@hearsay/gossip';
 
 /** What travels on the simulated network: a datagram, or one stream message each way. */
 export type SimPayload =
@@ -34,6 +34,8 @@ export interface SimClusterOptions {
   seedCount?: number;
   /** Called for every membership event on every node. */
   onEvent?: (node: number, e: GossipEvent) => void;
+  /** Called for every user event delivered on every node. */
+  onUserEvent?: (node: number, e: UserEventView) => void;
   /** Called for every datagram sent (for counting messages and bytes). */
   onTransmit?: (node: number, msgs: readonly PacketMessage[]) => void;
   /** Each node's wall clock against true (virtual) time; default: exact. Change one later with `setClockSkew`. */
@@ -263,6 +265,8 @@ export class SimCluster {
     const onEvent = this.opts.onEvent;
     if (onEvent !== undefined) node.onEvent((e) => onEvent(i, e));
     else node.onEvent(ignoreEvent);
+    const onUserEvent = this.opts.onUserEvent;
+    node.onUserEvent(onUserEvent === undefined ? ignoreEvent : (e) => onUserEvent(i, e));
     return node;
   }
 
