@@ -188,6 +188,27 @@ describe('runtime over the simulated transport', () => {
     void c;
   });
 
+  it('broadcasts a user event to every member through the codec, once each, and refuses use after stop', async () => {
+    const w = world();
+    const a = await w.start('a');
+    const b = await w.start('b', { seeds: [a.localAddress] });
+    const c = await w.start('c', { seeds: [a.localAddress] });
+    await w.runUntil('all joined', () => [a, b, c].every((r) => ids(r).length === 3), 10_000);
+    const got = new Map<string, string[]>();
+    for (const r of [a, b, c]) r.onUserEvent((e) => got.set(r.id, [...(got.get(r.id) ?? []), `${e.origin}:${e.name}:${[...e.payload].join(',')}`]));
+    const off = c.onUserEvent(() => {
+      throw new Error('listener bug');
+    });
+    b.broadcastEvent('deploy', new Uint8Array([1, 2, 3]));
+    await w.runUntil('everyone has it', () => [a, b, c].every((r) => got.get(r.id)?.length === 1), 10_000);
+    await w.runFor(5000);
+    for (const r of [a, b, c]) expect(got.get(r.id)).toEqual(['b:deploy:1,2,3']);
+    expect(c.stats().internalErrors).toBe(1);
+    off();
+    await w.settle(b.stop());
+    expect(() => b.broadcastEvent('late', new Uint8Array(0))).toThrowError(expect.objectContaining({ code: 'GOSSIP_RUNTIME_STOPPED' }));
+  });
+
   it('keeps running when a listener throws, unsubscribes, persists the generation, and refuses use after stop', async () => {
     const w = world();
     const store = memoryGenerationStore(41);
