@@ -10,12 +10,12 @@
 //  - rounds to 100%: the bound log2(N) + ln(N) (single-target push, Pittel 1987);
 //  - detection: SWIM without Lifeguard (awareness off, fixed suspicion timeout)
 //    and Cassandra's phi-accrual detector (detector: 'phi'), same network.
-// The harness lives with the gossip package's simulation tests (relative import:
-// bench/ is not a workspace package).
+// The simulation harness comes from the gossip package's testing entry point
+// (`@hearsay/gossip/testing`), as any other user of it would import it.
 
 import { percentile } from '@hearsay/sim';
 import type { DisseminationMode, GossipTuning, PacketMessage } from '@hearsay/gossip';
-import { packetBytes, SimCluster } from '../../packages/gossip/test/sim/harness.ts';
+import { packetBytes, SimCluster } from '@hearsay/gossip/testing';
 
 const args = process.argv.slice(2);
 const part = args.find((a) => a.startsWith('--part='))?.slice('--part='.length);

@@ -286,6 +286,38 @@ describe('GossipNode: membership', () => {
     expect(seed.statusOf('new')).toBe('alive');
   });
 
+  it('retries a join after the backoff alone once every seed of the attempt refused (handleStreamError)', () => {
+    const { node } = makeNode('new', [], {}, [addr('s1'), addr('s2')]);
+    node.start(0);
+    const first = node.pollStream().map((r) => r.to).sort();
+    expect(first).toEqual([addr('s1'), addr('s2')]);
+    const joinsUntil = (untilMs: number, failAfterMs?: number): number[] => {
+      const at: number[] = [];
+      for (let guard = 0; guard < 1000; guard++) {
+        const d = node.nextDeadline()!;
+        if (d > untilMs) break;
+        node.tick(d);
+        node.pollTransmit();
+        const opened = node.pollStream().filter((r) => r.msg.join);
+        if (opened.length > 0) at.push(d);
+        if (failAfterMs !== undefined) for (const r of opened) node.handleStreamError(r.to, d + failAfterMs);
+      }
+      return at;
+    };
+    node.handleStreamError(addr('s1'), 10);
+    expect(joinsUntil(3000)).toEqual([]); // s2 may still answer: no retry before the attempt's timeout
+    node.handleStreamError(addr('s2'), 3000);
+    expect(node.stats.streamsFailed).toBe(2);
+    // Every seed refused: retry 1 s (the first backoff) after the last refusal, not at 6 s; that attempt fails
+    // at once too, and the next comes 2 s later.
+    expect(joinsUntil(6500, 1)).toEqual([4000, 6001]);
+    // A failure of some other stream (a push-pull) after joining changes nothing about joins.
+    const joined = makeNode('x', ['b']).node;
+    joined.start(0);
+    joined.handleStreamError(addr('b'), 5);
+    expect(joined.isJoined).toBe(true);
+  });
+
   it('runs one more push-pull with the member that let it in, joinPushPullDelayMs after joining', () => {
     const { node } = makeNode('new', [], { joinPushPullDelayMs: 500 }, [addr('seed')]);
     node.start(0);

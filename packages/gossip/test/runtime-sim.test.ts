@@ -8,7 +8,7 @@ import type { GossipTuning } from '../src/config.ts';
 import { memoryGenerationStore } from '../src/generation-store.ts';
 import { generateKey, Keyring } from '../src/keyring.ts';
 import { startGossip, type GossipRuntime, type GossipRuntimeOptions } from '../src/runtime.ts';
-import { createSimTransport, simClock, type SimWire } from '../src/sim-transport.ts';
+import { createSimTransport, simClock, type SimWire } from '../src/testing/sim-transport.ts';
 
 const SEED = seedFromEnv();
 const TUNING: Partial<GossipTuning> = { pushPullIntervalMs: 2000, reconnectIntervalMs: 2000 };

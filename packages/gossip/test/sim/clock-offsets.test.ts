@@ -4,7 +4,7 @@
 // offset, and a clock step is followed at the next samples.
 import { percentile } from '@hearsay/sim';
 import { describe, expect, it } from 'vitest';
-import { SimCluster, withSeed } from './harness.ts';
+import { SimCluster, withSeed } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 const N = 20;

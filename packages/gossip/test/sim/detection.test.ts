@@ -1,7 +1,7 @@
 // 1000 members: a crashed member is declared dead by every live member.
 import { percentile } from '@hearsay/sim';
 import { describe, expect, it } from 'vitest';
-import { SimCluster, withSeed } from './harness.ts';
+import { SimCluster, withSeed } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 describe('failure detection, 1000 members', () => {

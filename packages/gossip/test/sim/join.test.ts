@@ -4,7 +4,7 @@
 // the join follow-up push-pull and the longer-lived join rumors, 6 of these 20
 // runs had a member that lacked another until 21-45 s.
 import { describe, expect, it } from 'vitest';
-import { SimCluster } from './harness.ts';
+import { SimCluster } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 const N = 50;

@@ -4,7 +4,7 @@
 // restart and suspected the new generation at incarnation 0 (refuted at once,
 // but seen as suspect by several observers right after the restart).
 import { describe, expect, it } from 'vitest';
-import { SimCluster, withSeed } from './harness.ts';
+import { SimCluster, withSeed } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 describe('stale probes across a restart, 100 members', () => {

@@ -4,7 +4,7 @@
 // push-pull anti-entropy brings them the rest.
 import { describe, expect, it } from 'vitest';
 import type { DisseminationMode } from '@hearsay/gossip';
-import { SimCluster, withSeed } from './harness.ts';
+import { SimCluster, withSeed } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 const N = 1000;

@@ -17,8 +17,8 @@
  * in the tests, or drive it from an async loop).
  */
 import type { SimNetwork } from '@hearsay/sim';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PACKET_BYTES } from './codec.ts';
-import type { RuntimeClock } from './runtime.ts';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PACKET_BYTES } from '../codec.ts';
+import type { RuntimeClock } from '../runtime.ts';
 import {
   emptyTransportStats,
   parseAddress,
@@ -29,7 +29,7 @@ import {
   type StreamHandler,
   type Transport,
   type TransportStats,
-} from './transport.ts';
+} from '../transport.ts';
 
 /** What travels on a simulated network shared by sim transports. */
 export type SimWire =

@@ -1,12 +1,17 @@
-// A cluster of GossipNode cores over @hearsay/sim: in-process message objects
-// (no codec), virtual time, seeded randomness. One seed gives one run. Reusable
-// by other packages' simulations (the cluster engineer's), and by bench/gossip.
+// SimCluster: a cluster of GossipNode cores over @hearsay/sim — in-process
+// message objects (no codec), virtual time, seeded randomness, a wall clock
+// per node (skew and drift) — with crash, restart, stall and partition
+// helpers. One seed gives one run. Part of the `@hearsay/gossip/testing`
+// entry point: the gossip package's simulation tests, bench/gossip and other
+// packages' simulations use it.
 
 import { Packr } from 'msgpackr';
 import { createRandom, Scheduler, SimNetwork } from '@hearsay/sim';
 import type { LinkParams, Random } from '@hearsay/sim';
-import { GossipNode } from '@hearsay/gossip';
-import type { GossipEvent, GossipTuning, MemberRecord, MemberStatus, PacketMessage, StreamMessage, UserEventView } from '@hearsay/gossip';
+import type { GossipTuning } from '../config.ts';
+import type { MemberRecord, MemberStatus, PacketMessage, StreamMessage } from '../messages.ts';
+import { GossipNode, type GossipEvent } from '../node.ts';
+import type { UserEventView } from '../user-events.ts';
 
 /** What travels on the simulated network: a datagram, or one stream message each way. */
 export type SimPayload =
@@ -295,7 +300,16 @@ export class SimCluster {
       if (onTransmit !== undefined) onTransmit(i, t.msgs);
       this.net.send(addr, t.to, { k: 0, msgs: t.msgs });
     }
-    for (const s of node.pollStream()) this.net.send(addr, s.to, { k: 1, msg: s.msg }, true);
+    const failed: string[] = [];
+    for (const s of node.pollStream()) {
+      // Refused like a connection to a closed port: crashed, not attached, or across a partition.
+      if (!this.net.send(addr, s.to, { k: 1, msg: s.msg }, true)) failed.push(s.to);
+    }
+    if (failed.length > 0) {
+      for (const to of failed) node.handleStreamError(to, this.now);
+      this.flush(i);
+      return;
+    }
     const d = node.nextDeadline();
     if (d !== undefined && d < this.scheduledAt[i]!) {
       this.scheduledAt[i] = d;
