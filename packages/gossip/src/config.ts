@@ -1,4 +1,4 @@
-// Gossip configuration and its defaults (LAN profile from DESIGN.md: probe
+// Gossip configuration and its defaults (the LAN profile: probe
 // every 1 s, probe timeout 500 ms, gossip every 200 ms to 3 members).
 
 /** How rumors spread each gossip interval (the three variants the literature compares). */
@@ -40,8 +40,12 @@ export interface GossipTuning {
    * meanwhile (0: off).
    */
   joinPushPullDelayMs: number;
-  /** Suspicion timeout = suspicionMult · max(1, log10(N)) · probeIntervalMs (memberlist). */
+  /** Lower suspicion timeout = max(suspicionFloorMs, suspicionMult · max(1, log10(N)) · probeIntervalMs) (memberlist's formula, with a floor). */
   suspicionMult: number;
+  /** The lower suspicion timeout is never below this (small clusters: the longest pause a member survives). */
+  suspicionFloorMs: number;
+  /** Lifeguard k: independent confirmations that bring a suspicion down from the upper to the lower timeout (memberlist ties it to suspicionMult − 2). */
+  suspicionConfirmations: number;
   /** Upper suspicion timeout = suspicionMaxTimeoutMult · lower timeout. */
   suspicionMaxTimeoutMult: number;
   /** Lifeguard: highest local health multiplier (awareness score runs 0 .. max-1). */
@@ -133,7 +137,9 @@ export const DEFAULT_TUNING: Readonly<GossipTuning> = Object.freeze({
   retransmitMult: 4,
   joinRetransmitMult: 2,
   joinPushPullDelayMs: 500,
-  suspicionMult: 4,
+  suspicionMult: 2,
+  suspicionFloorMs: 4000,
+  suspicionConfirmations: 2,
   suspicionMaxTimeoutMult: 6,
   awarenessMaxMultiplier: 8,
   pushPullIntervalMs: 30_000,
@@ -170,4 +176,39 @@ export function resolveTuning(config: Partial<GossipTuning>): GossipTuning {
     if (v !== undefined) (t as unknown as Record<string, unknown>)[k] = v;
   }
   return t;
+}
+
+/** Fields that count things (messages, members, samples): non-negative integers. The rest are durations and multipliers. */
+const COUNT_FIELDS: readonly (keyof GossipTuning)[] = [
+  'indirectChecks',
+  'gossipFanout',
+  'suspicionConfirmations',
+  'packetBudgetBytes',
+  'broadcastQueueMax',
+  'pendingProbesMax',
+  'membersMax',
+  'stateEntriesMax',
+  'stateKeyBytesMax',
+  'stateValueBytesMax',
+  'streamRecordsMax',
+  'outboxMax',
+  'userEventBytesMax',
+  'userEventQueueMax',
+  'userEventBufferMax',
+  'clockSamplesMax',
+  'phiWindowSize',
+];
+
+/** Why `t` is not a usable tuning, or undefined: every number finite and non-negative, counts whole. */
+export function tuningProblem(t: GossipTuning): string | undefined {
+  for (const k of Object.keys(DEFAULT_TUNING) as (keyof GossipTuning)[]) {
+    const v = t[k];
+    if (typeof v !== 'number') continue;
+    if (!Number.isFinite(v) || v < 0) return `${k} must be a finite non-negative number, got ${v}`;
+    if (COUNT_FIELDS.includes(k) && !Number.isInteger(v)) return `${k} must be a whole number, got ${v}`;
+  }
+  if (t.clockSamplesMax < 1 || t.userEventBufferMax < 1 || t.joinRetransmitMult < 1 || t.retransmitMult <= 0) {
+    return 'clockSamplesMax, userEventBufferMax and joinRetransmitMult must be at least 1, retransmitMult above 0';
+  }
+  return undefined;
 }

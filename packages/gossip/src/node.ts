@@ -21,7 +21,7 @@ import { Awareness } from './awareness.ts';
 import { clockSample, ClockWindow } from './clock-offset.ts';
 import type { ClockOffset } from './clock-offset.ts';
 import { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
-import { resolveTuning } from './config.ts';
+import { resolveTuning, tuningProblem } from './config.ts';
 import type { GossipConfig, GossipTuning } from './config.ts';
 import { GossipError } from './errors.ts';
 import {
@@ -251,6 +251,8 @@ export class GossipNode {
     if (!(t.probeTimeoutMs > 0 && t.probeIntervalMs >= t.probeTimeoutMs && t.gossipIntervalMs > 0)) {
       throw new GossipError('GOSSIP_CONFIG_INVALID', 'need 0 < probeTimeoutMs <= probeIntervalMs and gossipIntervalMs > 0');
     }
+    const problem = tuningProblem(t);
+    if (problem !== undefined) throw new GossipError('GOSSIP_CONFIG_INVALID', problem);
     this.id = config.id;
     this.address = config.address;
     this.generation = config.generation;
@@ -728,9 +730,9 @@ export class GossipNode {
     this.setStatus(m, 'suspect', nowMs);
     const t = this.tuning;
     const n = this.liveCount;
-    let k = t.suspicionMult - 2;
+    let k = t.suspicionConfirmations;
     if (n - 2 < k) k = 0;
-    const minMs = suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs);
+    const minMs = Math.max(t.suspicionFloorMs, suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs));
     m.suspicion = new Suspicion(msg.from, k, minMs, t.suspicionMaxTimeoutMult * minMs, nowMs);
     m.suspicionCheckAtMs = nowMs + minMs / 2;
     this.suspected.add(m);
