@@ -4,7 +4,7 @@
 // memberlist side (bench/gossip/memberlist/main.go) runs the same phases with
 // the same definitions; run.ts alternates the two and prints the table.
 //
-//   node --import tsx bench/gossip/real-run.ts --n=100 --seed=1 [--phases=join,crash] [--config='{"suspicionMult":4}']
+//   node --conditions=@hearsay/source --import tsx bench/gossip/real-run.ts --n=100 --seed=1 [--phases=join,crash] [--config='{"suspicionMult":4}']
 //
 // Phases:
 //  1. join: member 0 starts; then members 1..N-1 start at once and join

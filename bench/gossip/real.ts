@@ -99,6 +99,7 @@ function runChild(command: string, args: string[]): Promise<RunResult> {
 
 function hearsayRun(n: number, seed: number, o: RealOptions): Promise<RunResult> {
   return runChild(process.execPath, [
+    '--conditions=@hearsay/source',
     '--import',
     'tsx',
     join(HERE, 'real-run.ts'),
