@@ -3,7 +3,7 @@
 // declared dead under loss and pauses. Simulation (virtual time), so the
 // figures do not depend on the machine's load.
 //
-//   node --conditions=@hearsay/source --import tsx bench/gossip/detection-curve.ts --config='{"suspicionMult":2,"suspicionFloorMs":0}' [--hours=1] [--seeds=3]
+//   node --conditions=@hearsay/source --import tsx bench/gossip/detection-curve.ts --config='{"suspicionMult":2,"suspicionFloorMult":0}' [--hours=1] [--seeds=3]
 //
 // Detection: 8 crashes, one at a time, after a quiet minute, at 0% and at 10%
 // loss: the per-observer p50 of the time from crash to "dead", and the p50

@@ -174,7 +174,7 @@ interface DetectionResult {
 
 const BASELINES: Record<string, Partial<GossipTuning>> = {
   'SWIM + Lifeguard (ours)': {},
-  "memberlist's timeouts (suspicionMult 4)": { suspicionMult: 4, suspicionFloorMs: 0 },
+  "memberlist's timeouts (suspicionMult 4)": { suspicionMult: 4, suspicionFloorMult: 0 },
   'SWIM without Lifeguard': { awarenessMaxMultiplier: 1, suspicionMaxTimeoutMult: 1 },
   'phi accrual (Cassandra)': { detector: 'phi' },
 };

@@ -40,10 +40,10 @@ export interface GossipTuning {
    * meanwhile (0: off).
    */
   joinPushPullDelayMs: number;
-  /** Lower suspicion timeout = max(suspicionFloorMs, suspicionMult · max(1, log10(N)) · probeIntervalMs) (memberlist's formula, with a floor). */
+  /** Lower suspicion timeout = max(suspicionFloorMult, suspicionMult · max(1, log10(N))) · probeIntervalMs (memberlist's formula, with a floor). */
   suspicionMult: number;
-  /** The lower suspicion timeout is never below this (small clusters: the longest pause a member survives). */
-  suspicionFloorMs: number;
+  /** The lower suspicion timeout is at least this many probe intervals (small clusters: the longest pause a member survives). */
+  suspicionFloorMult: number;
   /** Lifeguard k: independent confirmations that bring a suspicion down from the upper to the lower timeout (memberlist ties it to suspicionMult − 2). */
   suspicionConfirmations: number;
   /** Upper suspicion timeout = suspicionMaxTimeoutMult · lower timeout. */
@@ -138,7 +138,7 @@ export const DEFAULT_TUNING: Readonly<GossipTuning> = Object.freeze({
   joinRetransmitMult: 2,
   joinPushPullDelayMs: 500,
   suspicionMult: 2,
-  suspicionFloorMs: 4000,
+  suspicionFloorMult: 4,
   suspicionConfirmations: 2,
   suspicionMaxTimeoutMult: 6,
   awarenessMaxMultiplier: 8,

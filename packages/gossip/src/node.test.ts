@@ -249,22 +249,22 @@ describe('GossipNode: SWIM probe with Lifeguard', () => {
       }
       return Infinity;
     };
-    // n = 21: min = max(floor 4 s, 2·log10(21)·1 s ≈ 2.6 s) = 4 s, max = 6·min = 24 s; k = 2 confirmations.
+    // n = 21: min = max(floor 4, 2·log10(21) ≈ 2.6) · 1 s = 4 s, max = 6·min = 24 s; k = 2 confirmations.
     expect(deadAt(confirmed)).toBeLessThanOrEqual(4000);
     expect(deadAt(solo)).toBeGreaterThanOrEqual(24_000);
   });
 
   it.each([
-    // n, suspicionMult, floor, k → lower timeout, confirmations expected
-    [100, 2, 4000, 2, 4000, 2],
-    [1000, 2, 4000, 2, 6000, 2],
-    [5, 2, 4000, 2, 4000, 2],
-    [3, 2, 4000, 2, 4000, 0], // too few members to confirm: the lower timeout alone
+    // n, suspicionMult, floor (probe intervals), k → lower timeout, confirmations expected
+    [100, 2, 4, 2, 4000, 2],
+    [1000, 2, 4, 2, 6000, 2],
+    [5, 2, 4, 2, 4000, 2],
+    [3, 2, 4, 2, 4000, 0], // too few members to confirm: the lower timeout alone
     [100, 4, 0, 2, 8000, 2], // memberlist's defaults
     [100, 1, 0, 3, 2000, 3],
-  ])('n = %i, suspicionMult %d, floor %i ms, k %i: lower timeout %i ms, %i confirmations', (n, suspicionMult, suspicionFloorMs, suspicionConfirmations, minMs, k) => {
+  ])('n = %i, suspicionMult %d, floor %d intervals, k %i: lower timeout %i ms, %i confirmations', (n, suspicionMult, suspicionFloorMult, suspicionConfirmations, minMs, k) => {
     const peers = Array.from({ length: n - 1 }, (_, i) => `p${i}`);
-    const { node } = makeNode('a', peers, { suspicionMult, suspicionFloorMs, suspicionConfirmations });
+    const { node } = makeNode('a', peers, { suspicionMult, suspicionFloorMult, suspicionConfirmations });
     node.start(0);
     const confirmations = Array.from({ length: k }, (_, i) => ({ type: MessageType.Suspect, id: 'p0', generation: 1, incarnation: 0, from: `p${i + 2}` }) satisfies Suspect);
     node.handlePacket(addr('p1'), [{ type: MessageType.Suspect, id: 'p0', generation: 1, incarnation: 0, from: 'p1' }, ...confirmations], 0);
@@ -549,7 +549,7 @@ describe('GossipNode: bounds and bad input', () => {
     node.setLocalState('k2', 'v');
     expect(() => node.setLocalState('k3', 'v')).toThrowError(expect.objectContaining({ code: 'GOSSIP_STATE_TOO_MANY_KEYS' }));
     expect(() => new GossipNode({ id: '', address: 'x', generation: 1, random: Math.random })).toThrowError(GossipError);
-    for (const bad of [{ suspicionConfirmations: -1 }, { suspicionConfirmations: 1.5 }, { suspicionFloorMs: Number.NaN }, { clockSamplesMax: 0 }, { userEventBufferMax: 0 }, { joinRetransmitMult: 0.5 }]) {
+    for (const bad of [{ suspicionConfirmations: -1 }, { suspicionConfirmations: 1.5 }, { suspicionFloorMult: Number.NaN }, { clockSamplesMax: 0 }, { userEventBufferMax: 0 }, { joinRetransmitMult: 0.5 }]) {
       expect(() => new GossipNode({ id: 'a', address: 'x', generation: 1, random: Math.random, ...bad }), JSON.stringify(bad)).toThrowError(expect.objectContaining({ code: 'GOSSIP_CONFIG_INVALID' }));
     }
   });

@@ -732,7 +732,7 @@ export class GossipNode {
     const n = this.liveCount;
     let k = t.suspicionConfirmations;
     if (n - 2 < k) k = 0;
-    const minMs = Math.max(t.suspicionFloorMs, suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs));
+    const minMs = Math.max(Math.floor(t.suspicionFloorMult * t.probeIntervalMs), suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs));
     m.suspicion = new Suspicion(msg.from, k, minMs, t.suspicionMaxTimeoutMult * minMs, nowMs);
     m.suspicionCheckAtMs = nowMs + minMs / 2;
     this.suspected.add(m);
