@@ -7,7 +7,8 @@
  */
 import { MemoryLevel } from 'memory-level';
 import { createRandom, Scheduler, SimNetwork, type Random } from '@hearsay/sim';
-import { createSimTransport, simClock, startGossip, type GossipRuntime, type GossipTuning, type SimWire } from '@hearsay/gossip';
+import { startGossip, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
+import { createSimTransport, simClock, type SimWire } from '@hearsay/gossip/testing';
 import { openStore, type Store, type StoredRecord } from '@hearsay/storage';
 import { cachedPeerFactory, createClusterNode, type ClusterConfig, type ClusterNode } from '../../src/cluster-node.ts';
 import { ClusterError } from '../../src/errors.ts';
