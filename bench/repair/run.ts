@@ -192,7 +192,7 @@ function sampledPeer(store: Store, sample: () => void): RepairPeer {
 
 const zeroStats = (): RepairStats => ({
   bucketsCompared: 0, bucketsDiffered: 0, nodesCompared: 0, entriesSummarized: 0, keysSent: 0, keysReceived: 0,
-  keysApplied: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0, durationMs: 0, waitedMs: 0,
+  keysApplied: 0, keysRefused: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0, durationMs: 0, waitedMs: 0,
 });
 
 async function measure(a: Store, b: Store, ranges: readonly [number, number][]): Promise<Measured> {

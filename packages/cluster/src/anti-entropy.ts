@@ -16,6 +16,12 @@ export interface RangeRepairResult {
   readonly bytesSent: number;
   readonly bytesReceived: number;
   /**
+   * Records a store refused during the session, either side: versions more
+   * than its maximum clock offset ahead of its clock. The range still
+   * differs there, so such a session does not count as completed.
+   */
+  readonly keysRefused?: number;
+  /**
    * The session's cut-off: both replicas are known to hold the same records
    * (tombstones included) for every version with `ms` below this, as of the
    * session's end. Used for the tombstone purge rule.
@@ -226,6 +232,11 @@ export class AntiEntropy {
         outcome.keysReceived += r.keysReceived;
         outcome.bytesSent += r.bytesSent;
         outcome.bytesReceived += r.bytesReceived;
+        if ((r.keysRefused ?? 0) > 0) {
+          this.#deps.onError?.(`repair of partition ${partition} with ${peerId}`,
+            new Error(`${r.keysRefused} records refused: versions more than the maximum clock offset ahead of the clock of the store they were sent to (clock skew); the replicas still differ`));
+          return { ok: false, received: r.keysReceived };
+        }
         cutoffs.push(Math.min(r.equalUpToMs, startedAtMs));
         return { ok: true, received: r.keysReceived };
       } catch (e) {

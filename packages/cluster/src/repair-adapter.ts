@@ -43,6 +43,7 @@ export function createRepairRange(store: Store, timers: Timers, options: RepairA
       keysReceived: s.keysReceived,
       bytesSent: s.bytesSent,
       bytesReceived: s.bytesReceived,
+      keysRefused: s.keysRefused,
       equalUpToMs: result.cutoffMs,
     };
   };
