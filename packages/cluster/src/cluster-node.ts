@@ -2,6 +2,7 @@ import type { LoadLimits } from '@hearsay/http';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { AntiEntropy, DEFAULT_ANTI_ENTROPY_CONFIG, type RepairRange } from './anti-entropy.ts';
+import { ClockFence, type ClockOffsetSource, type ClockVerdict } from './clock-fence.ts';
 import { Coordinator, DEFAULT_COORDINATOR_CONFIG } from './coordinator.ts';
 import { ClusterError } from './errors.ts';
 import { DEFAULT_HANDOFF_CONFIG, HintedHandoff } from './handoff.ts';
@@ -133,6 +134,18 @@ export interface ClusterNodeOptions {
    * replication together never hold more than its cap. None: no budget.
    */
   readonly load?: LoadLimits;
+  /**
+   * The members' clock offsets as gossip measures them
+   * (`GossipRuntime.clockOffsets`): the node fences itself on them
+   * (clock-fence.ts). None: nothing to compare with; only the store's own
+   * clock is watched. The maximum offset is the store's (`maxClockOffsetMs`).
+   */
+  readonly clockOffsets?: ClockOffsetSource;
+  /** A clock that never jumps, to notice the wall clock (`timers.nowMs`) jumping. Default `performance.now`. */
+  readonly monotonicMs?: () => number;
+  /** Told when this node's clock verdict changes (fenced, back in bounds), and when its wall clock jumped. */
+  readonly onClockChange?: (verdict: ClockVerdict, previous: ClockVerdict) => void;
+  readonly onClockJump?: (jumpMs: number) => void;
 }
 
 export interface ClusterNode {
@@ -146,6 +159,8 @@ export interface ClusterNode {
   readonly hints: HintStore;
   readonly handoff: HintedHandoff;
   readonly antiEntropy: AntiEntropy;
+  /** This node's clock verdict (writes are coordinated only while it is `ok`). */
+  readonly clock: ClockFence;
   readonly config: ClusterConfig;
   /** Loads the hint store and starts hinted handoff and background repair. */
   start(): Promise<void>;
@@ -249,6 +264,16 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     ].join('\n')}\n${internodeMetrics(stats)}`;
   };
 
+  const clock = new ClockFence({
+    membership,
+    store,
+    ...(options.clockOffsets === undefined ? {} : { offsets: options.clockOffsets }),
+    wallMs: () => timers.nowMs(),
+    monotonicMs: options.monotonicMs ?? (() => performance.now()),
+    timers,
+    ...(options.onClockChange === undefined ? {} : { onChange: options.onClockChange }),
+    ...(options.onClockJump === undefined ? {} : { onJump: options.onClockJump }),
+  });
   const coordinator: Coordinator = new Coordinator({
     store,
     membership,
@@ -257,6 +282,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     timers,
     onError,
     storeHealth,
+    clock,
     extraMetrics: peerMetrics,
     config: {
       replicationFactor: config.replicationFactor,
@@ -321,6 +347,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     hints,
     handoff,
     antiEntropy,
+    clock,
     config,
     async start() {
       if (started) return;
@@ -328,8 +355,10 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       await hints.open();
       handoff.start();
       antiEntropy.start();
+      clock.start();
     },
     async stop() {
+      clock.stop();
       await Promise.all([handoff.stop(), antiEntropy.stop()]);
       await coordinator.stop();
     },

@@ -2,6 +2,7 @@ import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger
 import type { LoadLimits } from '@hearsay/http';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
+import type { ClockOffset, ClockVerdict } from './clock-fence.ts';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
 import { connectGossip, type GossipMembership } from './gossip-membership.ts';
 import type { HintsDb } from './hint-store.ts';
@@ -52,6 +53,9 @@ export interface ClusterServiceOptions {
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** The node's request-body budget, shared by public PUTs and internode requests (the CLI's `LoadLimits`). */
   readonly load?: LoadLimits;
+  /** Told when this node's clock verdict changes (fenced for clock skew, back in bounds), and when its wall clock jumped. */
+  readonly onClockChange?: (verdict: ClockVerdict, previous: ClockVerdict) => void;
+  readonly onClockJump?: (jumpMs: number) => void;
 }
 
 export interface ClusterService {
@@ -101,10 +105,15 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
   const stopFollowingKeys = key === undefined || keyring === undefined ? () => undefined : followKeys(key, keyring, derive);
   let node: ClusterNode;
   try {
+    // Gossip measures the members' clock offsets from its probes, where the runtime does (clock-fence.ts).
+    const measured = gossip as unknown as { clockOffsets?: () => ReadonlyMap<string, ClockOffset> };
     node = createClusterNode({
       store,
       hintsDb: options.hintsDb,
       membership,
+      ...(typeof measured.clockOffsets === 'function' ? { clockOffsets: { clockOffsets: () => measured.clockOffsets!() } } : {}),
+      ...(options.onClockChange === undefined ? {} : { onClockChange: options.onClockChange }),
+      ...(options.onClockJump === undefined ? {} : { onClockJump: options.onClockJump }),
       ...(key === undefined ? {} : { clusterKey: key }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.config === undefined ? {} : { config: options.config }),

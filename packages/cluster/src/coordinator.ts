@@ -17,15 +17,18 @@ import {
 } from '@hearsay/http';
 import { compareRecords, compareVersions, decodeCursor, encodeCursor, hashKey, isLive, isStorageError, newer, newest } from '@hearsay/storage';
 import type { Store, StoredRecord, Version } from '@hearsay/storage';
+import type { ClockFence, ClockVerdict } from './clock-fence.ts';
+import { replicaOutcome } from './internode-handler.ts';
 import type { HintStore } from './hint-store.ts';
 import { isReachable, ringMembers, type MemberInfo, type MembershipView } from './membership.ts';
 import { computePartitionMap, type PartitionMap } from './partition-map.ts';
-import type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
+import type { PeerClient, PeerFactory, ReplicaOutcome, ScanRequest, ScanResponse } from './peer.ts';
 import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
 import { metricFamily } from './prom-text.ts';
 import { scanLocal } from './scan.ts';
 import type { StoreWriteHealth } from './store-health.ts';
 import type { Timers } from './timers.ts';
+import { awaitWriteAcks } from './write-acks.ts';
 
 export interface CoordinatorConfig {
   /** Replicas per partition (capped at the member count). Default 3. */
@@ -77,7 +80,16 @@ export interface CoordinatorDeps {
   readonly storeHealth?: StoreWriteHealth;
   /** More Prometheus text for `metrics()` (the internode routes' and peer queues' figures). */
   readonly extraMetrics?: () => string;
+  /**
+   * Judges this node's clock against the members it reaches (clock-fence.ts):
+   * writes are coordinated only while it says `ok`. None: never fenced
+   * (tests of other things).
+   */
+  readonly clock?: ClockFence;
 }
+
+/** Times a write is stamped again past a version a replica holds, before it gives up (CONFLICT). */
+export const MAX_RESTAMPS = 4;
 
 export interface CoordinatorCounters {
   writes: number;
@@ -90,6 +102,10 @@ export interface CoordinatorCounters {
   preconditionFailures: number;
   /** Writes refused with BUSY because too few of their replicas had room in their queues. */
   writesShed: number;
+  /** Writes stamped again because a replica held a higher version than the one they were stamped with. */
+  writesRestamped: number;
+  /** Records a replica refused because their version was more than its maximum clock offset ahead of its clock. */
+  replicaClockRefusals: number;
 }
 
 /**
@@ -123,6 +139,8 @@ export class Coordinator implements KvService {
     hintsKeptLocally: 0,
     preconditionFailures: 0,
     writesShed: 0,
+    writesRestamped: 0,
+    replicaClockRefusals: 0,
   };
   readonly #store: Store;
   readonly #membership: MembershipView;
@@ -133,6 +151,7 @@ export class Coordinator implements KvService {
   readonly #onError: (what: string, error: unknown) => void;
   readonly #storeHealth: StoreWriteHealth | undefined;
   readonly #extraMetrics: (() => string) | undefined;
+  readonly #clock: ClockFence | undefined;
   #map: PartitionMap;
   /**
    * This node is the only ring member, so the only replica of every
@@ -159,6 +178,7 @@ export class Coordinator implements KvService {
     this.#onError = deps.onError ?? (() => undefined);
     this.#storeHealth = deps.storeHealth;
     this.#extraMetrics = deps.extraMetrics;
+    this.#clock = deps.clock;
     this.#ringKey = '';
     this.#map = this.#computeMap();
     this.#solo = this.#isSolo();
@@ -219,6 +239,7 @@ export class Coordinator implements KvService {
 
   async put(key: string, value: Uint8Array, options: PutOptions): Promise<StoredRecord> {
     this.#checkServing();
+    this.#checkClock();
     // Awaited only when there is something to check: a PUT without preconditions takes no extra promise turn.
     if (options.ifMatch !== undefined || options.ifNoneMatch !== undefined) {
       await this.#checkPreconditions(key, options.consistency, options.ifMatch, options.ifNoneMatch);
@@ -230,22 +251,21 @@ export class Coordinator implements KvService {
     const record: StoredRecord = {
       key,
       value,
-      version: this.#store.now(),
+      version: this.#stamp(),
       tombstone: false,
       ...(contentType === undefined ? {} : { contentType }),
     };
-    await this.#write(record, replicas, options.consistency);
-    return record;
+    return this.#write(record, replicas, options.consistency, preconditionOf(options.ifMatch, options.ifNoneMatch));
   }
 
   async delete(key: string, options: DeleteOptions): Promise<StoredRecord> {
     this.#checkServing();
+    this.#checkClock();
     if (options.ifMatch !== undefined) await this.#checkPreconditions(key, options.consistency, options.ifMatch, undefined);
     const replicas = this.#replicasOf(key);
     if (replicas === null) return this.#writeSelf(this.#store.delete(key));
-    const record: StoredRecord = { key, value: new Uint8Array(0), version: this.#store.now(), tombstone: true };
-    await this.#write(record, replicas, options.consistency);
-    return record;
+    const record: StoredRecord = { key, value: new Uint8Array(0), version: this.#stamp(), tombstone: true };
+    return this.#write(record, replicas, options.consistency, preconditionOf(options.ifMatch, undefined));
   }
 
   /**
@@ -303,20 +323,29 @@ export class Coordinator implements KvService {
 
   async cluster(): Promise<ClusterView> {
     const map = this.#map;
+    const selfId = this.#membership.selfId;
+    const clocks = this.#clock?.memberClocks();
+    const verdict = this.#clock?.verdict();
     return {
-      self: this.#membership.selfId,
+      self: selfId,
       members: this.#membership
         .members()
-        .map((m) => ({
-          id: m.id,
-          state: m.state,
-          http: m.http,
-          gossip: m.gossip,
-          incarnation: m.incarnation,
-          ...(m.keys === undefined ? {} : { keys: m.keys }),
-          ...(m.status === undefined ? {} : { status: m.status }),
-          partitions: [...map.partitionsOf(m.id)],
-        }))
+        .map((m) => {
+          const offset = clocks?.get(m.id);
+          return {
+            id: m.id,
+            state: m.state,
+            http: m.http,
+            gossip: m.gossip,
+            incarnation: m.incarnation,
+            ...(m.keys === undefined ? {} : { keys: m.keys }),
+            ...(m.status === undefined ? {} : { status: m.status }),
+            partitions: [...map.partitionsOf(m.id)],
+            // Its clock as measured from here (positive: ahead of ours); this node's own verdict on itself.
+            ...(offset === undefined ? {} : { clockOffsetMs: Math.round(offset.offsetMs), clockErrorMs: Math.ceil(offset.errorMs) }),
+            ...(m.id === selfId && verdict !== undefined ? { clock: clockView(verdict) } : {}),
+          };
+        })
         .sort((a, b) => utf8Compare(a.id, b.id)),
     };
   }
@@ -326,6 +355,10 @@ export class Coordinator implements KvService {
     if (this.#membership.ready?.() === false) return { ok: false, reason: 'joining: no other member seen yet' };
     const storeProblem = this.#storeHealth?.problem();
     if (storeProblem !== undefined) return { ok: false, reason: storeProblem };
+    const verdict = this.#clock?.verdict();
+    const clock = verdict === undefined ? {} : { clock: clockView(verdict) };
+    // A node that refuses writes for its clock is not serving: clients and load balancers should use another.
+    if (verdict !== undefined && verdict.state !== 'ok') return { ok: false, reason: verdict.reason ?? verdict.state, ...clock };
     const members = this.#membership.members();
     return {
       ok: true,
@@ -333,6 +366,7 @@ export class Coordinator implements KvService {
       reachable: members.filter((m) => m.id === this.#membership.selfId || isReachable(m)).length,
       replicationFactor: this.#map.replicationFactor,
       hints: this.#hints.count(),
+      ...clock,
     };
   }
 
@@ -377,10 +411,12 @@ export class Coordinator implements KvService {
       ...metricFamily('hearsay_cluster_store_write_failures_total', 'counter', 'Writes to this node\'s store or hints that failed (I/O errors, a full disk).', [
         ['', this.#storeHealth?.failures ?? 0],
       ]),
+      ...this.#clockMetrics(),
       ...metricFamily('hearsay_cluster_hints', 'gauge', 'Hints kept on this node for other members.', [['', h.hints]]),
       ...metricFamily('hearsay_cluster_hints_total', 'counter', 'Hints by what happened to them.', [
         ['event="stored"', h.stored],
         ['event="refused"', h.refused],
+        ['event="refused_clock"', h.refusedClock],
         ['event="delivered"', h.delivered],
         ['event="expired"', h.expired],
         ['event="handed_to_stand_in"', c.hintsHandedToStandIns],
@@ -533,7 +569,8 @@ export class Coordinator implements KvService {
       throw insufficientReplicas(outcome.answers.length, need, prefs.length);
     }
     const best = newest(outcome.answers.map((a) => a.value));
-    if (best !== undefined) this.#store.observe(best.version);
+    // A version too far ahead is refused by the store (VERSION_AHEAD, counted there): the clock stays, the read answers it.
+    if (best !== undefined) this.#observe(best.version);
     if (this.config.readRepair) this.#track(this.#readRepair(targets, attempts, best));
     return best;
   }
@@ -550,15 +587,51 @@ export class Coordinator implements KvService {
     await Promise.allSettled(
       stale.map(async (a) => {
         this.counters.readRepairs++;
+        // A replica refusing the record (too far ahead of its clock) is counted by #writeOn.
         await this.#writeOn(targets[a.index]!, [best]);
       }),
     );
   }
 
-  /** A write to the replicas of a key that has others besides this node (`#replicasOf`). */
-  #write(record: StoredRecord, replicas: Replicas, consistency: Consistency): Promise<void> {
+  /** A write to the replicas of a key that has others besides this node (`#replicasOf`); resolves with the record acknowledged. */
+  #write(record: StoredRecord, replicas: Replicas, consistency: Consistency, precondition: Precondition): Promise<StoredRecord> {
     this.counters.writes++;
-    return this.#writeReplicas(record, replicas.partition, replicas.prefs, consistency);
+    return this.#writeReplicas(record, replicas.partition, replicas.prefs, consistency, precondition);
+  }
+
+  /**
+   * Refuses a write while this node's clock is not known to be within the
+   * maximum offset of the members it reaches (clock-fence.ts): before it is
+   * stamped, so a node outside the offset stamps nothing.
+   */
+  #checkClock(): void {
+    const verdict = this.#clock?.verdict();
+    if (verdict === undefined || verdict.state === 'ok') return;
+    this.#clock!.countRefusal(verdict.state);
+    this.counters.writes++;
+    this.counters.writeFailures++;
+    throw clockRefusal(verdict);
+  }
+
+  /** A fresh version from the store's clock; CLOCK_SKEW while the store stamps nothing (its clock runs too far ahead). */
+  #stamp(): Version {
+    try {
+      return this.#store.now();
+    } catch (e) {
+      if (isStorageError(e, 'CLOCK_AHEAD')) throw storeClockRefusal(e);
+      throw e;
+    }
+  }
+
+  /** Moves the store's clock up to a version seen elsewhere; one too far ahead is refused (and counted) by the store. */
+  #observe(version: Version): boolean {
+    try {
+      this.#store.observe(version);
+      return true;
+    } catch (e) {
+      if (isStorageError(e, 'VERSION_AHEAD')) return false;
+      throw e;
+    }
   }
 
   /** The key's partition and preference list; null when this node is its only replica (writes then take `#writeSelf`). */
@@ -569,19 +642,78 @@ export class Coordinator implements KvService {
     return this.#selfOnly(prefs) ? null : { partition, prefs };
   }
 
-  async #writeReplicas(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency): Promise<void> {
+  /**
+   * Sends the record to the key's replicas and waits for `need` of them.
+   * A replica that already holds a higher version keeps it and says so
+   * (write-acks.ts): the write lost there, within the clock offset. Then the
+   * clock is moved past that version and the record stamped again — so the
+   * client's write wins, as it should: it came later — unless a precondition
+   * says the write no longer applies (412), the version is too far ahead to
+   * stamp past (503 CLOCK_SKEW), or concurrent writes keep winning (409
+   * CONFLICT after MAX_RESTAMPS). Never an acknowledgement for a write that
+   * changed nothing. The whole exchange stays within the request timeout.
+   */
+  async #writeReplicas(
+    record: StoredRecord,
+    partition: number,
+    prefs: readonly string[],
+    consistency: Consistency,
+    precondition: Precondition,
+  ): Promise<StoredRecord> {
     const need = requiredReplicas(consistency, prefs.length);
     this.#admit(prefs, need);
-    const outcome = await awaitAnswers(this.#replicate([record], partition), need, this.#timers, this.config.requestTimeoutMs);
-    if (outcome.answers.length < need) {
-      this.counters.writeFailures++;
-      if (outcome.timedOut) {
-        throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${outcome.answers.length} acknowledged in time`, {
-          acknowledged: outcome.answers.length,
-          required: need,
-        });
+    const deadlineMs = this.#timers.nowMs() + this.config.requestTimeoutMs;
+    let current = record;
+    for (let restamps = 0; ; restamps++) {
+      const attempts = this.#replicate([current], partition).map((p) => p.then((outcomes) => outcomes[0] ?? null));
+      const wait = await awaitWriteAcks(attempts, need, this.#timers, Math.max(0, deadlineMs - this.#timers.nowMs()));
+      if (wait.kind === 'acked') return current;
+      if (wait.kind === 'short') {
+        this.counters.writeFailures++;
+        const refused = wait.refused === 0 ? '' : `; ${wait.refused} refused its version as ${wait.refusedAheadMs} ms ahead of their clocks (clock skew)`;
+        if (wait.timedOut) {
+          throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${wait.acked} acknowledged in time${refused}`, {
+            acknowledged: wait.acked,
+            required: need,
+          });
+        }
+        if (refused !== '') {
+          throw new ServiceError('INSUFFICIENT_REPLICAS', `${need} of ${prefs.length} replicas required, ${wait.acked} acknowledged${refused}`, {
+            acknowledged: wait.acked,
+            required: need,
+          });
+        }
+        throw insufficientReplicas(wait.acked, need, prefs.length);
       }
-      throw insufficientReplicas(outcome.answers.length, need, prefs.length);
+      // Lost: a replica holds a higher version.
+      if (!allowsOver(precondition, wait.tombstone, wait.held)) {
+        this.counters.writeFailures++;
+        this.counters.preconditionFailures++;
+        throw new ServiceError('PRECONDITION_FAILED', 'a replica holds a newer version of the key than the one the precondition was checked against');
+      }
+      if (restamps >= MAX_RESTAMPS) {
+        this.counters.writeFailures++;
+        throw new ServiceError('CONFLICT', `concurrent writes to this key kept superseding this one (${MAX_RESTAMPS + 1} attempts); retry`);
+      }
+      if (!this.#observe(wait.held)) {
+        this.counters.writeFailures++;
+        const aheadMs = wait.held.ms - this.#store.clockStatus().wallMs;
+        throw new ServiceError(
+          'CLOCK_SKEW',
+          `a replica holds a version of this key ${aheadMs} ms ahead of this node's clock, more than the maximum offset of ` +
+            `${this.#store.clockStatus().maxOffsetMs} ms: a write now would not win over it (the clock that stamped it was wrong)`,
+          { offsetMs: aheadMs, maxOffsetMs: this.#store.clockStatus().maxOffsetMs },
+        );
+      }
+      let version: Version;
+      try {
+        version = this.#stamp();
+      } catch (e) {
+        this.counters.writeFailures++;
+        throw e;
+      }
+      this.counters.writesRestamped++;
+      current = { ...current, version };
     }
   }
 
@@ -631,10 +763,13 @@ export class Coordinator implements KvService {
       this.counters.writes++;
       return record;
     } catch (e) {
-      if (e !== DEADLINE_PASSED) this.#storeHealth?.noteFailure(e);
       if (isStorageError(e, 'STORE_CLOSED')) throw e;
       this.counters.writes++;
       this.counters.writeFailures++;
+      // Refused by the clock bound: nothing wrong with the store.
+      if (isStorageError(e, 'CLOCK_AHEAD')) throw storeClockRefusal(e);
+      if (isStorageError(e, 'VERSION_AHEAD')) throw versionRefusal(e);
+      if (e !== DEADLINE_PASSED) this.#storeHealth?.noteFailure(e);
       if (e === DEADLINE_PASSED) {
         throw new ServiceError('TIMEOUT', '1 of 1 replicas required, 0 acknowledged in time', { acknowledged: 0, required: 1 });
       }
@@ -650,12 +785,14 @@ export class Coordinator implements KvService {
    * - This node: applied to the local store.
    * - A reachable replica: written over the internode API; if that fails, a
    *   hint is kept on this node (not counted: the caller already failed it).
+   *   Records the replica refused as too far ahead of its clock are kept as
+   *   hints too: it takes them once its clock has caught up.
    * - A replica membership reports down: the records go as a hint to the
    *   first reachable member beyond the preference list in the partition's
    *   HRW ranking (the stand-in), which delivers them when the replica is
    *   back; with no stand-in this node keeps the hint.
    */
-  #replicate(records: readonly StoredRecord[], partition: number): Promise<unknown>[] {
+  #replicate(records: readonly StoredRecord[], partition: number): Promise<ReplicaOutcome[]>[] {
     const map = this.#map;
     const prefs = map.preferenceList(partition);
     const selfId = this.#membership.selfId;
@@ -663,21 +800,34 @@ export class Coordinator implements KvService {
       .ranking(partition)
       .slice(prefs.length)
       .filter((id) => this.#reachable(id));
-    const out: Promise<unknown>[] = [];
+    const out: Promise<ReplicaOutcome[]>[] = [];
     for (const id of prefs) {
       if (this.#reachable(id)) {
         const p = this.#writeOn(id, records);
         if (id !== selfId) {
-          this.#track(p.catch(() => this.#keepHintLocally(id, records)));
+          this.#track(
+            p.then(
+              (outcomes) => {
+                const refused = records.filter((_, i) => isRefusal(outcomes[i]));
+                return refused.length === 0 ? undefined : this.#keepHintLocally(id, refused);
+              },
+              () => this.#keepHintLocally(id, records),
+            ),
+          );
         }
         out.push(p);
         continue;
       }
       const standIn = standIns.shift();
       const handed = standIn === undefined ? this.#keepHintLocally(id, records) : this.#hintOn(standIn, id, records);
-      if (this.config.hintsCountTowardConsistency && standIn !== undefined) out.push(handed);
+      if (this.config.hintsCountTowardConsistency && standIn !== undefined) out.push(handed.then(() => records.map(() => null)));
       else {
-        this.#track(handed.catch(() => this.#keepHintLocally(id, records)));
+        this.#track(
+          handed.catch((e: unknown) => {
+            this.#onError(`handing hints for ${id} to ${standIn ?? 'a stand-in'}`, e);
+            return this.#keepHintLocally(id, records);
+          }),
+        );
         out.push(Promise.reject(new Error(`replica ${id} is down`)));
         out.at(-1)!.catch(() => undefined);
       }
@@ -703,13 +853,58 @@ export class Coordinator implements KvService {
     this.counters.hintsHandedToStandIns++;
   }
 
-  async #writeOn(id: string, records: readonly StoredRecord[]): Promise<void> {
+  /** Merges records into one replica; resolves with what it did with each (refusals for the clock counted). */
+  async #writeOn(id: string, records: readonly StoredRecord[]): Promise<ReplicaOutcome[]> {
+    let outcomes: ReplicaOutcome[];
     if (id === this.#membership.selfId) {
-      const work = this.#store.applyMany(records);
-      await (this.#storeHealth === undefined ? work : this.#storeHealth.observe(work));
-      return;
+      const work = this.#store.applyEach(records);
+      const applied = await (this.#storeHealth === undefined ? work : this.#storeHealth.observe(work));
+      outcomes = applied.map((o, i) => replicaOutcome(o, records[i]!));
+    } else {
+      outcomes = await this.#peer(id).write(records);
     }
-    await this.#peer(id).write(records);
+    for (const o of outcomes) if (isRefusal(o)) this.counters.replicaClockRefusals++;
+    return outcomes;
+  }
+
+  /** The clock's figures for /metrics: offsets measured, the verdict, refusals. */
+  #clockMetrics(): string[] {
+    const status = this.#store.clockStatus();
+    const lines = [
+      ...metricFamily('hearsay_storage_versions_refused_total', 'counter',
+        'Records and versions this node\'s store refused for being more than the maximum clock offset ahead of its clock.', [['', status.versionsRefused]]),
+      ...metricFamily('hearsay_storage_stamps_refused_total', 'counter',
+        'Local stamps this node\'s store refused while its clock ran more than the maximum offset ahead of its wall clock.', [['', status.stampsRefused]]),
+      ...metricFamily('hearsay_cluster_replica_clock_refusals_total', 'counter',
+        'Records replicas refused (from this coordinator, read repair and hints) as more than their maximum clock offset ahead of their clocks.',
+        [['', this.counters.replicaClockRefusals]]),
+      ...metricFamily('hearsay_cluster_writes_restamped_total', 'counter',
+        'Writes stamped again because a replica held a higher version than the one they were stamped with (clocks within the offset differ).',
+        [['', this.counters.writesRestamped]]),
+    ];
+    const fence = this.#clock;
+    if (fence === undefined) return lines;
+    const verdict = fence.verdict();
+    const clocks = [...fence.memberClocks()].sort(([a], [b]) => utf8Compare(a, b));
+    lines.push(
+      ...metricFamily('hearsay_cluster_clock_max_offset_seconds', 'gauge', 'The maximum clock offset this node allows (--max-clock-offset-ms).', [
+        ['', fence.maxOffsetMs / 1000],
+      ]),
+      ...metricFamily('hearsay_cluster_clock_offset_seconds', 'gauge',
+        'Each member\'s clock minus this node\'s, as measured by gossip probes (positive: the member is ahead).',
+        clocks.map(([id, o]) => [`member=${JSON.stringify(id)}`, o.offsetMs / 1000] as const)),
+      ...metricFamily('hearsay_cluster_clock_offset_error_seconds', 'gauge', 'The error bound of each offset (half the probe round trip, widened as it ages).',
+        clocks.map(([id, o]) => [`member=${JSON.stringify(id)}`, o.errorMs / 1000] as const)),
+      ...metricFamily('hearsay_cluster_clock_state', 'gauge',
+        'This node\'s clock verdict: 1 for the current state (ok, unverified, skewed, ahead); writes are coordinated only when ok.',
+        (['ok', 'unverified', 'skewed', 'ahead'] as const).map((state) => [`state="${state}"`, verdict.state === state ? 1 : 0] as const)),
+      ...metricFamily('hearsay_cluster_clock_writes_refused_total', 'counter', 'Client writes this node refused because of its clock, by state.',
+        (['unverified', 'skewed', 'ahead'] as const).map((state) => [`state="${state}"`, fence.refusals[state]] as const)),
+      ...metricFamily('hearsay_cluster_clock_jumps_total', 'counter', 'Wall-clock jumps this node noticed (offsets are measured again after one).', [
+        ['', fence.jumps],
+      ]),
+    );
+    return lines;
   }
 
   async #readOn(id: string, key: string): Promise<StoredRecord | undefined> {
@@ -733,6 +928,84 @@ export class Coordinator implements KvService {
   async settled(): Promise<void> {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
+}
+
+/** What a conditional write checked before it was stamped; decides whether it may be stamped again past a version it lost to. */
+interface Precondition {
+  readonly ifMatch: Version | '*' | undefined;
+  readonly ifNoneMatch: '*' | undefined;
+}
+
+const NO_PRECONDITION: Precondition = { ifMatch: undefined, ifNoneMatch: undefined };
+
+function preconditionOf(ifMatch: Version | '*' | undefined, ifNoneMatch: '*' | undefined): Precondition {
+  return ifMatch === undefined && ifNoneMatch === undefined ? NO_PRECONDITION : { ifMatch, ifNoneMatch };
+}
+
+/**
+ * Whether a write may be stamped again past a record it lost to: always
+ * without a precondition; with one, only if that record is one the
+ * precondition accepts (`If-Match: V` the very version V, `If-Match: *` a
+ * live record, `If-None-Match: *` a tombstone). Else the precondition no
+ * longer holds (412).
+ */
+function allowsOver(p: Precondition, tombstone: boolean, held: Version): boolean {
+  if (p.ifNoneMatch === '*' && !tombstone) return false;
+  if (p.ifMatch === '*' && tombstone) return false;
+  if (p.ifMatch !== undefined && p.ifMatch !== '*' && (tombstone || compareVersions(p.ifMatch, held) !== 0)) return false;
+  return true;
+}
+
+function isRefusal(o: ReplicaOutcome | undefined): o is { readonly aheadMs: number } {
+  return o !== null && o !== undefined && 'aheadMs' in o;
+}
+
+/** What `/v1/cluster` (on the node's own entry) and `/v1/health` show of the clock verdict. */
+function clockView(v: ClockVerdict): Record<string, string | number | boolean> {
+  return {
+    state: v.state,
+    maxOffsetMs: v.maxOffsetMs,
+    reachable: v.reachable,
+    within: v.within,
+    beyond: v.beyond,
+    measuring: v.measuring,
+    ...(v.offsetMs === undefined ? {} : { offsetMs: v.offsetMs }),
+    ...(v.errorMs === undefined ? {} : { errorMs: v.errorMs }),
+    ...(v.stampsResumeAtMs === undefined ? {} : { stampsResumeAtMs: v.stampsResumeAtMs }),
+    ...(v.reason === undefined ? {} : { reason: v.reason }),
+  };
+}
+
+/** The answer to a write the clock fence refuses: 503 CLOCK_SKEW (skewed, ahead) or UNAVAILABLE (not verified yet). */
+function clockRefusal(v: ClockVerdict): ServiceError {
+  const details = {
+    clockState: v.state,
+    maxOffsetMs: v.maxOffsetMs,
+    ...(v.offsetMs === undefined ? {} : { offsetMs: v.offsetMs }),
+    ...(v.errorMs === undefined ? {} : { errorMs: v.errorMs }),
+    ...(v.stampsResumeAtMs === undefined ? {} : { stampsResumeAtMs: v.stampsResumeAtMs }),
+  };
+  return new ServiceError(v.state === 'unverified' ? 'UNAVAILABLE' : 'CLOCK_SKEW', v.reason ?? `clock ${v.state}`, details);
+}
+
+/** The store's CLOCK_AHEAD (it stamps nothing until its wall clock catches up) as the client sees it. */
+function storeClockRefusal(e: { message: string; details?: { aheadMs?: number; maxOffsetMs?: number; untilMs?: number } | undefined }): ServiceError {
+  const d = e.details ?? {};
+  return new ServiceError('CLOCK_SKEW', e.message, {
+    clockState: 'ahead',
+    ...(d.aheadMs === undefined ? {} : { offsetMs: d.aheadMs }),
+    ...(d.maxOffsetMs === undefined ? {} : { maxOffsetMs: d.maxOffsetMs }),
+    ...(d.untilMs === undefined ? {} : { stampsResumeAtMs: d.untilMs }),
+  });
+}
+
+/** The store's VERSION_AHEAD on a local write: the key holds a version too far ahead to stamp past. */
+function versionRefusal(e: { message: string; details?: { aheadMs?: number; maxOffsetMs?: number } | undefined }): ServiceError {
+  const d = e.details ?? {};
+  return new ServiceError('CLOCK_SKEW', e.message, {
+    ...(d.aheadMs === undefined ? {} : { offsetMs: d.aheadMs }),
+    ...(d.maxOffsetMs === undefined ? {} : { maxOffsetMs: d.maxOffsetMs }),
+  });
 }
 
 /** Where a write goes when other nodes replicate its key too. */

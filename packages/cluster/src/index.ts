@@ -13,7 +13,17 @@ export {
 export { requiredReplicas } from './quorum.ts';
 export { Coordinator, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorDeps } from './coordinator.ts';
 export { StaticMembership, ringMembers, isReachable, type MemberInfo, type MembershipView } from './membership.ts';
-export type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
+export type { PeerClient, PeerFactory, ReplicaOutcome, ScanRequest, ScanResponse } from './peer.ts';
+export {
+  ClockFence,
+  type ClockFenceOptions,
+  type ClockOffset,
+  type ClockOffsetSource,
+  type ClockState,
+  type ClockVerdict,
+  type MemberClock,
+} from './clock-fence.ts';
+export { awaitWriteAcks, type WriteWait } from './write-acks.ts';
 export {
   chunksOf,
   DEFAULT_MAX_BATCH_BYTES,

@@ -29,7 +29,10 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
   const etagHeader = { ETag: { $ref: '#/components/headers/ETag' } };
   const badRequest = errorRef(`Bad key, parameter or header: ${codes(400)}`);
   const methodNotAllowed = errorRef('METHOD_NOT_ALLOWED; the Allow header lists the methods of the route');
-  const unavailable = errorRef(`Not enough replicas answered, or the node cannot serve: ${codes(503)}. INSUFFICIENT_REPLICAS carries acknowledged and required.`);
+  const unavailable = errorRef(
+    `Not enough replicas answered, or the node cannot serve: ${codes(503)}. INSUFFICIENT_REPLICAS carries acknowledged and required; ` +
+      'CLOCK_SKEW (a node fenced for its clock) carries offsetMs and maxOffsetMs.',
+  );
 
   const getValue = {
     summary: 'Read a value',
@@ -87,6 +90,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
             204: { description: 'Written', headers: etagHeader },
             400: badRequest,
             405: methodNotAllowed,
+            409: errorRef('CONFLICT: concurrent writes to the key kept superseding this one; retry'),
             412: errorRef('PRECONDITION_FAILED: If-Match or If-None-Match did not hold'),
             413: errorRef('VALUE_TOO_LARGE: refused without reading the whole body'),
             415: errorRef(`Unusable Content-Type or Content-Encoding: ${codes(415)}`),
@@ -100,6 +104,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
             204: { description: 'Deleted' },
             400: badRequest,
             405: methodNotAllowed,
+            409: errorRef('CONFLICT: concurrent writes to the key kept superseding this one; retry'),
             412: errorRef('PRECONDITION_FAILED'),
             503: unavailable,
           },
