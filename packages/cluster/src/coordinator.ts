@@ -358,7 +358,18 @@ export class Coordinator implements KvService {
     const verdict = this.#clock?.verdict();
     const clock = verdict === undefined ? {} : { clock: clockView(verdict) };
     // A node that refuses writes for its clock is not serving: clients and load balancers should use another.
-    if (verdict !== undefined && verdict.state !== 'ok') return { ok: false, reason: verdict.reason ?? verdict.state, ...clock };
+    if (verdict !== undefined && verdict.state !== 'ok') {
+      // Flat figures too: a 503 health answer carries only plain fields beside its message.
+      return {
+        ok: false,
+        reason: verdict.reason ?? verdict.state,
+        clockState: verdict.state,
+        maxClockOffsetMs: verdict.maxOffsetMs,
+        ...(verdict.offsetMs === undefined ? {} : { clockOffsetMs: verdict.offsetMs }),
+        ...(verdict.stampsResumeAtMs === undefined ? {} : { stampsResumeAtMs: verdict.stampsResumeAtMs }),
+        ...clock,
+      };
+    }
     const members = this.#membership.members();
     return {
       ok: true,
