@@ -467,8 +467,10 @@ async function openDataDirStore(dataDir: string, options: NodeOptions): Promise<
       const untilMs = error.details?.untilMs;
       throw new CliError(
         CLI_ERROR_CODES.CLOCK_AHEAD,
-        `refusing to start: ${error.message.replace(/accept the mark \(acceptClockAhead\)/, 'start with --accept-clock-ahead')}` +
-          (untilMs === undefined ? '' : ` (or wipe the data dir and let hearsay repair refill it from the other replicas)`),
+        `refusing to start: ${error.message.replace(
+          /accept the mark \(acceptClockAhead\): the store then opens but stamps no version until that time/,
+          'start with --accept-clock-ahead: the node then serves reads, replication and repair but coordinates no writes until that time',
+        )}` + (untilMs === undefined ? '' : '; or wipe the data dir and let hearsay repair refill it from the other replicas'),
         { cause: error },
       );
     }
