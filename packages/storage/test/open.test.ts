@@ -117,6 +117,9 @@ describe('openStore', () => {
       // It still reads and merges records from elsewhere.
       expect(await store.apply({ key: 'r', value: new Uint8Array(1), version: { ms: wall, counter: 0, node: 'other' }, tombstone: false })).toBe(true);
       expect((await store.get('k'))?.version).toEqual(last.version);
+      // Observing what it holds (a coordinator's read) is not a refusal, though that version is far ahead of the wall clock.
+      store.observe(last.version);
+      expect(store.clockStatus().versionsRefused).toBe(0);
       wall = T - 400;
       const next = await store.put('k', 'w');
       expect(next.version.ms).toBeGreaterThan(last.version.ms);
