@@ -9,10 +9,12 @@
  * `hearsay repair` on every node, no acknowledged write is lost and no
  * acknowledged delete undone. (Three nodes show what five would: the skewed
  * node is beyond the offset of both others, each of them within one other.)
+ * With the cluster key, internode requests to and from the skewed node are
+ * refused for their timestamps, and the refusals say clock skew.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { del, get, localRecords, metric, put, runCli, TestCluster, until, type LogLine } from './cluster-processes.ts';
+import { api, del, get, localRecords, metric, put, runCli, TestCluster, until, type LogLine } from './cluster-processes.ts';
 
 const HOUR_MS = 3_600_000;
 const FAKETIME = ['faketime', '-f', '+1h'];
@@ -25,8 +27,7 @@ beforeAll(async () => {
   } catch (error) {
     throw new Error(`this test runs a node under libfaketime: install Debian's faketime package (.ci/run does): ${(error as Error).message}`);
   }
-  // No cluster key: the skewed node stays a replica (a key would also refuse its requests for their timestamps).
-  cluster = await TestCluster.start(3, '');
+  cluster = await TestCluster.start(3, 'clock-skew-secret');
 }, 90_000);
 
 afterAll(async () => {
@@ -38,7 +39,7 @@ interface ErrorBody {
 }
 
 async function health(url: string): Promise<{ status: number; body: Record<string, unknown> & Partial<ErrorBody> } | undefined> {
-  const response = await fetch(`${url}/v1/health`).catch(() => undefined);
+  const response = await api(`${url}/v1/health`).catch(() => undefined);
   if (response === undefined) return undefined;
   return { status: response.status, body: (await response.json()) as Record<string, unknown> & Partial<ErrorBody> };
 }
@@ -73,7 +74,7 @@ describe('a node under a clock an hour ahead (libfaketime)', () => {
     type View = { members: Record<string, unknown>[] };
     const view = await until(
       async () => {
-        const v = (await (await fetch(`${n1.url}/v1/cluster`)).json()) as View;
+        const v = (await (await api(`${n1.url}/v1/cluster`)).json()) as View;
         return typeof v.members.find((m) => m['id'] === 'n3')?.['clockOffsetMs'] === 'number' ? v : undefined;
       },
       () => 'n1 never measured the clock of n3',
@@ -102,6 +103,10 @@ describe('a node under a clock an hour ahead (libfaketime)', () => {
     }
     expect((await del(n2, keys[0]!)).status).toBe(204);
     acknowledged.set(keys[0]!, undefined);
+    // n3 missed those (its clock is too far off for the cluster key's 30 s window): the hints n1 keeps for it are
+    // refused for their timestamps, and n1 says it is the clocks, not the key.
+    const refusal = await n1.proc!.waitForLog((l) => l.level === 40 && JSON.stringify(l).includes('refused our request for clock skew, not for our key'));
+    expect(JSON.stringify(refusal)).toMatch(/its clock is 36\d{5} ms ahead of ours/);
 
     // The clock is fixed: the node refuses to start on the high-water mark its skewed run left, and says what to do.
     await n3.stop();
@@ -124,7 +129,7 @@ describe('a node under a clock an hour ahead (libfaketime)', () => {
     await n3.proc!.waitForLog((l) => l.msg.startsWith('started on a clock high-water mark'));
     expect((await put(n3, 'skew/refused', 'x', 'one')).status).toBe(503);
     await until(
-      async () => ((await (await fetch(`${n1.url}/v1/cluster`)).json()) as { members: { id: string; state: string }[] }).members
+      async () => ((await (await api(`${n1.url}/v1/cluster`)).json()) as { members: { id: string; state: string }[] }).members
         .find((m) => m.id === 'n3')?.state === 'alive' ? true : undefined,
       () => 'n1 does not see n3 alive again',
     );
