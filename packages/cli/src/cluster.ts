@@ -11,7 +11,7 @@ import {
   type GossipMembership,
 } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
-import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/http';
+import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/service';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { NodeService, ServiceFactory } from './node.ts';

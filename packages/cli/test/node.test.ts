@@ -87,7 +87,7 @@ describe('startNode', () => {
     await node.stop();
     // A run whose clock was an hour ahead left its high-water mark there.
     const { openStore } = await import('@hearsay/storage');
-    const skewed = await openStore({ location: join(dataDir, 'store'), now: () => Date.now() + 3_600_000 });
+    const skewed = await openStore({ location: join(dataDir, 'store'), clock: { now: () => Date.now() + 3_600_000 } });
     await skewed.close();
     const refused = await startNode(options()).then(() => undefined, (e: unknown) => e);
     expect(refused).toMatchObject({ name: 'CliError', code: 'CLOCK_AHEAD' });

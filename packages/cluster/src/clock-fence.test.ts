@@ -1,8 +1,8 @@
+import type { Clock } from '@hearsay/clock';
 import { describe, expect, it } from 'vitest';
 import type { ClockStatus } from '@hearsay/storage';
 import { ClockFence, type ClockOffset, type ClockVerdict } from './clock-fence.ts';
 import { StaticMembership, type MemberInfo } from './membership.ts';
-import type { Timers } from './timers.ts';
 
 const MAX = 500;
 
@@ -25,7 +25,7 @@ function storeClock(aheadMs = 0): { clockStatus(): ClockStatus } {
   };
 }
 
-const noTimers: Timers = { nowMs: () => 0, setTimeout: () => undefined, clearTimeout: () => undefined };
+const noTimers: Clock = { now: () => 0, setTimer: () => () => undefined };
 
 /** An offset `ms` (that member minus us) with error `errorMs`. */
 const at = (ms: number, errorMs = 2, measuredAtMs = 1): ClockOffset => ({ offsetMs: ms, errorMs, measuredAtMs });
@@ -115,7 +115,7 @@ describe('ClockFence: the verdict', () => {
       ...(offsets === null ? {} : { offsets: { clockOffsets: () => new Map(Object.entries(offsets)) } }),
       wallMs: () => 0,
       monotonicMs: () => 0,
-      timers: noTimers,
+      clock: noTimers,
     });
     const verdict = fence.verdict();
     expect(verdict).toMatchObject(expected);
@@ -129,7 +129,7 @@ describe('ClockFence: the verdict', () => {
       offsets: { clockOffsets: () => new Map(['b', 'c', 'd', 'e'].map((id) => [id, at(-3_600_000, 3)])) },
       wallMs: () => 0,
       monotonicMs: () => 0,
-      timers: noTimers,
+      clock: noTimers,
     });
     expect(fence.verdict().reason).toBe(
       "clock skew: this node's clock is 3600000 ms (±3 ms) ahead of 4 of the 4 other members it can reach, more than the maximum offset of 500 ms; " +
@@ -147,11 +147,13 @@ describe('ClockFence: over time', () => {
     ]);
     const changes: string[] = [];
     const jumps: number[] = [];
-    const timers = new (class implements Timers {
+    const timers = new (class implements Clock {
       fns: (() => void)[] = [];
-      nowMs = (): number => clock.wall;
-      setTimeout = (fn: () => void): unknown => this.fns.push(fn);
-      clearTimeout = (): void => undefined;
+      now = (): number => clock.wall;
+      setTimer = (fn: () => void): (() => void) => {
+        this.fns.push(fn);
+        return () => undefined;
+      };
     })();
     const fence = new ClockFence({
       membership: new StaticMembership('a', ['a', 'b', 'c'].map((id) => member(id))),
@@ -159,7 +161,7 @@ describe('ClockFence: over time', () => {
       offsets: { clockOffsets: () => offsets },
       wallMs: () => clock.wall,
       monotonicMs: () => clock.mono,
-      timers,
+      clock: timers,
       cacheMs: 100,
       onChange: (v, p) => changes.push(`${p.state}->${v.state}`),
       onJump: (ms) => jumps.push(ms),

@@ -1,6 +1,7 @@
+import type { Clock } from '@hearsay/clock';
+import type { ClockOffset, GossipRuntime } from '@hearsay/gossip';
 import type { ClockStatus } from '@hearsay/storage';
 import { isReachable, type MembershipView } from './membership.ts';
-import type { Timers } from './timers.ts';
 
 /**
  * Self-fencing on clock offsets: a node whose clock is beyond the maximum
@@ -37,20 +38,14 @@ import type { Timers } from './timers.ts';
  * write on, not from its next probe.
  */
 
-/** One member's clock offset as gossip measured it. Positive: that member's clock is ahead of ours. */
-export interface ClockOffset {
-  /** Its wall clock minus ours, in ms. */
-  readonly offsetMs: number;
-  /** The true offset lies within offsetMs ± errorMs. */
-  readonly errorMs: number;
-  /** When the sample behind the estimate was taken (the source's own time base; compared only for equality). */
-  readonly measuredAtMs: number;
-}
+export type { ClockOffset };
 
-/** Where offsets come from: `GossipRuntime.clockOffsets()` (or a test double). Members not measured are absent. */
-export interface ClockOffsetSource {
-  clockOffsets(): ReadonlyMap<string, ClockOffset>;
-}
+/**
+ * Where offsets come from: the gossip runtime itself (`GossipRuntime.clockOffsets()`,
+ * `ClockOffset` of `@hearsay/gossip`: offset, error bound, when measured), or
+ * a test double with the same method. Members not measured are absent.
+ */
+export type ClockOffsetSource = Pick<GossipRuntime, 'clockOffsets'>;
 
 export type ClockState = 'ok' | 'unverified' | 'skewed' | 'ahead';
 
@@ -91,7 +86,8 @@ export interface ClockFenceOptions {
   readonly wallMs: () => number;
   /** A clock that never jumps (performance.now(), or the simulation's time). */
   readonly monotonicMs: () => number;
-  readonly timers: Timers;
+  /** Schedules the periodic check (the cluster's clock). */
+  readonly clock: Clock;
   /** How often the verdict is taken without a write asking (for the logs and health). Default 1000 ms; 0: never. */
   readonly checkIntervalMs?: number;
   /** A write reuses a verdict at most this old (monotonic ms). Default 100 ms. */
@@ -113,7 +109,7 @@ export class ClockFence {
   #lastSkewMs: number;
   /** Estimates taken before the last jump of the wall clock: member → its measuredAtMs then. */
   readonly #stale = new Map<string, number>();
-  #timer: unknown;
+  #cancelTimer: (() => void) | undefined;
   #stopped = true;
   /** Writes refused because of the clock, by state. */
   readonly refusals = { unverified: 0, skewed: 0, ahead: 0 };
@@ -169,14 +165,14 @@ export class ClockFence {
 
   stop(): void {
     this.#stopped = true;
-    this.#o.timers.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
   }
 
   #schedule(): void {
     const every = this.#o.checkIntervalMs ?? 1000;
     if (this.#stopped || every <= 0) return;
-    this.#timer = this.#o.timers.setTimeout(() => {
+    this.#cancelTimer = this.#o.clock.setTimer(() => {
       this.refresh();
       this.#schedule();
     }, every);

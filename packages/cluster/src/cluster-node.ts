@@ -1,9 +1,11 @@
-import type { LoadLimits } from '@hearsay/http';
+import { backgroundClock, type Clock } from '@hearsay/clock';
+import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { AntiEntropy, DEFAULT_ANTI_ENTROPY_CONFIG, type RepairRange } from './anti-entropy.ts';
 import { ClockFence, type ClockOffsetSource, type ClockVerdict } from './clock-fence.ts';
-import { Coordinator, DEFAULT_COORDINATOR_CONFIG } from './coordinator.ts';
+import { DEFAULT_COORDINATOR_CONFIG } from './coordinator-context.ts';
+import { Coordinator } from './coordinator.ts';
 import { ClusterError } from './errors.ts';
 import { DEFAULT_HANDOFF_CONFIG, HintedHandoff } from './handoff.ts';
 import { HintStore, type HintsDb } from './hint-store.ts';
@@ -26,7 +28,6 @@ import { DEFAULT_MAX_NONCES } from './nonce-cache.ts';
 import { metricFamily } from './prom-text.ts';
 import { StoreWriteHealth } from './store-health.ts';
 import { createRepairRange, createRepairResponder } from './repair-adapter.ts';
-import { realTimers, type Timers } from './timers.ts';
 
 export interface ClusterConfig {
   /** Replicas per partition, capped at the member count. Default 3. */
@@ -119,7 +120,8 @@ export interface ClusterNodeOptions {
   /** Makes the transport for a member when `peerFactory` is not given (tests). */
   readonly transportFactory?: (member: MemberInfo) => InternodeTransport;
   readonly config?: Partial<ClusterConfig>;
-  readonly timers?: Timers;
+  /** Time for every timer and deadline of the node. Default: `backgroundClock` of `@hearsay/clock` (real time; timers never keep the process alive). */
+  readonly clock?: Clock;
   /** Default: sessions of `@hearsay/repair` over the internode API. */
   readonly repairRange?: RepairRange;
   /** Salt source of repair sessions (seeded in the simulation); default random. */
@@ -133,15 +135,15 @@ export interface ClusterNodeOptions {
    * their bodies' bytes from it once authenticated, so public PUTs and
    * replication together never hold more than its cap. None: no budget.
    */
-  readonly load?: LoadLimits;
+  readonly load?: BodyBudget;
   /**
-   * The members' clock offsets as gossip measures them
-   * (`GossipRuntime.clockOffsets`): the node fences itself on them
+   * The members' clock offsets as gossip measures them (the gossip runtime:
+   * `GossipRuntime.clockOffsets()`): the node fences itself on them
    * (clock-fence.ts). None: nothing to compare with; only the store's own
    * clock is watched. The maximum offset is the store's (`maxClockOffsetMs`).
    */
   readonly clockOffsets?: ClockOffsetSource;
-  /** A clock that never jumps, to notice the wall clock (`timers.nowMs`) jumping. Default `performance.now`. */
+  /** A clock that never jumps, to notice the wall clock (`clock.now`) jumping. Default `performance.now`. */
   readonly monotonicMs?: () => number;
   /** Told when this node's clock verdict changes (fenced, back in bounds), and when its wall clock jumped. */
   readonly onClockChange?: (verdict: ClockVerdict, previous: ClockVerdict) => void;
@@ -160,7 +162,7 @@ export interface ClusterNode {
   readonly handoff: HintedHandoff;
   readonly antiEntropy: AntiEntropy;
   /** This node's clock verdict (writes are coordinated only while it is `ok`). */
-  readonly clock: ClockFence;
+  readonly clockFence: ClockFence;
   readonly config: ClusterConfig;
   /** Loads the hint store and starts hinted handoff and background repair. */
   start(): Promise<void>;
@@ -207,11 +209,11 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   if (options.membership.selfId !== options.store.nodeId) {
     throw new ClusterError('BAD_CONFIG', `membership self ${options.membership.selfId} is not the store's node ${options.store.nodeId}`);
   }
-  const timers = options.timers ?? realTimers;
+  const clock = options.clock ?? backgroundClock;
   const onError = options.onError ?? (() => undefined);
   const { store, membership } = options;
   const hints = new HintStore(options.hintsDb, { maxHintsPerTarget: config.maxHintsPerTarget });
-  const storeHealth = new StoreWriteHealth(timers);
+  const storeHealth = new StoreWriteHealth(clock);
   const batchBytes = batchBytesOf(config.internodeMaxBodyBytes);
   const clusterKey = toClusterKeys(options.clusterKey);
 
@@ -222,14 +224,14 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       options.transportFactory?.(m) ??
       createHttpTransport({
         baseUrl: m.http,
-        timers,
+        clock,
         targetId: m.id,
         maxResponseBytes: config.internodeMaxBodyBytes,
         ...(clusterKey === undefined ? {} : { clusterKey }),
         ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
     const client = new InternodePeerClient(transport, {
-      timers,
+      clock,
       timeoutMs: config.peerTimeoutMs,
       maxInFlight: config.peerMaxInFlight,
       maxQueued: config.peerMaxQueued,
@@ -264,13 +266,13 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     ].join('\n')}\n${internodeMetrics(stats)}`;
   };
 
-  const clock = new ClockFence({
+  const clockFence = new ClockFence({
     membership,
     store,
     ...(options.clockOffsets === undefined ? {} : { offsets: options.clockOffsets }),
-    wallMs: () => timers.nowMs(),
+    wallMs: () => clock.now(),
     monotonicMs: options.monotonicMs ?? (() => performance.now()),
-    timers,
+    clock,
     ...(options.onClockChange === undefined ? {} : { onChange: options.onClockChange }),
     ...(options.onClockJump === undefined ? {} : { onJump: options.onClockJump }),
   });
@@ -279,10 +281,10 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     membership,
     peers: peerFactory,
     hints,
-    timers,
+    clock,
+    clockFence,
     onError,
     storeHealth,
-    clock,
     extraMetrics: peerMetrics,
     config: {
       replicationFactor: config.replicationFactor,
@@ -297,11 +299,11 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     store,
     membership,
     peers: peerFactory,
-    timers,
+    clock,
     partitionMap: () => coordinator.partitionMap,
     repairRange:
       options.repairRange ??
-      createRepairRange(store, timers, {
+      createRepairRange(store, clock, {
         ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
         ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
       }),
@@ -313,22 +315,22 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     store,
     membership,
     peers: peerFactory,
-    timers,
+    clock,
     onError,
     config: { intervalMs: config.handoffIntervalMs, windowMs: config.hintWindowMs },
   });
   const handleInternode = createInternodeHandler({
     store,
     hints,
-    timers,
-    repair: options.repairResponder ?? createRepairResponder(store, timers),
+    clock,
+    repair: options.repairResponder ?? createRepairResponder(store, clock),
     tombstoneGraceMs: config.tombstoneGraceMs,
     maxAnswerBytes: batchBytes,
     storeHealth,
   });
   const internalApp = createInternodeApp({
     handle: handleInternode,
-    timers,
+    clock,
     selfId: store.nodeId,
     maxBodyBytes: config.internodeMaxBodyBytes,
     maxNonces: config.maxNonces,
@@ -347,7 +349,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     hints,
     handoff,
     antiEntropy,
-    clock,
+    clockFence,
     config,
     async start() {
       if (started) return;
@@ -355,10 +357,10 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       await hints.open();
       handoff.start();
       antiEntropy.start();
-      clock.start();
+      clockFence.start();
     },
     async stop() {
-      clock.stop();
+      clockFence.stop();
       await Promise.all([handoff.stop(), antiEntropy.stop()]);
       await coordinator.stop();
     },

@@ -1,15 +1,15 @@
+import { backgroundClock } from '@hearsay/clock';
 import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
-import type { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
-import type { ClockOffset, ClockVerdict } from './clock-fence.ts';
+import type { ClockVerdict } from './clock-fence.ts';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
 import { connectGossip, type GossipMembership } from './gossip-membership.ts';
 import type { HintsDb } from './hint-store.ts';
 import { ClusterKeys, toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
 import { createHttpTransport, type InternodeTls } from './http-transport.ts';
 import type { Coordinator } from './coordinator.ts';
-import { realTimers } from './timers.ts';
 
 export interface ClusterServiceOptions {
   /** This node's store (open); its node id is the member id. */
@@ -51,8 +51,8 @@ export interface ClusterServiceOptions {
   readonly watchGossip?: (gossip: GossipRuntime, membership: GossipMembership) => void;
   /** For tests: how internode HTTP requests are made. */
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
-  /** The node's request-body budget, shared by public PUTs and internode requests (the CLI's `LoadLimits`). */
-  readonly load?: LoadLimits;
+  /** The node's request-body budget, shared by public PUTs and internode requests (the node's `LoadLimits` of `@hearsay/http`). */
+  readonly load?: BodyBudget;
   /** Told when this node's clock verdict changes (fenced for clock skew, back in bounds), and when its wall clock jumped. */
   readonly onClockChange?: (verdict: ClockVerdict, previous: ClockVerdict) => void;
   readonly onClockJump?: (jumpMs: number) => void;
@@ -98,20 +98,19 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
   const membership = connectGossip(gossip, {
     http: options.httpUrl,
     keyCount: () => store.stats().keys,
-    timers: realTimers,
+    clock: backgroundClock,
     expectPeers: options.gossip.seeds.length > 0,
   });
   options.watchGossip?.(gossip, membership);
   const stopFollowingKeys = key === undefined || keyring === undefined ? () => undefined : followKeys(key, keyring, derive);
   let node: ClusterNode;
   try {
-    // Gossip measures the members' clock offsets from its probes, where the runtime does (clock-fence.ts).
-    const measured = gossip as unknown as { clockOffsets?: () => ReadonlyMap<string, ClockOffset> };
     node = createClusterNode({
       store,
       hintsDb: options.hintsDb,
       membership,
-      ...(typeof measured.clockOffsets === 'function' ? { clockOffsets: { clockOffsets: () => measured.clockOffsets!() } } : {}),
+      // Gossip measures each member's clock offset from its probes; the node fences on them (clock-fence.ts).
+      clockOffsets: gossip,
       ...(options.onClockChange === undefined ? {} : { onClockChange: options.onClockChange }),
       ...(options.onClockJump === undefined ? {} : { onClockJump: options.onClockJump }),
       ...(key === undefined ? {} : { clusterKey: key }),
@@ -126,7 +125,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
               createHttpTransport({
                 baseUrl: m.http,
                 targetId: m.id,
-                timers: realTimers,
+                clock: backgroundClock,
                 fetch: options.fetch!,
                 ...(key === undefined ? {} : { clusterKey: key }),
               }),

@@ -1,6 +1,6 @@
-import type { MemberState } from '@hearsay/http';
+import type { MemberState } from '@hearsay/service';
 import type { MemberInfo, MembershipView } from './membership.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 /**
  * The slice of `@hearsay/gossip`'s `GossipRuntime` the cluster uses (the
@@ -30,7 +30,7 @@ export interface ConnectGossipOptions {
   /** Live keys of this node; published every `keysIntervalMs` when it changed. */
   readonly keyCount?: () => number;
   readonly keysIntervalMs?: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
   /** True when the node was given seeds: it is not `ready()` until it sees another member alive. */
   readonly expectPeers?: boolean;
 }
@@ -58,7 +58,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
     snapshot = undefined;
     for (const l of [...listeners]) l();
   });
-  let timer: unknown;
+  let cancelTimer: (() => void) | undefined;
   let lastKeys = -1;
   const publishKeys = (): void => {
     if (options.keyCount === undefined) return;
@@ -73,7 +73,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
       // Our own state changes raise no gossip event here, so drop the cached view ourselves.
       snapshot = undefined;
     }
-    if (options.timers !== undefined) timer = options.timers.setTimeout(publishKeys, options.keysIntervalMs ?? 5000);
+    if (options.clock !== undefined) cancelTimer = options.clock.setTimer(publishKeys, options.keysIntervalMs ?? 5000);
   };
   publishKeys();
 
@@ -109,7 +109,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
     close() {
       unsubscribe();
       listeners.clear();
-      options.timers?.clearTimeout(timer);
+      cancelTimer?.();
     },
   };
 }

@@ -11,7 +11,8 @@ export {
   type BucketRange,
 } from './partition-map.ts';
 export { requiredReplicas } from './quorum.ts';
-export { Coordinator, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorDeps } from './coordinator.ts';
+export { Coordinator, type CoordinatorDeps } from './coordinator.ts';
+export { DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorCounters } from './coordinator-context.ts';
 export { StaticMembership, ringMembers, isReachable, type MemberInfo, type MembershipView } from './membership.ts';
 export type { PeerClient, PeerFactory, ReplicaOutcome, ScanRequest, ScanResponse } from './peer.ts';
 export {
@@ -24,6 +25,7 @@ export {
   type MemberClock,
 } from './clock-fence.ts';
 export { awaitWriteAcks, type WriteWait } from './write-acks.ts';
+export { MAX_RESTAMPS } from './replica-write.ts';
 export {
   chunksOf,
   DEFAULT_MAX_BATCH_BYTES,
@@ -74,7 +76,6 @@ export {
   AntiEntropy,
   DEFAULT_ANTI_ENTROPY_CONFIG,
   type AntiEntropyConfig,
-  type RangeRepairResult,
   type RangeRepairRequest,
   type RepairRange,
   type PartitionRepairOutcome,
@@ -90,7 +91,6 @@ export {
   type ClusterNode,
   type ClusterNodeOptions,
 } from './cluster-node.ts';
-export { realTimers, sleep, type Timers } from './timers.ts';
 export { ClusterError, type ClusterErrorCode } from './errors.ts';
 export {
   connectGossip,

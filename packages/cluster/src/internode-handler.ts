@@ -5,7 +5,7 @@ import type { ReplicaOutcome } from './peer.ts';
 import { recordBytes } from './peer-client.ts';
 import { scanLocal } from './scan.ts';
 import type { StoreWriteHealth } from './store-health.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 /** Answers one repair-session request from another node (the repair package's responder). */
 export type RepairResponder = (message: unknown) => Promise<unknown>;
@@ -13,7 +13,7 @@ export type RepairResponder = (message: unknown) => Promise<unknown>;
 export interface InternodeHandlerDeps {
   readonly store: Store;
   readonly hints: HintStore;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly repair?: RepairResponder;
   /** A purge request never purges tombstones younger than this, whatever the sender says. */
   readonly tombstoneGraceMs: number;
@@ -49,7 +49,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
       }
       case 'hint': {
         // A hint the target would refuse (a version too far ahead of this node's clock) is refused here, not kept for hours.
-        const nowMs = deps.timers.nowMs();
+        const nowMs = deps.clock.now();
         const { maxOffsetMs } = deps.store.clockStatus();
         const kept = await observe(deps.hints.add(request.target, request.records, nowMs, maxOffsetMs));
         const aheadMs = Math.max(...request.records.map((r) => r.version.ms - nowMs));
@@ -65,7 +65,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return { message: await deps.repair(request.message) };
       }
       case 'purge': {
-        const beforeMs = Math.floor(Math.min(request.beforeMs, deps.timers.nowMs() - deps.tombstoneGraceMs));
+        const beforeMs = Math.floor(Math.min(request.beforeMs, deps.clock.now() - deps.tombstoneGraceMs));
         if (beforeMs <= 0) return { purged: 0 };
         const purged = await deps.store.purgeTombstones({ beforeMs, fromBucket: request.fromBucket, toBucket: request.toBucket });
         return { purged };

@@ -1,6 +1,6 @@
+import type { Clock } from '@hearsay/clock';
 import type { Version } from '@hearsay/storage';
 import type { ReplicaOutcome } from './peer.ts';
-import type { Timers } from './timers.ts';
 
 /**
  * Waiting for the replicas of one write, when a replica may answer that its
@@ -9,7 +9,7 @@ import type { Timers } from './timers.ts';
  * of that version had a clock ahead of ours) keeps its record, and says so.
  * Acknowledging then would be a 204 for a write that changed nothing there —
  * and, after repair, nowhere. So a `held` answer ends the wait at once and
- * the coordinator stamps again past it (coordinator.ts).
+ * the coordinator stamps again past it (replica-write.ts).
  *
  * Why this keeps the promise "an acknowledged write is never silently
  * overwritten by a write that happened before it in real time": a write W1
@@ -34,10 +34,10 @@ export type WriteWait =
 /**
  * Waits until `need` attempts answered that the replica has the record, or
  * one answered that it holds a higher version, or every attempt settled, or
- * `timeoutMs` of `timers` time passed. Never rejects; attempts still running
+ * `timeoutMs` of `clock` time passed. Never rejects; attempts still running
  * go on in the background.
  */
-export function awaitWriteAcks(attempts: readonly Promise<ReplicaOutcome>[], need: number, timers: Timers, timeoutMs: number): Promise<WriteWait> {
+export function awaitWriteAcks(attempts: readonly Promise<ReplicaOutcome>[], need: number, clock: Clock, timeoutMs: number): Promise<WriteWait> {
   return new Promise((resolve) => {
     let acked = 0;
     let settled = 0;
@@ -47,14 +47,14 @@ export function awaitWriteAcks(attempts: readonly Promise<ReplicaOutcome>[], nee
     const finish = (result: WriteWait): void => {
       if (done) return;
       done = true;
-      timers.clearTimeout(timer);
+      cancelTimer();
       resolve(result);
     };
     const check = (): void => {
       if (acked >= need) finish({ kind: 'acked', acked });
       else if (settled === attempts.length) finish({ kind: 'short', acked, timedOut: false, refused, refusedAheadMs });
     };
-    const timer = timers.setTimeout(() => finish({ kind: 'short', acked, timedOut: true, refused, refusedAheadMs }), timeoutMs);
+    const cancelTimer = clock.setTimer(() => finish({ kind: 'short', acked, timedOut: true, refused, refusedAheadMs }), timeoutMs);
     for (const attempt of attempts) {
       attempt.then(
         (outcome) => {

@@ -14,14 +14,15 @@
  */
 import { MemoryLevel } from 'memory-level';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ServiceError } from '@hearsay/http';
+import { ServiceError } from '@hearsay/service';
 import { compareVersions, openStore, type StoredRecord, type Version } from '@hearsay/storage';
-import { Coordinator, MAX_RESTAMPS } from '../src/coordinator.ts';
+import { Coordinator } from '../src/coordinator.ts';
+import { MAX_RESTAMPS } from '../src/replica-write.ts';
 import { HintStore, hintsSublevel } from '../src/hint-store.ts';
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
 import type { PeerClient, ReplicaOutcome } from '../src/peer.ts';
 import { TestCluster } from './harness.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import { VirtualClock } from './virtual-clock.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -53,7 +54,7 @@ describe('writes that lose say so (clocks within the offset)', () => {
       return prefs.includes('n2') && !prefs.includes('n1');
     })!;
     const first = await c.run(c.get('n2').node.service.put(k, enc('first'), { consistency: 'quorum' }));
-    expect(first.version.ms).toBe(c.timers.nowMs() + 300);
+    expect(first.version.ms).toBe(c.clock.now() + 300);
     // n1's clock is 300 ms behind n2's: it stamps below `first`, a replica says so, it stamps again.
     const second = await c.run(c.get('n1').node.service.put(k, enc('second'), { consistency: 'quorum' }));
     expect(compareVersions(second.version, first.version)).toBe(1);
@@ -92,9 +93,9 @@ describe('writes that lose: the coordinator against replicas that hold a higher 
    * with `answer(record)`: what a replica holding a higher version says.
    */
   async function coordinatorWith(read: StoredRecord | undefined, answer: (r: StoredRecord) => ReplicaOutcome) {
-    const timers = new VirtualTimers(T);
+    const clock = new VirtualClock(T);
     const db = new MemoryLevel<string, Uint8Array>({ valueEncoding: 'view' });
-    const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 10, now: () => timers.nowMs() });
+    const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 10, clock });
     const hints = new HintStore(hintsSublevel(db));
     await hints.open();
     const peer: PeerClient = {
@@ -110,7 +111,7 @@ describe('writes that lose: the coordinator against replicas that hold a higher 
       membership: new StaticMembership('n1', [member('n1'), member('n2'), member('n3')]),
       peers: () => peer,
       hints,
-      timers,
+      clock,
       config: { replicationFactor: 3, readRepair: false },
     });
     const close = async (): Promise<void> => {
@@ -118,7 +119,7 @@ describe('writes that lose: the coordinator against replicas that hold a higher 
       await store.close();
       await db.close();
     };
-    return { coordinator, store, timers, close };
+    return { coordinator, store, clock, close };
   }
 
   const held = (version: Version, tombstone = false): ReplicaOutcome => ({ held: version, tombstone });
@@ -197,7 +198,7 @@ describe('a node beyond the maximum offset is fenced, visibly, and resumes by it
     const unverified = await errorOf(c.run(svc.put('k', enc('skewed'), { consistency: 'one' })));
     expect(unverified.code).toBe('UNAVAILABLE');
     expect(unverified.message).toMatch(/^clock offset not verified: of the 4 other members this node can reach, 0 measured within/);
-    await c.timers.advance(100); // past the verdict's cache, and measured again
+    await c.clock.advance(100); // past the verdict's cache, and measured again
     const e = await errorOf(c.run(svc.put('k', enc('skewed'), { consistency: 'one' })));
     expect(e.code).toBe('CLOCK_SKEW');
     expect(e.details).toMatchObject({ clockState: 'skewed', offsetMs: HOUR, maxOffsetMs: 500 });
@@ -230,9 +231,9 @@ describe('a node beyond the maximum offset is fenced, visibly, and resumes by it
     skewed.skewMs = 0;
     // The step back is a jump too: noticed (here by a health check), then measured again.
     expect(await svc.health()).toMatchObject({ ok: false, clock: { state: 'unverified' } });
-    await c.timers.advance(100); // past the verdict's cache, and measured again
+    await c.clock.advance(100); // past the verdict's cache, and measured again
     const after = await c.run(svc.put('k', enc('after'), { consistency: 'quorum' }));
-    expect(after.version.ms).toBe(c.timers.nowMs());
+    expect(after.version.ms).toBe(c.clock.now());
     expect((await svc.health()).ok).toBe(true);
   });
 

@@ -7,9 +7,9 @@ import { hintsSublevel } from '../src/hint-store.ts';
 import { internodePackr } from '../src/internode-app.ts';
 import { decodeRequest } from '../src/internode-messages.ts';
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
-import type { MemberState } from '@hearsay/http';
-import type { Timers } from '../src/timers.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import type { Clock } from '@hearsay/clock';
+import type { MemberState } from '@hearsay/service';
+import { VirtualClock } from './virtual-clock.ts';
 
 export interface TestNode {
   readonly id: string;
@@ -39,7 +39,7 @@ export interface TestClusterOptions {
  * transport that still encodes and validates every message like HTTP does.
  */
 export class TestCluster {
-  readonly timers = new VirtualTimers();
+  readonly clock = new VirtualClock();
   readonly nodes = new Map<string, TestNode>();
   readonly config: Partial<ClusterConfig>;
   readonly options: TestClusterOptions;
@@ -82,19 +82,18 @@ export class TestCluster {
 
   /** A node's wall clock. */
   wallMs(id: string): number {
-    return this.timers.nowMs() + this.get(id).skewMs;
+    return this.clock.now() + this.get(id).skewMs;
   }
 
   async #boot(t: TestNode, storeOptions: { acceptClockAhead?: boolean } = {}): Promise<void> {
-    const wall = (): number => this.timers.nowMs() + t.skewMs;
-    t.store = await openStore({ db: t.db.sublevel('data') as never, nodeId: t.id, bucketBits: 10, now: wall, ...storeOptions });
-    const shared = this.timers;
+    const shared = this.clock;
     // Durations run on the cluster's virtual time; what a node reads as "now" is its own wall clock.
-    const timers: Timers = { nowMs: wall, setTimeout: (fn, ms) => shared.setTimeout(fn, ms), clearTimeout: (h) => shared.clearTimeout(h) };
+    const clock: Clock = { now: () => shared.now() + t.skewMs, setTimer: (fn, ms) => shared.setTimer(fn, ms) };
+    t.store = await openStore({ db: t.db.sublevel('data') as never, nodeId: t.id, bucketBits: 10, clock, ...storeOptions });
     const offsets = (): ReadonlyMap<string, ClockOffset> => {
       const out = new Map<string, ClockOffset>();
       for (const other of this.nodes.values()) {
-        if (other.id !== t.id && other.up) out.set(other.id, { offsetMs: other.skewMs - t.skewMs, errorMs: 1, measuredAtMs: shared.nowMs() });
+        if (other.id !== t.id && other.up) out.set(other.id, { offsetMs: other.skewMs - t.skewMs, errorMs: 1, measuredAtMs: shared.now() });
       }
       return out;
     };
@@ -102,8 +101,8 @@ export class TestCluster {
       store: t.store,
       hintsDb: hintsSublevel(t.db),
       membership: t.membership,
-      timers,
-      monotonicMs: () => shared.nowMs(),
+      clock,
+      monotonicMs: () => shared.now(),
       ...(this.options.measureOffsets === true ? { clockOffsets: { clockOffsets: offsets } } : {}),
       config: this.config,
       transportFactory: (m: MemberInfo) => async (type, body) => {
@@ -144,7 +143,7 @@ export class TestCluster {
   }
 
   run<T>(p: Promise<T>): Promise<T> {
-    return this.timers.runUntil(p);
+    return this.clock.runUntil(p);
   }
 
   /** Stops every node, letting virtual time run so requests in flight time out. */

@@ -48,7 +48,9 @@ describe('openStore', () => {
       { db, nodeId: 'has space' },
       { db, nodeId: '' },
       { db, cacheSize: -1 },
-      { db, now: 'yesterday' },
+      { db, clock: 'yesterday' },
+      { db, clock: { now: 5 } },
+      { db, now: () => 0 },
       { db, maxClockOffsetMs: 9 },
       { db, maxClockOffsetMs: 100, clockReserveMs: 51 },
       { db, clockReserveMs: 1 },
@@ -79,10 +81,10 @@ describe('openStore', () => {
     /** A store last run at wall time T (mark T + 100 ms, the default reserve), reopened at `wallMs`. */
     async function reopenAt(wallMs: number, options: { acceptClockAhead?: boolean } = {}): Promise<{ db: MemoryLevel; open: Promise<Awaited<ReturnType<typeof openStore>>> }> {
       const db = new MemoryLevel();
-      const first = await openStore({ db, bucketBits: 2, now: () => T });
+      const first = await openStore({ db, bucketBits: 2, clock: { now: () => T } });
       await first.put('k', 'v');
       await first.close();
-      return { db, open: openStore({ db, now: () => wallMs, ...options }) };
+      return { db, open: openStore({ db, clock: { now: () => wallMs }, ...options }) };
     }
 
     it('refuses to open when it is further ahead of the wall clock than the max offset plus the reserve, saying how far and what to do', async () => {
@@ -107,10 +109,10 @@ describe('openStore', () => {
     it('opens with acceptClockAhead, the clock still at the mark, and stamps nothing until the wall clock is back within the offset', async () => {
       let wall = T - 3_600_000;
       const db = new MemoryLevel();
-      const first = await openStore({ db, bucketBits: 2, now: () => T });
+      const first = await openStore({ db, bucketBits: 2, clock: { now: () => T } });
       const last = await first.put('k', 'v');
       await first.close();
-      const store = await openStore({ db, now: () => wall, acceptClockAhead: true });
+      const store = await openStore({ db, clock: { now: () => wall }, acceptClockAhead: true });
       expect(store.clockStatus()).toMatchObject({ aheadMs: 3_600_100, stampsResumeAtMs: T - 400 });
       await expect(store.put('k', 'w')).rejects.toMatchObject({ code: 'CLOCK_AHEAD' });
       expect(() => store.now()).toThrow(expect.objectContaining({ code: 'CLOCK_AHEAD' }));

@@ -25,7 +25,7 @@
  * A failure names its seed.
  */
 import { createHash } from 'node:crypto';
-import type { Consistency, RepairLine } from '@hearsay/http';
+import type { Consistency, RepairLine } from '@hearsay/service';
 import { createRandom } from '@hearsay/sim';
 import { compareVersions, versionToString, type StoredRecord, type Version } from '@hearsay/storage';
 import { isReachable } from '../../src/membership.ts';
@@ -324,7 +324,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
       exercised.readRepairs += counters.readRepairs;
       exercised.writesRestamped += counters.writesRestamped;
       exercised.replicaClockRefusals += counters.replicaClockRefusals;
-      const refusals = n.cluster!.clock.refusals;
+      const refusals = n.cluster!.clockFence.refusals;
       exercised.clockFenceRefusals += refusals.skewed + refusals.unverified + refusals.ahead;
     }
     exercised.clockGuardsFired = sim.clockGuardsFired.length;

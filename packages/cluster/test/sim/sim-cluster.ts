@@ -14,7 +14,8 @@
  */
 import { MemoryLevel } from 'memory-level';
 import { createRandom, Scheduler, SimNetwork, type Random } from '@hearsay/sim';
-import { createSimTransport, simClock, startGossip, type GossipRuntime, type GossipTuning, type SimWire } from '@hearsay/gossip';
+import { startGossip, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
+import { createSimTransport, simClock, type SimWire } from '@hearsay/gossip/testing';
 import { isStorageError, openStore, type Store, type StoredRecord, type Version } from '@hearsay/storage';
 import type { ClockOffset } from '../../src/clock-fence.ts';
 import { cachedPeerFactory, createClusterNode, type ClusterConfig, type ClusterNode } from '../../src/cluster-node.ts';
@@ -24,7 +25,7 @@ import { hintsSublevel } from '../../src/hint-store.ts';
 import { internodePackr } from '../../src/internode-app.ts';
 import { decodeRequest, type InternodeType } from '../../src/internode-messages.ts';
 import { InternodePeerClient, type InternodeTransport } from '../../src/peer-client.ts';
-import type { Timers } from '../../src/timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 type InternodeWire =
   | { readonly kind: 'req'; readonly id: number; readonly type: InternodeType; readonly body: Uint8Array }
@@ -268,20 +269,20 @@ export class SimCluster {
     }
   }
 
-  #timers(n: SimNode): Timers {
+  /** The node's clock: its timers are events of its address on the node network (deferred by stalls, dropped by crashes). */
+  #clock(n: SimNode): Clock {
     const net = this.nodeNet;
     return {
       // What the node reads as now: its own wall clock. Delays run on virtual time.
-      nowMs: () => n.clock.wallAt(net.now),
-      setTimeout(fn, ms) {
-        const h = { cancelled: false };
-        net.timer(n.nodeAddress, net.now + Math.max(0, ms), () => {
-          if (!h.cancelled) fn();
+      now: () => n.clock.wallAt(net.now),
+      setTimer(fn, delayMs) {
+        let cancelled = false;
+        net.timer(n.nodeAddress, net.now + Math.max(0, delayMs), () => {
+          if (!cancelled) fn();
         });
-        return h;
-      },
-      clearTimeout(h) {
-        if (h !== undefined && h !== null) (h as { cancelled: boolean }).cancelled = true;
+        return () => {
+          cancelled = true;
+        };
       },
     };
   }
@@ -343,7 +344,7 @@ export class SimCluster {
       db: n.db.sublevel('data') as never,
       nodeId: n.id,
       bucketBits: this.#options.bucketBits ?? 6,
-      now: () => n.clock.wallAt(this.scheduler.now),
+      clock: { now: () => n.clock.wallAt(this.scheduler.now) },
       ...(this.#options.maxClockOffsetMs === undefined ? {} : { maxClockOffsetMs: this.#options.maxClockOffsetMs }),
     };
     try {
@@ -357,7 +358,7 @@ export class SimCluster {
   }
 
   async #boot(n: SimNode): Promise<void> {
-    const timers = this.#timers(n);
+    const clock = this.#clock(n);
     const store = await this.#openStore(n);
     const onChange = this.#options.onChange;
     if (onChange !== undefined) store.subscribe((c) => onChange(n.id, c.record));
@@ -386,14 +387,14 @@ export class SimCluster {
       store,
       hintsDb: hintsSublevel(n.db),
       membership,
-      timers,
+      clock,
       monotonicMs: () => this.scheduler.now,
       clockOffsets: { clockOffsets: () => this.#offsetsOf(n) },
       config: this.#options.cluster ?? {},
       peerFactory: cachedPeerFactory(
         (m) =>
           new InternodePeerClient(this.#transport(n, m.http), {
-            timers,
+            clock,
             timeoutMs: this.#options.cluster?.peerTimeoutMs ?? 1000,
           }),
       ),

@@ -8,11 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { createApp, type HearsayApp } from '@hearsay/http';
 import { openStore, type Store } from '@hearsay/storage';
-import { startClusterService, type ClusterService } from '../src/cluster-service.ts';
-import { hintsSublevel } from '../src/hint-store.ts';
-import { createHttpTransport } from '../src/http-transport.ts';
-import { InternodePeerClient } from '../src/peer-client.ts';
-import { realTimers } from '../src/timers.ts';
+import { backgroundClock } from '@hearsay/clock';
+import { createHttpTransport, hintsSublevel, InternodePeerClient, startClusterService, type ClusterService } from '@hearsay/cluster';
 
 interface Running {
   id: string;
@@ -68,6 +65,8 @@ beforeAll(async () => {
   await start('b', [seed], 'secret');
   await start('c', [seed], 'secret');
   await until(() => [...running.values()].every((r) => aliveIds(r).join() === 'a,b,c'));
+  // A node coordinates writes once gossip has measured the clocks of a majority of the members it reaches (clock-fence.ts).
+  await until(() => [...running.values()].every((r) => r.cluster.node.clockFence.verdict().state === 'ok'));
 }, 30_000);
 
 afterAll(async () => {
@@ -94,6 +93,20 @@ describe('startClusterService', () => {
       ['b', 'alive', url('b')],
       ['c', 'alive', url('c')],
     ]);
+    // The clocks gossip measured from its probes (one machine: offsets within their error bounds of 0), and c's own verdict.
+    await until(() => running.get('c')!.cluster.gossip.clockOffsets().size === 2);
+    const clocks = (await (await running.get('c')!.app.request(`${url('c')}/v1/cluster`)).json()) as {
+      members: { id: string; clockOffsetMs?: number; clockErrorMs?: number; clock?: { state: string; within: number } }[];
+    };
+    for (const id of ['a', 'b']) {
+      const m = clocks.members.find((x) => x.id === id)!;
+      expect(m.clockErrorMs).toBeGreaterThanOrEqual(1);
+      expect(Math.abs(m.clockOffsetMs!)).toBeLessThanOrEqual(m.clockErrorMs! + 1);
+    }
+    expect(clocks.members.find((x) => x.id === 'c')?.clock).toMatchObject({ state: 'ok', within: 2 });
+    const metrics = await (await running.get('c')!.app.request(`${url('c')}/metrics`)).text();
+    expect(metrics).toMatch(/^hearsay_cluster_clock_offset_seconds\{member="a"\} -?\d/m);
+    expect(metrics).toMatch(/^hearsay_cluster_clock_state\{state="ok"\} 1$/m);
     // Status and key counts travel by gossip; `a` has published `serving` by now.
     await until(() => running.get('c')!.cluster.membership.members().find((m) => m.id === 'a')?.status === 'serving');
   });
@@ -108,8 +121,8 @@ describe('startClusterService', () => {
     expect(aliveIds(running.get('a')!)).toEqual(['a', 'b', 'c']);
     // And its internode requests, signed with its key, are refused.
     const client = new InternodePeerClient(
-      createHttpTransport({ baseUrl: url('a'), targetId: 'a', clusterKey: 'another-secret', timers: realTimers, fetch: route }),
-      { timers: realTimers },
+      createHttpTransport({ baseUrl: url('a'), targetId: 'a', clusterKey: 'another-secret', clock: backgroundClock, fetch: route }),
+      { clock: backgroundClock },
     );
     const record = { key: 'k1', value: new Uint8Array([1]), version: { ms: Date.now() + 1000, counter: 0, node: 'x' }, tombstone: false };
     await expect(client.write([record])).rejects.toMatchObject({ code: 'PEER_UNAUTHORIZED' });
