@@ -113,7 +113,6 @@ describe('ClockFence: the verdict', () => {
       membership: new StaticMembership('a', members),
       store: storeClock(storeAheadMs),
       ...(offsets === null ? {} : { offsets: { clockOffsets: () => new Map(Object.entries(offsets)) } }),
-      wallMs: () => 0,
       monotonicMs: () => 0,
       clock: noTimers,
     });
@@ -127,7 +126,6 @@ describe('ClockFence: the verdict', () => {
       membership: new StaticMembership('a', ['a', 'b', 'c', 'd', 'e'].map((id) => member(id))),
       store: storeClock(),
       offsets: { clockOffsets: () => new Map(['b', 'c', 'd', 'e'].map((id) => [id, at(-3_600_000, 3)])) },
-      wallMs: () => 0,
       monotonicMs: () => 0,
       clock: noTimers,
     });
@@ -159,7 +157,6 @@ describe('ClockFence: over time', () => {
       membership: new StaticMembership('a', ['a', 'b', 'c'].map((id) => member(id))),
       store: storeClock(),
       offsets: { clockOffsets: () => offsets },
-      wallMs: () => clock.wall,
       monotonicMs: () => clock.mono,
       clock: timers,
       cacheMs: 100,

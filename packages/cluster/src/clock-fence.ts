@@ -82,12 +82,10 @@ export interface ClockFenceOptions {
   readonly store: { clockStatus(): ClockStatus };
   /** Offsets measured by gossip. None: nothing to compare with (the fence watches only the store's clock). */
   readonly offsets?: ClockOffsetSource;
-  /** The wall clock the offsets are about (epoch ms). */
-  readonly wallMs: () => number;
-  /** A clock that never jumps (performance.now(), or the simulation's time). */
-  readonly monotonicMs: () => number;
-  /** Schedules the periodic check (the cluster's clock). */
+  /** The node's clock: `now()` is the wall clock the offsets are about (epoch ms); its timers run the periodic check. */
   readonly clock: Clock;
+  /** A clock that never jumps (performance.now(), or the simulation's time), to notice `clock.now()` jumping. */
+  readonly monotonicMs: () => number;
   /** How often the verdict is taken without a write asking (for the logs and health). Default 1000 ms; 0: never. */
   readonly checkIntervalMs?: number;
   /** A write reuses a verdict at most this old (monotonic ms). Default 100 ms. */
@@ -121,7 +119,7 @@ export class ClockFence {
     this.#maxOffsetMs = options.store.clockStatus().maxOffsetMs;
     this.#cacheMs = options.cacheMs ?? 100;
     this.#jumpToleranceMs = options.jumpToleranceMs ?? Math.max(5, this.#maxOffsetMs / 10);
-    this.#lastSkewMs = options.wallMs() - options.monotonicMs();
+    this.#lastSkewMs = options.clock.now() - options.monotonicMs();
     this.#verdict = this.#judge();
   }
 
@@ -187,7 +185,7 @@ export class ClockFence {
 
   /** Compares the wall clock's progress with the monotonic clock's; on a jump, forgets the estimates taken before. */
   #checkJump(): boolean {
-    const skew = this.#o.wallMs() - this.#o.monotonicMs();
+    const skew = this.#o.clock.now() - this.#o.monotonicMs();
     const jumpMs = skew - this.#lastSkewMs;
     this.#lastSkewMs = skew;
     if (Math.abs(jumpMs) <= this.#jumpToleranceMs) return false;

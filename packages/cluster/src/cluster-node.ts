@@ -270,7 +270,6 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     membership,
     store,
     ...(options.clockOffsets === undefined ? {} : { offsets: options.clockOffsets }),
-    wallMs: () => clock.now(),
     monotonicMs: options.monotonicMs ?? (() => performance.now()),
     clock,
     ...(options.onClockChange === undefined ? {} : { onChange: options.onClockChange }),
