@@ -104,8 +104,8 @@ export function clientEnv(): NodeJS.ProcessEnv {
 
 /** A `hearsay` process whose stdout and stderr are collected as they arrive; stdin is closed. */
 export class Proc extends CliProcess {
-  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
-    super(args, env, { deadlineMs: DEADLINE_MS, pollMs: POLL_MS, stdin: 'ignore' });
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = []) {
+    super(args, env, { deadlineMs: DEADLINE_MS, pollMs: POLL_MS, stdin: 'ignore', prefix });
   }
 }
 
@@ -129,7 +129,8 @@ export class TestNode {
     return `127.0.0.1:${this.gossipPort}`;
   }
 
-  start(extra: readonly string[] = []): Proc {
+  /** `prefix` runs node through another command (e.g. `faketime -f +1h`). */
+  start(extra: readonly string[] = [], prefix: readonly string[] = []): Proc {
     const args = [
       'start',
       '--node-id', this.id,
@@ -142,7 +143,7 @@ export class TestNode {
       ...extra,
     ];
     if (!SECURE) {
-      this.proc = new Proc(args, { HEARSAY_CLUSTER_KEY: this.clusterKey });
+      this.proc = new Proc(args, { HEARSAY_CLUSTER_KEY: this.clusterKey }, prefix);
       return this.proc;
     }
     const s = securityOf();
@@ -152,6 +153,7 @@ export class TestNode {
     this.proc = new Proc(
       [...args, '--tls-cert', s.certFile, '--tls-key', s.keyFile, '--tls-ca', s.caFile, '--tls-verify-peers', '--auth-file', s.authFile],
       { HEARSAY_CLUSTER_KEY: undefined, HEARSAY_CLUSTER_KEY_FILE: keyFile },
+      prefix,
     );
     return this.proc;
   }

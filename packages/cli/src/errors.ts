@@ -35,6 +35,12 @@ export const CLI_ERROR_CODES = {
   TLS_INVALID: 'TLS_INVALID',
   /** The cluster key file holds no usable key. */
   CLUSTER_KEY_INVALID: 'CLUSTER_KEY_INVALID',
+  /**
+   * The clock high-water mark in the data dir is ahead of this machine's clock
+   * by more than the maximum offset: fix the clock and wait, or start with
+   * `--accept-clock-ahead`.
+   */
+  CLOCK_AHEAD: 'CLOCK_AHEAD',
 } as const;
 
 export const EXIT_OK = 0;

@@ -19,7 +19,13 @@ export type ClusterErrorCode =
   /** The component was stopped. */
   | 'STOPPED'
   /** An invalid configuration value. */
-  | 'BAD_CONFIG';
+  | 'BAD_CONFIG'
+  /**
+   * The peer refused for clock skew: our request's timestamp is further from
+   * its clock than it allows, or the versions we sent are more than its
+   * maximum clock offset ahead of its clock. The message says by how much.
+   */
+  | 'PEER_CLOCK_SKEW';
 
 export class ClusterError extends Error {
   override readonly name = 'ClusterError';

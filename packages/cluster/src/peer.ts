@@ -1,4 +1,4 @@
-import type { StoredRecord } from '@hearsay/storage';
+import type { StoredRecord, Version } from '@hearsay/storage';
 import type { MemberInfo } from './membership.ts';
 
 /**
@@ -8,8 +8,11 @@ import type { MemberInfo } from './membership.ts';
  * answer; none of them throws synchronously.
  */
 export interface PeerClient {
-  /** Merge records into the peer's store (LWW). Resolves once they are durable there. */
-  write(records: readonly StoredRecord[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Merge records into the peer's store (LWW). Resolves once they are
+   * durable there, with what the peer did with each record, in order.
+   */
+  write(records: readonly StoredRecord[], signal?: AbortSignal): Promise<ReplicaOutcome[]>;
   /** The peer's stored records (tombstones included), `undefined` where it has none; same order as `keys`. */
   read(keys: readonly string[], signal?: AbortSignal): Promise<(StoredRecord | undefined)[]>;
   /** Ask the peer to keep `records` as hints for `target` and deliver them when it is back. */
@@ -33,6 +36,22 @@ export interface PeerClient {
    */
   hasRoom?(): boolean;
 }
+
+/** What a replica did with one record it was sent. */
+export type ReplicaOutcome =
+  /** Applied, or it already held this very record: the record is there. */
+  | null
+  /**
+   * It holds a record that wins over this one (a higher version): the write
+   * lost there. Its version and whether it is a tombstone, so the writer can
+   * stamp past it (or learn that a precondition no longer holds).
+   */
+  | { readonly held: Version; readonly tombstone: boolean }
+  /**
+   * Refused: the record's version is more than the replica's maximum clock
+   * offset ahead of its clock (storage's VERSION_AHEAD); nothing written.
+   */
+  | { readonly aheadMs: number };
 
 export interface PurgeRequest {
   readonly fromBucket: number;

@@ -3,10 +3,12 @@
  * reachable replica of its preference list, answered after R answered with
  * the last-write-wins winner (storage's `newest`, the rule every store
  * merges by), and stale answers — late ones too — written back in the
- * background (read repair).
+ * background (read repair; a replica refuses a record more than its maximum
+ * clock offset ahead of its clock, and that refusal is counted).
  */
 import { insufficientReplicas, ServiceError, type Consistency } from '@hearsay/service';
 import { compareRecords, newest, type StoredRecord } from '@hearsay/storage';
+import { observe } from './clock-answers.ts';
 import type { CoordinatorContext } from './coordinator-context.ts';
 import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
 import type { ReplicaWriter } from './replica-write.ts';
@@ -38,7 +40,8 @@ export class ReplicaReader {
       throw insufficientReplicas(outcome.answers.length, need, prefs.length);
     }
     const best = newest(outcome.answers.map((a) => a.value));
-    if (best !== undefined) ctx.store.observe(best.version);
+    // A version too far ahead is refused by the store (VERSION_AHEAD, counted there): the clock stays, the read answers it.
+    if (best !== undefined) observe(ctx.store, best.version);
     if (ctx.config.readRepair) ctx.track(this.#readRepair(targets, attempts, best));
     return best;
   }
@@ -56,6 +59,7 @@ export class ReplicaReader {
     await Promise.allSettled(
       stale.map(async (a) => {
         ctx.counters.readRepairs++;
+        // A replica refusing the record (too far ahead of its clock) is counted by writeOn.
         await this.#writer.writeOn(targets[a.index]!, [best]);
       }),
     );

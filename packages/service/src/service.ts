@@ -198,7 +198,10 @@ export const SERVICE_ERROR_STATUS = {
   TIMEOUT: 503,
   /** A `cursor` the service cannot read. */
   INVALID_CURSOR: 400,
-  /** Another operation of the same kind (e.g. a repair) is already running. */
+  /**
+   * Another operation of the same kind (e.g. a repair) is already running, or
+   * concurrent writes to the key kept superseding this write.
+   */
   CONFLICT: 409,
   /** Too much work queued (storage write queue, pending replica calls); retry later. */
   BUSY: 503,
@@ -208,6 +211,14 @@ export const SERVICE_ERROR_STATUS = {
   INVALID_KEY: 400,
   VALUE_TOO_LARGE: 413,
   INVALID_ARGUMENT: 400,
+  /**
+   * The node refuses to stamp a write because of clocks: its own is more than
+   * the maximum clock offset away from the members it reaches (fenced), or
+   * runs that far ahead of its wall clock, or the key holds a version that far
+   * ahead. `details` say by how much (`offsetMs`, `maxOffsetMs`, ...). Retry
+   * through another node.
+   */
+  CLOCK_SKEW: 503,
 } as const;
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_STATUS;
