@@ -351,18 +351,26 @@ export async function freeGossipPort(): Promise<number> {
 
 /**
  * `count` distinct free ports (free for UDP too when `udp`), all held open
- * until every one is picked, so the OS cannot hand the same port out twice.
+ * until every one is picked, so none is picked twice. They are drawn at
+ * random below Linux's ephemeral range (32768 and up), not with port 0:
+ * a port the OS hands out for listening is also one it hands out as the
+ * local end of outgoing connections, and with many tests connecting at
+ * once such a port was sometimes taken between the pick and the node's
+ * bind (PORT_IN_USE).
  */
 export async function freePorts(count: number, udp = false): Promise<number[]> {
   const held: Array<() => Promise<void>> = [];
   const ports: number[] = [];
   try {
     while (ports.length < count) {
+      const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+      if (ports.includes(candidate)) continue;
       const server = createServer();
-      const port = await new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+      const port = await new Promise<number | undefined>((resolve) => {
+        server.once('error', () => resolve(undefined));
+        server.listen(candidate, '127.0.0.1', () => resolve(candidate));
       });
+      if (port === undefined) continue;
       held.push(() => new Promise((resolve) => server.close(() => resolve())));
       if (udp) {
         const socket = createSocket('udp4');
@@ -385,7 +393,7 @@ export async function freePorts(count: number, udp = false): Promise<number[]> {
 export async function freeConsecutivePorts(count: number): Promise<[number, number]> {
   const bases: number[] = [];
   while (bases.length < 2) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const base = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range, as in freePorts
     if (bases.some((b) => Math.abs(b - base) < count)) continue;
     const ports = Array.from({ length: count }, (_, i) => base + i);
     if ((await Promise.all(ports.map(isFreeForTcpAndUdp))).every(Boolean)) bases.push(base);
