@@ -24,8 +24,12 @@ export type Job =
   | ({ readonly kind: 'local'; readonly ops: [LocalOp]; readonly single: true } & Deferred<StoredRecord>)
   /** Records made elsewhere, validated, with their keys' UTF-8 bytes; resolved with one "changed" flag each. */
   | ({ readonly kind: 'apply'; readonly records: { readonly record: StoredRecord; readonly keyBytes: Buffer }[] } & Deferred<boolean[]>)
-  /** One purge step over the index range [gte, lt); resolved with where the next step starts (null: done). */
-  | ({ readonly kind: 'purge'; readonly beforeMs: number; readonly gte: Buffer; readonly lt: Buffer } & Deferred<PurgeStep>)
+  /**
+   * One purge step over the index range [gte, lt); resolved with where the
+   * next step starts (null: done). `all`: every record goes, live ones too
+   * (`dropRange`), not only tombstones below `beforeMs`.
+   */
+  | ({ readonly kind: 'purge'; readonly beforeMs: number; readonly all: boolean; readonly gte: Buffer; readonly lt: Buffer } & Deferred<PurgeStep>)
   /** Persist a new clock mark with no write to carry it. */
   | ({ readonly kind: 'reserve' } & Deferred<void>);
 
