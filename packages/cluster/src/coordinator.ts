@@ -18,10 +18,13 @@ import {
 import { compareRecords, compareVersions, decodeCursor, encodeCursor, hashKey, isLive, isStorageError, newer, newest } from '@hearsay/storage';
 import type { Store, StoredRecord, Version } from '@hearsay/storage';
 import type { HintStore } from './hint-store.ts';
-import { isReachable, ringMembers, type MemberInfo, type MembershipView } from './membership.ts';
-import { computePartitionMap, type PartitionMap } from './partition-map.ts';
+import { awaitJoint, type MemberAttempt, type QuorumSet } from './joint-quorum.ts';
+import { isReachable, type MemberInfo, type MembershipView } from './membership.ts';
+import { staticOwnership, type Ownership } from './ownership.ts';
+import type { PartitionMap } from './partition-map.ts';
+import type { Placement, ReplicaSets } from './placement.ts';
 import type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
-import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
+import { requiredReplicas, settleWithin } from './quorum.ts';
 import { metricFamily } from './prom-text.ts';
 import { scanLocal } from './scan.ts';
 import type { StoreWriteHealth } from './store-health.ts';
@@ -77,6 +80,11 @@ export interface CoordinatorDeps {
   readonly storeHealth?: StoreWriteHealth;
   /** More Prometheus text for `metrics()` (the internode routes' and peer queues' figures). */
   readonly extraMetrics?: () => string;
+  /**
+   * Who owns which partitions: the topology (topology.ts) in a node process.
+   * Default: every member the view lists that is not `left` (`staticOwnership`).
+   */
+  readonly ownership?: Ownership;
 }
 
 export interface CoordinatorCounters {
@@ -133,7 +141,9 @@ export class Coordinator implements KvService {
   readonly #onError: (what: string, error: unknown) => void;
   readonly #storeHealth: StoreWriteHealth | undefined;
   readonly #extraMetrics: (() => string) | undefined;
-  #map: PartitionMap;
+  readonly #ownership: Ownership;
+  readonly #ownsOwnership: boolean;
+  #placement: Placement;
   /**
    * This node is the only ring member, so the only replica of every
    * partition (a one-node cluster, e.g. `hearsay start` without seeds).
@@ -141,10 +151,10 @@ export class Coordinator implements KvService {
    * key for its partition.
    */
   #solo: boolean;
-  #ringKey: string;
   #index: Map<string, MemberInfo>;
   #stopped = false;
   readonly #unsubscribe: () => void;
+  readonly #unsubscribePlacement: () => void;
   /** Background work (read repair, failure hints) so `stop()` can wait for it. */
   readonly #background = new Set<Promise<unknown>>();
 
@@ -159,29 +169,41 @@ export class Coordinator implements KvService {
     this.#onError = deps.onError ?? (() => undefined);
     this.#storeHealth = deps.storeHealth;
     this.#extraMetrics = deps.extraMetrics;
-    this.#ringKey = '';
-    this.#map = this.#computeMap();
+    this.#ownsOwnership = deps.ownership === undefined;
+    this.#ownership =
+      deps.ownership ??
+      staticOwnership(deps.membership, { partitionBits: this.config.partitionBits, replicationFactor: this.config.replicationFactor });
+    this.#placement = this.#ownership.placement();
     this.#solo = this.#isSolo();
     this.#index = this.#indexMembers();
     this.#unsubscribe = this.#membership.onChange(() => {
       this.#index = this.#indexMembers();
-      this.#map = this.#computeMap();
+    });
+    this.#unsubscribePlacement = this.#ownership.onChange(() => {
+      this.#placement = this.#ownership.placement();
       this.#solo = this.#isSolo();
     });
   }
 
-  /** The current partition map (recomputed when the set of ring members changes). */
+  /** The current owners' partition map (the old sets while a membership change is in progress). */
   get partitionMap(): PartitionMap {
-    return this.#map;
+    return this.#placement.current;
+  }
+
+  /** The placement requests use now: old and new replica sets (docs/topology.md). */
+  get placement(): Placement {
+    return this.#placement;
   }
 
   partitionOf(key: string): number {
-    return this.#map.partitionOfHash(hashKey(key));
+    return this.#placement.partitionOfHash(hashKey(key));
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe();
+    this.#unsubscribePlacement();
+    if (this.#ownsOwnership) (this.#ownership as Ownership & { close?: () => void }).close?.();
     await Promise.allSettled([...this.#background]);
   }
 
@@ -201,7 +223,7 @@ export class Coordinator implements KvService {
    * same answer, counters and errors as `get`.
    */
   getNow(key: string, _options: GetOptions): StoredRecord | undefined | null {
-    if (!this.#solo && !this.#selfOnly(this.#map.preferenceList(this.partitionOf(key)))) return null;
+    if (!this.#solo && !this.#selfOnly(this.#placement.sets(this.partitionOf(key)))) return null;
     this.#checkServing();
     let record: StoredRecord | undefined | null;
     try {
@@ -256,7 +278,7 @@ export class Coordinator implements KvService {
   async list(options: ListOptions): Promise<ListPage> {
     this.#checkServing();
     const after = options.cursor === undefined ? undefined : cursorKey(options.cursor);
-    const map = this.#map;
+    const placement = this.#placement;
     const targets = this.#reachableMembers().map((m) => m.id);
     const request: ScanRequest = { prefix: options.prefix, limit: options.limit, ...(after === undefined ? {} : { after }) };
     const outcome = await settleWithin(
@@ -265,10 +287,14 @@ export class Coordinator implements KvService {
       this.config.requestTimeoutMs,
     );
     const answered = new Set(outcome.answers.map((a) => targets[a.index]!));
-    const need = requiredReplicas(options.consistency, map.replicationFactor);
-    for (let p = 0; p < map.partitionCount; p++) {
-      const have = map.preferenceList(p).filter((m) => answered.has(m)).length;
-      if (have < need) throw insufficientReplicas(have, need, map.replicationFactor);
+    // Every partition needs R of its old set and, while it moves, R of its new set too.
+    for (let p = 0; p < placement.partitionCount; p++) {
+      const sets = placement.sets(p);
+      for (const set of sets.moving ? [sets.old, sets.next] : [sets.old]) {
+        const need = requiredReplicas(options.consistency, set.length);
+        const have = set.filter((m) => answered.has(m)).length;
+        if (have < need) throw insufficientReplicas(have, need, set.length);
+      }
     }
     // Keys past the first truncated page may be missing from that member: stop there.
     let boundary: string | undefined;
@@ -302,28 +328,37 @@ export class Coordinator implements KvService {
   }
 
   async cluster(): Promise<ClusterView> {
-    const map = this.#map;
+    const placement = this.#placement;
+    const topology = this.#ownership.report();
     return {
       self: this.#membership.selfId,
       members: this.#membership
         .members()
-        .map((m) => ({
-          id: m.id,
-          state: m.state,
-          http: m.http,
-          gossip: m.gossip,
-          incarnation: m.incarnation,
-          ...(m.keys === undefined ? {} : { keys: m.keys }),
-          ...(m.status === undefined ? {} : { status: m.status }),
-          partitions: [...map.partitionsOf(m.id)],
-        }))
+        .map((m) => {
+          const ring = this.#ownership.statusOf(m.id);
+          // A live member taking over or handing off partitions shows as joining / leaving.
+          const moving = ring === 'joining' || ring === 'leaving';
+          return {
+            id: m.id,
+            state: moving && isReachable(m) ? ring : m.state,
+            http: m.http,
+            gossip: m.gossip,
+            incarnation: m.incarnation,
+            ...(m.keys === undefined ? {} : { keys: m.keys }),
+            ...(m.status === undefined ? {} : { status: m.status }),
+            ...(ring === undefined ? {} : { ring }),
+            partitions: [...placement.current.partitionsOf(m.id)],
+          };
+        })
         .sort((a, b) => utf8Compare(a.id, b.id)),
+      ...(topology === undefined ? {} : { topology }),
     };
   }
 
   async health(): Promise<HealthReport> {
     if (this.#stopped) return { ok: false, reason: 'stopping' };
-    if (this.#membership.ready?.() === false) return { ok: false, reason: 'joining: no other member seen yet' };
+    const notServing = this.#ownership.notServing();
+    if (notServing !== undefined) return { ok: false, reason: notServing };
     const storeProblem = this.#storeHealth?.problem();
     if (storeProblem !== undefined) return { ok: false, reason: storeProblem };
     const members = this.#membership.members();
@@ -331,7 +366,7 @@ export class Coordinator implements KvService {
       ok: true,
       members: members.length,
       reachable: members.filter((m) => m.id === this.#membership.selfId || isReachable(m)).length,
-      replicationFactor: this.#map.replicationFactor,
+      replicationFactor: this.#placement.current.replicationFactor,
       hints: this.#hints.count(),
     };
   }
@@ -387,26 +422,15 @@ export class Coordinator implements KvService {
       ]),
       ...metricFamily('hearsay_cluster_members', 'gauge', 'Members known, by state.',
         ['alive', 'suspect', 'dead', 'left'].map((state) => [`state="${state}"`, byState.get(state) ?? 0] as const)),
-    ].join('\n') + '\n' + (this.#extraMetrics?.() ?? '');
+    ].join('\n') + '\n' + this.#ownership.metrics() + (this.#extraMetrics?.() ?? '');
   }
 
   // Internals ------------------------------------------------------------------
 
-  #computeMap(): PartitionMap {
-    const ids = ringMembers(this.#membership.members());
-    if (!ids.includes(this.#membership.selfId)) ids.push(this.#membership.selfId);
-    const key = [...ids].sort().join('\u0000');
-    if (key === this.#ringKey && this.#map !== undefined) return this.#map;
-    this.#ringKey = key;
-    return computePartitionMap(ids, {
-      partitionBits: this.config.partitionBits,
-      replicationFactor: this.config.replicationFactor,
-    });
-  }
-
   #checkServing(): void {
     if (this.#stopped) throw new ServiceError('UNAVAILABLE', 'the node is shutting down');
-    if (this.#membership.ready?.() === false) throw new ServiceError('UNAVAILABLE', 'the node has not found the cluster yet (no seed answered)');
+    const notServing = this.#ownership.notServing();
+    if (notServing !== undefined) throw new ServiceError('UNAVAILABLE', `this node does not serve now: ${notServing}`);
   }
 
   #indexMembers(): Map<string, MemberInfo> {
@@ -457,22 +481,29 @@ export class Coordinator implements KvService {
     }
   }
 
-  /** The map has this node alone (it always includes this node). */
+  /** This node alone owns everything and nothing moves. */
   #isSolo(): boolean {
-    return this.config.singleReplicaFastPath && this.#map.members.length === 1;
+    const p = this.#placement;
+    return (
+      this.config.singleReplicaFastPath &&
+      p.owners.length === 1 &&
+      p.owners[0] === this.#membership.selfId &&
+      p.targets.length === 1 &&
+      p.targets[0] === this.#membership.selfId
+    );
   }
 
-  /** Whether a preference list is this node alone: then requests take the single-replica path. */
-  #selfOnly(prefs: readonly string[]): boolean {
-    return this.config.singleReplicaFastPath && prefs.length === 1 && prefs[0] === this.#membership.selfId;
+  /** Whether a partition's replicas are this node alone (and it does not move): then requests take the single-replica path. */
+  #selfOnly(sets: ReplicaSets): boolean {
+    return this.config.singleReplicaFastPath && !sets.moving && sets.old.length === 1 && sets.old[0] === this.#membership.selfId;
   }
 
   /** Reads the last-write-wins winner among R replicas; read-repairs stale ones in the background. */
   #read(key: string, consistency: Consistency): Promise<StoredRecord | undefined> {
     if (this.#solo) return this.#readSelf(key);
-    const prefs = this.#map.preferenceList(this.partitionOf(key));
-    if (this.#selfOnly(prefs)) return this.#readSelf(key);
-    return this.#readReplicas(key, prefs, consistency);
+    const sets = this.#placement.sets(this.partitionOf(key));
+    if (this.#selfOnly(sets)) return this.#readSelf(key);
+    return this.#readReplicas(key, sets, consistency);
   }
 
   /**
@@ -517,20 +548,28 @@ export class Coordinator implements KvService {
     });
   }
 
-  async #readReplicas(key: string, prefs: readonly string[], consistency: Consistency): Promise<StoredRecord | undefined> {
-    const need = requiredReplicas(consistency, prefs.length);
-    const targets = prefs.filter((id) => this.#reachable(id));
+  /**
+   * Reads from every reachable member of the old and new sets; answered once
+   * each set has R answers (one set when the partition does not move).
+   */
+  async #readReplicas(key: string, sets: ReplicaSets, consistency: Consistency): Promise<StoredRecord | undefined> {
+    const targets = sets.all.filter((id) => this.#reachable(id));
     const attempts = targets.map((id) => this.#readOn(id, key));
-    const outcome = await awaitAnswers(attempts, need, this.#timers, this.config.requestTimeoutMs);
-    if (outcome.answers.length < need) {
+    const outcome = await awaitJoint(
+      attempts.map((promise, i) => ({ member: targets[i]!, promise })),
+      quorumSets(sets, consistency),
+      this.#timers,
+      this.config.requestTimeoutMs,
+    );
+    if (!outcome.ok) {
       this.counters.readFailures++;
       if (outcome.timedOut) {
-        throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${outcome.answers.length} answered in time`, {
-          acknowledged: outcome.answers.length,
-          required: need,
+        throw new ServiceError('TIMEOUT', `${outcome.required} of ${outcome.total} replicas required, ${outcome.acknowledged} answered in time`, {
+          acknowledged: outcome.acknowledged,
+          required: outcome.required,
         });
       }
-      throw insufficientReplicas(outcome.answers.length, need, prefs.length);
+      throw insufficientReplicas(outcome.acknowledged, outcome.required, outcome.total);
     }
     const best = newest(outcome.answers.map((a) => a.value));
     if (best !== undefined) this.#store.observe(best.version);
@@ -558,30 +597,43 @@ export class Coordinator implements KvService {
   /** A write to the replicas of a key that has others besides this node (`#replicasOf`). */
   #write(record: StoredRecord, replicas: Replicas, consistency: Consistency): Promise<void> {
     this.counters.writes++;
-    return this.#writeReplicas(record, replicas.partition, replicas.prefs, consistency);
+    return this.#writeReplicas(record, replicas, consistency);
   }
 
-  /** The key's partition and preference list; null when this node is its only replica (writes then take `#writeSelf`). */
+  /** The key's partition and replica sets; null when this node is its only replica (writes then take `#writeSelf`). */
   #replicasOf(key: string): Replicas | null {
     if (this.#solo) return null;
-    const partition = this.partitionOf(key);
-    const prefs = this.#map.preferenceList(partition);
-    return this.#selfOnly(prefs) ? null : { partition, prefs };
+    const placement = this.#placement;
+    const partition = placement.partitionOfHash(hashKey(key));
+    const sets = placement.sets(partition);
+    return this.#selfOnly(sets) ? null : { placement, partition, sets };
   }
 
-  async #writeReplicas(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency): Promise<void> {
-    const need = requiredReplicas(consistency, prefs.length);
-    this.#admit(prefs, need);
-    const outcome = await awaitAnswers(this.#replicate([record], partition), need, this.#timers, this.config.requestTimeoutMs);
-    if (outcome.answers.length < need) {
+  /**
+   * Sends the record to every member of the old and new sets; acknowledged
+   * once each set has W (one set when the partition does not move). The
+   * ownership hears when the write settled: a node acknowledges a new
+   * placement only after the writes of earlier ones settled.
+   */
+  async #writeReplicas(record: StoredRecord, replicas: Replicas, consistency: Consistency): Promise<void> {
+    const sets = quorumSets(replicas.sets, consistency);
+    this.#admit(sets);
+    const settled = this.#ownership.writeStarted(replicas.placement);
+    let outcome;
+    try {
+      outcome = await awaitJoint(this.#replicate([record], replicas), sets, this.#timers, this.config.requestTimeoutMs);
+    } finally {
+      settled();
+    }
+    if (!outcome.ok) {
       this.counters.writeFailures++;
       if (outcome.timedOut) {
-        throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${outcome.answers.length} acknowledged in time`, {
-          acknowledged: outcome.answers.length,
-          required: need,
+        throw new ServiceError('TIMEOUT', `${outcome.required} of ${outcome.total} replicas required, ${outcome.acknowledged} acknowledged in time`, {
+          acknowledged: outcome.acknowledged,
+          required: outcome.required,
         });
       }
-      throw insufficientReplicas(outcome.answers.length, need, prefs.length);
+      throw insufficientReplicas(outcome.acknowledged, outcome.required, outcome.total);
     }
   }
 
@@ -593,22 +645,25 @@ export class Coordinator implements KvService {
    * in or turned into a timeout. Replicas beyond `need` without room get
    * the write as a hint, as for any replica the write fails on.
    */
-  #admit(prefs: readonly string[], need: number): void {
-    let room = 0;
-    for (const id of prefs) {
-      if (id === this.#membership.selfId) room++;
-      else if (this.#reachable(id) && this.#peer(id).hasRoom?.() !== false) room++;
-      if (room >= need) return;
+  #admit(sets: readonly QuorumSet[]): void {
+    for (const { members, need } of sets) {
+      let room = 0;
+      for (const id of members) {
+        if (id === this.#membership.selfId) room++;
+        else if (this.#reachable(id) && this.#peer(id).hasRoom?.() !== false) room++;
+        if (room >= need) break;
+      }
+      if (room >= need) continue;
+      const reachable = members.filter((id) => this.#reachable(id)).length;
+      // Replicas down are INSUFFICIENT_REPLICAS (the write goes on to give them hints); only busy ones shed.
+      if (reachable < need) continue;
+      this.counters.writeFailures++;
+      this.counters.writesShed++;
+      throw new ServiceError('BUSY', `the replicas of this key have too much queued (${room} of ${need} required can take a write now); retry later`, {
+        acknowledged: 0,
+        required: need,
+      });
     }
-    const reachable = prefs.filter((id) => this.#reachable(id)).length;
-    // Replicas down are INSUFFICIENT_REPLICAS (the write goes on to give them hints); only busy ones shed.
-    if (reachable < need) return;
-    this.counters.writeFailures++;
-    this.counters.writesShed++;
-    throw new ServiceError('BUSY', `the replicas of this key have too much queued (${room} of ${need} required can take a write now); retry later`, {
-      acknowledged: 0,
-      required: need,
-    });
   }
 
   /**
@@ -643,9 +698,10 @@ export class Coordinator implements KvService {
   }
 
   /**
-   * Sends records of one partition to its replicas; one promise per
-   * preference-list replica that resolves when that replica (or, with
-   * `hintsCountTowardConsistency`, its stand-in) holds them durably.
+   * Sends records of one partition to its replicas — the old and the new
+   * set's members, while it moves; one attempt per replica that resolves
+   * when that replica (or, with `hintsCountTowardConsistency`, its stand-in)
+   * holds them durably.
    *
    * - This node: applied to the local store.
    * - A reachable replica: written over the internode API; if that fails, a
@@ -655,31 +711,30 @@ export class Coordinator implements KvService {
    *   HRW ranking (the stand-in), which delivers them when the replica is
    *   back; with no stand-in this node keeps the hint.
    */
-  #replicate(records: readonly StoredRecord[], partition: number): Promise<unknown>[] {
-    const map = this.#map;
-    const prefs = map.preferenceList(partition);
+  #replicate(records: readonly StoredRecord[], replicas: Replicas): MemberAttempt<unknown>[] {
+    const { placement, partition, sets } = replicas;
     const selfId = this.#membership.selfId;
-    const standIns = map
+    const standIns = placement.next
       .ranking(partition)
-      .slice(prefs.length)
-      .filter((id) => this.#reachable(id));
-    const out: Promise<unknown>[] = [];
-    for (const id of prefs) {
+      .filter((id) => !sets.all.includes(id) && this.#reachable(id));
+    const out: MemberAttempt<unknown>[] = [];
+    for (const id of sets.all) {
       if (this.#reachable(id)) {
         const p = this.#writeOn(id, records);
         if (id !== selfId) {
           this.#track(p.catch(() => this.#keepHintLocally(id, records)));
         }
-        out.push(p);
+        out.push({ member: id, promise: p });
         continue;
       }
       const standIn = standIns.shift();
       const handed = standIn === undefined ? this.#keepHintLocally(id, records) : this.#hintOn(standIn, id, records);
-      if (this.config.hintsCountTowardConsistency && standIn !== undefined) out.push(handed);
+      if (this.config.hintsCountTowardConsistency && standIn !== undefined) out.push({ member: id, promise: handed });
       else {
         this.#track(handed.catch(() => this.#keepHintLocally(id, records)));
-        out.push(Promise.reject(new Error(`replica ${id} is down`)));
-        out.at(-1)!.catch(() => undefined);
+        const down = Promise.reject(new Error(`replica ${id} is down`));
+        down.catch(() => undefined);
+        out.push({ member: id, promise: down });
       }
     }
     return out;
@@ -737,8 +792,16 @@ export class Coordinator implements KvService {
 
 /** Where a write goes when other nodes replicate its key too. */
 interface Replicas {
+  /** The placement the write started under. */
+  readonly placement: Placement;
   readonly partition: number;
-  readonly prefs: readonly string[];
+  readonly sets: ReplicaSets;
+}
+
+/** The consistency level's count of each replica set: the old set, and the new one while the partition moves. */
+function quorumSets(sets: ReplicaSets, consistency: Consistency): QuorumSet[] {
+  const of = (members: readonly string[]): QuorumSet => ({ members, need: requiredReplicas(consistency, members.length) });
+  return sets.moving ? [of(sets.old), of(sets.next)] : [of(sets.old)];
 }
 
 /** The rejection of `#withinDeadline` when the deadline passed first. */

@@ -22,6 +22,8 @@ export interface JointOutcome<T> {
   /** For the 503 details: the answers and the count of the set furthest from its count. */
   readonly acknowledged: number;
   readonly required: number;
+  /** That set's size. */
+  readonly total: number;
 }
 
 /**
@@ -43,14 +45,14 @@ export function awaitJoint<T>(
     const answered = new Set<string>();
     let settled = 0;
     let done = false;
-    const worst = (): { acknowledged: number; required: number } => {
-      let pick = { acknowledged: 0, required: 0, deficit: -Infinity };
+    const worst = (): { acknowledged: number; required: number; total: number } => {
+      let pick = { acknowledged: 0, required: 0, total: 0, deficit: -Infinity };
       for (const s of sets) {
         const have = s.members.filter((m) => answered.has(m)).length;
         const deficit = s.need - have;
-        if (deficit > pick.deficit) pick = { acknowledged: have, required: s.need, deficit };
+        if (deficit > pick.deficit) pick = { acknowledged: have, required: s.need, total: s.members.length, deficit };
       }
-      return { acknowledged: pick.acknowledged, required: pick.required };
+      return { acknowledged: pick.acknowledged, required: pick.required, total: pick.total };
     };
     const satisfied = (): boolean => sets.every((s) => s.members.filter((m) => answered.has(m)).length >= s.need);
     const finish = (timedOut: boolean): void => {
