@@ -19,7 +19,9 @@ export type ClusterErrorCode =
   /** The component was stopped. */
   | 'STOPPED'
   /** An invalid configuration value. */
-  | 'BAD_CONFIG';
+  | 'BAD_CONFIG'
+  /** This node cannot answer that yet: it is still filling the replicas it takes over (answered 503). */
+  | 'NOT_READY';
 
 export class ClusterError extends Error {
   override readonly name = 'ClusterError';

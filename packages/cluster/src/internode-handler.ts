@@ -1,7 +1,10 @@
 import type { Store, StoredRecord } from '@hearsay/storage';
+import { ClusterError } from './errors.ts';
 import type { HintStore } from './hint-store.ts';
 import type { InternodeRequest } from './internode-messages.ts';
 import { recordBytes } from './peer-client.ts';
+import { encodeRing, type Ring } from './ring.ts';
+import { readStreamPage } from './stream.ts';
 import { scanLocal } from './scan.ts';
 import type { StoreWriteHealth } from './store-health.ts';
 import type { Timers } from './timers.ts';
@@ -25,6 +28,20 @@ export interface InternodeHandlerDeps {
   readonly maxAnswerBytes?: number;
   /** Told whether writes to the store and the hints succeed. */
   readonly storeHealth?: StoreWriteHealth;
+  /** The ownership table's side of the internode API (topology.ts); absent on a node without one. */
+  readonly topology?: InternodeTopology;
+}
+
+/** What the internode routes need of the topology. */
+export interface InternodeTopology {
+  /** Merges a peer's table and answers this node's (after the merge). */
+  exchangeRing(theirs: Ring): Ring;
+  /**
+   * Why this node must not answer reads of these keys (or listings, for
+   * `undefined`) yet: it is filling the replicas it takes over. Undefined
+   * when it may.
+   */
+  notReadable(keys: readonly string[] | undefined): string | undefined;
 }
 
 /**
@@ -42,6 +59,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return { applied: applied.filter(Boolean).length };
       }
       case 'read': {
+        refuseUnreadable(deps.topology?.notReadable(request.keys));
         const records = await deps.store.getRecords(request.keys);
         return { records: fitting(records, maxAnswerBytes).map((r) => r ?? null) };
       }
@@ -50,6 +68,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return { kept };
       }
       case 'scan': {
+        refuseUnreadable(deps.topology?.notReadable(undefined));
         const page = await scanLocal(deps.store, request);
         const records = fitting(page.records, maxAnswerBytes) as StoredRecord[];
         return records.length < page.records.length ? { records, more: true } : page;
@@ -64,12 +83,22 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         const purged = await deps.store.purgeTombstones({ beforeMs, fromBucket: request.fromBucket, toBucket: request.toBucket });
         return { purged };
       }
+      case 'ring': {
+        if (deps.topology === undefined) throw new ClusterError('NOT_READY', 'this node keeps no ownership table');
+        return { ring: encodeRing(deps.topology.exchangeRing(request.ring)) };
+      }
+      case 'stream':
+        return readStreamPage(deps.store, request, maxAnswerBytes);
       default: {
         const never: never = request;
         throw new Error(`unhandled ${String(never)}`);
       }
     }
   };
+}
+
+function refuseUnreadable(reason: string | undefined): void {
+  if (reason !== undefined) throw new ClusterError('NOT_READY', reason);
 }
 
 /** The longest prefix of `records` within `maxBytes`, and at least one. */

@@ -3,6 +3,8 @@ import { ClusterError } from './errors.ts';
 import { internodePackr } from './internode-app.ts';
 import { decodeReadResponse, decodeScanResponse, type InternodeType } from './internode-messages.ts';
 import type { PeerClient, PurgeRequest, ScanRequest, ScanResponse } from './peer.ts';
+import { decodeRing, encodeRing, type Ring } from './ring.ts';
+import { decodeStreamPage, type StreamPage, type StreamRequest } from './stream.ts';
 import type { Timers } from './timers.ts';
 
 /**
@@ -253,6 +255,19 @@ export class InternodePeerClient implements PeerClient {
     const answer = (await this.#call('repair', { message }, signal)) as { message?: unknown } | null;
     if (answer === null || typeof answer !== 'object') throw new ClusterError('PEER_BAD_RESPONSE', 'repair response has the wrong shape');
     return answer.message;
+  }
+
+  async ring(ring: Ring, signal?: AbortSignal): Promise<Ring> {
+    const answer = (await this.#call('ring', { ring: encodeRing(ring) }, signal)) as { ring?: unknown } | null;
+    try {
+      return decodeRing(answer?.ring);
+    } catch (e) {
+      throw new ClusterError('PEER_BAD_RESPONSE', 'ring response holds no valid table', { cause: e });
+    }
+  }
+
+  async stream(request: StreamRequest, signal?: AbortSignal): Promise<StreamPage> {
+    return decodeStreamPage(await this.#call('stream', request, signal));
   }
 
   async purge(request: PurgeRequest): Promise<number> {

@@ -1,5 +1,7 @@
 import type { StoredRecord } from '@hearsay/storage';
 import type { MemberInfo } from './membership.ts';
+import type { Ring } from './ring.ts';
+import type { StreamPage, StreamRequest } from './stream.ts';
 
 /**
  * Internode calls to one other member. Implemented over HTTP
@@ -24,6 +26,10 @@ export interface PeerClient {
    * established the purge rule for the range; resolves with how many went.
    */
   purge(request: PurgeRequest, signal?: AbortSignal): Promise<number>;
+  /** Sends this node's ownership table; resolves with the peer's (both sides merge). */
+  ring(ring: Ring, signal?: AbortSignal): Promise<Ring>;
+  /** A page of every record of a bucket range on the peer (bulk copy of a partition). */
+  stream(request: StreamRequest, signal?: AbortSignal): Promise<StreamPage>;
   /**
    * Optional: whether a write would be taken now (false: the bytes queued
    * for this peer are at their cap, and `write` would fail with
