@@ -142,6 +142,34 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
           },
         },
       },
+      '/v1/admin/decommission': {
+        post: {
+          summary: 'Decommission this node: stream each of its partitions to its next owner, then leave (docs/topology.md)',
+          parameters: [{ name: 'abort', in: 'query', schema: { type: 'string', enum: ['true', 'false'] }, description: '`true` takes back a decommission in progress' }],
+          responses: {
+            202: { description: 'The change is recorded; /v1/cluster shows its progress', content: { 'application/json': { schema: { $ref: '#/components/schemas/Topology' } } } },
+            400: badRequest,
+            404: errorRef('ROUTE_NOT_FOUND: not a cluster node'),
+            405: methodNotAllowed,
+            409: errorRef('BELOW_REPLICATION_FACTOR: fewer owners than the replication factor would remain; CONFLICT: not leaving (abort)'),
+            503: unavailable,
+          },
+        },
+      },
+      '/v1/admin/remove/{node}': {
+        post: {
+          summary: 'Remove a member that is down for good: its partitions are copied to new owners from the other replicas',
+          parameters: [{ name: 'node', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            202: { description: 'The removal is recorded; /v1/cluster shows its progress', content: { 'application/json': { schema: { $ref: '#/components/schemas/Topology' } } } },
+            400: badRequest,
+            404: errorRef('UNKNOWN_MEMBER: no such member; ROUTE_NOT_FOUND: not a cluster node'),
+            405: methodNotAllowed,
+            409: errorRef('MEMBER_ALIVE: the member is alive or suspect; CONFLICT: already gone, or this node'),
+            503: unavailable,
+          },
+        },
+      },
       '/v1/health': {
         get: {
           summary: 'Whether the node serves',
@@ -234,6 +262,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
           required: ['self', 'members'],
           properties: {
             self: { type: 'string' },
+            topology: { $ref: '#/components/schemas/Topology' },
             members: {
               type: 'array',
               items: {
@@ -241,11 +270,28 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
                 required: ['id', 'state', 'http', 'gossip', 'incarnation'],
                 properties: {
                   id: { type: 'string' },
-                  state: { type: 'string', enum: ['alive', 'suspect', 'dead', 'left'] },
+                  state: { type: 'string', enum: ['alive', 'suspect', 'dead', 'left', 'joining', 'leaving'] },
+                  ring: { type: 'string', enum: ['joining', 'normal', 'leaving', 'left', 'removing', 'removed'] },
                   http: { type: 'string' },
                   gossip: { type: 'string' },
                   incarnation: { type: 'integer' },
                 },
+              },
+            },
+          },
+        },
+        Topology: {
+          type: 'object',
+          description: 'The ownership table and the membership change in progress (docs/topology.md)',
+          properties: {
+            epoch: { type: 'string' },
+            ring: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' }, version: { type: 'integer' } } } },
+            change: { type: ['object', 'null'] },
+            transfers: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: { partition: { type: 'integer' }, to: { type: 'string' }, from: { type: 'array', items: { type: 'string' } }, state: { type: 'string', enum: ['waiting', 'streaming', 'done'] } },
               },
             },
           },
