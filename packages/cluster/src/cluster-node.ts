@@ -26,6 +26,8 @@ import { metricFamily } from './prom-text.ts';
 import { StoreWriteHealth } from './store-health.ts';
 import { createRepairRange, createRepairResponder } from './repair-adapter.ts';
 import { realTimers, type Timers } from './timers.ts';
+import { DEFAULT_TOPOLOGY_CONFIG, Topology, type TopologyEvent, type TopologyExit } from './topology.ts';
+import type { TopologyPersistence } from './topology-store.ts';
 
 export interface ClusterConfig {
   /** Replicas per partition, capped at the member count. Default 3. */
@@ -75,6 +77,12 @@ export interface ClusterConfig {
   readonly peerMaxQueuedBytes: number;
   /** Nonces of recent internode requests remembered to refuse replays (about 100 bytes each). Default 100 000. */
   readonly maxNonces: number;
+  /** Topology: how often the ownership table is compared with the members' and the next step of a change taken. Default 1000 ms. */
+  readonly ringSyncIntervalMs: number;
+  /** Topology: bytes per second of records streamed into this node when it takes partitions over; 0 = unlimited. Default 32 MiB/s. */
+  readonly streamRateLimitBytesPerSec: number;
+  /** Topology: records per stream page (a page also stays within a quarter of `internodeMaxBodyBytes`). Default 4096. */
+  readonly streamPageRecords: number;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -98,7 +106,25 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   internodeMaxBodyBytes: DEFAULT_MAX_INTERNODE_BODY_BYTES,
   peerMaxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
   maxNonces: DEFAULT_MAX_NONCES,
+  ringSyncIntervalMs: DEFAULT_TOPOLOGY_CONFIG.ringSyncIntervalMs,
+  streamRateLimitBytesPerSec: DEFAULT_TOPOLOGY_CONFIG.streamRateLimitBytesPerSec,
+  streamPageRecords: DEFAULT_TOPOLOGY_CONFIG.streamPageRecords,
 };
+
+/** What a node process needs for membership changes (docs/topology.md). */
+export interface ClusterTopologyOptions {
+  /** Where the ownership table and the progress of a fill live (`fileTopologyPersistence(<data dir>/ring.json)`). */
+  readonly persistence: TopologyPersistence;
+  /** The node was started with seeds: without a ring entry it joins the cluster they lead to (else it founds one). */
+  readonly seeds: boolean;
+  /** `--replace`: this new data dir takes over the member with the store's node id. */
+  readonly replace?: boolean;
+  /** This node's gossip address, kept in its ring entry (restart seeds for the others). */
+  readonly gossipAddress?: string;
+  readonly onEvent?: (event: TopologyEvent) => void;
+  /** Called once when the node must stop: decommissioned (exit 0), removed or replaced (exit 1). */
+  readonly onExit?: (exit: TopologyExit) => void;
+}
 
 export interface ClusterNodeOptions {
   /** This node's store (its `nodeId` is the member id). */
@@ -133,6 +159,13 @@ export interface ClusterNodeOptions {
    * replication together never hold more than its cap. None: no budget.
    */
   readonly load?: LoadLimits;
+  /**
+   * Membership changes with streaming (docs/topology.md): the ownership
+   * table kept in sync with the other members. Absent: every member the
+   * view lists that is not `left` owns partitions, and nothing is streamed
+   * (tests with a fixed member set).
+   */
+  readonly topology?: ClusterTopologyOptions;
 }
 
 export interface ClusterNode {
@@ -146,6 +179,8 @@ export interface ClusterNode {
   readonly hints: HintStore;
   readonly handoff: HintedHandoff;
   readonly antiEntropy: AntiEntropy;
+  /** The topology, when `options.topology` was given. */
+  readonly topology: Topology | undefined;
   readonly config: ClusterConfig;
   /** Loads the hint store and starts hinted handoff and background repair. */
   start(): Promise<void>;
@@ -176,6 +211,9 @@ export function validateClusterConfig(config: ClusterConfig, bucketBits: number)
   positive('internodeMaxBodyBytes', MIN_INTERNODE_BODY_BYTES);
   positive('peerMaxQueuedBytes');
   positive('maxNonces');
+  positive('ringSyncIntervalMs');
+  positive('streamRateLimitBytesPerSec', 0);
+  positive('streamPageRecords');
   if (config.partitionBits > bucketBits) {
     throw new ClusterError('BAD_CONFIG', `partitionBits ${config.partitionBits} exceeds the store's bucketBits ${bucketBits}`);
   }
@@ -249,6 +287,39 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     ].join('\n')}\n${internodeMetrics(stats)}`;
   };
 
+  const repairRange =
+    options.repairRange ??
+    createRepairRange(store, timers, {
+      ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
+      ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
+    });
+  const t = options.topology;
+  const topology: Topology | undefined =
+    t === undefined
+      ? undefined
+      : new Topology({
+          store,
+          membership,
+          peers: peerFactory,
+          timers,
+          persistence: t.persistence,
+          repairRange,
+          seeds: t.seeds,
+          config: {
+            partitionBits: config.partitionBits,
+            replicationFactor: config.replicationFactor,
+            ringSyncIntervalMs: config.ringSyncIntervalMs,
+            streamRateLimitBytesPerSec: config.streamRateLimitBytesPerSec,
+            streamPageRecords: config.streamPageRecords,
+          },
+          onError,
+          cleanup: (signal) => antiEntropy.handOffForeign(signal),
+          ...(t.replace === undefined ? {} : { replace: t.replace }),
+          ...(t.gossipAddress === undefined ? {} : { gossipAddress: t.gossipAddress }),
+          ...(t.onEvent === undefined ? {} : { onEvent: t.onEvent }),
+          ...(t.onExit === undefined ? {} : { onExit: t.onExit }),
+        });
+
   const coordinator: Coordinator = new Coordinator({
     store,
     membership,
@@ -258,6 +329,12 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     onError,
     storeHealth,
     extraMetrics: peerMetrics,
+    ...(topology === undefined
+      ? {}
+      : {
+          ownership: topology,
+          admin: (request) => (request.type === 'decommission' ? topology.decommission({ abort: request.abort }) : topology.remove(request.node)),
+        }),
     config: {
       replicationFactor: config.replicationFactor,
       partitionBits: config.partitionBits,
@@ -267,18 +344,15 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     },
     repair: (o) => antiEntropy.runAll(o),
   });
-  const antiEntropy = new AntiEntropy({
+  const antiEntropy: AntiEntropy = new AntiEntropy({
     store,
     membership,
     peers: peerFactory,
     timers,
     partitionMap: () => coordinator.partitionMap,
-    repairRange:
-      options.repairRange ??
-      createRepairRange(store, timers, {
-        ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
-        ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
-      }),
+    placement: () => coordinator.placement,
+    ...(topology === undefined ? {} : { mayDrop: (p: number) => topology.mayDrop(p) }),
+    repairRange,
     onError,
     config: { partitionIntervalMs: config.repairPartitionIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs },
   });
@@ -299,6 +373,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     tombstoneGraceMs: config.tombstoneGraceMs,
     maxAnswerBytes: batchBytes,
     storeHealth,
+    ...(topology === undefined ? {} : { topology }),
   });
   const internalApp = createInternodeApp({
     handle: handleInternode,
@@ -321,16 +396,18 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     hints,
     handoff,
     antiEntropy,
+    topology,
     config,
     async start() {
       if (started) return;
       started = true;
       await hints.open();
+      await topology?.start();
       handoff.start();
       antiEntropy.start();
     },
     async stop() {
-      await Promise.all([handoff.stop(), antiEntropy.stop()]);
+      await Promise.all([handoff.stop(), antiEntropy.stop(), topology?.stop()]);
       await coordinator.stop();
     },
   };

@@ -3,6 +3,8 @@ import type { LoadLimits } from '@hearsay/http';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
+import { Topology, type TopologyEvent, type TopologyExit } from './topology.ts';
+import type { TopologyPersistence } from './topology-store.ts';
 import { connectGossip, type GossipMembership } from './gossip-membership.ts';
 import type { HintsDb } from './hint-store.ts';
 import { ClusterKeys, toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
@@ -52,6 +54,18 @@ export interface ClusterServiceOptions {
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** The node's request-body budget, shared by public PUTs and internode requests (the CLI's `LoadLimits`). */
   readonly load?: LoadLimits;
+  /**
+   * Membership changes with streaming (docs/topology.md): where the
+   * ownership table lives (`fileTopologyPersistence(<data dir>/ring.json)`),
+   * `--replace`, and what to do with its log lines and its exit. Absent:
+   * every member gossip lists that is not `left` owns partitions, at once.
+   */
+  readonly topology?: {
+    readonly persistence: TopologyPersistence;
+    readonly replace?: boolean;
+    readonly onEvent?: (event: TopologyEvent) => void;
+    readonly onExit?: (exit: TopologyExit) => void;
+  };
 }
 
 export interface ClusterService {
@@ -79,11 +93,14 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
   const key = toClusterKeys(options.clusterKey);
   const derive = gossipKeyDeriver();
   const keyring = key === undefined ? undefined : new Keyring(key.all.map(derive));
+  // A restarted node also joins through the members of the ownership table it saved (its last view).
+  const saved = await options.topology?.persistence.load();
+  const seeds = [...new Set([...options.gossip.seeds, ...Topology.seedsOf(saved, store.nodeId)])];
   const gossip = await startGossip({
     id: store.nodeId,
     host: options.gossip.host,
     port: options.gossip.port,
-    seeds: options.gossip.seeds,
+    seeds,
     label: 'hearsay',
     ...(options.gossip.advertiseHost === undefined ? {} : { advertiseHost: options.gossip.advertiseHost }),
     ...(keyring === undefined ? {} : { keyring }),
@@ -95,7 +112,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     http: options.httpUrl,
     keyCount: () => store.stats().keys,
     timers: realTimers,
-    expectPeers: options.gossip.seeds.length > 0,
+    expectPeers: seeds.length > 0,
   });
   options.watchGossip?.(gossip, membership);
   const stopFollowingKeys = key === undefined || keyring === undefined ? () => undefined : followKeys(key, keyring, derive);
@@ -110,6 +127,18 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
       ...(options.config === undefined ? {} : { config: options.config }),
       ...(options.onError === undefined ? {} : { onError: options.onError }),
       ...(options.load === undefined ? {} : { load: options.load }),
+      ...(options.topology === undefined
+        ? {}
+        : {
+            topology: {
+              persistence: options.topology.persistence,
+              seeds: seeds.length > 0,
+              gossipAddress: gossip.localAddress,
+              ...(options.topology.replace === undefined ? {} : { replace: options.topology.replace }),
+              ...(options.topology.onEvent === undefined ? {} : { onEvent: options.topology.onEvent }),
+              ...(options.topology.onExit === undefined ? {} : { onExit: options.topology.onExit }),
+            },
+          }),
       ...(options.fetch === undefined
         ? {}
         : {

@@ -1,4 +1,5 @@
 import {
+  type AdminRequest,
   handedOverPutOptions,
   insufficientReplicas,
   ServiceError,
@@ -85,6 +86,8 @@ export interface CoordinatorDeps {
    * Default: every member the view lists that is not `left` (`staticOwnership`).
    */
   readonly ownership?: Ownership;
+  /** Runs membership operations (`POST /v1/admin/...`); absent, the node has none. */
+  readonly admin?: (request: AdminRequest) => Promise<Record<string, unknown>>;
 }
 
 export interface CoordinatorCounters {
@@ -141,6 +144,8 @@ export class Coordinator implements KvService {
   readonly #onError: (what: string, error: unknown) => void;
   readonly #storeHealth: StoreWriteHealth | undefined;
   readonly #extraMetrics: (() => string) | undefined;
+  /** Membership operations (KvService.admin), when this node has a topology. */
+  declare readonly admin?: (request: AdminRequest) => Promise<Record<string, unknown>>;
   readonly #ownership: Ownership;
   readonly #ownsOwnership: boolean;
   #placement: Placement;
@@ -169,6 +174,14 @@ export class Coordinator implements KvService {
     this.#onError = deps.onError ?? (() => undefined);
     this.#storeHealth = deps.storeHealth;
     this.#extraMetrics = deps.extraMetrics;
+    if (deps.admin !== undefined) {
+      const run = deps.admin;
+      const admin = async (request: AdminRequest): Promise<Record<string, unknown>> => {
+        if (this.#stopped) throw new ServiceError('UNAVAILABLE', 'the node is shutting down');
+        return run(request);
+      };
+      Object.defineProperty(this, 'admin', { value: admin, enumerable: true });
+    }
     this.#ownsOwnership = deps.ownership === undefined;
     this.#ownership =
       deps.ownership ??

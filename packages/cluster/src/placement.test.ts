@@ -126,16 +126,20 @@ describe('derivePlacement', () => {
 });
 
 describe('covered', () => {
+  const old = ['a', 'b', 'd'];
   it.each([
-    { old: ['a', 'b', 'c'], reached: ['a'], ok: false, why: 'one of three: a write on the other two is missed' },
-    { old: ['a', 'b', 'c'], reached: ['a', 'b'], ok: true, why: 'two of three: every majority includes one of them' },
-    { old: ['a', 'b', 'c', 'd', 'e'], reached: ['a', 'b'], ok: false, why: 'two of five' },
-    { old: ['a', 'b', 'c', 'd', 'e'], reached: ['a', 'b', 'c'], ok: true, why: 'three of five' },
-    { old: ['a', 'b'], reached: ['a'], ok: true, why: 'one of two: a majority of two is both' },
-    { old: ['a'], reached: [], ok: false, why: 'the only owner not reached' },
-    { old: [], reached: [], ok: true, why: 'nobody owned the partition: nothing was acknowledged' },
-  ])('$why', ({ old, reached, ok }) => {
-    expect(covered(old, new Set(reached))).toBe(ok);
+    { t: { old, displaced: 'd', sources: ['d', 'a', 'b'] }, reached: ['d'], ok: true, why: 'a join or decommission: the displaced member alone is enough' },
+    { t: { old, displaced: 'd', sources: ['d', 'a', 'b'] }, reached: ['a'], ok: false, why: 'one other old member is not: a write on d and b is missed' },
+    { t: { old, displaced: 'd', sources: ['d', 'a', 'b'] }, reached: ['a', 'b'], ok: true, why: 'the displaced member down: every majority of the old set includes a or b' },
+    { t: { old, displaced: 'd', sources: ['a', 'b'] }, reached: ['a'], ok: false, why: 'a removal: one survivor of three is not enough' },
+    { t: { old, displaced: 'd', sources: ['a', 'b'] }, reached: ['a', 'b'], ok: true, why: 'a removal: both survivors' },
+    { t: { old: ['a', 'b', 'c', 'd', 'e'], displaced: 'e', sources: ['a', 'b', 'c', 'd'] }, reached: ['a', 'b'], ok: false, why: 'RF 5, removal: two survivors leave a majority of the old set out' },
+    { t: { old: ['a', 'b', 'c', 'd', 'e'], displaced: 'e', sources: ['a', 'b', 'c', 'd'] }, reached: ['a', 'b', 'c'], ok: true, why: 'RF 5, removal: three survivors' },
+    { t: { old: ['a', 'b'], displaced: undefined, sources: ['a', 'b'] }, reached: ['a'], ok: true, why: 'the set only grows: any one source' },
+    { t: { old: ['a', 'b'], displaced: undefined, sources: ['a', 'b'] }, reached: [], ok: false, why: 'the set only grows, but no source reached yet' },
+    { t: { old: [], displaced: undefined, sources: [] }, reached: [], ok: true, why: 'nobody owned the partition: nothing was acknowledged' },
+  ])('$why', ({ t, reached, ok }) => {
+    expect(covered(t, new Set(reached))).toBe(ok);
   });
 });
 

@@ -187,16 +187,36 @@ export function derivePlacement(ring: Ring, options: PlacementOptions): Placemen
   };
 }
 
+/** The placement of a map with no change in progress: its members all own partitions. */
+export function stablePlacement(map: PartitionMap): Placement {
+  const ring = new Map<string, RingEntry>(map.members.map((id) => [id, { id, status: 'normal', version: 1, by: id, instance: '', gossip: '' }]));
+  return derivePlacement(ring, { partitionBits: map.partitionBits, replicationFactor: Math.max(1, map.replicationFactor) });
+}
+
 /**
- * Whether copying from `reached` (members of the old set the gainer copied
- * from) gives the gainer every write acknowledged on a majority of the old
- * set: true when fewer than a majority of the old set were left out. An
- * empty old set (nobody owned the partition, so nobody acknowledged a
- * write) needs no source.
+ * Whether a gainer that copied from `reached` holds what a majority of the
+ * new set must answer for (docs/topology.md): every write acknowledged on a
+ * majority W of the old set is seen by a majority R of the new set — through
+ * a member of R in W, or through the gainer, which holds what its sources
+ * held.
+ *
+ *  - The displaced member reached: enough. A W that misses every old member
+ *    R includes must include the displaced one (R and W are majorities of
+ *    sets that differ in one member).
+ *  - No displaced member (the set only grows): any source. R and W always
+ *    share an old member; the copy is for completeness.
+ *  - Otherwise (the displaced member is dead or being removed): fewer than
+ *    a majority of the old set left out, so every W includes a source.
+ *  - Nobody to copy from (the first owner of a new cluster; or every old
+ *    owner being removed): nothing acknowledged can be had.
  */
-export function covered(old: readonly string[], reached: ReadonlySet<string>): boolean {
-  const missed = old.filter((id) => !reached.has(id)).length;
-  return old.length === 0 || missed < requiredReplicas('quorum', old.length);
+export function covered(transfer: Pick<PartitionTransfer, 'old' | 'displaced' | 'sources'>, reached: ReadonlySet<string>): boolean {
+  if (transfer.sources.length === 0) return true;
+  if (reached.size === 0) return false;
+  if (transfer.displaced === undefined) return true;
+  if (reached.has(transfer.displaced)) return true;
+  const missed = transfer.old.filter((id) => !reached.has(id)).length;
+  return missed < requiredReplicas('quorum', transfer.old.length);
 }
 
 /**

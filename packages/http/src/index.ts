@@ -15,6 +15,7 @@ export type {
   RepairLine,
   RepairOptions,
   KvService,
+  AdminRequest,
   ServiceErrorCode,
   ServiceErrorDetails,
 } from './service.ts';

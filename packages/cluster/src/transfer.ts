@@ -1,0 +1,116 @@
+import { TokenBucket } from '@hearsay/repair';
+import type { Store } from '@hearsay/storage';
+import type { RepairRange } from './anti-entropy.ts';
+import type { PeerClient } from './peer.ts';
+import { recordBytes } from './peer-client.ts';
+import { sleep, type Timers } from './timers.ts';
+
+/**
+ * Filling one partition a node takes over (docs/topology.md, step 3): a
+ * bulk copy of every record from one source (internode `stream` pages
+ * applied with `applyMany`), then repair sessions with the next sources until
+ * those reached are enough (the displaced member alone is; otherwise a
+ * majority of the old set must not be left out). Records
+ * written meanwhile arrive through ordinary replication: last-write-wins
+ * makes the order irrelevant.
+ */
+
+export interface FillDeps {
+  readonly store: Store;
+  /** The client of a member that is reachable now; undefined when it is not. */
+  readonly peer: (id: string) => PeerClient | undefined;
+  readonly repairRange: RepairRange;
+  readonly timers: Timers;
+  /** Shared by every fill of this node: bytes of stream pages. */
+  readonly limiter: StreamLimiter;
+  /** Records per stream page (the responder also bounds its bytes). */
+  readonly pageRecords: number;
+  readonly onError?: (what: string, error: unknown) => void;
+}
+
+export interface FillRequest {
+  readonly partition: number;
+  readonly fromBucket: number;
+  readonly toBucket: number;
+  /** In order of preference for the bulk copy. */
+  readonly sources: readonly string[];
+  /** Whether the sources reached so far suffice (`covered` of placement.ts); repair sessions stop there. */
+  readonly enough: (reached: ReadonlySet<string>) => boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface FillResult {
+  /** Sources whose records this node now holds (copy or repair session completed). */
+  readonly reached: ReadonlySet<string>;
+  readonly keys: number;
+  readonly bytes: number;
+}
+
+/** The byte-rate limit of streaming (`streamRateLimitBytesPerSec`); 0 = unlimited. */
+export class StreamLimiter {
+  readonly #bucket: TokenBucket | undefined;
+  readonly #timers: Timers;
+  constructor(bytesPerSec: number, timers: Timers) {
+    this.#timers = timers;
+    this.#bucket = bytesPerSec > 0 ? new TokenBucket(bytesPerSec, bytesPerSec, timers.nowMs()) : undefined;
+  }
+
+  /** Takes `bytes` and waits as long as the rate says. */
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    const waitMs = this.#bucket?.take(bytes, this.#timers.nowMs()) ?? 0;
+    if (waitMs > 0) await sleep(this.#timers, waitMs, signal);
+  }
+}
+
+export async function fillPartition(deps: FillDeps, request: FillRequest): Promise<FillResult> {
+  const reached = new Set<string>();
+  let keys = 0;
+  let bytes = 0;
+  const { partition, fromBucket, toBucket, signal } = request;
+  for (const source of request.sources) {
+    signal?.throwIfAborted();
+    const peer = deps.peer(source);
+    if (peer === undefined) continue;
+    try {
+      let position: { bucket: number; after?: string } | null = { bucket: fromBucket };
+      while (position !== null) {
+        signal?.throwIfAborted();
+        const page = await peer.stream(
+          { fromBucket: position.bucket, toBucket, limit: deps.pageRecords, ...(position.after === undefined ? {} : { after: position.after }) },
+          signal,
+        );
+        if (page.records.length > 0) await deps.store.applyMany(page.records);
+        const pageBytes = page.records.reduce((n, r) => n + recordBytes(r), 0);
+        keys += page.records.length;
+        bytes += pageBytes;
+        if (page.next !== null && (page.next.bucket < position.bucket || page.next.bucket >= toBucket)) {
+          throw new Error(`stream from ${source} went backwards or out of range`);
+        }
+        position = page.next;
+        await deps.limiter.take(pageBytes, signal);
+      }
+      reached.add(source);
+      break;
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      deps.onError?.(`copying partition ${partition} from ${source}`, e);
+    }
+  }
+  for (const source of request.sources) {
+    if (reached.has(source)) continue;
+    if (reached.size > 0 && request.enough(reached)) break;
+    signal?.throwIfAborted();
+    const peer = deps.peer(source);
+    if (peer === undefined) continue;
+    try {
+      const r = await deps.repairRange({ partition, fromBucket, toBucket, peerId: source, peer, ...(signal === undefined ? {} : { signal }) });
+      keys += r.keysReceived;
+      bytes += r.bytesReceived;
+      reached.add(source);
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      deps.onError?.(`repairing partition ${partition} with ${source}`, e);
+    }
+  }
+  return { reached, keys, bytes };
+}
