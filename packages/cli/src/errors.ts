@@ -35,6 +35,10 @@ export const CLI_ERROR_CODES = {
   TLS_INVALID: 'TLS_INVALID',
   /** The cluster key file holds no usable key. */
   CLUSTER_KEY_INVALID: 'CLUSTER_KEY_INVALID',
+  /** `decommission` or `remove` did not finish within `--timeout-s` (the change goes on). */
+  TIMEOUT: 'TIMEOUT',
+  /** No member answers (to follow a decommission after the node exited). */
+  UNREACHABLE: 'UNREACHABLE',
 } as const;
 
 export const EXIT_OK = 0;

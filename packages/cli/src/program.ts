@@ -3,6 +3,7 @@ import { HearsayError } from '@hearsay/client';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerKeyCommand } from './commands/key.ts';
 import { registerKvCommands } from './commands/kv.ts';
+import { registerMembershipCommands } from './commands/membership.ts';
 import { registerRepairCommand } from './commands/repair.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerStatusCommand } from './commands/status.ts';
@@ -43,6 +44,7 @@ export function createProgram(context: CommandContext): Command {
   registerRepairCommand(program, context);
   registerTokenCommand(program, context);
   registerKeyCommand(program, context);
+  registerMembershipCommands(program, context);
   return program;
 }
 
