@@ -83,6 +83,8 @@ export interface ClusterConfig {
   readonly streamRateLimitBytesPerSec: number;
   /** Topology: records per stream page (a page also stays within a quarter of `internodeMaxBodyBytes`). Default 4096. */
   readonly streamPageRecords: number;
+  /** Topology: partitions a node fills at once when it takes partitions over. Default 4. */
+  readonly transferConcurrency: number;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -109,6 +111,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   ringSyncIntervalMs: DEFAULT_TOPOLOGY_CONFIG.ringSyncIntervalMs,
   streamRateLimitBytesPerSec: DEFAULT_TOPOLOGY_CONFIG.streamRateLimitBytesPerSec,
   streamPageRecords: DEFAULT_TOPOLOGY_CONFIG.streamPageRecords,
+  transferConcurrency: DEFAULT_TOPOLOGY_CONFIG.transferConcurrency,
 };
 
 /** What a node process needs for membership changes (docs/topology.md). */
@@ -214,6 +217,7 @@ export function validateClusterConfig(config: ClusterConfig, bucketBits: number)
   positive('ringSyncIntervalMs');
   positive('streamRateLimitBytesPerSec', 0);
   positive('streamPageRecords');
+  positive('transferConcurrency');
   if (config.partitionBits > bucketBits) {
     throw new ClusterError('BAD_CONFIG', `partitionBits ${config.partitionBits} exceeds the store's bucketBits ${bucketBits}`);
   }
@@ -311,6 +315,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
             ringSyncIntervalMs: config.ringSyncIntervalMs,
             streamRateLimitBytesPerSec: config.streamRateLimitBytesPerSec,
             streamPageRecords: config.streamPageRecords,
+            transferConcurrency: config.transferConcurrency,
           },
           onError,
           cleanup: (signal) => antiEntropy.handOffForeign(signal),

@@ -36,6 +36,8 @@ export interface TopologyConfig {
   readonly streamRateLimitBytesPerSec: number;
   /** Records per stream page (the source also bounds a page's bytes). Default 4096. */
   readonly streamPageRecords: number;
+  /** Partitions filled at once (each from its own sources). Default 4. */
+  readonly transferConcurrency: number;
 }
 
 export const DEFAULT_TOPOLOGY_CONFIG: TopologyConfig = {
@@ -44,7 +46,11 @@ export const DEFAULT_TOPOLOGY_CONFIG: TopologyConfig = {
   ringSyncIntervalMs: 1000,
   streamRateLimitBytesPerSec: 32 * 1024 * 1024,
   streamPageRecords: 4096,
+  transferConcurrency: 4,
 };
+
+/** Filled partitions between two saves of the progress. */
+const SAVE_EVERY = 16;
 
 /** Why a node stops on its own. */
 export type TopologyExitCode =
@@ -164,8 +170,8 @@ export class Topology implements Ownership, InternodeTopology {
   #synced = false;
   #replace: Set<number> | undefined;
   #transfer: { change: string; epoch: string; done: Set<number> } | undefined;
-  /** The partition being filled now, for `/v1/cluster`. */
-  #filling: number | undefined;
+  /** The partitions being filled now, for `/v1/cluster`. */
+  readonly #filling = new Set<number>();
   #worker: Promise<void> | undefined;
   #workerAbort: AbortController | undefined;
   #retryAtMs = 0;
@@ -755,7 +761,7 @@ export class Topology implements Ownership, InternodeTopology {
       })
       .finally(() => {
         this.#worker = undefined;
-        this.#filling = undefined;
+        this.#filling.clear();
         this.#publish();
         this.#kick();
       });
@@ -774,42 +780,33 @@ export class Topology implements Ownership, InternodeTopology {
   }
 
   async #fillTransfers(placement: Placement, change: ActiveChange): Promise<void> {
-    const started = this.#transfer!.done.size;
-    if (started === 0) {
-      this.#event('info', `streaming ${placement.transfersTo(this.#selfId).length} partitions for the ${change.kind} of ${change.subject}`, { change: change.key });
+    const progress = this.#transfer!;
+    const mine = placement.transfersTo(this.#selfId).filter((t) => !progress.done.has(t.partition));
+    if (progress.done.size === 0) {
+      this.#event('info', `streaming ${mine.length} partitions for the ${change.kind} of ${change.subject}`, { change: change.key });
     }
-    let failed = 0;
-    for (const t of placement.transfersTo(this.#selfId)) {
-      if (this.#stopped || this.#placement.epoch !== placement.epoch || this.#placement.change?.key !== change.key) return;
-      const progress = this.#transfer;
-      if (progress === undefined || progress.change !== change.key || progress.done.has(t.partition)) continue;
-      if (!(await this.#fillOne(t.partition, t.sources, (reached) => covered(t, reached)))) {
-        failed++;
-        continue;
-      }
-      progress.done.add(t.partition);
-      await this.#save();
-    }
+    const current = (): boolean => !this.#stopped && this.#placement.epoch === placement.epoch && this.#placement.change?.key === change.key && this.#transfer === progress;
+    const failed = await this.#fillAll(
+      mine.map((t) => ({ partition: t.partition, sources: t.sources, enough: (reached: ReadonlySet<string>) => covered(t, reached) })),
+      current,
+      (p) => progress.done.add(p),
+    );
+    if (!current()) return;
     if (failed > 0) this.#retryAtMs = this.#deps.timers.nowMs() + this.config.ringSyncIntervalMs;
     else this.#event('info', `streamed every partition for the ${change.kind} of ${change.subject}`, { change: change.key });
   }
 
   async #fillReplacement(): Promise<void> {
     const replace = this.#replace!;
-    let failed = 0;
-    for (const p of this.#partitionsToReplace()) {
-      if (this.#stopped) return;
-      if (replace.has(p)) continue;
-      const sets = this.#placement.sets(p);
-      const sources = sets.all.filter((id) => id !== this.#selfId && !this.#placement.removing.has(id));
-      // Every other replica: a write acknowledged by the old member and one other is only on that one.
-      if (!(await this.#fillOne(p, sources, (reached) => sources.every((id) => reached.has(id))))) {
-        failed++;
-        continue;
-      }
-      replace.add(p);
-      await this.#save();
-    }
+    const work = this.#partitionsToReplace()
+      .filter((p) => !replace.has(p))
+      .map((p) => {
+        const sources = this.#placement.sets(p).all.filter((id) => id !== this.#selfId && !this.#placement.removing.has(id));
+        // Every other replica: a write acknowledged by the old member and one other is only on that one.
+        return { partition: p, sources, enough: (reached: ReadonlySet<string>) => sources.every((id) => reached.has(id)) };
+      });
+    const failed = await this.#fillAll(work, () => !this.#stopped, (p) => replace.add(p));
+    if (this.#stopped) return;
     if (failed > 0) {
       this.#retryAtMs = this.#deps.timers.nowMs() + this.config.ringSyncIntervalMs;
       return;
@@ -820,11 +817,46 @@ export class Topology implements Ownership, InternodeTopology {
     for (const l of [...this.#listeners]) l();
   }
 
+  /**
+   * Fills `work`, `transferConcurrency` partitions at once, while `current()`;
+   * `done(p)` records each filled one (published at once, saved every
+   * `SAVE_EVERY` partitions and at the end: the records themselves are
+   * durable before a partition counts, so a lost progress mark only means
+   * copying that partition again). Returns how many could not be filled.
+   */
+  async #fillAll(
+    work: readonly { partition: number; sources: readonly string[]; enough: (reached: ReadonlySet<string>) => boolean }[],
+    current: () => boolean,
+    done: (partition: number) => void,
+  ): Promise<number> {
+    let next = 0;
+    let failed = 0;
+    let unsaved = 0;
+    const lane = async (): Promise<void> => {
+      while (next < work.length && current()) {
+        const item = work[next++]!;
+        if (!(await this.#fillOne(item.partition, item.sources, item.enough))) {
+          failed++;
+          continue;
+        }
+        if (!current()) return;
+        done(item.partition);
+        this.#publish();
+        if (++unsaved >= SAVE_EVERY) {
+          unsaved = 0;
+          await this.#save();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.config.transferConcurrency) }, lane));
+    if (unsaved > 0 && current()) await this.#save();
+    return failed;
+  }
+
   /** Fills one partition from `sources`; true when `enough(reached)`. */
   async #fillOne(partition: number, sources: readonly string[], enough: (reached: ReadonlySet<string>) => boolean): Promise<boolean> {
     const range = this.#placement.current.bucketRange(partition, this.#deps.store.bucketBits);
-    this.#filling = partition;
-    this.#publish();
+    this.#filling.add(partition);
     const result = await fillPartition(this.#fillDeps(), {
       partition,
       fromBucket: range.fromBucket,
@@ -833,6 +865,7 @@ export class Topology implements Ownership, InternodeTopology {
       enough,
       ...(this.#workerAbort === undefined ? {} : { signal: this.#workerAbort.signal }),
     });
+    this.#filling.delete(partition);
     this.#totals.keysStreamed += result.keys;
     this.#totals.bytesStreamed += result.bytes;
     if (!enough(result.reached) || (sources.length > 0 && result.reached.size === 0)) return false;
@@ -905,7 +938,7 @@ export class Topology implements Ownership, InternodeTopology {
       let state: TransferView['state'] = 'waiting';
       if (t.to === this.#selfId) {
         if (this.#transfer?.change === change.key && this.#transfer.done.has(t.partition)) state = 'done';
-        else if (this.#filling === t.partition) state = 'streaming';
+        else if (this.#filling.has(t.partition)) state = 'streaming';
       } else {
         if (!progress.has(t.to)) progress.set(t.to, parseProgress(members.get(t.to)?.xfer));
         const p = progress.get(t.to);

@@ -289,7 +289,9 @@ export async function runTopologySeed(seed: number): Promise<TopologySeedReport>
         const cut = [live[first], two ? live[(first + 1) % live.length] : undefined].filter((n): n is SimNode => n !== undefined);
         if (cut.length === 0) return;
         log(`${cut.map((n) => n.id).join(' and ')} miss writes for ${lastsMs} ms`);
-        sim.nodeNet.partition([cut.map((n) => n.nodeAddress), sim.nodes.filter((n) => !cut.includes(n)).map((n) => n.nodeAddress)]);
+        const known = new Set(sim.nodeNet.addresses());
+        const rest = sim.nodes.filter((n) => !cut.includes(n) && known.has(n.nodeAddress));
+        sim.nodeNet.partition([cut.map((n) => n.nodeAddress), rest.map((n) => n.nodeAddress)]);
         sim.scheduler.after(lastsMs, () => sim.nodeNet.heal());
       });
     }
