@@ -506,7 +506,17 @@ describe('GET /metrics and /v1/openapi.json', () => {
       components: { schemas: { Error: { properties: { error: { properties: { code: { enum: string[] } } } } } } };
     };
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/metrics', '/v1/cluster', '/v1/health', '/v1/kv', '/v1/kv/{key}', '/v1/openapi.json', '/v1/repair']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/metrics',
+      '/v1/admin/decommission',
+      '/v1/admin/remove/{node}',
+      '/v1/cluster',
+      '/v1/health',
+      '/v1/kv',
+      '/v1/kv/{key}',
+      '/v1/openapi.json',
+      '/v1/repair',
+    ]);
     expect(Object.keys(doc.paths['/v1/kv/{key}']!).sort()).toEqual(['delete', 'get', 'head', 'put']);
     expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(HTTP_ERROR_STATUS).sort());
   });
