@@ -51,7 +51,7 @@ export interface PartitionTransfer {
   readonly displaced: string | undefined;
   /**
    * Members of O to copy from, in order: the displaced member first unless it
-   * is being removed, then the rest of O; never a member being removed.
+   * is being removed, then the rest of O by id; never a member being removed.
    */
   readonly sources: readonly string[];
   /** The old set, for `covered`. */
@@ -158,7 +158,8 @@ export function derivePlacement(ring: Ring, options: PlacementOptions): Placemen
         gained.forEach((to, i) => {
           const displaced = displacedAll[i];
           const first = displaced !== undefined && !removing.has(displaced) ? [displaced] : [];
-          const sources = [...first, ...s.old.filter((id) => id !== displaced && !removing.has(id))];
+          // The rest by id, not by rank: consecutive partitions then share their sources, and one bulk copy covers them.
+          const sources = [...first, ...s.old.filter((id) => id !== displaced && !removing.has(id)).sort()];
           out.push({ partition: p, to, displaced, sources, old: s.old });
         });
       }

@@ -51,6 +51,21 @@ export const DEFAULT_TOPOLOGY_CONFIG: TopologyConfig = {
 
 /** Filled partitions between two saves of the progress. */
 const SAVE_EVERY = 16;
+/** Partitions one bulk copy covers at most (a run of consecutive partitions with the same sources). */
+const RUN_PARTITIONS_MAX = 64;
+
+/** `work` cut into runs of consecutive partitions with the same sources, each at most `max` long. */
+export function runsOf<T extends { readonly partition: number; readonly sources: readonly string[] }>(work: readonly T[], max: number): T[][] {
+  const runs: T[][] = [];
+  for (const w of [...work].sort((a, b) => a.partition - b.partition)) {
+    const run = runs.at(-1);
+    const prev = run?.at(-1);
+    const same = prev !== undefined && prev.partition + 1 === w.partition && prev.sources.length === w.sources.length && prev.sources.every((id, i) => id === w.sources[i]);
+    if (run !== undefined && same && run.length < max) run.push(w);
+    else runs.push([w]);
+  }
+  return runs;
+}
 
 /** Why a node stops on its own. */
 export type TopologyExitCode =
@@ -801,7 +816,7 @@ export class Topology implements Ownership, InternodeTopology {
     const work = this.#partitionsToReplace()
       .filter((p) => !replace.has(p))
       .map((p) => {
-        const sources = this.#placement.sets(p).all.filter((id) => id !== this.#selfId && !this.#placement.removing.has(id));
+        const sources = this.#placement.sets(p).all.filter((id) => id !== this.#selfId && !this.#placement.removing.has(id)).sort();
         // Every other replica: a write acknowledged by the old member and one other is only on that one.
         return { partition: p, sources, enough: (reached: ReadonlySet<string>) => sources.every((id) => reached.has(id)) };
       });
@@ -818,31 +833,55 @@ export class Topology implements Ownership, InternodeTopology {
   }
 
   /**
-   * Fills `work`, `transferConcurrency` partitions at once, while `current()`;
-   * `done(p)` records each filled one (published at once, saved every
-   * `SAVE_EVERY` partitions and at the end: the records themselves are
-   * durable before a partition counts, so a lost progress mark only means
-   * copying that partition again). Returns how many could not be filled.
+   * Fills `work`: runs of consecutive partitions with the same sources
+   * (one bulk copy each), `transferConcurrency` runs at once, while
+   * `current()`; `done(p)` records each filled partition (published at once,
+   * saved every `SAVE_EVERY` partitions and at the end: the records
+   * themselves are durable before a partition counts, so a lost progress
+   * mark only means copying that partition again). Returns how many
+   * partitions could not be filled.
    */
   async #fillAll(
     work: readonly { partition: number; sources: readonly string[]; enough: (reached: ReadonlySet<string>) => boolean }[],
     current: () => boolean,
     done: (partition: number) => void,
   ): Promise<number> {
+    const runs = runsOf(work, RUN_PARTITIONS_MAX);
     let next = 0;
     let failed = 0;
     let unsaved = 0;
+    const bucketBits = this.#deps.store.bucketBits;
     const lane = async (): Promise<void> => {
-      while (next < work.length && current()) {
-        const item = work[next++]!;
-        if (!(await this.#fillOne(item.partition, item.sources, item.enough))) {
-          failed++;
-          continue;
+      while (next < runs.length && current()) {
+        const run = runs[next++]!;
+        const sources = run[0]!.sources;
+        const parts = run.map((w) => ({ partition: w.partition, enough: w.enough, ...this.#placement.current.bucketRange(w.partition, bucketBits) }));
+        for (const p of parts) this.#filling.add(p.partition);
+        let result: Awaited<ReturnType<typeof fillPartition>>;
+        try {
+          result = await fillPartition(this.#fillDeps(), {
+            parts,
+            sources,
+            ...(this.#workerAbort === undefined ? {} : { signal: this.#workerAbort.signal }),
+          });
+        } finally {
+          for (const p of parts) this.#filling.delete(p.partition);
         }
+        this.#totals.keysStreamed += result.keys;
+        this.#totals.bytesStreamed += result.bytes;
         if (!current()) return;
-        done(item.partition);
+        for (const part of parts) {
+          const reached = result.reached.get(part.partition) ?? new Set<string>();
+          if (!part.enough(reached) || (sources.length > 0 && reached.size === 0)) {
+            failed++;
+            continue;
+          }
+          this.#totals.partitionsFilled++;
+          done(part.partition);
+          unsaved++;
+        }
         this.#publish();
-        if (++unsaved >= SAVE_EVERY) {
+        if (unsaved >= SAVE_EVERY) {
           unsaved = 0;
           await this.#save();
         }
@@ -851,26 +890,6 @@ export class Topology implements Ownership, InternodeTopology {
     await Promise.all(Array.from({ length: Math.max(1, this.config.transferConcurrency) }, lane));
     if (unsaved > 0 && current()) await this.#save();
     return failed;
-  }
-
-  /** Fills one partition from `sources`; true when `enough(reached)`. */
-  async #fillOne(partition: number, sources: readonly string[], enough: (reached: ReadonlySet<string>) => boolean): Promise<boolean> {
-    const range = this.#placement.current.bucketRange(partition, this.#deps.store.bucketBits);
-    this.#filling.add(partition);
-    const result = await fillPartition(this.#fillDeps(), {
-      partition,
-      fromBucket: range.fromBucket,
-      toBucket: range.toBucket,
-      sources,
-      enough,
-      ...(this.#workerAbort === undefined ? {} : { signal: this.#workerAbort.signal }),
-    });
-    this.#filling.delete(partition);
-    this.#totals.keysStreamed += result.keys;
-    this.#totals.bytesStreamed += result.bytes;
-    if (!enough(result.reached) || (sources.length > 0 && result.reached.size === 0)) return false;
-    this.#totals.partitionsFilled++;
-    return true;
   }
 
   /** Whether every gainer of the active change reported every partition done. */

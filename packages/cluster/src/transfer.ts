@@ -28,20 +28,31 @@ export interface FillDeps {
   readonly onError?: (what: string, error: unknown) => void;
 }
 
-export interface FillRequest {
+/** One partition of a fill and what suffices for it. */
+export interface FillPart {
   readonly partition: number;
   readonly fromBucket: number;
   readonly toBucket: number;
-  /** In order of preference for the bulk copy. */
-  readonly sources: readonly string[];
   /** Whether the sources reached so far suffice (`covered` of placement.ts); repair sessions stop there. */
   readonly enough: (reached: ReadonlySet<string>) => boolean;
+}
+
+/**
+ * Consecutive partitions (one contiguous bucket range) with the same
+ * sources: one bulk copy covers them all, then each gets the repair
+ * sessions it still needs. A new cluster's joiners and a replacement fill
+ * long runs this way with a few requests instead of one per partition.
+ */
+export interface FillRequest {
+  readonly parts: readonly FillPart[];
+  /** In order of preference for the bulk copy. */
+  readonly sources: readonly string[];
   readonly signal?: AbortSignal;
 }
 
 export interface FillResult {
-  /** Sources whose records this node now holds (copy or repair session completed). */
-  readonly reached: ReadonlySet<string>;
+  /** Per partition: the sources whose records this node now holds (copy or repair session completed). */
+  readonly reached: ReadonlyMap<number, ReadonlySet<string>>;
   readonly keys: number;
   readonly bytes: number;
 }
@@ -63,10 +74,16 @@ export class StreamLimiter {
 }
 
 export async function fillPartition(deps: FillDeps, request: FillRequest): Promise<FillResult> {
-  const reached = new Set<string>();
+  const { parts, signal } = request;
+  const first = parts[0];
+  const last = parts.at(-1);
+  if (first === undefined || last === undefined) return { reached: new Map(), keys: 0, bytes: 0 };
+  const fromBucket = first.fromBucket;
+  const toBucket = last.toBucket;
+  const label = parts.length === 1 ? `partition ${first.partition}` : `partitions ${first.partition}-${last.partition}`;
+  let bulk: string | undefined;
   let keys = 0;
   let bytes = 0;
-  const { partition, fromBucket, toBucket, signal } = request;
   for (const source of request.sources) {
     signal?.throwIfAborted();
     const peer = deps.peer(source);
@@ -89,28 +106,40 @@ export async function fillPartition(deps: FillDeps, request: FillRequest): Promi
         position = page.next;
         await deps.limiter.take(pageBytes, signal);
       }
-      reached.add(source);
+      bulk = source;
       break;
     } catch (e) {
       if (signal?.aborted) throw e;
-      deps.onError?.(`copying partition ${partition} from ${source}`, e);
+      deps.onError?.(`copying ${label} from ${source}`, e);
     }
   }
-  for (const source of request.sources) {
-    if (reached.has(source)) continue;
-    if (reached.size > 0 && request.enough(reached)) break;
-    signal?.throwIfAborted();
-    const peer = deps.peer(source);
-    if (peer === undefined) continue;
-    try {
-      const r = await deps.repairRange({ partition, fromBucket, toBucket, peerId: source, peer, ...(signal === undefined ? {} : { signal }) });
-      keys += r.keysReceived;
-      bytes += r.bytesReceived;
-      reached.add(source);
-    } catch (e) {
-      if (signal?.aborted) throw e;
-      deps.onError?.(`repairing partition ${partition} with ${source}`, e);
+  const reachedByPartition = new Map<number, ReadonlySet<string>>();
+  for (const part of parts) {
+    const reached = new Set<string>(bulk === undefined ? [] : [bulk]);
+    for (const source of request.sources) {
+      if (reached.has(source)) continue;
+      if (reached.size > 0 && part.enough(reached)) break;
+      signal?.throwIfAborted();
+      const peer = deps.peer(source);
+      if (peer === undefined) continue;
+      try {
+        const r = await deps.repairRange({
+          partition: part.partition,
+          fromBucket: part.fromBucket,
+          toBucket: part.toBucket,
+          peerId: source,
+          peer,
+          ...(signal === undefined ? {} : { signal }),
+        });
+        keys += r.keysReceived;
+        bytes += r.bytesReceived;
+        reached.add(source);
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        deps.onError?.(`repairing partition ${part.partition} with ${source}`, e);
+      }
     }
+    reachedByPartition.set(part.partition, reached);
   }
-  return { reached, keys, bytes };
+  return { reached: reachedByPartition, keys, bytes };
 }
