@@ -597,7 +597,9 @@ export class Topology implements Ownership, InternodeTopology {
       .then((r) => {
         if (r.failed === 0) this.#cleanedEpoch = epoch;
       })
-      .catch((e: unknown) => this.#deps.onError?.('handing off partitions this node no longer replicates', e))
+      .catch((e: unknown) => {
+        if (!abort.signal.aborted) this.#deps.onError?.('handing off partitions this node no longer replicates', e);
+      })
       .finally(() => {
         this.#cleaning = undefined;
       });

@@ -3,6 +3,7 @@ import type { Store } from '@hearsay/storage';
 import type { RepairRange } from './anti-entropy.ts';
 import type { PeerClient } from './peer.ts';
 import { recordBytes } from './peer-client.ts';
+import type { StreamPage } from './stream.ts';
 import { sleep, type Timers } from './timers.ts';
 
 /**
@@ -89,21 +90,24 @@ export async function fillPartition(deps: FillDeps, request: FillRequest): Promi
     const peer = deps.peer(source);
     if (peer === undefined) continue;
     try {
-      let position: { bucket: number; after?: string } | null = { bucket: fromBucket };
-      while (position !== null) {
+      const ask = (position: { bucket: number; after?: string }): Promise<StreamPage> =>
+        peer.stream({ fromBucket: position.bucket, toBucket, limit: deps.pageRecords, ...(position.after === undefined ? {} : { after: position.after }) }, signal);
+      // The next page is asked for while this one is applied: the source's reads overlap this node's writes.
+      let from = fromBucket;
+      let pending: Promise<StreamPage> | undefined = ask({ bucket: fromBucket });
+      while (pending !== undefined) {
         signal?.throwIfAborted();
-        const page = await peer.stream(
-          { fromBucket: position.bucket, toBucket, limit: deps.pageRecords, ...(position.after === undefined ? {} : { after: position.after }) },
-          signal,
-        );
+        const page: StreamPage = await pending;
+        if (page.next !== null && (page.next.bucket < from || page.next.bucket >= toBucket)) {
+          throw new Error(`stream from ${source} went backwards or out of range`);
+        }
+        pending = page.next === null ? undefined : ask(page.next);
+        pending?.catch(() => undefined);
+        if (page.next !== null) from = page.next.bucket;
         if (page.records.length > 0) await deps.store.applyMany(page.records);
         const pageBytes = page.records.reduce((n, r) => n + recordBytes(r), 0);
         keys += page.records.length;
         bytes += pageBytes;
-        if (page.next !== null && (page.next.bucket < position.bucket || page.next.bucket >= toBucket)) {
-          throw new Error(`stream from ${source} went backwards or out of range`);
-        }
-        position = page.next;
         await deps.limiter.take(pageBytes, signal);
       }
       bulk = source;
