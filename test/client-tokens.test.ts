@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HearsayClient, type FetchLike } from '@hearsay/client';
-import { createApp, createLocalService, createToken, parseAuthFile } from '@hearsay/http';
+import { createApp, createToken, parseAuthFile } from '@hearsay/http';
+import { createLocalService } from '@hearsay/service';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

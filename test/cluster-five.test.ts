@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpTransport, InternodePeerClient, realTimers } from '@hearsay/cluster';
+import { backgroundClock } from '@hearsay/clock';
+import { createHttpTransport, InternodePeerClient } from '@hearsay/cluster';
 import { aliveMembers, api, freePorts, get, internodeTls, put, TestCluster, TestNode, until } from './cluster-processes.ts';
 
 let cluster: TestCluster;
@@ -81,8 +82,8 @@ describe('a node with another cluster key', () => {
 
   it('cannot write through the internode API: its signed requests are refused', async () => {
     const peer = new InternodePeerClient(
-      createHttpTransport({ baseUrl: cluster.nodes[0]!.url, targetId: cluster.nodes[0]!.id, clusterKey: 'another-secret', timers: realTimers, ...internodeTls() }),
-      { timers: realTimers },
+      createHttpTransport({ baseUrl: cluster.nodes[0]!.url, targetId: cluster.nodes[0]!.id, clusterKey: 'another-secret', clock: backgroundClock, ...internodeTls() }),
+      { clock: backgroundClock },
     );
     await expect(peer.scan({ prefix: '', limit: 1 })).rejects.toMatchObject({ code: 'PEER_UNAUTHORIZED' });
     const unsigned = await api(`${cluster.nodes[0]!.url}/internal/write`, { method: 'POST', body: new Uint8Array([0x90]) });

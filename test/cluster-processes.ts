@@ -19,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { nodeFetch } from '@hearsay/client/node';
-import { createHttpTransport, InternodePeerClient, realTimers, type InternodeTls } from '@hearsay/cluster';
+import { backgroundClock } from '@hearsay/clock';
+import { createHttpTransport, InternodePeerClient, type InternodeTls } from '@hearsay/cluster';
 import { createToken } from '@hearsay/http';
 import type { StoredRecord } from '@hearsay/storage';
 import { CliProcess, until as untilWithin, withDeadline as withDeadlineOf } from './support/processes.ts';
@@ -315,8 +316,8 @@ export async function metric(node: TestNode, name: string): Promise<number | und
  * coordinator assembles from several.
  */
 export async function localRecords(node: TestNode, prefix: string): Promise<StoredRecord[]> {
-  const peer = new InternodePeerClient(createHttpTransport({ baseUrl: node.url, targetId: node.id, clusterKey: node.clusterKey, timers: realTimers, ...internodeTls() }), {
-    timers: realTimers,
+  const peer = new InternodePeerClient(createHttpTransport({ baseUrl: node.url, targetId: node.id, clusterKey: node.clusterKey, clock: backgroundClock, ...internodeTls() }), {
+    clock: backgroundClock,
     timeoutMs: 10_000,
   });
   const records: StoredRecord[] = [];

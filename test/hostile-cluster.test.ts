@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpTransport, InternodePeerClient, realTimers } from '@hearsay/cluster';
+import { backgroundClock } from '@hearsay/clock';
+import { createHttpTransport, InternodePeerClient } from '@hearsay/cluster';
 import { localRecords, metric, TestCluster, until, type TestNode } from './cluster-processes.ts';
 
 const KEY = 'hostile-cluster-secret';
@@ -93,8 +94,8 @@ describe('hostile traffic against a 3-node cluster', () => {
       return fetch(url, init);
     };
     const client = new InternodePeerClient(
-      createHttpTransport({ baseUrl: n1.url, targetId: n1.id, clusterKey: KEY, timers: realTimers, fetch: recording }),
-      { timers: realTimers },
+      createHttpTransport({ baseUrl: n1.url, targetId: n1.id, clusterKey: KEY, clock: backgroundClock, fetch: recording }),
+      { clock: backgroundClock },
     );
     const record = { key: 'replay/k', value: new TextEncoder().encode('v1'), version: { ms: Date.now(), counter: 0, node: 'n1' }, tombstone: false };
     await client.write([record]);

@@ -17,7 +17,7 @@ import { ROOT, until, withDeadline, type LogLine } from './support/processes.ts'
 
 const run = promisify(execFile);
 const WAITS = { deadlineMs: 60_000, pollMs: 100 };
-const PACKAGES = ['cli', 'client', 'cluster', 'gossip', 'http', 'repair', 'sim', 'storage'];
+const PACKAGES = ['cli', 'client', 'clock', 'cluster', 'gossip', 'http', 'repair', 'service', 'sim', 'storage'];
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 
 let tmp: string;
@@ -87,6 +87,8 @@ describe('the packed packages installed with npm outside the workspace', () => {
     ['gossip', "a knows b's http address: http://127.0.0.1:7001"],
     ['repair', 'true true'],
     ['http', '200 hello'],
+    ['service', 'PRECONDITION_FAILED 412'],
+    ['clock', '3 beats'],
     ['cluster', '204 200 hello'],
   ];
   it.each(examples)('runs the @hearsay/%s README example as plain JavaScript on node', async (pkg, printed) => {

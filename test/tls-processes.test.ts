@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { connect, createSecureContext } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFetch } from '@hearsay/client/node';
-import { ClusterKeys, createHttpTransport, InternodePeerClient, realTimers } from '@hearsay/cluster';
+import { backgroundClock } from '@hearsay/clock';
+import { ClusterKeys, createHttpTransport, InternodePeerClient } from '@hearsay/cluster';
 import { freePorts, Proc, runCli, until } from './cluster-processes.ts';
 import { makeCa, makeCertificate, type TestCa, type TestCertificate } from './support/tls.ts';
 
@@ -165,8 +166,8 @@ describe('TLS between nodes, certificate reload and key rotation', () => {
     const peer = async (key: string, cert: TestCertificate | undefined) => {
       const context = await contextOf(cert);
       return new InternodePeerClient(
-        createHttpTransport({ baseUrl: n1.url, targetId: 'n1', timers: realTimers, clusterKey: key, tls: { secureContext: () => context } }),
-        { timers: realTimers, timeoutMs: 10_000 },
+        createHttpTransport({ baseUrl: n1.url, targetId: 'n1', clock: backgroundClock, clusterKey: key, tls: { secureContext: () => context } }),
+        { clock: backgroundClock, timeoutMs: 10_000 },
       );
     };
     const scan = { prefix: 'tls/', limit: 10 };
@@ -216,8 +217,8 @@ describe('TLS between nodes, certificate reload and key rotation', () => {
     // The old key is refused now.
     const context = createSecureContext({ ca: await readFile(ca.caFile), cert: await readFile(certs.client.certFile), key: await readFile(certs.client.keyFile) });
     const stale = new InternodePeerClient(
-      createHttpTransport({ baseUrl: n2.url, targetId: 'n2', timers: realTimers, clusterKey: new ClusterKeys([KEY_A]), tls: { secureContext: () => context } }),
-      { timers: realTimers, timeoutMs: 10_000 },
+      createHttpTransport({ baseUrl: n2.url, targetId: 'n2', clock: backgroundClock, clusterKey: new ClusterKeys([KEY_A]), tls: { secureContext: () => context } }),
+      { clock: backgroundClock, timeoutMs: 10_000 },
     );
     await expect(stale.scan({ prefix: '', limit: 1 })).rejects.toMatchObject({ code: 'PEER_UNAUTHORIZED' });
   });

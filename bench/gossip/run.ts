@@ -5,17 +5,23 @@
 //   pnpm bench:gossip --n=100,1000     only these cluster sizes (rounds, traffic)
 //   pnpm bench:gossip --part=rounds|traffic|detection
 //   pnpm bench:gossip --part=traffic --modes=pull   only these modes (traffic; rounds needs all three)
+//   pnpm bench:gossip --part=real [--n=10,50,100] [--runs=6] [--phases=join,crash,restart,broadcast]
+//                                      real sockets, beside memberlist 0.2.2 (real.ts; not part of the default run)
 //
 // Prints, beside each of our figures, a baseline from the same run and the ratio:
 //  - rounds to 100%: the bound log2(N) + ln(N) (single-target push, Pittel 1987);
-//  - detection: SWIM without Lifeguard (awareness off, fixed suspicion timeout)
-//    and Cassandra's phi-accrual detector (detector: 'phi'), same network.
-// The harness lives with the gossip package's simulation tests (relative import:
-// bench/ is not a workspace package).
+//  - detection: our protocol with memberlist's suspicion timeouts (suspicionMult 4),
+//    SWIM without Lifeguard (awareness off, fixed suspicion timeout) and
+//    Cassandra's phi-accrual detector (detector: 'phi'), same network;
+//  - real sockets (--part=real): memberlist 0.2.2 itself, run in the same
+//    invocation, alternating with ours (real.ts).
+// The simulation harness comes from the gossip package's testing entry point
+// (`@hearsay/gossip/testing`), as any other user of it would import it.
 
 import { percentile } from '@hearsay/sim';
 import type { DisseminationMode, GossipTuning, PacketMessage } from '@hearsay/gossip';
-import { packetBytes, SimCluster } from '../../packages/gossip/test/sim/harness.ts';
+import { packetBytes, SimCluster } from '@hearsay/gossip/testing';
+import { benchReal } from './real.ts';
 
 const args = process.argv.slice(2);
 const part = args.find((a) => a.startsWith('--part='))?.slice('--part='.length);
@@ -168,6 +174,7 @@ interface DetectionResult {
 
 const BASELINES: Record<string, Partial<GossipTuning>> = {
   'SWIM + Lifeguard (ours)': {},
+  "memberlist's timeouts (suspicionMult 4)": { suspicionMult: 4, suspicionFloorMult: 0 },
   'SWIM without Lifeguard': { awarenessMaxMultiplier: 1, suspicionMaxTimeoutMult: 1 },
   'phi accrual (Cassandra)': { detector: 'phi' },
 };
@@ -237,4 +244,15 @@ console.log(`# bench/gossip — seed ${SEED}, Node ${process.version}, ${process
 if (part === undefined || part === 'rounds') benchRounds();
 if (part === undefined || part === 'traffic') benchTraffic();
 if (part === undefined || part === 'detection') benchDetection();
+if (part === 'real') {
+  const arg = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  await benchReal({
+    sizes: (arg('n') ?? '10,50,100').split(',').map(Number),
+    runs: Number(arg('runs') ?? 6),
+    phases: (arg('phases') ?? 'join,crash,restart,broadcast').split(','),
+    settleMs: Number(arg('settle-ms') ?? 5000),
+    idleMs: Number(arg('idle-ms') ?? 10_000),
+    seed: SEED,
+  });
+}
 console.log(`\ntotal ${secs(started)} s`);

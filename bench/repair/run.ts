@@ -26,16 +26,14 @@
  *   pnpm bench:repair [--keys 1000000] [--value-bytes 100] [--store classic|memory] [--no-ranges]
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-// The bench is not a workspace package, so it imports the packages' public
-// entry points by path (the root has no @hearsay/repair or @hearsay/storage link).
+import { MemoryLevel } from 'memory-level';
 import { bucketOf, hashKey, openStore } from '@hearsay/storage';
-import type { Store, StoredRecord } from '@hearsay/storage';
-import { createMemoryPeer, partitionBucketRange, runRepairSession } from '@hearsay/repair';
-import type { RepairPeer, RepairProgress, RepairStats } from '@hearsay/repair';
+import type { LevelLike, Store, StoredRecord } from '@hearsay/storage';
+import { addRepairStats, createMemoryPeer, emptyRepairStats, partitionBucketRange, runRepairSession } from '@hearsay/repair';
+import type { RepairPeer, SessionProgress, RepairStats } from '@hearsay/repair';
 
 const { values: args } = parseArgs({
   options: {
@@ -82,9 +80,7 @@ function valueBytes(random: () => number): Uint8Array {
 
 async function openReplica(dir: string | undefined, nodeId: string): Promise<Store> {
   if (dir !== undefined) return openStore({ location: dir, bucketBits: BUCKET_BITS });
-  const require = createRequire(new URL('../../packages/repair/package.json', import.meta.url));
-  const { MemoryLevel } = require('memory-level') as { MemoryLevel: new () => unknown };
-  return openStore({ db: new MemoryLevel() as never, nodeId, bucketBits: BUCKET_BITS });
+  return openStore({ db: new MemoryLevel() as unknown as LevelLike, nodeId, bucketBits: BUCKET_BITS });
 }
 
 /** Bucket membership of every key, for the whole-buckets baseline (no store reads). */
@@ -179,7 +175,7 @@ interface Measured {
 
 /** A peer that samples memory at every message, for the session's peak. */
 function sampledPeer(store: Store, sample: () => void): RepairPeer {
-  const inner = createMemoryPeer(store, { nowMs: () => performance.now() });
+  const inner = createMemoryPeer(store, { clock: { now: () => performance.now() } });
   return {
     async request(body) {
       sample();
@@ -190,11 +186,6 @@ function sampledPeer(store: Store, sample: () => void): RepairPeer {
   };
 }
 
-const zeroStats = (): RepairStats => ({
-  bucketsCompared: 0, bucketsDiffered: 0, nodesCompared: 0, entriesSummarized: 0, keysSent: 0, keysReceived: 0,
-  keysApplied: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0, durationMs: 0, waitedMs: 0,
-});
-
 async function measure(a: Store, b: Store, ranges: readonly [number, number][]): Promise<Measured> {
   gc();
   const used = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
@@ -202,7 +193,7 @@ async function measure(a: Store, b: Store, ranges: readonly [number, number][]):
   let peak = baseline;
   const sample = (): void => { peak = Math.max(peak, used()); };
   const peer = sampledPeer(b, sample);
-  const total = zeroStats();
+  const total = emptyRepairStats();
   const phaseMs = { open: 0, tree: 0, exchange: 0 };
   let maxSessionMs = 0;
   // Full GCs at progress events (so the peak is per step) are timed and left out of every time figure.
@@ -215,7 +206,7 @@ async function measure(a: Store, b: Store, ranges: readonly [number, number][]):
     let exchangeAt: { at: number; gc: number } | undefined;
     const r = await runRepairSession({
       local: a, remote: peer, fromBucket, toBucket,
-      onProgress: (p: RepairProgress) => {
+      onProgress: (p: SessionProgress) => {
         sample();
         if (p.phase === 'compare') treeAt ??= mark();
         if (p.phase === 'exchange') exchangeAt ??= mark();
@@ -231,7 +222,7 @@ async function measure(a: Store, b: Store, ranges: readonly [number, number][]):
     phaseMs.open += span(start, treeAt ?? end);
     if (treeAt !== undefined) phaseMs.tree += span(treeAt, exchangeAt ?? end);
     if (exchangeAt !== undefined) phaseMs.exchange += span(exchangeAt, end);
-    for (const k of Object.keys(total) as (keyof RepairStats)[]) total[k] += r.stats[k];
+    addRepairStats(total, r.stats);
     maxSessionMs = Math.max(maxSessionMs, span(start, end));
   }
   const wallMs = performance.now() - started - gcMs;

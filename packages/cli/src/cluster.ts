@@ -12,7 +12,7 @@ import {
   type TopologyExit,
 } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
-import type { AdminRequest, GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/http';
+import type { AdminRequest, GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/service';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { NodeService, ServiceFactory } from './node.ts';

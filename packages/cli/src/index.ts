@@ -1,7 +1,7 @@
 export { startNode, createLocalNodeService, DEFAULT_DRAIN_TIMEOUT_MS, STORE_SUBDIR } from './node.ts';
 export type { NodeOptions, RunningNode, NodeService, ServiceFactory, ServiceFactoryContext } from './node.ts';
 export { createProgram, runCli, CLI_VERSION } from './program.ts';
-export type { CommandContext } from './program.ts';
+export type { CommandContext } from './commands/context.ts';
 export type { CliIo, Output } from './io.ts';
 export { createLogger, LOG_LEVELS } from './logger.ts';
 export { formatLogLine, type FormatOptions } from './log-format.ts';

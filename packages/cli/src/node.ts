@@ -8,7 +8,6 @@ import { join, resolve as resolvePath } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import {
   createApp,
-  createLocalService,
   DEFAULT_LIMITS,
   DEFAULT_SERVER_LIMITS,
   guardServer,
@@ -19,11 +18,11 @@ import {
   type AppOptions,
   type HealthCheck,
   type HearsayApp,
-  type KvService,
   type ServerLimits,
   type SecurityReport,
   type TokenVerifier,
 } from '@hearsay/http';
+import { createLocalService, type KvService } from '@hearsay/service';
 import { isStorageError, openStore, type Store } from '@hearsay/storage';
 import { Counter } from 'prom-client';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
@@ -193,7 +192,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     // A repair's progress stream may be quiet longer than the stall timeout; the client's disconnect stops it.
     if (request.method === 'POST' && request.url?.startsWith('/v1/repair') === true) response.on('timeout', keepOpen);
     if (listener === undefined) {
-      response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_SERVING","message":"starting"}}');
+      response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' }).end('{"error":{"code":"NOT_SERVING","message":"starting"}}');
       return;
     }
     void listener(request, response);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
 
-/** `--http-port` reads `HEARSAY_HTTP_PORT` when the flag is not given (DESIGN.md "CLI"). */
+/** `--http-port` reads `HEARSAY_HTTP_PORT` when the flag is not given (docs/cli.md). */
 export function envVarOf(longFlag: string): string {
   return `HEARSAY_${longFlag.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`;
 }

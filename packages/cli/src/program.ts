@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { HearsayError } from '@hearsay/client';
+import type { CommandContext } from './commands/context.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerKeyCommand } from './commands/key.ts';
 import { registerKvCommands } from './commands/kv.ts';
@@ -13,12 +14,6 @@ import { processIo, type CliIo } from './io.ts';
 import { isFalseWord } from './options.ts';
 
 export const CLI_VERSION = '0.1.0';
-
-/** What a command's action needs besides its options; `exitCode` is what the run returns. */
-export interface CommandContext {
-  readonly io: CliIo;
-  exitCode: number;
-}
 
 /** The `hearsay` program. */
 export function createProgram(context: CommandContext): Command {

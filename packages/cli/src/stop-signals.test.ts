@@ -35,7 +35,7 @@ describe('onStopSignals', () => {
       onDuplicate: (signal) => events.push(`duplicate ${signal}`),
       onForce: (signal) => events.push(`force ${signal}`),
       duplicateWindowMs: 1_000,
-      now: () => nowMs,
+      clock: { now: () => nowMs, setTimer: () => () => undefined },
       env: {},
     });
     return { events, setNow: (ms) => (nowMs = ms) };

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { backgroundClock, type Clock } from '@hearsay/clock';
 
 /**
  * How a long-running command (`hearsay start`, `hearsay dev`) learns that it
@@ -31,8 +32,8 @@ export interface StopSignalsOptions {
   readonly launcherPollMs?: number;
   /** Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
-  /** Default: `Date.now`. */
-  readonly now?: () => number;
+  /** Time for the duplicate window and the launcher polls. Default: `backgroundClock` of `@hearsay/clock` (its timers never keep the process alive). */
+  readonly clock?: Clock;
 }
 
 export type StopReason =
@@ -50,10 +51,10 @@ export interface StopSignals {
 
 export function onStopSignals(options: StopSignalsOptions): StopSignals {
   const windowMs = options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? backgroundClock;
   let firstAtMs: number | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    const nowMs = now();
+    const nowMs = clock.now();
     if (firstAtMs === undefined) {
       firstAtMs = nowMs;
       options.onStop({ kind: 'signal', signal });
@@ -65,7 +66,7 @@ export function onStopSignals(options: StopSignalsOptions): StopSignals {
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
 
-  let timer: NodeJS.Timeout | undefined;
+  let cancelPoll: (() => void) | undefined;
   let disposed = false;
   const env = options.env ?? process.env;
   if (process.platform === 'linux' && env.npm_lifecycle_event !== undefined) {
@@ -75,12 +76,12 @@ export function onStopSignals(options: StopSignalsOptions): StopSignals {
         for (const ancestor of chain) {
           if (!(await isRunning(ancestor))) {
             if (disposed || firstAtMs !== undefined) return;
-            firstAtMs = now();
+            firstAtMs = clock.now();
             options.onStop({ kind: 'launcher-exited', pid: ancestor.pid, command: ancestor.command });
             return;
           }
         }
-        if (!disposed) timer = setTimeout(() => void poll(), options.launcherPollMs ?? DEFAULT_LAUNCHER_POLL_MS).unref();
+        if (!disposed) cancelPoll = clock.setTimer(() => void poll(), options.launcherPollMs ?? DEFAULT_LAUNCHER_POLL_MS);
       };
       void poll();
     });
@@ -88,7 +89,7 @@ export function onStopSignals(options: StopSignalsOptions): StopSignals {
   return {
     dispose() {
       disposed = true;
-      if (timer !== undefined) clearTimeout(timer);
+      cancelPoll?.();
       for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     },
   };

@@ -6,7 +6,7 @@ import { HearsayError } from '@hearsay/client';
 import { createProgram, envVarOf, runCli, type CliIo } from '../src/index.ts';
 import { renderStatus } from '../src/commands/status.ts';
 import { planDevCluster } from '../src/commands/dev.ts';
-import { tuningOf } from '../src/commands/start.ts';
+import { tuningOf } from '../src/commands/start-flags.ts';
 import { formatBytes, renderSummary } from '../src/commands/repair.ts';
 import { parseNodeUrl, parsePort, parseSeeds } from '../src/options.ts';
 import { ProgressBar, renderBar } from '../src/progress-bar.ts';

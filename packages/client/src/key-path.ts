@@ -4,7 +4,7 @@ import { CLIENT_ERROR_CODES, HearsayError } from './errors.ts';
  * The path of a key under `/v1/kv/`. Slashes stay readable, except when a
  * segment is `.` or `..`: fetch's URL parser would resolve those (also when
  * percent-encoded), so then every `/` is sent as `%2F`, which the server
- * decodes back to `/` (DESIGN.md: the key is the percent-decoded rest of the
+ * decodes back to `/` (docs/api.md: the key is the percent-decoded rest of the
  * path). Length limits are the server's to enforce (they are configurable).
  */
 export function encodeKeyPath(key: string): string {

@@ -1,5 +1,5 @@
 /**
- * The shapes of HTTP API v1 (DESIGN.md) as the client sees them on the wire.
+ * The shapes of HTTP API v1 (docs/api.md) as the client sees them on the wire.
  * Objects the server may extend carry an index signature so extra fields
  * pass through.
  */

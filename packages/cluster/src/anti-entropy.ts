@@ -1,28 +1,14 @@
-import { ServiceError, type RepairLine, type RepairOptions } from '@hearsay/http';
+import { ServiceError, type RepairLine, type RepairOptions } from '@hearsay/service';
+import { addRepairStats, emptyRepairStats, type RepairResult, type RepairStats } from '@hearsay/repair';
 import type { Store } from '@hearsay/storage';
 import { isReachable, type MembershipView } from './membership.ts';
 import type { PartitionMap } from './partition-map.ts';
 import { stablePlacement, type Placement } from './placement.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 import { ForeignHandoff } from './foreign-handoff.ts';
 import { metricFamily } from './prom-text.ts';
 import { purgeCutoffMs } from './tombstone-purge.ts';
-
-/** What one repair session of one partition with one other replica did. */
-export interface RangeRepairResult {
-  readonly bucketsCompared: number;
-  readonly keysSent: number;
-  readonly keysReceived: number;
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
-  /**
-   * The session's cut-off: both replicas are known to hold the same records
-   * (tombstones included) for every version with `ms` below this, as of the
-   * session's end. Used for the tombstone purge rule.
-   */
-  readonly equalUpToMs: number;
-}
 
 export interface RangeRepairRequest {
   readonly partition: number;
@@ -33,8 +19,12 @@ export interface RangeRepairRequest {
   readonly signal?: AbortSignal;
 }
 
-/** Runs one repair session (rejects when it could not complete). See repair-adapter.ts. */
-export type RepairRange = (request: RangeRepairRequest) => Promise<RangeRepairResult>;
+/**
+ * Runs one repair session of a partition with one other replica and resolves
+ * with `@hearsay/repair`'s own result (rejects when it could not complete).
+ * Its `cutoffMs` feeds the tombstone purge rule. See repair-adapter.ts.
+ */
+export type RepairRange = (request: RangeRepairRequest) => Promise<RepairResult>;
 
 export interface AntiEntropyConfig {
   /** Pause between two partitions in the background (the rate limit). Default 1000 ms. 0 disables background repair. */
@@ -44,10 +34,8 @@ export interface AntiEntropyConfig {
   /**
    * Partitions an on-demand run (`runAll`, `hearsay repair`) repairs at once
    * (background repair stays one partition at a time). Default 4: overlaps
-   * the round trips to peers. Measured on 3 nodes sharing 2 cores, an
-   * in-sync run of 256 partitions is CPU-bound there: `hearsay repair` took
-   * 3.2–4.0 s with 1 and 3.0–3.6 s with 4 (1.8–3.9 s with 8), CLI start
-   * included; hosts with a core per node gain more.
+   * the round trips to peers (docs/benchmarks.md, "hearsay repair across 3
+   * nodes").
    */
   readonly manualConcurrency: number;
 }
@@ -62,7 +50,7 @@ export interface AntiEntropyDeps {
   readonly store: Store;
   readonly membership: MembershipView;
   readonly peers: PeerFactory;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly partitionMap: () => PartitionMap;
   /** Old and new replica sets: a moving partition's tombstones are not purged, and foreign data goes to both sets. Default: `partitionMap` alone. */
   readonly placement?: () => Placement;
@@ -80,11 +68,8 @@ export interface PartitionRepairOutcome {
   readonly repaired: number;
   /** Other replicas that could not be reached or whose session failed. */
   readonly failed: readonly string[];
-  readonly bucketsCompared: number;
-  readonly keysSent: number;
-  readonly keysReceived: number;
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
+  /** The sum of the stats of its sessions that completed (`addRepairStats`). */
+  readonly stats: Readonly<RepairStats>;
   readonly tombstonesPurged: number;
 }
 
@@ -99,7 +84,7 @@ export class AntiEntropy {
   readonly config: AntiEntropyConfig;
   readonly #deps: AntiEntropyDeps;
   #stopped = true;
-  #timer: unknown;
+  #cancelTimer: (() => void) | undefined;
   #cursor = 0;
   /** One session at a time on this node: background and on-demand runs take turns. */
   #lock: Promise<unknown> = Promise.resolve();
@@ -110,10 +95,8 @@ export class AntiEntropy {
   readonly #totals = {
     sessionsOk: 0,
     sessionsFailed: 0,
-    keysSent: 0,
-    keysReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
+    /** Sum over every completed session. */
+    sessions: emptyRepairStats(),
     tombstonesPurged: 0,
     partitionsBackground: 0,
     partitionsManual: 0,
@@ -147,14 +130,14 @@ export class AntiEntropy {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#deps.timers.clearTimeout(this.#timer);
+    this.#cancelTimer?.();
     this.#abort.abort(new Error('stopped'));
     await this.#lock.catch(() => undefined);
   }
 
   #schedule(): void {
     if (this.#stopped || this.config.partitionIntervalMs <= 0) return;
-    this.#timer = this.#deps.timers.setTimeout(() => {
+    this.#cancelTimer = this.#deps.clock.setTimer(() => {
       void this.#backgroundStep().finally(() => this.#schedule());
     }, this.config.partitionIntervalMs);
   }
@@ -164,7 +147,7 @@ export class AntiEntropy {
     const next = owned.find((p) => p >= this.#cursor);
     if (next === undefined) {
       // Once per pass over the owned partitions: hand foreign data on.
-      if (this.#cursor > 0) this.#totals.lastPassMs = this.#deps.timers.nowMs();
+      if (this.#cursor > 0) this.#totals.lastPassMs = this.#deps.clock.now();
       this.#cursor = 0;
       try {
         await this.handOffForeign(this.#abort.signal);
@@ -190,7 +173,7 @@ export class AntiEntropy {
   }
 
   async #repairPartition(partition: number, signal?: AbortSignal): Promise<PartitionRepairOutcome> {
-    const { store, membership, timers } = this.#deps;
+    const { store, membership, clock } = this.#deps;
     const map = this.#deps.partitionMap();
     const replicas = map.preferenceList(partition);
     const { fromBucket, toBucket } = map.bucketRange(partition, store.bucketBits);
@@ -199,21 +182,17 @@ export class AntiEntropy {
       replicas: replicas.length,
       repaired: 0,
       failed: [] as string[],
-      bucketsCompared: 0,
-      keysSent: 0,
-      keysReceived: 0,
-      bytesSent: 0,
-      bytesReceived: 0,
+      stats: emptyRepairStats(),
       tombstonesPurged: 0,
     };
-    const roundStartMs = timers.nowMs();
+    const roundStartMs = clock.now();
     const others = replicas.filter((id) => id !== membership.selfId);
     const cutoffs: number[] = [];
     const session = async (peerId: string): Promise<{ ok: boolean; received: number }> => {
       signal?.throwIfAborted();
       const member = membership.members().find((m) => m.id === peerId);
       if (member === undefined || !isReachable(member)) return { ok: false, received: 0 };
-      const startedAtMs = timers.nowMs();
+      const startedAtMs = clock.now();
       try {
         const r = await this.#deps.repairRange({
           partition,
@@ -223,17 +202,10 @@ export class AntiEntropy {
           peer: this.#deps.peers(member),
           ...(signal === undefined ? {} : { signal }),
         });
-        this.#totals.keysSent += r.keysSent;
-        this.#totals.keysReceived += r.keysReceived;
-        this.#totals.bytesSent += r.bytesSent;
-        this.#totals.bytesReceived += r.bytesReceived;
-        outcome.bucketsCompared += r.bucketsCompared;
-        outcome.keysSent += r.keysSent;
-        outcome.keysReceived += r.keysReceived;
-        outcome.bytesSent += r.bytesSent;
-        outcome.bytesReceived += r.bytesReceived;
-        cutoffs.push(Math.min(r.equalUpToMs, startedAtMs));
-        return { ok: true, received: r.keysReceived };
+        addRepairStats(this.#totals.sessions, r.stats);
+        addRepairStats(outcome.stats, r.stats);
+        cutoffs.push(Math.min(r.cutoffMs, startedAtMs));
+        return { ok: true, received: r.stats.keysReceived };
       } catch (e) {
         if (signal?.aborted) throw e;
         this.#deps.onError?.(`repair of partition ${partition} with ${peerId}`, e);
@@ -260,7 +232,7 @@ export class AntiEntropy {
     // A partition moving to other replicas is not purged: the new ones are not in this round.
     const moving = this.#deps.placement?.().sets(partition).moving === true;
     const cutoff = complete && !moving
-      ? purgeCutoffMs({ roundStartMs, sessionCutoffsMs: cutoffs, nowMs: timers.nowMs(), graceMs: this.config.tombstoneGraceMs })
+      ? purgeCutoffMs({ roundStartMs, sessionCutoffsMs: cutoffs, nowMs: clock.now(), graceMs: this.config.tombstoneGraceMs })
       : undefined;
     if (cutoff !== undefined) {
       // Every replica purges together: one that kept the tombstones would hand
@@ -292,12 +264,12 @@ export class AntiEntropy {
         ['outcome="failed"', t.sessionsFailed],
       ]),
       ...metricFamily('hearsay_repair_keys_total', 'counter', 'Records repair sent to or received from other replicas.', [
-        ['direction="sent"', t.keysSent],
-        ['direction="received"', t.keysReceived],
+        ['direction="sent"', t.sessions.keysSent],
+        ['direction="received"', t.sessions.keysReceived],
       ]),
       ...metricFamily('hearsay_repair_bytes_total', 'counter', 'Bytes of repair messages, both ways.', [
-        ['direction="sent"', t.bytesSent],
-        ['direction="received"', t.bytesReceived],
+        ['direction="sent"', t.sessions.bytesSent],
+        ['direction="received"', t.sessions.bytesReceived],
       ]),
       ...metricFamily('hearsay_repair_partitions_total', 'counter', 'Partitions repaired, by what started it.', [
         ['trigger="background"', t.partitionsBackground],
@@ -382,75 +354,70 @@ export class AntiEntropy {
    * (CONFLICT otherwise).
    */
   runAll(options: RepairOptions = {}): AsyncIterable<RepairLine> {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
-    return (async function* () {
-      if (self.#manualRunning) throw new ServiceError('CONFLICT', 'a repair is already running on this node');
-      self.#manualRunning = true;
-      const startedAtMs = self.#deps.timers.nowMs();
-      try {
-        // First what this node holds for partitions it does not replicate.
-        const foreign = await self.handOffForeign(options.signal);
-        const map = self.#deps.partitionMap();
-        const owned = map.partitionsOf(self.#deps.membership.selfId);
-        let keysSent = foreign.keysSent;
-        let keysReceived = 0;
-        let bytesSent = 0;
-        let bytesReceived = 0;
-        let compared = 0;
-        let purged = 0;
-        const unreachable = new Set<string>();
-        let done = 0;
-        for await (const { partition: p, outcome: o } of self.#repairMany(owned, options.signal)) {
-          done++;
-          compared += o.repaired;
-          keysSent += o.keysSent;
-          keysReceived += o.keysReceived;
-          bytesSent += o.bytesSent;
-          bytesReceived += o.bytesReceived;
-          purged += o.tombstonesPurged;
-          for (const f of o.failed) unreachable.add(f);
-          yield {
-            type: 'progress',
-            done,
-            total: owned.length,
-            partition: p,
-            keysSent: o.keysSent,
-            keysReceived: o.keysReceived,
-            failed: o.failed.length,
-          } satisfies RepairLine;
-        }
-        const inSync = unreachable.size === 0 && foreign.failed === 0;
-        self.#totals.partitionsManual += done;
-        if (inSync) self.#totals.runsInSync++;
-        else self.#totals.runsNotInSync++;
-        self.#totals.lastRunMs = self.#deps.timers.nowMs();
-        const list = [...unreachable].sort();
+    return this.#runAll(options);
+  }
+
+  async *#runAll(options: RepairOptions): AsyncIterable<RepairLine> {
+    if (this.#manualRunning) throw new ServiceError('CONFLICT', 'a repair is already running on this node');
+    this.#manualRunning = true;
+    const startedAtMs = this.#deps.clock.now();
+    try {
+      // First what this node holds for partitions it does not replicate.
+      const foreign = await this.handOffForeign(options.signal);
+      const map = this.#deps.partitionMap();
+      const owned = map.partitionsOf(this.#deps.membership.selfId);
+      const sessions = emptyRepairStats();
+      let compared = 0;
+      let purged = 0;
+      const unreachable = new Set<string>();
+      let done = 0;
+      for await (const { partition: p, outcome: o } of this.#repairMany(owned, options.signal)) {
+        done++;
+        compared += o.repaired;
+        addRepairStats(sessions, o.stats);
+        purged += o.tombstonesPurged;
+        for (const f of o.failed) unreachable.add(f);
         yield {
-          type: 'summary',
-          inSync,
-          rangesCompared: compared,
-          partitions: owned.length,
-          keysSent,
-          keysReceived,
-          bytesSent,
-          bytesReceived,
-          tombstonesPurged: purged,
-          foreignPartitions: foreign.partitions,
-          foreignKeysSent: foreign.keysSent,
-          durationMs: self.#deps.timers.nowMs() - startedAtMs,
-          message:
-            owned.length === 0
-              ? 'this node replicates no partition'
-              : inSync
-                ? `${owned.length} partitions in sync with every replica`
-                : list.length > 0
-                  ? `could not repair with ${list.join(', ')}`
-                  : `could not hand ${foreign.failed} foreign partitions to their replicas`,
+          type: 'progress',
+          done,
+          total: owned.length,
+          partition: p,
+          keysSent: o.stats.keysSent,
+          keysReceived: o.stats.keysReceived,
+          failed: o.failed.length,
         } satisfies RepairLine;
-      } finally {
-        self.#manualRunning = false;
       }
-    })();
+      const inSync = unreachable.size === 0 && foreign.failed === 0;
+      this.#totals.partitionsManual += done;
+      if (inSync) this.#totals.runsInSync++;
+      else this.#totals.runsNotInSync++;
+      this.#totals.lastRunMs = this.#deps.clock.now();
+      const list = [...unreachable].sort();
+      yield {
+        type: 'summary',
+        inSync,
+        rangesCompared: compared,
+        partitions: owned.length,
+        // Foreign hand-off sends records too; its bytes travel as internode writes, not repair messages.
+        keysSent: sessions.keysSent + foreign.keysSent,
+        keysReceived: sessions.keysReceived,
+        bytesSent: sessions.bytesSent,
+        bytesReceived: sessions.bytesReceived,
+        tombstonesPurged: purged,
+        foreignPartitions: foreign.partitions,
+        foreignKeysSent: foreign.keysSent,
+        durationMs: this.#deps.clock.now() - startedAtMs,
+        message:
+          owned.length === 0
+            ? 'this node replicates no partition'
+            : inSync
+              ? `${owned.length} partitions in sync with every replica`
+              : list.length > 0
+                ? `could not repair with ${list.join(', ')}`
+                : `could not hand ${foreign.failed} foreign partitions to their replicas`,
+      } satisfies RepairLine;
+    } finally {
+      this.#manualRunning = false;
+    }
   }
 }

@@ -1,8 +1,10 @@
-import type { LoadLimits } from '@hearsay/http';
+import { backgroundClock, type Clock } from '@hearsay/clock';
+import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { AntiEntropy, DEFAULT_ANTI_ENTROPY_CONFIG, type RepairRange } from './anti-entropy.ts';
-import { Coordinator, DEFAULT_COORDINATOR_CONFIG } from './coordinator.ts';
+import { DEFAULT_COORDINATOR_CONFIG } from './coordinator-context.ts';
+import { Coordinator } from './coordinator.ts';
 import { ClusterError } from './errors.ts';
 import { DEFAULT_HANDOFF_CONFIG, HintedHandoff } from './handoff.ts';
 import { HintStore, type HintsDb } from './hint-store.ts';
@@ -25,7 +27,6 @@ import { DEFAULT_MAX_NONCES } from './nonce-cache.ts';
 import { metricFamily } from './prom-text.ts';
 import { StoreWriteHealth } from './store-health.ts';
 import { createRepairRange, createRepairResponder } from './repair-adapter.ts';
-import { realTimers, type Timers } from './timers.ts';
 import { DEFAULT_TOPOLOGY_CONFIG, Topology, type TopologyEvent, type TopologyExit } from './topology.ts';
 import type { TopologyPersistence } from './topology-store.ts';
 
@@ -147,7 +148,8 @@ export interface ClusterNodeOptions {
   /** Makes the transport for a member when `peerFactory` is not given (tests). */
   readonly transportFactory?: (member: MemberInfo) => InternodeTransport;
   readonly config?: Partial<ClusterConfig>;
-  readonly timers?: Timers;
+  /** Time for every timer and deadline of the node. Default: `backgroundClock` of `@hearsay/clock` (real time; timers never keep the process alive). */
+  readonly clock?: Clock;
   /** Default: sessions of `@hearsay/repair` over the internode API. */
   readonly repairRange?: RepairRange;
   /** Salt source of repair sessions (seeded in the simulation); default random. */
@@ -161,7 +163,7 @@ export interface ClusterNodeOptions {
    * their bodies' bytes from it once authenticated, so public PUTs and
    * replication together never hold more than its cap. None: no budget.
    */
-  readonly load?: LoadLimits;
+  readonly load?: BodyBudget;
   /**
    * Membership changes with streaming (docs/topology.md): the ownership
    * table kept in sync with the other members. Absent: every member the
@@ -234,11 +236,11 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   if (options.membership.selfId !== options.store.nodeId) {
     throw new ClusterError('BAD_CONFIG', `membership self ${options.membership.selfId} is not the store's node ${options.store.nodeId}`);
   }
-  const timers = options.timers ?? realTimers;
+  const clock = options.clock ?? backgroundClock;
   const onError = options.onError ?? (() => undefined);
   const { store, membership } = options;
   const hints = new HintStore(options.hintsDb, { maxHintsPerTarget: config.maxHintsPerTarget });
-  const storeHealth = new StoreWriteHealth(timers);
+  const storeHealth = new StoreWriteHealth(clock);
   const batchBytes = batchBytesOf(config.internodeMaxBodyBytes);
   const clusterKey = toClusterKeys(options.clusterKey);
 
@@ -249,14 +251,14 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       options.transportFactory?.(m) ??
       createHttpTransport({
         baseUrl: m.http,
-        timers,
+        clock,
         targetId: m.id,
         maxResponseBytes: config.internodeMaxBodyBytes,
         ...(clusterKey === undefined ? {} : { clusterKey }),
         ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
     const client = new InternodePeerClient(transport, {
-      timers,
+      clock,
       timeoutMs: config.peerTimeoutMs,
       maxInFlight: config.peerMaxInFlight,
       maxQueued: config.peerMaxQueued,
@@ -293,7 +295,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
 
   const repairRange =
     options.repairRange ??
-    createRepairRange(store, timers, {
+    createRepairRange(store, clock, {
       ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
       ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
     });
@@ -305,7 +307,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
           store,
           membership,
           peers: peerFactory,
-          timers,
+          clock,
           persistence: t.persistence,
           repairRange,
           seeds: t.seeds,
@@ -330,7 +332,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     membership,
     peers: peerFactory,
     hints,
-    timers,
+    clock,
     onError,
     storeHealth,
     extraMetrics: peerMetrics,
@@ -353,7 +355,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     store,
     membership,
     peers: peerFactory,
-    timers,
+    clock,
     partitionMap: () => coordinator.partitionMap,
     placement: () => coordinator.placement,
     ...(topology === undefined ? {} : { mayDrop: (p: number) => topology.mayDrop(p) }),
@@ -366,15 +368,15 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     store,
     membership,
     peers: peerFactory,
-    timers,
+    clock,
     onError,
     config: { intervalMs: config.handoffIntervalMs, windowMs: config.hintWindowMs },
   });
   const handleInternode = createInternodeHandler({
     store,
     hints,
-    timers,
-    repair: options.repairResponder ?? createRepairResponder(store, timers),
+    clock,
+    repair: options.repairResponder ?? createRepairResponder(store, clock),
     tombstoneGraceMs: config.tombstoneGraceMs,
     maxAnswerBytes: batchBytes,
     storeHealth,
@@ -382,7 +384,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   });
   const internalApp = createInternodeApp({
     handle: handleInternode,
-    timers,
+    clock,
     selfId: store.nodeId,
     maxBodyBytes: config.internodeMaxBodyBytes,
     maxNonces: config.maxNonces,

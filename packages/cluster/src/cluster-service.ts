@@ -1,5 +1,6 @@
+import { backgroundClock } from '@hearsay/clock';
 import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
-import type { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
@@ -10,7 +11,6 @@ import type { HintsDb } from './hint-store.ts';
 import { ClusterKeys, toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
 import { createHttpTransport, type InternodeTls } from './http-transport.ts';
 import type { Coordinator } from './coordinator.ts';
-import { realTimers } from './timers.ts';
 
 export interface ClusterServiceOptions {
   /** This node's store (open); its node id is the member id. */
@@ -52,8 +52,8 @@ export interface ClusterServiceOptions {
   readonly watchGossip?: (gossip: GossipRuntime, membership: GossipMembership) => void;
   /** For tests: how internode HTTP requests are made. */
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
-  /** The node's request-body budget, shared by public PUTs and internode requests (the CLI's `LoadLimits`). */
-  readonly load?: LoadLimits;
+  /** The node's request-body budget, shared by public PUTs and internode requests (the node's `LoadLimits` of `@hearsay/http`). */
+  readonly load?: BodyBudget;
   /**
    * Membership changes with streaming (docs/topology.md): where the
    * ownership table lives (`fileTopologyPersistence(<data dir>/ring.json)`),
@@ -111,7 +111,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
   const membership = connectGossip(gossip, {
     http: options.httpUrl,
     keyCount: () => store.stats().keys,
-    timers: realTimers,
+    clock: backgroundClock,
     expectPeers: seeds.length > 0,
   });
   options.watchGossip?.(gossip, membership);
@@ -146,7 +146,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
               createHttpTransport({
                 baseUrl: m.http,
                 targetId: m.id,
-                timers: realTimers,
+                clock: backgroundClock,
                 fetch: options.fetch!,
                 ...(key === undefined ? {} : { clusterKey: key }),
               }),

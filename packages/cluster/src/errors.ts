@@ -1,6 +1,6 @@
 /**
  * Errors of the cluster package that are not service errors (those are
- * `ServiceError` from `@hearsay/http`, answered to clients). Codes are stable
+ * `ServiceError` from `@hearsay/service`, answered to clients). Codes are stable
  * and append-only.
  */
 export type ClusterErrorCode =

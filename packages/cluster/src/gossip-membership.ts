@@ -1,6 +1,6 @@
-import type { MemberState } from '@hearsay/http';
+import type { MemberState } from '@hearsay/service';
 import type { MemberInfo, MembershipView } from './membership.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 /**
  * The slice of `@hearsay/gossip`'s `GossipRuntime` the cluster uses (the
@@ -34,7 +34,7 @@ export interface ConnectGossipOptions {
   /** Live keys of this node; published every `keysIntervalMs` when it changed. */
   readonly keyCount?: () => number;
   readonly keysIntervalMs?: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
   /** True when the node was given seeds: it is not `ready()` until it sees another member alive. */
   readonly expectPeers?: boolean;
 }
@@ -62,7 +62,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
     snapshot = undefined;
     for (const l of [...listeners]) l();
   });
-  let timer: unknown;
+  let cancelTimer: (() => void) | undefined;
   let lastKeys = -1;
   const publishKeys = (): void => {
     if (options.keyCount === undefined) return;
@@ -77,7 +77,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
       // Our own state changes raise no gossip event here, so drop the cached view ourselves.
       snapshot = undefined;
     }
-    if (options.timers !== undefined) timer = options.timers.setTimeout(publishKeys, options.keysIntervalMs ?? 5000);
+    if (options.clock !== undefined) cancelTimer = options.clock.setTimer(publishKeys, options.keysIntervalMs ?? 5000);
   };
   publishKeys();
 
@@ -124,7 +124,7 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
     close() {
       unsubscribe();
       listeners.clear();
-      options.timers?.clearTimeout(timer);
+      cancelTimer?.();
     },
   };
 }

@@ -2,7 +2,7 @@ import type { Store } from '@hearsay/storage';
 import type { HintStore } from './hint-store.ts';
 import type { MembershipView } from './membership.ts';
 import type { PeerFactory } from './peer.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 export interface HandoffConfig {
   /** How often hints are offered to members that are alive. Default 10 s. */
@@ -20,7 +20,7 @@ export interface HandoffDeps {
   readonly store: Store;
   readonly membership: MembershipView;
   readonly peers: PeerFactory;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly config?: Partial<HandoffConfig>;
   readonly onError?: (what: string, error: unknown) => void;
 }
@@ -34,7 +34,7 @@ export interface HandoffDeps {
 export class HintedHandoff {
   readonly config: HandoffConfig;
   readonly #deps: HandoffDeps;
-  #timer: unknown = undefined;
+  #cancelTimer: (() => void) | undefined = undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
@@ -58,8 +58,8 @@ export class HintedHandoff {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
-    this.#deps.timers.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
     await this.#running;
   }
 
@@ -82,15 +82,15 @@ export class HintedHandoff {
 
   #schedule(): void {
     if (this.#stopped) return;
-    this.#timer = this.#deps.timers.setTimeout(() => {
+    this.#cancelTimer = this.#deps.clock.setTimer(() => {
       void this.runOnce().finally(() => this.#schedule());
     }, this.config.intervalMs);
   }
 
   async #round(): Promise<void> {
-    const { hints, membership, timers } = this.#deps;
+    const { hints, membership, clock } = this.#deps;
     try {
-      await hints.expire(timers.nowMs() - this.config.windowMs);
+      await hints.expire(clock.now() - this.config.windowMs);
     } catch (e) {
       this.#deps.onError?.('expiring hints', e);
     }

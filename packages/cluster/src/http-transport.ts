@@ -7,7 +7,7 @@ import { toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
 import { ClusterError } from './errors.ts';
 import { DEFAULT_MAX_INTERNODE_BODY_BYTES, MSGPACK_CONTENT_TYPE } from './internode-app.ts';
 import type { InternodeTransport } from './peer-client.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 export interface HttpTransportOptions {
   /** The peer's HTTP base URL, e.g. `http://127.0.0.1:7001`. */
@@ -20,7 +20,7 @@ export interface HttpTransportOptions {
   readonly tls?: InternodeTls;
   /** The peer's member id, signed into every request (required with a cluster key): the peer refuses requests signed for another node. */
   readonly targetId?: string;
-  readonly timers: Timers;
+  readonly clock: Clock;
   /**
    * Injected for tests (e.g. `app.request`). Default: `node:http` over a
    * keep-alive agent per peer (global `fetch` costs several times more CPU
@@ -80,7 +80,7 @@ export function createHttpTransport(options: HttpTransportOptions): InternodeTra
     const path = `${prefix}/${type}`;
     const headersOf = (): Record<string, string> => {
       const headers: Record<string, string> = { 'content-type': MSGPACK_CONTENT_TYPE, 'content-length': String(body.byteLength) };
-      return key === undefined ? headers : { ...headers, ...authHeaders(key.primary, 'POST', path, options.targetId!, options.timers.nowMs(), body) };
+      return key === undefined ? headers : { ...headers, ...authHeaders(key.primary, 'POST', path, options.targetId!, options.clock.now(), body) };
     };
     let answer: RawAnswer;
     try {

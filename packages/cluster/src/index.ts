@@ -11,7 +11,8 @@ export {
   type BucketRange,
 } from './partition-map.ts';
 export { requiredReplicas } from './quorum.ts';
-export { Coordinator, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorDeps } from './coordinator.ts';
+export { Coordinator, type CoordinatorDeps } from './coordinator.ts';
+export { DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorCounters } from './coordinator-context.ts';
 export { StaticMembership, ringMembers, isReachable, type MemberInfo, type MembershipView } from './membership.ts';
 export type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
 export {
@@ -64,7 +65,6 @@ export {
   AntiEntropy,
   DEFAULT_ANTI_ENTROPY_CONFIG,
   type AntiEntropyConfig,
-  type RangeRepairResult,
   type RangeRepairRequest,
   type RepairRange,
   type PartitionRepairOutcome,
@@ -80,7 +80,6 @@ export {
   type ClusterNode,
   type ClusterNodeOptions,
 } from './cluster-node.ts';
-export { realTimers, sleep, type Timers } from './timers.ts';
 export { ClusterError, type ClusterErrorCode } from './errors.ts';
 export {
   connectGossip,

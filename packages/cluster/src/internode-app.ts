@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import { Hono, type Context } from 'hono';
 import { Packr } from 'msgpackr';
 import { checkHeaders, DEFAULT_MAX_CLOCK_SKEW_MS, isAuthFailure, type AuthFailureCode } from './auth.ts';
@@ -8,7 +8,7 @@ import { ClusterError } from './errors.ts';
 import { decodeRequest, isInternodeType, type InternodeRequest } from './internode-messages.ts';
 import { DEFAULT_MAX_NONCES, NonceCache } from './nonce-cache.ts';
 import { metricFamily } from './prom-text.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
 /**
@@ -27,7 +27,7 @@ export function batchBytesOf(maxBodyBytes: number): number {
 
 export interface InternodeAppOptions {
   readonly handle: (request: InternodeRequest) => Promise<unknown>;
-  readonly timers: Timers;
+  readonly clock: Clock;
   /**
    * The cluster key, or the keys of a rotation (`ClusterKeys`: a request
    * signed with any of them passes, read at each request); unset means
@@ -46,7 +46,7 @@ export interface InternodeAppOptions {
    * authenticated request takes its body's bytes from it before the body is
    * read (503 `BUSY` when that would pass it) until it is answered.
    */
-  readonly load?: LoadLimits;
+  readonly load?: BodyBudget;
   /** Where refusals are counted (for /metrics). */
   readonly stats?: InternodeStats;
   /** Called on handler failures that are not the caller's fault (answered 500). */
@@ -150,13 +150,13 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
       keys?.all,
       { method: 'POST', path: c.req.path, target: options.selfId ?? '', bodyLength: declared },
       { get: (n: string) => c.req.header(n) },
-      options.timers.nowMs(),
+      options.clock.now(),
       skewMs,
     );
     // Not authenticated: answered from the headers, and the connection closes without reading the body.
     if (isAuthFailure(auth)) return refuse(c, auth.code, auth.status, auth.message, true);
     if (nonces !== undefined) {
-      const verdict = nonces.admit(auth.nonce, auth.timestampMs, options.timers.nowMs());
+      const verdict = nonces.admit(auth.nonce, auth.timestampMs, options.clock.now());
       if (verdict === 'replayed') return refuse(c, 'REPLAYED', 401, 'this request was seen before (a replay)', true);
       if (verdict === 'too_old') return refuse(c, 'STALE_REQUEST', 401, 'the request is older than the replay window this node can cover now', true);
     }

@@ -7,7 +7,7 @@ import { encodeRing, type Ring } from './ring.ts';
 import { readStreamPage } from './stream.ts';
 import { scanLocal } from './scan.ts';
 import type { StoreWriteHealth } from './store-health.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 /** Answers one repair-session request from another node (the repair package's responder). */
 export type RepairResponder = (message: unknown) => Promise<unknown>;
@@ -15,7 +15,7 @@ export type RepairResponder = (message: unknown) => Promise<unknown>;
 export interface InternodeHandlerDeps {
   readonly store: Store;
   readonly hints: HintStore;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly repair?: RepairResponder;
   /** A purge request never purges tombstones younger than this, whatever the sender says. */
   readonly tombstoneGraceMs: number;
@@ -64,7 +64,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return { records: fitting(records, maxAnswerBytes).map((r) => r ?? null) };
       }
       case 'hint': {
-        const kept = await observe(deps.hints.add(request.target, request.records, deps.timers.nowMs()));
+        const kept = await observe(deps.hints.add(request.target, request.records, deps.clock.now()));
         return { kept };
       }
       case 'scan': {
@@ -78,7 +78,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return { message: await deps.repair(request.message) };
       }
       case 'purge': {
-        const beforeMs = Math.floor(Math.min(request.beforeMs, deps.timers.nowMs() - deps.tombstoneGraceMs));
+        const beforeMs = Math.floor(Math.min(request.beforeMs, deps.clock.now() - deps.tombstoneGraceMs));
         if (beforeMs <= 0) return { purged: 0 };
         const purged = await deps.store.purgeTombstones({ beforeMs, fromBucket: request.fromBucket, toBucket: request.toBucket });
         return { purged };

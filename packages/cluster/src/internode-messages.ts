@@ -132,3 +132,8 @@ export function decodeScanResponse(body: unknown): { records: StoredRecord[]; mo
     throw new ClusterError('PEER_BAD_RESPONSE', 'scan response holds an invalid record', { cause: e });
   }
 }
+
+/** Bytes a record takes in a request, as an upper bound: value, key (UTF-8), content type, and the version and framing. */
+export function recordBytes(r: StoredRecord): number {
+  return r.value.byteLength + 3 * r.key.length + (r.contentType?.length ?? 0) + 64;
+}

@@ -1,18 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { awaitJoint, type MemberAttempt } from './joint-quorum.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
-/** Timers whose deadline fires only when the test says so. */
-function manualTimers(): Timers & { fire(): void } {
+/** A clock whose deadline fires only when the test says so. */
+function manualTimers(): Clock & { fire(): void } {
   let pending: (() => void) | undefined;
   return {
-    nowMs: () => 0,
-    setTimeout(fn) {
+    now: () => 0,
+    setTimer(fn) {
       pending = fn;
-      return 1;
-    },
-    clearTimeout() {
-      pending = undefined;
+      return () => {
+        pending = undefined;
+      };
     },
     fire() {
       pending?.();

@@ -1,4 +1,7 @@
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
+import type { Consistency } from '@hearsay/service';
+import type { ReplicaSets } from './placement.ts';
+import { requiredReplicas } from './quorum.ts';
 
 /** One replica set of a request and how many of its members must answer. */
 export interface QuorumSet {
@@ -29,7 +32,7 @@ export interface JointOutcome<T> {
 /**
  * Waits until every set has `need` answers from its own members (a member in
  * two sets counts for both), or every attempt settled, or `timeoutMs` of
- * `timers` time passed — whichever comes first. Never rejects. A member of a
+ * `clock` time passed — whichever comes first. Never rejects. A member of a
  * set without an attempt (unreachable) counts as failed. With one set this
  * is `awaitAnswers` of quorum.ts; during a membership change the coordinator
  * passes the old and the new replica sets (docs/topology.md).
@@ -37,7 +40,7 @@ export interface JointOutcome<T> {
 export function awaitJoint<T>(
   attempts: readonly MemberAttempt<T>[],
   sets: readonly QuorumSet[],
-  timers: Timers,
+  clock: Clock,
   timeoutMs: number,
 ): Promise<JointOutcome<T>> {
   return new Promise((resolve) => {
@@ -58,13 +61,13 @@ export function awaitJoint<T>(
     const finish = (timedOut: boolean): void => {
       if (done) return;
       done = true;
-      timers.clearTimeout(timer);
+      cancelTimer();
       resolve({ answers: [...answers], ok: satisfied(), timedOut: timedOut && !satisfied(), ...worst() });
     };
     const check = (): void => {
       if (satisfied() || settled === attempts.length) finish(false);
     };
-    const timer = timers.setTimeout(() => finish(true), timeoutMs);
+    const cancelTimer = clock.setTimer(() => finish(true), timeoutMs);
     attempts.forEach((a, index) => {
       a.promise.then(
         (value) => {
@@ -83,4 +86,10 @@ export function awaitJoint<T>(
     });
     check();
   });
+}
+
+/** The consistency level's count of each replica set: the old set, and the new one while the partition moves. */
+export function quorumSets(sets: ReplicaSets, consistency: Consistency): QuorumSet[] {
+  const of = (members: readonly string[]): QuorumSet => ({ members, need: requiredReplicas(consistency, members.length) });
+  return sets.moving ? [of(sets.old), of(sets.next)] : [of(sets.old)];
 }

@@ -1,4 +1,4 @@
-import type { MemberState } from '@hearsay/http';
+import type { MemberState } from '@hearsay/service';
 
 /**
  * What the cluster needs to know about the other members. The gossip runtime

@@ -1,11 +1,11 @@
 import type { StoredRecord } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
 import { internodePackr } from './internode-app.ts';
-import { decodeReadResponse, decodeScanResponse, type InternodeType } from './internode-messages.ts';
+import { decodeReadResponse, decodeScanResponse, recordBytes, type InternodeType } from './internode-messages.ts';
 import type { PeerClient, PurgeRequest, ScanRequest, ScanResponse } from './peer.ts';
+import type { Clock } from '@hearsay/clock';
 import { decodeRing, encodeRing, type Ring } from './ring.ts';
 import { decodeStreamPage, type StreamPage, type StreamRequest } from './stream.ts';
-import type { Timers } from './timers.ts';
 
 /**
  * Moves one encoded request to a peer and its encoded answer back: HTTP
@@ -15,7 +15,7 @@ import type { Timers } from './timers.ts';
 export type InternodeTransport = (type: InternodeType, body: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>;
 
 export interface PeerClientOptions {
-  readonly timers: Timers;
+  readonly clock: Clock;
   /** Per request. Default 2000 ms. */
   readonly timeoutMs?: number;
   /** Requests in flight to this peer at once. Default 32. */
@@ -68,7 +68,7 @@ interface PendingRead {
 interface PendingWrite {
   readonly records: readonly StoredRecord[];
   readonly bytes: number;
-  /** When it was queued (timers' clock). */
+  /** When it was queued (the client's clock). */
   readonly atMs: number;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
@@ -82,10 +82,8 @@ interface PendingWrite {
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
-/** Bytes a record takes in a request, as an upper bound: value, key (UTF-8), content type, and the version and framing. */
-export function recordBytes(r: StoredRecord): number {
-  return r.value.byteLength + 3 * r.key.length + (r.contentType?.length ?? 0) + 64;
-}
+// recordBytes lives with the message codecs (the stream pages size by it too); exported here as before.
+export { recordBytes };
 
 /**
  * A `PeerClient` over any transport, with a per-request deadline, a bounded
@@ -98,7 +96,7 @@ export function recordBytes(r: StoredRecord): number {
  */
 export class InternodePeerClient implements PeerClient {
   readonly #transport: InternodeTransport;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly #maxInFlight: number;
   readonly #maxQueued: number;
@@ -118,7 +116,7 @@ export class InternodePeerClient implements PeerClient {
   #writesInFlight = 0;
   /** Bytes of write requests sent and not answered: at most two batches' worth (`#writeWindowBytes`). */
   #writeBytesInFlight = 0;
-  #flushTimer: unknown = undefined;
+  #cancelFlush: (() => void) | undefined = undefined;
   #flushQueued = false;
   readonly #maxReadsInFlight: number;
   #pendingReads: PendingRead[] = [];
@@ -131,7 +129,7 @@ export class InternodePeerClient implements PeerClient {
 
   constructor(transport: InternodeTransport, options: PeerClientOptions) {
     this.#transport = transport;
-    this.#timers = options.timers;
+    this.#clock = options.clock;
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#maxInFlight = options.maxInFlight ?? 32;
     this.#maxQueued = options.maxQueued ?? 1024;
@@ -151,7 +149,7 @@ export class InternodePeerClient implements PeerClient {
   hasRoom(): boolean {
     if (this.#queuedBytes >= this.#maxQueuedBytes || this.#pendingWrites.length >= this.#maxQueued) return false;
     const oldest = this.#pendingWrites[0];
-    return oldest === undefined || this.#timers.nowMs() - oldest.atMs < this.#maxQueueDelayMs;
+    return oldest === undefined || this.#clock.now() - oldest.atMs < this.#maxQueueDelayMs;
   }
 
   write(records: readonly StoredRecord[]): Promise<void> {
@@ -165,7 +163,7 @@ export class InternodePeerClient implements PeerClient {
     let bytes = 0;
     for (const r of records) bytes += recordBytes(r);
     return new Promise<void>((resolve, reject) => {
-      this.#pendingWrites.push({ records, bytes, atMs: this.#timers.nowMs(), resolve, reject, outstanding: 0, taken: 0, failed: false });
+      this.#pendingWrites.push({ records, bytes, atMs: this.#clock.now(), resolve, reject, outstanding: 0, taken: 0, failed: false });
       this.#pendingRecords += records.length;
       this.#pendingBytes += bytes;
       this.#queuedBytes += bytes;
@@ -304,18 +302,18 @@ export class InternodePeerClient implements PeerClient {
       });
       return;
     }
-    if (this.#flushTimer === undefined) {
-      this.#flushTimer = this.#timers.setTimeout(() => {
-        this.#flushTimer = undefined;
+    if (this.#cancelFlush === undefined) {
+      this.#cancelFlush = this.#clock.setTimer(() => {
+        this.#cancelFlush = undefined;
         this.#flush();
       }, this.#batchDelayMs);
     }
   }
 
   #flush(): void {
-    if (this.#flushTimer !== undefined) {
-      this.#timers.clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
+    if (this.#cancelFlush !== undefined) {
+      this.#cancelFlush();
+      this.#cancelFlush = undefined;
     }
     while (this.#pendingWrites.length > 0 && this.#writeBytesInFlight < this.#writeWindowBytes) {
       const { records, owners, bytes } = this.#takeBatch();
@@ -391,14 +389,14 @@ export class InternodePeerClient implements PeerClient {
     signal?.throwIfAborted();
     await this.#acquire();
     const controller = new AbortController();
-    let timer: unknown;
+    let cancelTimer: (() => void) | undefined;
     const onAbort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       this.requestsSent++;
       const encoded = internodePackr.pack(body);
       const deadline = new Promise<never>((_, reject) => {
-        timer = this.#timers.setTimeout(() => {
+        cancelTimer = this.#clock.setTimer(() => {
           const e = new ClusterError('PEER_TIMEOUT', `no answer to ${type} within ${this.#timeoutMs} ms`);
           controller.abort(e);
           reject(e);
@@ -413,7 +411,7 @@ export class InternodePeerClient implements PeerClient {
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      this.#timers.clearTimeout(timer);
+      cancelTimer?.();
       this.#release();
     }
   }

@@ -1,5 +1,5 @@
-import type { Consistency } from '@hearsay/http';
-import type { Timers } from './timers.ts';
+import type { Consistency } from '@hearsay/service';
+import type { Clock } from '@hearsay/clock';
 
 /** Replicas that must answer for a consistency level: one = 1, quorum = ⌊RF/2⌋ + 1, all = RF. */
 export function requiredReplicas(consistency: Consistency, replicationFactor: number): number {
@@ -27,13 +27,13 @@ export interface AckOutcome<T> {
 
 /**
  * Waits until `need` attempts succeed, or every attempt settled, or
- * `timeoutMs` of `timers` time passed — whichever comes first. Never
+ * `timeoutMs` of `clock` time passed — whichever comes first. Never
  * rejects. Attempts still running go on in the background.
  */
 export function awaitAnswers<T>(
   attempts: readonly Promise<T>[],
   need: number,
-  timers: Timers,
+  clock: Clock,
   timeoutMs: number,
 ): Promise<AckOutcome<T>> {
   return new Promise((resolve) => {
@@ -43,7 +43,7 @@ export function awaitAnswers<T>(
     const finish = (timedOut: boolean): void => {
       if (done) return;
       done = true;
-      timers.clearTimeout(timer);
+      cancelTimer();
       resolve({ answers: [...answers], failed, timedOut });
     };
     // Once `need` cannot be reached any more, the caller fails; it still waits
@@ -52,7 +52,7 @@ export function awaitAnswers<T>(
     const check = (): void => {
       if (answers.length >= need || answers.length + failed === attempts.length) finish(false);
     };
-    const timer = timers.setTimeout(() => finish(true), timeoutMs);
+    const cancelTimer = clock.setTimer(() => finish(true), timeoutMs);
     attempts.forEach((p, index) => {
       p.then(
         (value) => {
@@ -74,8 +74,8 @@ export function awaitAnswers<T>(
 /** Resolves when every attempt settled or the deadline passed, with the values that arrived by then. */
 export function settleWithin<T>(
   attempts: readonly Promise<T>[],
-  timers: Timers,
+  clock: Clock,
   timeoutMs: number,
 ): Promise<AckOutcome<T>> {
-  return awaitAnswers(attempts, attempts.length, timers, timeoutMs);
+  return awaitAnswers(attempts, attempts.length, clock, timeoutMs);
 }

@@ -1,5 +1,5 @@
 import { isStorageError } from '@hearsay/storage';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 /** Store errors that say the request was refused, not that the disk failed. */
 const REFUSALS = new Set(['INVALID_KEY', 'KEY_EMPTY', 'KEY_TOO_LONG', 'INVALID_VALUE', 'VALUE_TOO_LARGE', 'INVALID_ARGUMENT', 'INVALID_RECORD', 'BUSY', 'STORE_CLOSED']);
@@ -16,13 +16,13 @@ export const STORE_FAILURE_WINDOW_MS = 30_000;
  * `hearsay status` show a node that cannot write.
  */
 export class StoreWriteHealth {
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   #failure: { readonly message: string; readonly atMs: number } | undefined;
   /** Writes that failed so (for /metrics). */
   failures = 0;
 
-  constructor(timers: Timers) {
-    this.#timers = timers;
+  constructor(clock: Clock) {
+    this.#clock = clock;
   }
 
   /** `work`, noting whether it failed because the store could not write. */
@@ -47,14 +47,14 @@ export class StoreWriteHealth {
     if (isStorageError(error) && REFUSALS.has(error.code)) return;
     this.failures++;
     const message = error instanceof Error ? error.message : String(error);
-    this.#failure = { message, atMs: this.#timers.nowMs() };
+    this.#failure = { message, atMs: this.#clock.now() };
   }
 
   /** Why the store cannot write, or undefined. */
   problem(): string | undefined {
     const f = this.#failure;
     if (f === undefined) return undefined;
-    if (this.#timers.nowMs() - f.atMs > STORE_FAILURE_WINDOW_MS) {
+    if (this.#clock.now() - f.atMs > STORE_FAILURE_WINDOW_MS) {
       this.#failure = undefined;
       return undefined;
     }

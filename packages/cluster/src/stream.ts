@@ -1,7 +1,6 @@
 import { hashKey, type BucketEntry, type Store, type StoredRecord } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
-import { MAX_RECORDS_PER_REQUEST, validateRecords } from './internode-messages.ts';
-import { recordBytes } from './peer-client.ts';
+import { MAX_RECORDS_PER_REQUEST, recordBytes, validateRecords } from './internode-messages.ts';
 
 /**
  * Bulk range copy (internode `stream`): every record of a bucket range, in

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ServiceError } from '@hearsay/http';
+import { ServiceError } from '@hearsay/service';
 import { hashKey, type Store } from '@hearsay/storage';
 import type { RepairRange } from './anti-entropy.ts';
 import { GOSSIP_STATE_RING, GOSSIP_STATE_XFER } from './gossip-membership.ts';
@@ -10,7 +10,7 @@ import type { PeerClient, PeerFactory } from './peer.ts';
 import { covered, derivePlacement, type ActiveChange, type Placement, type PartitionTransfer } from './placement.ts';
 import { metricFamily } from './prom-text.ts';
 import { EMPTY_RING, mergeRings, nextEntry, ringEntries, ringHash, withEntry, type Ring, type RingEntry, type RingStatus } from './ring.ts';
-import type { Timers } from './timers.ts';
+import type { Clock } from '@hearsay/clock';
 import type { TopologyPersistence, TopologyState } from './topology-store.ts';
 import { fillPartition, StreamLimiter } from './transfer.ts';
 
@@ -23,7 +23,7 @@ import { fillPartition, StreamLimiter } from './transfer.ts';
  * passed, commits the changes it is responsible for, and runs the operator's
  * decommission and removal.
  *
- * Everything timed goes through `timers`, so the simulation runs it on
+ * Everything timed goes through `clock`, so the simulation runs it on
  * virtual time.
  */
 
@@ -96,7 +96,7 @@ export interface TopologyDeps {
   readonly store: Store;
   readonly membership: MembershipView;
   readonly peers: PeerFactory;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly persistence: TopologyPersistence;
   /** Repair sessions, for the sources after the first (transfer.ts). */
   readonly repairRange: RepairRange;
@@ -192,7 +192,7 @@ export class Topology implements Ownership, InternodeTopology {
   #retryAtMs = 0;
   readonly #exchanging = new Set<string>();
   readonly #backoffUntil = new Map<string, number>();
-  #timer: unknown;
+  #cancelTimer: (() => void) | undefined;
   #stepping = false;
   #stepAgain = false;
   #stopped = true;
@@ -216,7 +216,7 @@ export class Topology implements Ownership, InternodeTopology {
     this.#deps = deps;
     this.config = { ...DEFAULT_TOPOLOGY_CONFIG, ...deps.config };
     this.#selfId = deps.membership.selfId;
-    this.#limiter = new StreamLimiter(this.config.streamRateLimitBytesPerSec, deps.timers);
+    this.#limiter = new StreamLimiter(this.config.streamRateLimitBytesPerSec, deps.clock);
     this.#placement = this.#derive(EMPTY_RING);
   }
 
@@ -251,7 +251,7 @@ export class Topology implements Ownership, InternodeTopology {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
-    this.#deps.timers.clearTimeout(this.#timer);
+    this.#cancelTimer?.();
     this.#workerAbort?.abort(new Error('stopped'));
     this.#cleanupAbort?.abort(new Error('stopped'));
     await this.#worker?.catch(() => undefined);
@@ -554,8 +554,8 @@ export class Topology implements Ownership, InternodeTopology {
 
   #schedule(): void {
     if (this.#stopped) return;
-    this.#deps.timers.clearTimeout(this.#timer);
-    this.#timer = this.#deps.timers.setTimeout(() => this.#kick(), this.config.ringSyncIntervalMs);
+    this.#cancelTimer?.();
+    this.#cancelTimer = this.#deps.clock.setTimer(() => this.#kick(), this.config.ringSyncIntervalMs);
   }
 
   #members(): Map<string, MemberInfo> {
@@ -619,7 +619,7 @@ export class Topology implements Ownership, InternodeTopology {
       // Nobody else owns anything: a cluster of one (or a first node) needs no exchange.
       if (!this.#deps.seeds || this.#ring.get(this.#selfId)?.status === 'normal') this.#synced = true;
     }
-    const now = this.#deps.timers.nowMs();
+    const now = this.#deps.clock.now();
     const exchanges: Promise<void>[] = [];
     for (const m of others) {
       const theirs = parseRingState(m.ring);
@@ -644,7 +644,7 @@ export class Topology implements Ownership, InternodeTopology {
       this.#synced = true;
     } catch (e) {
       this.#totals.exchangesFailed++;
-      this.#backoffUntil.set(m.id, this.#deps.timers.nowMs() + this.config.ringSyncIntervalMs);
+      this.#backoffUntil.set(m.id, this.#deps.clock.now() + this.config.ringSyncIntervalMs);
       this.#deps.onError?.(`exchanging the ownership table with ${m.id}`, e);
     } finally {
       this.#exchanging.delete(m.id);
@@ -749,7 +749,7 @@ export class Topology implements Ownership, InternodeTopology {
   /** Starts filling what this node has to fill, when it may and nothing runs. */
   #runWork(): void {
     if (this.#worker !== undefined || this.#stopped) return;
-    if (this.#deps.timers.nowMs() < this.#retryAtMs) return;
+    if (this.#deps.clock.now() < this.#retryAtMs) return;
     if (this.#replace !== undefined) {
       if (this.#ring.get(this.#selfId)?.instance !== this.#instance || !this.#synced) return;
       this.#startWorker(() => this.#fillReplacement());
@@ -789,7 +789,7 @@ export class Topology implements Ownership, InternodeTopology {
       store: this.#deps.store,
       peer: (id) => this.#peer(id),
       repairRange: this.#deps.repairRange,
-      timers: this.#deps.timers,
+      clock: this.#deps.clock,
       limiter: this.#limiter,
       pageRecords: this.config.streamPageRecords,
       ...(this.#deps.onError === undefined ? {} : { onError: this.#deps.onError }),
@@ -809,7 +809,7 @@ export class Topology implements Ownership, InternodeTopology {
       (p) => progress.done.add(p),
     );
     if (!current()) return;
-    if (failed > 0) this.#retryAtMs = this.#deps.timers.nowMs() + this.config.ringSyncIntervalMs;
+    if (failed > 0) this.#retryAtMs = this.#deps.clock.now() + this.config.ringSyncIntervalMs;
     else this.#event('info', `streamed every partition for the ${change.kind} of ${change.subject}`, { change: change.key });
   }
 
@@ -825,7 +825,7 @@ export class Topology implements Ownership, InternodeTopology {
     const failed = await this.#fillAll(work, () => !this.#stopped, (p) => replace.add(p));
     if (this.#stopped) return;
     if (failed > 0) {
-      this.#retryAtMs = this.#deps.timers.nowMs() + this.config.ringSyncIntervalMs;
+      this.#retryAtMs = this.#deps.clock.now() + this.config.ringSyncIntervalMs;
       return;
     }
     this.#replace = undefined;
@@ -947,7 +947,7 @@ export class Topology implements Ownership, InternodeTopology {
         }
       }
       if (told > 0) break;
-      await new Promise<void>((resolve) => this.#deps.timers.setTimeout(resolve, this.config.ringSyncIntervalMs));
+      await new Promise<void>((resolve) => this.#deps.clock.setTimer(resolve, this.config.ringSyncIntervalMs));
     }
     this.#fence('DECOMMISSIONED', `${this.#selfId} is decommissioned: its partitions are on their new owners`);
   }

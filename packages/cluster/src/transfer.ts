@@ -4,7 +4,7 @@ import type { RepairRange } from './anti-entropy.ts';
 import type { PeerClient } from './peer.ts';
 import { recordBytes } from './peer-client.ts';
 import type { StreamPage } from './stream.ts';
-import { sleep, type Timers } from './timers.ts';
+import { sleep, type Clock } from '@hearsay/clock';
 
 /**
  * Filling one partition a node takes over (docs/topology.md, step 3): a
@@ -21,7 +21,7 @@ export interface FillDeps {
   /** The client of a member that is reachable now; undefined when it is not. */
   readonly peer: (id: string) => PeerClient | undefined;
   readonly repairRange: RepairRange;
-  readonly timers: Timers;
+  readonly clock: Clock;
   /** Shared by every fill of this node: bytes of stream pages. */
   readonly limiter: StreamLimiter;
   /** Records per stream page (the responder also bounds its bytes). */
@@ -61,16 +61,16 @@ export interface FillResult {
 /** The byte-rate limit of streaming (`streamRateLimitBytesPerSec`); 0 = unlimited. */
 export class StreamLimiter {
   readonly #bucket: TokenBucket | undefined;
-  readonly #timers: Timers;
-  constructor(bytesPerSec: number, timers: Timers) {
-    this.#timers = timers;
-    this.#bucket = bytesPerSec > 0 ? new TokenBucket(bytesPerSec, bytesPerSec, timers.nowMs()) : undefined;
+  readonly #clock: Clock;
+  constructor(bytesPerSec: number, clock: Clock) {
+    this.#clock = clock;
+    this.#bucket = bytesPerSec > 0 ? new TokenBucket(bytesPerSec, bytesPerSec, clock.now()) : undefined;
   }
 
   /** Takes `bytes` and waits as long as the rate says. */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    const waitMs = this.#bucket?.take(bytes, this.#timers.nowMs()) ?? 0;
-    if (waitMs > 0) await sleep(this.#timers, waitMs, signal);
+    const waitMs = this.#bucket?.take(bytes, this.#clock.now()) ?? 0;
+    if (waitMs > 0) await sleep(this.#clock, waitMs, signal);
   }
 }
 
@@ -135,8 +135,8 @@ export async function fillPartition(deps: FillDeps, request: FillRequest): Promi
           peer,
           ...(signal === undefined ? {} : { signal }),
         });
-        keys += r.keysReceived;
-        bytes += r.bytesReceived;
+        keys += r.stats.keysReceived;
+        bytes += r.stats.bytesReceived;
         reached.add(source);
       } catch (e) {
         if (signal?.aborted) throw e;

@@ -7,16 +7,17 @@
 import { MemoryLevel } from 'memory-level';
 import { describe, expect, it } from 'vitest';
 import { openStore, type LevelLike } from '@hearsay/storage';
-import { AntiEntropy, type RangeRepairRequest, type RangeRepairResult } from '../src/anti-entropy.ts';
+import { AntiEntropy, type RangeRepairRequest } from '../src/anti-entropy.ts';
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
 import { computePartitionMap } from '../src/partition-map.ts';
 import type { PeerFactory } from '../src/peer.ts';
-import type { Timers } from '../src/timers.ts';
+import type { Clock } from '@hearsay/clock';
+import { emptyRepairStats, type RepairResult } from '@hearsay/repair';
 
 const member = (id: string): MemberInfo => ({ id, state: 'alive', http: `http://${id}`, gossip: '', incarnation: 1 });
 
 /** Time stands still (no purge: the cut-off is never above 0); no timer ever fires. */
-const stillTimers: Timers = { nowMs: () => 0, setTimeout: () => undefined, clearTimeout: () => undefined };
+const stillClock: Clock = { now: () => 0, setTimer: () => () => undefined };
 
 interface Gate {
   readonly started: RangeRepairRequest[];
@@ -32,17 +33,18 @@ async function setup(manualConcurrency: number): Promise<{ ae: AntiEntropy; gate
   let opened = false;
   const waiting: (() => void)[] = [];
   const started: RangeRepairRequest[] = [];
-  const repairRange = async (request: RangeRepairRequest): Promise<RangeRepairResult> => {
+  const repairRange = async (request: RangeRepairRequest): Promise<RepairResult> => {
     started.push(request);
     running++;
     most = Math.max(most, running);
     if (!opened) await new Promise<void>((resolve) => waiting.push(resolve));
     await Promise.resolve();
     running--;
-    return { bucketsCompared: request.toBucket - request.fromBucket, keysSent: 0, keysReceived: 0, bytesSent: 10, bytesReceived: 10, equalUpToMs: 0 };
+    const { fromBucket, toBucket } = request;
+    return { fromBucket, toBucket, inSync: false, cutoffMs: 0, stats: { ...emptyRepairStats(), bucketsCompared: toBucket - fromBucket, keysSent: request.partition + 1, bytesSent: 10, bytesReceived: 7 } };
   };
   const ae = new AntiEntropy({
-    store, membership, timers: stillTimers, partitionMap: () => map, repairRange,
+    store, membership, clock: stillClock, partitionMap: () => map, repairRange,
     // The fake sessions never call the peer; purge (the only other use) never runs with time at 0.
     peers: (() => ({})) as unknown as PeerFactory,
     config: { manualConcurrency },
@@ -73,6 +75,9 @@ describe('on-demand repair concurrency', () => {
     expect(maxRunning()).toBe(4);
     expect(all.filter((l) => l.type === 'progress')).toHaveLength(16);
     expect(all.at(-1)).toMatchObject({ type: 'summary', inSync: true, partitions: 16, rangesCompared: 32 });
+    // The sessions' own stats, summed: two sessions (the other two replicas) per partition.
+    for (const line of all) if (line.type === 'progress') expect(line.keysSent).toBe(2 * ((line['partition'] as number) + 1));
+    expect(all.at(-1)).toMatchObject({ keysSent: 16 * 17, keysReceived: 0, bytesSent: 32 * 10, bytesReceived: 32 * 7 });
     expect(new Set(gate.started.map((r) => r.partition)).size).toBe(16);
     // And /metrics counts it.
     const text = ae.metrics();
@@ -99,6 +104,7 @@ describe('on-demand repair concurrency', () => {
     // The reader walks away. A background-style repair of one partition still gets its turn.
     const one = await ae.repairPartition(0);
     expect(one.repaired).toBe(2);
+    expect(one.stats).toMatchObject({ keysSent: 2, bytesSent: 20, bytesReceived: 14, bucketsCompared: 2 * 16 });
     expect(new Set(gate.started.map((r) => r.partition)).size).toBe(16);
   });
 });

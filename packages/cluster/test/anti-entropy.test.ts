@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RepairLine } from '@hearsay/http';
+import type { RepairLine } from '@hearsay/service';
 import { countMovedReplicas } from '../src/partition-map.ts';
 import { purgeCutoffMs } from '../src/tombstone-purge.ts';
 import { TestCluster } from './harness.ts';
@@ -133,7 +133,7 @@ describe('tombstone purge', () => {
     await collect(c, svc.repair({}));
     expect(tombstones('n1')).toBe(5);
 
-    await c.timers.advance(graceMs + 1000);
+    await c.clock.advance(graceMs + 1000);
     // Past the grace period, but n3 is unreachable: the repair does not cover it, nothing goes.
     await c.crash('n3');
     c.setState('n3', 'dead');

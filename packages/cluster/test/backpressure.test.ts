@@ -7,7 +7,7 @@
  */
 import { MemoryLevel } from 'memory-level';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ServiceError } from '@hearsay/http';
+import { ServiceError } from '@hearsay/service';
 import { openStore, type Store, type StoredRecord } from '@hearsay/storage';
 import { createClusterNode, type ClusterNode } from '../src/cluster-node.ts';
 import { ClusterError } from '../src/errors.ts';
@@ -18,7 +18,7 @@ import { decodeRequest, type InternodeType } from '../src/internode-messages.ts'
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
 import { chunksOf, InternodePeerClient, recordBytes, type InternodeTransport } from '../src/peer-client.ts';
 import { StoreWriteHealth, STORE_FAILURE_WINDOW_MS } from '../src/store-health.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import { VirtualClock } from './virtual-clock.ts';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -57,16 +57,16 @@ const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
 
 describe('InternodePeerClient byte budgets', () => {
   it('keeps every request within maxBatchBytes; a record larger than that goes alone', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const t = heldTransport();
-    const c = new InternodePeerClient(t.transport, { timers, maxBatchBytes: 3 * MiB, maxQueuedBytes: 64 * MiB });
+    const c = new InternodePeerClient(t.transport, { clock, maxBatchBytes: 3 * MiB, maxQueuedBytes: 64 * MiB });
     const writes = [c.write([rec('first', 10)]), ...Array.from({ length: 10 }, (_, i) => c.write([rec(`k${i}`, MiB)])), c.write([rec('huge', 5 * MiB)])];
     for (let i = 0; i < 20 && (t.held() > 0 || writes.length > 0); i++) {
-      await timers.advance(5);
+      await clock.advance(5);
       t.releaseAll();
       await settle();
     }
-    await timers.runUntil(Promise.all(writes));
+    await clock.runUntil(Promise.all(writes));
     const sizes = t.requests.map((r) => (r.body['records'] as StoredRecord[]).map((x) => x.key));
     expect(sizes.flat().sort()).toEqual(['first', 'huge', ...Array.from({ length: 10 }, (_, i) => `k${i}`)].sort());
     for (const r of t.requests) {
@@ -77,9 +77,9 @@ describe('InternodePeerClient byte budgets', () => {
   });
 
   it('splits one large write into several requests and settles it when all have answered', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const t = heldTransport();
-    const c = new InternodePeerClient(t.transport, { timers, maxBatchBytes: 2 * MiB, maxBatchRecords: 100 });
+    const c = new InternodePeerClient(t.transport, { clock, maxBatchBytes: 2 * MiB, maxBatchRecords: 100 });
     let done = false;
     const write = c.write(Array.from({ length: 6 }, (_, i) => rec(`k${i}`, MiB))).then(() => (done = true));
     await settle();
@@ -89,7 +89,7 @@ describe('InternodePeerClient byte budgets', () => {
     for (let i = 0; i < 20 && !done; i++) {
       t.releaseAll();
       await settle();
-      await timers.advance(5);
+      await clock.advance(5);
     }
     await write;
     expect(t.requests.length).toBeGreaterThanOrEqual(3);
@@ -97,24 +97,24 @@ describe('InternodePeerClient byte budgets', () => {
   });
 
   it('rejects a split write when any of its requests fails', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const t = heldTransport();
-    const c = new InternodePeerClient(t.transport, { timers, maxBatchBytes: MiB });
+    const c = new InternodePeerClient(t.transport, { clock, maxBatchBytes: MiB });
     const write = c.write([rec('a', 900 * KiB), rec('b', 900 * KiB)]).catch((e: unknown) => e);
     await settle();
     t.releaseAll(new ClusterError('PEER_UNREACHABLE', 'gone'));
     for (let i = 0; i < 5; i++) {
       await settle();
-      await timers.advance(5);
+      await clock.advance(5);
       t.releaseAll();
     }
     expect(((await write) as ClusterError).code).toBe('PEER_UNREACHABLE');
   });
 
   it('refuses writes at once past maxQueuedBytes (hasRoom false) and takes them again once the peer answers', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const t = heldTransport();
-    const c = new InternodePeerClient(t.transport, { timers, maxBatchBytes: MiB, maxQueuedBytes: 4 * MiB });
+    const c = new InternodePeerClient(t.transport, { clock, maxBatchBytes: MiB, maxQueuedBytes: 4 * MiB });
     const accepted: Promise<void>[] = [];
     while (c.hasRoom()) accepted.push(c.write([rec(`k${accepted.length}`, 512 * KiB)]));
     expect(accepted.length).toBe(Math.ceil((4 * MiB) / recordBytes(rec('k0', 512 * KiB))));
@@ -128,7 +128,7 @@ describe('InternodePeerClient byte budgets', () => {
     for (let i = 0; i < 30 && c.queuedBytes > 0; i++) {
       t.releaseAll();
       await settle();
-      await timers.advance(5);
+      await clock.advance(5);
     }
     await Promise.all(accepted);
     expect(c.queuedBytes).toBe(0);
@@ -136,30 +136,30 @@ describe('InternodePeerClient byte budgets', () => {
   });
 
   it('has no room while its oldest queued write has waited maxQueueDelayMs, whatever the bytes', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const t = heldTransport();
-    const c = new InternodePeerClient(t.transport, { timers, maxBatchBytes: MiB, maxQueuedBytes: 64 * MiB, maxQueueDelayMs: 1000 });
+    const c = new InternodePeerClient(t.transport, { clock, maxBatchBytes: MiB, maxQueuedBytes: 64 * MiB, maxQueueDelayMs: 1000 });
     const writes = Array.from({ length: 4 }, (_, i) => c.write([rec(`k${i}`, 900 * KiB)]));
     await settle();
     expect(c.hasRoom()).toBe(true); // two on the wire, two waiting
-    await timers.advance(999);
+    await clock.advance(999);
     expect(c.hasRoom()).toBe(true);
-    await timers.advance(1);
+    await clock.advance(1);
     expect(c.hasRoom()).toBe(false);
     expect(((await c.write([rec('late', 10)]).catch((e: unknown) => e)) as ClusterError).code).toBe('PEER_OVERLOADED');
     for (let i = 0; i < 20 && t.held() > 0; i++) {
       t.releaseAll();
       await settle();
-      await timers.advance(5);
+      await clock.advance(5);
     }
     await Promise.all(writes);
     expect(c.hasRoom()).toBe(true);
   });
 
   it('sends a large hint in chunks', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const t = heldTransport();
-    const c = new InternodePeerClient(t.transport, { timers, maxBatchBytes: MiB });
+    const c = new InternodePeerClient(t.transport, { clock, maxBatchBytes: MiB });
     const hint = c.hint('n7', [rec('a', 700 * KiB), rec('b', 700 * KiB), rec('c', 10)]);
     for (let i = 0; i < 5; i++) {
       await settle();
@@ -170,14 +170,14 @@ describe('InternodePeerClient byte budgets', () => {
   });
 
   it('asks again for the keys a peer left out of a capped read answer', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const asked: string[][] = [];
     const transport: InternodeTransport = async (_type, body) => {
       const { keys } = internodePackr.unpack(body) as { keys: string[] };
       asked.push(keys);
       return internodePackr.pack({ records: keys.slice(0, 2).map((k) => rec(k, 10)) });
     };
-    const c = new InternodePeerClient(transport, { timers });
+    const c = new InternodePeerClient(transport, { clock });
     const got = await c.read(['a', 'b', 'c', 'd', 'e']);
     expect(got.map((r) => r?.key)).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(asked).toEqual([['a', 'b', 'c', 'd', 'e'], ['c', 'd', 'e'], ['e']]);
@@ -197,9 +197,9 @@ describe('the responder caps its answers', () => {
     const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 8 });
     const hints = new HintStore(hintsSublevel(db));
     await hints.open();
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     for (const k of ['a', 'b', 'c', 'd']) await store.apply(rec(k, 400 * KiB));
-    const handle = createInternodeHandler({ store, hints, timers, tombstoneGraceMs: 1000, maxAnswerBytes: MiB });
+    const handle = createInternodeHandler({ store, hints, clock, tombstoneGraceMs: 1000, maxAnswerBytes: MiB });
     const read = (await handle({ type: 'read', keys: ['a', 'b', 'c', 'd'] })) as { records: unknown[] };
     expect(read.records).toHaveLength(2);
     const one = (await handle({ type: 'read', keys: ['zz', 'a'] })) as { records: unknown[] };
@@ -207,7 +207,7 @@ describe('the responder caps its answers', () => {
     const scan = (await handle({ type: 'scan', prefix: '', limit: 10 })) as { records: StoredRecord[]; more: boolean };
     expect(scan.records.map((r) => r.key)).toEqual(['a', 'b']);
     expect(scan.more).toBe(true);
-    const big = createInternodeHandler({ store, hints, timers, tombstoneGraceMs: 1000, maxAnswerBytes: 100 });
+    const big = createInternodeHandler({ store, hints, clock, tombstoneGraceMs: 1000, maxAnswerBytes: 100 });
     expect(((await big({ type: 'read', keys: ['a', 'b'] })) as { records: unknown[] }).records).toHaveLength(1); // at least one
     await store.close();
     await db.close();
@@ -216,10 +216,10 @@ describe('the responder caps its answers', () => {
 
 describe('the coordinator under more writes than its peers take', () => {
   let nodes: { node: ClusterNode; store: Store; db: MemoryLevel<string, Uint8Array> }[] = [];
-  const timers = new VirtualTimers();
+  const clock = new VirtualClock();
   afterEach(async () => {
     for (const n of nodes) {
-      await timers.runUntil(n.node.stop());
+      await clock.runUntil(n.node.stop());
       await n.store.close();
       await n.db.close();
     }
@@ -228,9 +228,9 @@ describe('the coordinator under more writes than its peers take', () => {
 
   async function node(id: string, ids: readonly string[], transportFactory: (m: MemberInfo) => InternodeTransport, config = {}) {
     const db = new MemoryLevel<string, Uint8Array>({ valueEncoding: 'view' });
-    const store = await openStore({ db: db.sublevel('data') as never, nodeId: id, bucketBits: 10, now: () => timers.nowMs() });
+    const store = await openStore({ db: db.sublevel('data') as never, nodeId: id, bucketBits: 10, clock });
     const membership = new StaticMembership(id, ids.map((m) => ({ id: m, state: 'alive' as const, http: `http://${m}`, gossip: '', incarnation: 0 })));
-    const n = createClusterNode({ store, hintsDb: hintsSublevel(db), membership, timers, transportFactory, config: { repairPartitionIntervalMs: 0, ...config } });
+    const n = createClusterNode({ store, hintsDb: hintsSublevel(db), membership, clock, transportFactory, config: { repairPartitionIntervalMs: 0, ...config } });
     await n.start();
     nodes.push({ node: n, store, db });
     return n;
@@ -263,15 +263,15 @@ describe('the coordinator under more writes than its peers take', () => {
     for (let round = 0; round < 200 && t.held() > 0; round++) {
       t.releaseAll();
       await settle();
-      await timers.advance(5);
+      await clock.advance(5);
     }
-    await timers.runUntil(Promise.all(pending));
+    await clock.runUntil(Promise.all(pending));
     expect(outcomes.filter((o) => !(o instanceof ServiceError))).toHaveLength(i - 1);
     const after = service.put('after', new Uint8Array(10), { consistency: 'quorum' });
     for (let round = 0; round < 20 && t.held() >= 0; round++) {
       await settle();
       t.releaseAll();
-      await timers.advance(5);
+      await clock.advance(5);
       if (await Promise.race([after.then(() => true), settle().then(() => false)])) break;
     }
     expect((await after).key).toBe('after');
@@ -288,7 +288,7 @@ describe('the coordinator under more writes than its peers take', () => {
     expect((await n1.service.health()).ok).toBe(true);
     // The disk goes away under the store: its writes fail with the database's error.
     await nodes[0]!.db.close();
-    const failed = await timers.runUntil(n1.service.put('k', new Uint8Array(1), { consistency: 'all' }).catch((e: unknown) => e));
+    const failed = await clock.runUntil(n1.service.put('k', new Uint8Array(1), { consistency: 'all' }).catch((e: unknown) => e));
     expect(failed).toBeInstanceOf(ServiceError);
     const health = await n1.service.health();
     expect(health.ok).toBe(false);
@@ -297,14 +297,14 @@ describe('the coordinator under more writes than its peers take', () => {
     // The peer that took writes for it is still fine.
     expect((await n2.service.health()).ok).toBe(true);
     nodes.shift(); // its db is closed already
-    await timers.runUntil(n1.stop());
+    await clock.runUntil(n1.stop());
   });
 });
 
 describe('StoreWriteHealth', () => {
   it('ignores refusals, remembers a failure until a success or the window passes', async () => {
-    const timers = new VirtualTimers();
-    const h = new StoreWriteHealth(timers);
+    const clock = new VirtualClock();
+    const h = new StoreWriteHealth(clock);
     const { StorageError } = await import('@hearsay/storage');
     await h.observe(Promise.reject(new StorageError('BUSY', 'queue full'))).catch(() => undefined);
     await h.observe(Promise.reject(new StorageError('VALUE_TOO_LARGE', 'big'))).catch(() => undefined);
@@ -315,7 +315,7 @@ describe('StoreWriteHealth', () => {
     await h.observe(Promise.resolve(1));
     expect(h.problem()).toBeUndefined();
     h.noteFailure(new Error('EIO'));
-    await timers.advance(STORE_FAILURE_WINDOW_MS + 1);
+    await clock.advance(STORE_FAILURE_WINDOW_MS + 1);
     expect(h.problem()).toBeUndefined();
   });
 });

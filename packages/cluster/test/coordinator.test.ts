@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ServiceError } from '@hearsay/http';
+import { ServiceError } from '@hearsay/service';
 import { compareVersions } from '@hearsay/storage';
 import { TestCluster } from './harness.ts';
 
@@ -79,10 +79,10 @@ describe('coordinator', () => {
     for (const id of ['n2', 'n3']) {
       (c.get(id).node as { handleInternode: unknown }).handleInternode = () => new Promise(() => undefined);
     }
-    const started = c.timers.nowMs();
+    const started = c.clock.now();
     const e = await expectServiceError(c.run(c.get('n1').node.service.put('k', enc('v'), { consistency: 'quorum' })), 'TIMEOUT');
     expect(e.details['acknowledged']).toBe(1);
-    expect(c.timers.nowMs() - started).toBe(500);
+    expect(c.clock.now() - started).toBe(500);
   });
 
   it('answers a read once R replicas answered, without waiting for a slow third one', async () => {
@@ -90,17 +90,17 @@ describe('coordinator', () => {
     await c.run(c.get('n1').node.service.put('k', enc('v'), { consistency: 'all' }));
     (c.get('n3').node as { handleInternode: unknown }).handleInternode = () => new Promise(() => undefined);
     for (const consistency of ['one', 'quorum'] as const) {
-      const started = c.timers.nowMs();
+      const started = c.clock.now();
       const r = await c.run(c.get('n1').node.service.get('k', { consistency }));
       expect(dec(r?.value)).toBe('v');
-      expect(c.timers.nowMs() - started).toBe(0);
+      expect(c.clock.now() - started).toBe(0);
     }
   });
 
   it('later writes win by version, whichever node coordinates them', async () => {
     const c = await make(3);
     await c.run(c.get('n1').node.service.put('k', enc('first'), { consistency: 'quorum' }));
-    await c.timers.advance(5);
+    await c.clock.advance(5);
     await c.run(c.get('n2').node.service.put('k', enc('second'), { consistency: 'quorum' }));
     for (const id of ['n1', 'n2', 'n3']) {
       expect(dec((await c.run(c.get(id).node.service.get('k', { consistency: 'quorum' })))?.value)).toBe('second');
@@ -109,7 +109,7 @@ describe('coordinator', () => {
 
   it('stamps above versions its store has seen, even from a clock ahead of its own (apply observes them)', async () => {
     const c = await make(3);
-    const ahead = { ms: c.timers.nowMs() + 30_000, counter: 0, node: 'n9' };
+    const ahead = { ms: c.clock.now() + 30_000, counter: 0, node: 'n9' };
     // A record from a node whose clock runs 30 s ahead, on every replica.
     for (const t of c.nodes.values()) await t.store.apply({ key: 'k', value: enc('from-the-future'), version: ahead, tombstone: false });
     const mine = await c.run(c.get('n1').node.service.put('k', enc('now'), { consistency: 'all' }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { connectGossip, GOSSIP_STATE_HTTP, GOSSIP_STATE_KEYS, GOSSIP_STATE_STATUS, type GossipLike } from '../src/gossip-membership.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import { VirtualClock } from './virtual-clock.ts';
 
 type Member = ReturnType<GossipLike['members']>[number];
 
@@ -28,14 +28,14 @@ class FakeGossip implements GossipLike {
 describe('connectGossip', () => {
   it('publishes http, status and key count, and maps gossip members to the view', async () => {
     const g = new FakeGossip();
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     let keys = 5;
-    const view = connectGossip(g, { http: 'http://a:7000', keyCount: () => keys, timers, keysIntervalMs: 1000 });
+    const view = connectGossip(g, { http: 'http://a:7000', keyCount: () => keys, clock, keysIntervalMs: 1000 });
     expect(g.local).toEqual({ [GOSSIP_STATE_HTTP]: 'http://a:7000', [GOSSIP_STATE_STATUS]: 'starting', [GOSSIP_STATE_KEYS]: '5' });
     view.setStatus('serving');
     expect(g.local[GOSSIP_STATE_STATUS]).toBe('serving');
     keys = 7;
-    await timers.advance(1000);
+    await clock.advance(1000);
     expect(g.local[GOSSIP_STATE_KEYS]).toBe('7');
 
     let changes = 0;
@@ -66,14 +66,14 @@ describe('connectGossip', () => {
       }
     }
     const g = new SilentSelfGossip();
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     let keys = 0;
-    const view = connectGossip(g, { http: 'http://a:7000', keyCount: () => keys, timers, keysIntervalMs: 1000 });
+    const view = connectGossip(g, { http: 'http://a:7000', keyCount: () => keys, clock, keysIntervalMs: 1000 });
     expect(view.members()[0]).toMatchObject({ status: 'starting', keys: 0 });
     view.setStatus('serving');
     expect(view.members()[0]).toMatchObject({ status: 'serving' });
     keys = 3;
-    await timers.advance(1000);
+    await clock.advance(1000);
     expect(view.members()[0]).toMatchObject({ keys: 3 });
     view.close();
   });

@@ -6,8 +6,8 @@ import { hintsSublevel } from '../src/hint-store.ts';
 import { internodePackr } from '../src/internode-app.ts';
 import { decodeRequest } from '../src/internode-messages.ts';
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
-import type { MemberState } from '@hearsay/http';
-import { VirtualTimers } from './virtual-timers.ts';
+import type { MemberState } from '@hearsay/service';
+import { VirtualClock } from './virtual-clock.ts';
 
 export interface TestNode {
   readonly id: string;
@@ -24,7 +24,7 @@ export interface TestNode {
  * transport that still encodes and validates every message like HTTP does.
  */
 export class TestCluster {
-  readonly timers = new VirtualTimers();
+  readonly clock = new VirtualClock();
   readonly nodes = new Map<string, TestNode>();
   readonly config: Partial<ClusterConfig>;
   readonly errors: string[] = [];
@@ -64,12 +64,12 @@ export class TestCluster {
   }
 
   async #boot(t: TestNode): Promise<void> {
-    t.store = await openStore({ db: t.db.sublevel('data') as never, nodeId: t.id, bucketBits: 10, now: () => this.timers.nowMs() });
+    t.store = await openStore({ db: t.db.sublevel('data') as never, nodeId: t.id, bucketBits: 10, clock: this.clock });
     t.node = createClusterNode({
       store: t.store,
       hintsDb: hintsSublevel(t.db),
       membership: t.membership,
-      timers: this.timers,
+      clock: this.clock,
       config: this.config,
       transportFactory: (m: MemberInfo) => async (type, body) => {
         const target = this.nodes.get(m.id);
@@ -109,7 +109,7 @@ export class TestCluster {
   }
 
   run<T>(p: Promise<T>): Promise<T> {
-    return this.timers.runUntil(p);
+    return this.clock.runUntil(p);
   }
 
   /** Stops every node, letting virtual time run so requests in flight time out. */

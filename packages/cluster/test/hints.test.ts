@@ -78,7 +78,7 @@ describe('hinted handoff', () => {
 
     await c.restart('n2');
     c.setState('n2', 'alive');
-    await c.timers.advance(1500);
+    await c.clock.advance(1500);
     for (const k of mine) expect(new TextDecoder().decode((await c.get('n2').store.getRecord(k))?.value)).toBe(k);
     for (const t of c.nodes.values()) expect(t.node.hints.count('n2')).toBe(0);
   });
@@ -89,7 +89,7 @@ describe('hinted handoff', () => {
     await c.run(c.get('n1').node.service.put('k', enc('v'), { consistency: 'quorum' }));
     await c.run(c.get('n1').node.service.settled());
     expect(c.get('n1').node.hints.count('n3')).toBe(1);
-    await c.timers.advance(11_000);
+    await c.clock.advance(11_000);
     expect(c.get('n1').node.hints.count('n3')).toBe(0);
     expect(c.get('n1').node.hints.stats().expired).toBe(1);
   });

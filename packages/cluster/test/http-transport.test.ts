@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterError } from '../src/errors.ts';
 import { createHttpTransport } from '../src/http-transport.ts';
 import { internodePackr } from '../src/internode-app.ts';
-import { realTimers } from '../src/timers.ts';
+import { backgroundClock } from '@hearsay/clock';
 
 let server: Server | undefined;
 const sockets = new Set<Socket>();
@@ -45,7 +45,7 @@ const answer = (body: Uint8Array, extra = ''): Buffer =>
   Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: application/msgpack\r\nContent-Length: ${body.byteLength}\r\nKeep-Alive: timeout=5\r\n${extra}\r\n`), body]);
 
 const call = (baseUrl: string, body: Uint8Array, options: { maxResponseBytes?: number } = {}): Promise<unknown> =>
-  createHttpTransport({ baseUrl, timers: realTimers, ...options })('write', body, new AbortController().signal).then(
+  createHttpTransport({ baseUrl, clock: backgroundClock, ...options })('write', body, new AbortController().signal).then(
     (bytes) => internodePackr.unpack(bytes),
     (e: unknown) => e,
   );
@@ -78,7 +78,7 @@ describe('the node:http internode transport', () => {
         else socket.write(answer(internodePackr.pack({ applied: 1 })));
       }
     });
-    const transport = createHttpTransport({ baseUrl: url, timers: realTimers });
+    const transport = createHttpTransport({ baseUrl: url, clock: backgroundClock });
     const body = internodePackr.pack({ records: [] });
     expect(internodePackr.unpack(await transport('write', body, new AbortController().signal))).toEqual({ applied: 1 });
     expect(internodePackr.unpack(await transport('write', body, new AbortController().signal))).toEqual({ applied: 1 });

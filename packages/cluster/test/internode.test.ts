@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { openStore, type StoredRecord } from '@hearsay/storage';
-import { LoadLimits } from '@hearsay/http';
+import type { BodyBudget } from '@hearsay/service';
 import { authHeaders, signRequest, SIGNATURE_HEADER } from '../src/auth.ts';
 import { ClusterError } from '../src/errors.ts';
 import { HintStore, hintsSublevel } from '../src/hint-store.ts';
@@ -9,20 +9,39 @@ import { createHttpTransport } from '../src/http-transport.ts';
 import { createInternodeApp, internodePackr } from '../src/internode-app.ts';
 import { createInternodeHandler } from '../src/internode-handler.ts';
 import { InternodePeerClient, type InternodeTransport } from '../src/peer-client.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import { VirtualClock } from './virtual-clock.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const rec = (key: string, ms: number): StoredRecord => ({ key, value: enc(key), version: { ms, counter: 0, node: 'n9' }, tombstone: false });
 
-async function node(clusterKey?: string, extra: { load?: LoadLimits; maxBodyBytes?: number; selfId?: string } = {}) {
-  const timers = new VirtualTimers();
+/** A node's body budget, as `LoadLimits` of `@hearsay/http` keeps it (the same interface). */
+function bodyBudget(maxBodyBytesInFlight: number): BodyBudget & { readonly bodyBytesInFlight: number } {
+  let held = 0;
+  return {
+    maxBodyBytesInFlight,
+    get bodyBytesInFlight() {
+      return held;
+    },
+    reserveBody(bytes) {
+      if (held + bytes > maxBodyBytesInFlight) return false;
+      held += bytes;
+      return true;
+    },
+    releaseBody(bytes) {
+      held -= bytes;
+    },
+  };
+}
+
+async function node(clusterKey?: string, extra: { load?: BodyBudget; maxBodyBytes?: number; selfId?: string } = {}) {
+  const clock = new VirtualClock();
   const db = new MemoryLevel<string, Uint8Array>();
-  const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 8, now: () => timers.nowMs() });
+  const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 8, clock });
   const hints = new HintStore(hintsSublevel(db));
   await hints.open();
   const app = createInternodeApp({
-    handle: createInternodeHandler({ store, hints, timers, tombstoneGraceMs: 1000 }),
-    timers,
+    handle: createInternodeHandler({ store, hints, clock, tombstoneGraceMs: 1000 }),
+    clock,
     selfId: extra.selfId ?? 'n1',
     ...(clusterKey === undefined ? {} : { clusterKey }),
     ...(extra.load === undefined ? {} : { load: extra.load }),
@@ -32,18 +51,18 @@ async function node(clusterKey?: string, extra: { load?: LoadLimits; maxBodyByte
   const { Hono } = await import('hono');
   const root = new Hono().route('/internal', app);
   const fetchVia = (url: string, init: RequestInit) => Promise.resolve(root.request(url, init));
-  return { timers, store, hints, root, fetchVia };
+  return { clock, store, hints, root, fetchVia };
 }
 
 function client(n: Awaited<ReturnType<typeof node>>, clusterKey?: string, options = {}) {
   const transport = createHttpTransport({
     baseUrl: 'http://n1',
     targetId: 'n1',
-    timers: n.timers,
+    clock: n.clock,
     fetch: n.fetchVia,
     ...(clusterKey === undefined ? {} : { clusterKey }),
   });
-  return new InternodePeerClient(transport, { timers: n.timers, ...options });
+  return new InternodePeerClient(transport, { clock: n.clock, ...options });
 }
 
 describe('internode API over HTTP', () => {
@@ -96,8 +115,8 @@ describe('internode API over HTTP', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     try {
       const port = (server.address() as { port: number }).port;
-      const transport = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, targetId: 'n1', timers: n.timers, clusterKey: 'secret' });
-      const c = new InternodePeerClient(transport, { timers: n.timers });
+      const transport = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, targetId: 'n1', clock: n.clock, clusterKey: 'secret' });
+      const c = new InternodePeerClient(transport, { clock: n.clock });
       await c.write([rec('a', 5)]);
       for (let i = 0; i < 5; i++) {
         const [a, missing] = await c.read(['a', 'zzz']);
@@ -105,27 +124,27 @@ describe('internode API over HTTP', () => {
         expect(missing).toBeUndefined();
       }
       expect(connections).toBe(1); // one kept-alive socket for sequential requests
-      const bad = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, targetId: 'n1', timers: n.timers, clusterKey: 'other' });
-      const e = await new InternodePeerClient(bad, { timers: n.timers }).read(['a']).catch((x: unknown) => x);
+      const bad = createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, targetId: 'n1', clock: n.clock, clusterKey: 'other' });
+      const e = await new InternodePeerClient(bad, { clock: n.clock }).read(['a']).catch((x: unknown) => x);
       expect((e as ClusterError).code).toBe('PEER_UNAUTHORIZED');
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
-    const refused = createHttpTransport({ baseUrl: 'http://127.0.0.1:1', timers: n.timers });
-    const e = await new InternodePeerClient(refused, { timers: n.timers }).read(['a']).catch((x: unknown) => x);
+    const refused = createHttpTransport({ baseUrl: 'http://127.0.0.1:1', clock: n.clock });
+    const e = await new InternodePeerClient(refused, { clock: n.clock }).read(['a']).catch((x: unknown) => x);
     expect((e as ClusterError).code).toBe('PEER_UNREACHABLE');
   });
 
   it('times out a peer that accepts the connection but never answers (node:http transport)', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const { createServer } = await import('node:http');
     const server = createServer(() => undefined); // never answers
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     try {
       const port = (server.address() as { port: number }).port;
-      const c = new InternodePeerClient(createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, timers }), { timers, timeoutMs: 100 });
-      const e = await timers.runUntil(c.read(['a']).catch((x: unknown) => x));
+      const c = new InternodePeerClient(createHttpTransport({ baseUrl: `http://127.0.0.1:${port}`, clock }), { clock, timeoutMs: 100 });
+      const e = await clock.runUntil(c.read(['a']).catch((x: unknown) => x));
       expect((e as ClusterError).code).toBe('PEER_TIMEOUT');
     } finally {
       server.closeAllConnections();
@@ -144,11 +163,11 @@ describe('internode API over HTTP', () => {
   it('refuses stale timestamps, bad bodies, a missing Content-Length and unknown routes', async () => {
     const n = await node('secret');
     const body = internodePackr.pack({ records: [rec('a', 1)] });
-    const stale = await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs() - 60_000));
+    const stale = await n.root.request('http://n1/internal/write', signed(body, n.clock.now() - 60_000));
     expect(stale.status).toBe(401);
     expect(await codeOf(stale)).toBe('STALE_REQUEST');
 
-    const now = n.timers.nowMs();
+    const now = n.clock.now();
     const bad = await n.root.request('http://n1/internal/write', signed(new Uint8Array([0xc1, 0xff, 0x00]), now));
     expect(bad.status).toBe(400);
     const bad2 = await n.root.request('http://n1/internal/write', signed(internodePackr.pack({ records: [{ key: '', value: 1 }] }), now));
@@ -187,13 +206,13 @@ describe('internode API over HTTP', () => {
   ])('refuses $name from the headers alone, without reading the body, and closes the connection', async ({ headers, status, code }) => {
     const n = await node('secret');
     const body = internodePackr.pack({ records: [rec('a', 1)] });
-    const good = signed(body, n.timers.nowMs()).headers as Record<string, string>;
+    const good = signed(body, n.clock.now()).headers as Record<string, string>;
     const watched = watchedBody(body);
     const res = await n.root.request('http://n1/internal/write', {
       method: 'POST',
       body: watched.stream,
       duplex: 'half',
-      headers: headers(good, body, n.timers.nowMs()),
+      headers: headers(good, body, n.clock.now()),
     } as RequestInit);
     expect(res.status).toBe(status);
     expect(await codeOf(res)).toBe(code);
@@ -210,7 +229,7 @@ describe('internode API over HTTP', () => {
   it('refuses a body that is not the one signed (same length), after reading it', async () => {
     const n = await node('secret');
     const body = internodePackr.pack({ records: [rec('a', 1)] });
-    const init = signed(body, n.timers.nowMs());
+    const init = signed(body, n.clock.now());
     const forged = new Uint8Array(body);
     forged[forged.length - 1]! ^= 1;
     const res = await n.root.request('http://n1/internal/write', { ...init, body: forged });
@@ -223,7 +242,7 @@ describe('internode API over HTTP', () => {
     const n = await node('secret');
     const other = await node('secret', { selfId: 'n2' });
     const body = internodePackr.pack({ records: [rec('a', 1)] });
-    const captured = signed(body, n.timers.nowMs());
+    const captured = signed(body, n.clock.now());
     expect((await n.root.request('http://n1/internal/write', captured)).status).toBe(200);
     const again = await n.root.request('http://n1/internal/write', captured);
     expect(again.status).toBe(401);
@@ -234,22 +253,22 @@ describe('internode API over HTTP', () => {
   });
 
   it('refuses an authenticated body over the limit (413) and past the body budget (503 BUSY) without reading it', async () => {
-    const load = new LoadLimits({ maxBodyBytesInFlight: 4096 });
+    const load = bodyBudget(4096);
     const n = await node('secret', { load, maxBodyBytes: 2048 });
     const big = internodePackr.pack({ records: [{ ...rec('big', 1), value: new Uint8Array(3000) }] });
     const watched = watchedBody(big);
-    const tooLarge = await n.root.request('http://n1/internal/write', { ...signed(big, n.timers.nowMs()), body: watched.stream, duplex: 'half' } as RequestInit);
+    const tooLarge = await n.root.request('http://n1/internal/write', { ...signed(big, n.clock.now()), body: watched.stream, duplex: 'half' } as RequestInit);
     expect(tooLarge.status).toBe(413);
     expect(watched.pulled()).toBe(false);
 
     const body = internodePackr.pack({ records: [rec('a', 1)] });
     expect(load.reserveBody(4096 - 10)).toBe(true); // the rest of the budget is held elsewhere
-    const busy = await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs()));
+    const busy = await n.root.request('http://n1/internal/write', signed(body, n.clock.now()));
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBe('1');
     expect(await codeOf(busy)).toBe('BUSY');
     load.releaseBody(4096 - 10);
-    expect((await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs()))).status).toBe(200);
+    expect((await n.root.request('http://n1/internal/write', signed(body, n.clock.now()))).status).toBe(200);
     expect(load.bodyBytesInFlight).toBe(0);
   });
 
@@ -257,14 +276,14 @@ describe('internode API over HTTP', () => {
     const n = await node(undefined);
     const body = internodePackr.pack({ records: [rec('a', 1)] });
     expect((await n.root.request('http://n1/internal/write', { method: 'POST', body, headers: { 'content-length': String(body.byteLength) } })).status).toBe(200);
-    const res = await n.root.request('http://n1/internal/write', signed(body, n.timers.nowMs()));
+    const res = await n.root.request('http://n1/internal/write', signed(body, n.clock.now()));
     expect(res.status).toBe(403);
   });
 
   it('a keyed internode app needs to know which node it is', () => {
-    const timers = new VirtualTimers();
-    expect(() => createInternodeApp({ handle: async () => ({}), timers, clusterKey: 'k' })).toThrow(/selfId/);
-    expect(() => createHttpTransport({ baseUrl: 'http://x', timers, clusterKey: 'k' })).toThrow(/targetId/);
+    const clock = new VirtualClock();
+    expect(() => createInternodeApp({ handle: async () => ({}), clock, clusterKey: 'k' })).toThrow(/selfId/);
+    expect(() => createHttpTransport({ baseUrl: 'http://x', clock, clusterKey: 'k' })).toThrow(/targetId/);
   });
 
   it('signRequest covers every signed field', () => {
@@ -280,7 +299,7 @@ describe('internode API over HTTP', () => {
 
 describe('InternodePeerClient', () => {
   it('batches writes to one peer while a write is in flight', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const sent: number[] = [];
     let release: (() => void) | undefined;
     const transport: InternodeTransport = async (type, body) => {
@@ -289,13 +308,13 @@ describe('InternodePeerClient', () => {
       if (sent.length === 1) await new Promise<void>((r) => (release = r));
       return internodePackr.pack({ applied: records.length });
     };
-    const c = new InternodePeerClient(transport, { timers, maxBatchRecords: 10, batchDelayMs: 5 });
+    const c = new InternodePeerClient(transport, { clock, maxBatchRecords: 10, batchDelayMs: 5 });
     const first = c.write([rec('a', 1)]);
     await new Promise((r) => setImmediate(r));
     const rest = Array.from({ length: 25 }, (_, i) => c.write([rec(`k${i}`, 1)]));
     await new Promise((r) => setImmediate(r));
     release!();
-    await timers.runUntil(Promise.all([first, ...rest]));
+    await clock.runUntil(Promise.all([first, ...rest]));
     expect(sent[0]).toBe(1);
     expect(sent.slice(1).reduce((a, b) => a + b, 0)).toBe(25);
     expect(Math.max(...sent.slice(1))).toBeLessThanOrEqual(10);
@@ -303,21 +322,21 @@ describe('InternodePeerClient', () => {
   });
 
   it('times out, bounds the queue, and rejects with stable codes', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const hang: InternodeTransport = () => new Promise(() => undefined);
-    const c = new InternodePeerClient(hang, { timers, timeoutMs: 100, maxInFlight: 1, maxQueued: 1 });
+    const c = new InternodePeerClient(hang, { clock, timeoutMs: 100, maxInFlight: 1, maxQueued: 1 });
     const a = c.scan({ prefix: '', limit: 1 });
     const b = c.scan({ prefix: '', limit: 1 });
     const over = await c.scan({ prefix: '', limit: 1 }).catch((e: unknown) => e);
     expect((over as ClusterError).code).toBe('PEER_OVERLOADED');
-    const ea = await timers.runUntil(a.catch((e: unknown) => e));
+    const ea = await clock.runUntil(a.catch((e: unknown) => e));
     expect((ea as ClusterError).code).toBe('PEER_TIMEOUT');
-    const eb = await timers.runUntil(b.catch((e: unknown) => e));
+    const eb = await clock.runUntil(b.catch((e: unknown) => e));
     expect((eb as ClusterError).code).toBe('PEER_TIMEOUT');
   });
 
   it('batches reads while maxReadsInFlight are in flight, with no timer, and splits the answer per caller', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const sent: string[][] = [];
     const releases: (() => void)[] = [];
     const transport: InternodeTransport = async (type, body) => {
@@ -327,7 +346,7 @@ describe('InternodePeerClient', () => {
       if (sent.length <= 2) await new Promise<void>((r) => releases.push(r));
       return internodePackr.pack({ records: keys.map((k) => (k.startsWith('miss') ? null : rec(k, 1))) });
     };
-    const c = new InternodePeerClient(transport, { timers, maxReadsInFlight: 2, maxBatchRecords: 10, batchDelayMs: 1000 });
+    const c = new InternodePeerClient(transport, { clock, maxReadsInFlight: 2, maxBatchRecords: 10, batchDelayMs: 1000 });
     const first = c.read(['a']);
     await new Promise((r) => setImmediate(r));
     const second = c.read(['b']);
@@ -337,9 +356,9 @@ describe('InternodePeerClient', () => {
     await new Promise((r) => setImmediate(r));
     expect(sent.length).toBe(2);
     for (const r of releases) r();
-    const started = timers.nowMs();
+    const started = clock.now();
     const answers = await Promise.all([first, second, ...rest]); // no runUntil: no timer is involved
-    expect(timers.nowMs()).toBe(started);
+    expect(clock.now()).toBe(started);
     expect(answers.map((a) => a.map((r) => r?.key ?? null))).toEqual([
       ['a'],
       ['b'],
@@ -351,7 +370,7 @@ describe('InternodePeerClient', () => {
   });
 
   it('a read is not held back by writes waiting on the write batch timer', async () => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     let releaseWrite: (() => void) | undefined;
     const transport: InternodeTransport = async (type, body) => {
       const msg = internodePackr.unpack(body) as { keys?: string[]; records?: unknown[] };
@@ -361,25 +380,25 @@ describe('InternodePeerClient', () => {
       }
       return internodePackr.pack({ records: msg.keys!.map((k) => rec(k, 1)) });
     };
-    const c = new InternodePeerClient(transport, { timers, batchDelayMs: 60_000 });
+    const c = new InternodePeerClient(transport, { clock, batchDelayMs: 60_000 });
     const w1 = c.write([rec('w1', 1)]);
     await new Promise((r) => setImmediate(r));
     const w2 = c.write([rec('w2', 1)]); // waits for the batch timer (a write is in flight)
-    const started = timers.nowMs();
+    const started = clock.now();
     const [r] = await c.read(['x']);
     expect(r?.key).toBe('x');
-    expect(timers.nowMs()).toBe(started);
+    expect(clock.now()).toBe(started);
     releaseWrite!();
-    await timers.runUntil(Promise.all([w1, w2]));
+    await clock.runUntil(Promise.all([w1, w2]));
   });
 
   it.each([
     { name: 'more records than keys', records: [null, null, null] },
     { name: 'no record', records: [] },
   ])('rejects a read batch as a whole when the peer answers $name', async ({ records }) => {
-    const timers = new VirtualTimers();
+    const clock = new VirtualClock();
     const transport: InternodeTransport = async () => internodePackr.pack({ records });
-    const c = new InternodePeerClient(transport, { timers });
+    const c = new InternodePeerClient(transport, { clock });
     const both = [c.read(['a']), c.read(['b'])].map((p) => p.catch((e: unknown) => e));
     const [ea, eb] = await Promise.all(both);
     expect((ea as ClusterError).code).toBe('PEER_BAD_RESPONSE');

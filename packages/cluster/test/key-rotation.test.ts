@@ -18,7 +18,7 @@ import { createHttpTransport } from '../src/http-transport.ts';
 import { createInternodeApp } from '../src/internode-app.ts';
 import { createInternodeHandler } from '../src/internode-handler.ts';
 import { InternodePeerClient } from '../src/peer-client.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import { VirtualClock } from './virtual-clock.ts';
 
 const OLD = 'old-cluster-key-0123456789abcdef';
 const NEW = 'new-cluster-key-fedcba9876543210';
@@ -72,22 +72,22 @@ describe('checkHeaders with several keys', () => {
 
 /** A node's internode routes over a memory store, reached through `fetch` injection. */
 async function node(id: string, keys: ClusterKeys) {
-  const timers = new VirtualTimers();
+  const clock = new VirtualClock();
   const db = new MemoryLevel<string, Uint8Array>();
-  const store = await openStore({ db: db.sublevel('data') as never, nodeId: id, bucketBits: 8, now: () => timers.nowMs() });
+  const store = await openStore({ db: db.sublevel('data') as never, nodeId: id, bucketBits: 8, clock });
   const hints = new HintStore(hintsSublevel(db));
   await hints.open();
-  const app = createInternodeApp({ handle: createInternodeHandler({ store, hints, timers, tombstoneGraceMs: 1000 }), timers, selfId: id, clusterKey: keys });
+  const app = createInternodeApp({ handle: createInternodeHandler({ store, hints, clock, tombstoneGraceMs: 1000 }), clock, selfId: id, clusterKey: keys });
   const root = new Hono().route('/internal', app);
-  return { id, keys, timers, store, fetch: (url: string, init: RequestInit) => Promise.resolve(root.request(url, init)) };
+  return { id, keys, clock, store, fetch: (url: string, init: RequestInit) => Promise.resolve(root.request(url, init)) };
 }
 
 type Node = Awaited<ReturnType<typeof node>>;
 
 /** `from` writes a record to `to` through a transport signed with `from`'s keys. */
 async function write(from: Node, to: Node, key: string): Promise<void> {
-  const transport = createHttpTransport({ baseUrl: `http://${to.id}`, targetId: to.id, timers: from.timers, fetch: to.fetch, clusterKey: from.keys });
-  await new InternodePeerClient(transport, { timers: from.timers }).write([rec(key, 1)]);
+  const transport = createHttpTransport({ baseUrl: `http://${to.id}`, targetId: to.id, clock: from.clock, fetch: to.fetch, clusterKey: from.keys });
+  await new InternodePeerClient(transport, { clock: from.clock }).write([rec(key, 1)]);
 }
 
 describe('rotation between live nodes', () => {

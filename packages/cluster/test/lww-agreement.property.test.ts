@@ -84,7 +84,7 @@ describe('the cluster decides by the storage LWW rule', () => {
     await fc.assert(
       fc.asyncProperty(divergenceArb, fc.integer({ min: 1, max: 3 }), fc.constantFrom(...NODES), async (keys, pageSize, via) => {
         const c = cluster;
-        const nowMs = c.timers.nowMs();
+        const nowMs = c.clock.now();
         const prefix = `run${run++}/`;
         const held = new Map<string, (StoredRecord | undefined)[]>();
         for (let i = 0; i < keys.length; i++) {

@@ -9,13 +9,14 @@
 import fc from 'fast-check';
 import { MemoryLevel } from 'memory-level';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Consistency } from '@hearsay/http';
+import type { Consistency } from '@hearsay/service';
 import { openStore, versionToString, type Store, type StoredRecord, type Version } from '@hearsay/storage';
-import { Coordinator, type CoordinatorConfig } from '../src/coordinator.ts';
+import type { CoordinatorConfig } from '../src/coordinator-context.ts';
+import { Coordinator } from '../src/coordinator.ts';
 import { HintStore, hintsSublevel } from '../src/hint-store.ts';
 import { StaticMembership, type MemberInfo } from '../src/membership.ts';
 import type { PeerClient } from '../src/peer.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import { VirtualClock } from './virtual-clock.ts';
 
 const member = (id: string, state: MemberInfo['state'] = 'alive'): MemberInfo => ({ id, state, http: `http://${id}`, gossip: '', incarnation: 0 });
 
@@ -48,7 +49,7 @@ interface Setup {
   readonly coordinator: Coordinator;
   readonly store: Store;
   readonly membership: StaticMembership;
-  readonly timers: VirtualTimers;
+  readonly clock: VirtualClock;
   readonly calls: PeerCall[];
   readonly db: MemoryLevel<string, Uint8Array>;
 }
@@ -67,16 +68,16 @@ async function setup(
   members: readonly MemberInfo[] = [member('n1')],
   wrapStore: (store: Store) => Store = (store) => store,
 ): Promise<Setup> {
-  const timers = new VirtualTimers();
+  const clock = new VirtualClock();
   const db = new MemoryLevel<string, Uint8Array>({ valueEncoding: 'view' });
   await db.open();
-  const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 10, now: () => timers.nowMs() });
+  const store = await openStore({ db: db.sublevel('data') as never, nodeId: 'n1', bucketBits: 10, clock });
   const hints = new HintStore(hintsSublevel(db));
   await hints.open();
   const membership = new StaticMembership('n1', members);
   const calls: PeerCall[] = [];
-  const coordinator = new Coordinator({ store: wrapStore(store), membership, peers: recordingPeers(calls), hints, timers, config });
-  const s = { coordinator, store, membership, timers, calls, db };
+  const coordinator = new Coordinator({ store: wrapStore(store), membership, peers: recordingPeers(calls), hints, clock, config });
+  const s = { coordinator, store, membership, clock, calls, db };
   opened.push(s);
   return s;
 }
@@ -269,11 +270,11 @@ describe('single-replica fast path', () => {
     const answers: unknown[][] = [];
     for (const singleReplicaFastPath of [true, false]) {
       const s = await setup({ singleReplicaFastPath, requestTimeoutMs: 700 }, [member('n1')], hang);
-      const started = s.timers.nowMs();
+      const started = s.clock.now();
       answers.push([
-        await outcome(s.timers.runUntil(s.coordinator.get('k', { consistency: 'quorum' }))),
-        await outcome(s.timers.runUntil(s.coordinator.put('k', new Uint8Array([1]), { consistency: 'one' }))),
-        s.timers.nowMs() - started,
+        await outcome(s.clock.runUntil(s.coordinator.get('k', { consistency: 'quorum' }))),
+        await outcome(s.clock.runUntil(s.coordinator.put('k', new Uint8Array([1]), { consistency: 'one' }))),
+        s.clock.now() - started,
         { ...s.coordinator.counters },
       ]);
     }

@@ -67,4 +67,13 @@ describe('BroadcastQueue', () => {
     expect(q.dropped).toBe(1);
     expect(q.peek('m:a')).toBeUndefined();
   });
+
+  it('sends a rumor pushed with a limit multiplier that many times the limit (join announcements)', () => {
+    const q = new BroadcastQueue(100);
+    q.push('m:a', alive('a'), 2);
+    q.push('m:b', alive('b'));
+    const sends = { a: 0, b: 0 };
+    for (let i = 0; i < 10; i++) for (const m of q.take(1000, 3)) sends[(m as Alive).id as 'a' | 'b']++;
+    expect(sends).toEqual({ a: 6, b: 3 });
+  });
 });

@@ -17,6 +17,8 @@ interface Item {
   msg: PacketMessage;
   bytes: number;
   transmits: number;
+  /** This rumor is sent `limitMult` times the queue's limit (join announcements travel further). */
+  limitMult: number;
   seq: number;
 }
 
@@ -32,10 +34,10 @@ export class BroadcastQueue {
     return this.items.size;
   }
 
-  /** Queue `msg` under `key`, replacing a queued rumor with the same key. */
-  push(key: string, msg: PacketMessage): void {
+  /** Queue `msg` under `key`, replacing a queued rumor with the same key; it is sent `limitMult` × the limit. */
+  push(key: string, msg: PacketMessage, limitMult = 1): void {
     this.items.delete(key);
-    this.items.set(key, { key, msg, bytes: estimateSize(msg) + MESSAGE_OVERHEAD_BYTES, transmits: 0, seq: this.seq++ });
+    this.items.set(key, { key, msg, bytes: estimateSize(msg) + MESSAGE_OVERHEAD_BYTES, transmits: 0, limitMult, seq: this.seq++ });
     if (this.items.size > this.maxItems) this.evict();
   }
 
@@ -66,7 +68,7 @@ export class BroadcastQueue {
       left -= it.bytes;
       out.push(it.msg);
       it.transmits++;
-      if (it.transmits >= limit) this.items.delete(it.key);
+      if (it.transmits >= limit * it.limitMult) this.items.delete(it.key);
     }
     return out;
   }

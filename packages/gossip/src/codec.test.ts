@@ -52,6 +52,16 @@ describe('Codec', () => {
         expect(decodeAll(codec, packets)).toEqual(messages);
       });
 
+      it('packs a message object sent many times (a rumor) the same way every time, whatever was packed in between', () => {
+        const rumor: Toy = { type: 2, name: 'rumor' };
+        const first = decodeAll(codec, codec.packPackets([rumor]).packets);
+        // Plenty of other messages between the rumor's sends (its bytes are encoded once and kept).
+        for (let i = 0; i < 50; i++) codec.packPackets(toys(200, 300));
+        const again = decodeAll(codec, codec.packPackets([toys(1, 5)[0]!, rumor]).packets);
+        expect(first).toEqual([rumor]);
+        expect(again).toEqual([{ type: 1, seq: 0, pad: 'xxxxx' }, rumor]);
+      });
+
       it('returns a message too large for any datagram instead of sending it', () => {
         const big: Toy = { type: 1, seq: 0, pad: 'y'.repeat(2000) };
         const { packets, tooLarge } = codec.packPackets([{ type: 2, name: 'ok' }, big]);

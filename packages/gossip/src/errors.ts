@@ -7,7 +7,9 @@ export type GossipErrorCode =
   | 'GOSSIP_STATE_KEY_TOO_LONG'
   | 'GOSSIP_STATE_VALUE_TOO_LONG'
   | 'GOSSIP_STATE_TOO_MANY_KEYS'
-  | 'GOSSIP_LEFT';
+  | 'GOSSIP_LEFT'
+  | 'GOSSIP_EVENT_TOO_LARGE'
+  | 'GOSSIP_EVENT_QUEUE_FULL';
 
 export class GossipError extends Error {
   override readonly name = 'GossipError';

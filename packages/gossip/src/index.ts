@@ -15,8 +15,13 @@ export { Suspicion, remainingSuspicionMs, suspicionTimeoutMs } from './suspicion
 export { Awareness } from './awareness.ts';
 export { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
 export { ArrivalWindow } from './phi-accrual.ts';
+export { ClockWindow, clockSample, CLOCK_READING_RESOLUTION_MS } from './clock-offset.ts';
+export type { ClockOffset, ClockSample } from './clock-offset.ts';
+export { UserEventLog } from './user-events.ts';
+export type { UserEventView } from './user-events.ts';
 
-// Wire, transports and runtime (codec.ts, keyring.ts, transport.ts, net-transport.ts, sim-transport.ts, runtime.ts).
+// Wire, transports and runtime (codec.ts, keyring.ts, transport.ts, net-transport.ts, runtime.ts).
+// The simulated transport and the simulation harness are in `@hearsay/gossip/testing` (src/testing/).
 export { startGossip, GossipRuntime, GossipRuntimeError, realClock } from './runtime.ts';
 export type { GossipRuntimeOptions, GossipRuntimeStats, GossipRuntimeEvent, GossipListener, GossipLogger, RuntimeClock, GossipRuntimeErrorCode } from './runtime.ts';
 export { fileGenerationStore, memoryGenerationStore, nextGeneration, GenerationStoreError } from './generation-store.ts';
@@ -30,5 +35,3 @@ export { TransportError, parseAddress, formatAddress, emptyTransportStats } from
 export type { Address, PacketHandler, StreamHandler, Transport, TransportErrorCode, TransportStats } from './transport.ts';
 export { createNetTransport, NetTransport } from './net-transport.ts';
 export type { NetTransportOptions } from './net-transport.ts';
-export { createSimTransport, simClock, SimTransport } from './sim-transport.ts';
-export type { SimTransportOptions, SimWire } from './sim-transport.ts';

@@ -5,6 +5,7 @@
 import type { Digest, MemberRecord, MemberStatus, StateEntry } from './messages.ts';
 import type { Suspicion } from './suspicion.ts';
 import type { ArrivalWindow } from './phi-accrual.ts';
+import type { ClockWindow } from './clock-offset.ts';
 
 /** At equal (generation, incarnation): suspect overrides alive, dead overrides suspect, left overrides dead. */
 export const STATUS_RANK: Readonly<Record<MemberStatus, number>> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -29,6 +30,8 @@ export interface Member {
   /** While suspect: when to ask the suspect directly again (it answers with its current Alive). */
   suspicionCheckAtMs: number;
   arrivals: ArrivalWindow | undefined;
+  /** Clock offset samples of this generation (a restart may come with another clock). */
+  clock: ClockWindow | undefined;
 }
 
 /** Compare (generation, incarnation): negative when a is older. */
@@ -74,6 +77,7 @@ export function newMember(id: string, address: string, generation: number, incar
     suspicion: undefined,
     suspicionCheckAtMs: Infinity,
     arrivals: undefined,
+    clock: undefined,
   };
 }
 

@@ -11,7 +11,7 @@ const record: MemberRecord = { id: 'n2', address: '127.0.0.1:7947', generation: 
 export const SAMPLE_MESSAGES: Message[] = [
   { type: MessageType.Ping, seqNo: 1, target: 'n2', source: 'n1', sourceAddr: '127.0.0.1:7946' },
   { type: MessageType.PingReq, seqNo: 2, target: 'n3', targetAddr: '127.0.0.1:7948', source: 'n1', sourceAddr: '127.0.0.1:7946', nack: true },
-  { type: MessageType.Ack, seqNo: 1, source: 'n2' },
+  { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: 1_767_225_600_123.5 },
   { type: MessageType.Nack, seqNo: 2, source: 'n2' },
   { type: MessageType.Suspect, id: 'n3', generation: 1, incarnation: 0, from: 'n1' },
   { type: MessageType.Alive, id: 'n3', address: '127.0.0.1:7948', generation: 1, incarnation: 1 },
@@ -23,6 +23,15 @@ export const SAMPLE_MESSAGES: Message[] = [
   { type: MessageType.Syn, source: 'n1', sourceAddr: '127.0.0.1:7946', join: false, digests: [digest] },
   { type: MessageType.SynAck, source: 'n2', records: [record], requests: [digest] },
   { type: MessageType.SynAck2, source: 'n1', records: [record] },
+  { type: MessageType.UserEvent, origin: 'n1', generation: 7, seq: 3, name: 'deploy', payload: new Uint8Array([1, 2, 3]) },
+];
+
+/** The optional fields added after wire version 1, each present. */
+const userEvent = SAMPLE_MESSAGES.find((m) => m.type === MessageType.UserEvent)!;
+export const SAMPLE_WITH_OPTIONAL_FIELDS: Message[] = [
+  { type: MessageType.Syn, source: 'n1', sourceAddr: '127.0.0.1:7946', join: false, digests: [{ ...digest, events: 4 }] },
+  { type: MessageType.SynAck, source: 'n2', records: [{ ...record, events: 2 }], requests: [{ ...digest, events: 1 }], events: [userEvent as never] },
+  { type: MessageType.SynAck2, source: 'n1', records: [record], events: [userEvent as never] },
 ];
 
 describe('parseMessage', () => {
@@ -39,12 +48,43 @@ describe('parseMessage', () => {
     }
   });
 
+  it('round-trips the optional fields added after wire version 1 (clock, user event floors and events)', () => {
+    const codec = new Codec({ parse: parseMessage, maxPacketBytes: 4096 });
+    for (const message of SAMPLE_WITH_OPTIONAL_FIELDS) {
+      expect(codec.decodeFrame(codec.encodeFrame([message]))).toEqual({ ok: true, messages: [message], dropped: [] });
+    }
+  });
+
+  it('copies a user event payload out of the datagram it arrived in', () => {
+    const codec = new Codec({ parse: parseMessage, maxPacketBytes: 4096 });
+    const packet = codec.packPackets([userEvent as never]).packets[0]!;
+    const r = codec.decodePacket(packet);
+    expect(r.ok).toBe(true);
+    const got = r.ok ? (r.messages[0] as typeof userEvent & { payload: Uint8Array }) : undefined;
+    packet.fill(0);
+    expect([...got!.payload]).toEqual([1, 2, 3]);
+  });
+
   it('ignores extra fields from newer members and rebuilds plain objects', () => {
     const r = parseMessage({ ...SAMPLE_MESSAGES[2], futureField: [1, 2, 3] });
     expect(r).toEqual({ ok: true, message: SAMPLE_MESSAGES[2] });
   });
 
+  it('decodes an Ack without the wall clock (older members, or none), and keeps it absent', () => {
+    const codec = new Codec({ parse: parseMessage, maxPacketBytes: 4096 });
+    const old = { type: MessageType.Ack, seqNo: 9, source: 'n2' } as const;
+    const r = codec.decodePacket(codec.packPackets([old]).packets[0]!);
+    expect(r).toEqual({ ok: true, messages: [old], dropped: [] });
+    expect(r.ok && 'wallMs' in r.messages[0]!).toBe(false);
+  });
+
   const cases: [string, unknown, 'malformed' | 'unknown-type'][] = [
+    ['payload not bytes', { type: MessageType.UserEvent, origin: 'n1', generation: 1, seq: 1, name: 'x', payload: 'abc' }, 'malformed'],
+    ['bad events floor', { type: MessageType.Syn, source: 'n1', sourceAddr: 'a:1', join: false, digests: [{ ...digest, events: -1 }] }, 'malformed'],
+    ['event list with another message', { type: MessageType.SynAck2, source: 'n1', records: [], events: [{ type: MessageType.Ack, seqNo: 1, source: 'x' }] }, 'malformed'],
+    ['negative wall clock', { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: -5 }, 'malformed'],
+    ['wall clock as string', { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: '12' }, 'malformed'],
+    ['infinite wall clock', { type: MessageType.Ack, seqNo: 1, source: 'n2', wallMs: Infinity }, 'malformed'],
     ['not an object', 42, 'malformed'],
     ['null', null, 'malformed'],
     ['an array', [1, 'n1'], 'malformed'],

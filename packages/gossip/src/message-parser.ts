@@ -17,6 +17,7 @@ import {
   type MemberStatus,
   type Message,
   type StateEntry,
+  type UserEvent,
 } from './messages.ts';
 
 /** Longest id, address, state key or state value accepted from the wire (UTF-16 units). */
@@ -52,6 +53,28 @@ function count(o: Obj, key: string): number {
   return v;
 }
 
+/** An optional finite non-negative number (a wall-clock reading); absent stays absent. */
+function optionalTime(o: Obj, key: string): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw MALFORMED;
+  return v;
+}
+
+/** Longest user event payload accepted from the wire (a datagram bounds it anyway; frames carry several). */
+export const WIRE_PAYLOAD_MAX = 64 * 1024;
+
+function bytes(o: Obj, key: string): Uint8Array {
+  const v = o[key];
+  if (!(v instanceof Uint8Array) || v.byteLength > WIRE_PAYLOAD_MAX) throw MALFORMED;
+  // A copy: msgpackr may hand out a view into the whole datagram.
+  return new Uint8Array(v);
+}
+
+function optionalCount(o: Obj, key: string): number | undefined {
+  return o[key] === undefined ? undefined : count(o, key);
+}
+
 function bool(o: Obj, key: string): boolean {
   const v = o[key];
   if (typeof v !== 'boolean') throw MALFORMED;
@@ -78,7 +101,7 @@ function entry(value: unknown): StateEntry {
 
 function digest(value: unknown): Digest {
   const o = obj(value);
-  return {
+  const d: Digest = {
     id: str(o, 'id'),
     generation: count(o, 'generation'),
     incarnation: count(o, 'incarnation'),
@@ -86,11 +109,33 @@ function digest(value: unknown): Digest {
     version: count(o, 'version'),
     heartbeat: count(o, 'heartbeat'),
   };
+  const events = optionalCount(o, 'events');
+  if (events !== undefined) d.events = events;
+  return d;
+}
+
+function userEvent(value: unknown): UserEvent {
+  const o = obj(value);
+  if (o['type'] !== MessageType.UserEvent) throw MALFORMED;
+  return {
+    type: MessageType.UserEvent,
+    origin: str(o, 'origin'),
+    generation: count(o, 'generation'),
+    seq: count(o, 'seq'),
+    name: str(o, 'name'),
+    payload: bytes(o, 'payload'),
+  };
+}
+
+/** An optional list of user events riding on a stream message (absent from older members). */
+function withEvents<T extends object>(message: T, o: Obj): T & { events?: UserEvent[] } {
+  if (o['events'] === undefined) return message;
+  return { ...message, events: list(o, 'events', WIRE_RECORDS_MAX, userEvent) };
 }
 
 function record(value: unknown): MemberRecord {
   const o = obj(value);
-  return {
+  const r: MemberRecord = {
     id: str(o, 'id'),
     address: str(o, 'address'),
     generation: count(o, 'generation'),
@@ -100,6 +145,9 @@ function record(value: unknown): MemberRecord {
     version: count(o, 'version'),
     entries: list(o, 'entries', WIRE_ENTRIES_MAX, entry),
   };
+  const events = optionalCount(o, 'events');
+  if (events !== undefined) r.events = events;
+  return r;
 }
 
 function build(o: Obj, type: number): Message | undefined {
@@ -116,8 +164,11 @@ function build(o: Obj, type: number): Message | undefined {
         sourceAddr: str(o, 'sourceAddr'),
         nack: bool(o, 'nack'),
       };
-    case MessageType.Ack:
-      return { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
+    case MessageType.Ack: {
+      const wallMs = optionalTime(o, 'wallMs');
+      const ack = { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
+      return wallMs === undefined ? ack : { ...ack, wallMs };
+    }
     case MessageType.Nack:
       return { type, seqNo: count(o, 'seqNo'), source: str(o, 'source') };
     case MessageType.Suspect:
@@ -143,14 +194,19 @@ function build(o: Obj, type: number): Message | undefined {
         digests: list(o, 'digests', WIRE_RECORDS_MAX, digest),
       };
     case MessageType.SynAck:
-      return {
-        type,
-        source: str(o, 'source'),
-        records: list(o, 'records', WIRE_RECORDS_MAX, record),
-        requests: list(o, 'requests', WIRE_RECORDS_MAX, digest),
-      };
+      return withEvents(
+        {
+          type,
+          source: str(o, 'source'),
+          records: list(o, 'records', WIRE_RECORDS_MAX, record),
+          requests: list(o, 'requests', WIRE_RECORDS_MAX, digest),
+        },
+        o,
+      );
     case MessageType.SynAck2:
-      return { type, source: str(o, 'source'), records: list(o, 'records', WIRE_RECORDS_MAX, record) };
+      return withEvents({ type, source: str(o, 'source'), records: list(o, 'records', WIRE_RECORDS_MAX, record) }, o);
+    case MessageType.UserEvent:
+      return userEvent(o);
     default:
       return undefined;
   }

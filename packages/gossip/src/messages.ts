@@ -29,6 +29,8 @@ export const MessageType = {
   Syn: 12,
   SynAck: 13,
   SynAck2: 14,
+  // Added after wire version 1 shipped: an older member drops it as unknown-type.
+  UserEvent: 15,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -62,6 +64,13 @@ export interface Ack {
   seqNo: number;
   /** id of the member that answered (the probed target). */
   source: string;
+  /**
+   * The target's wall clock (ms since the epoch, may be fractional) when it
+   * answered, for clock offset estimates (clock-offset.ts). Optional, added
+   * after wire version 1 shipped: members without a wall clock, or older
+   * ones, leave it out; a relay passes it on unchanged.
+   */
+  wallMs?: number;
 }
 
 /** Lifeguard: the relay of a PingReq could not reach the target; proves the relay itself is alive. */
@@ -147,6 +156,21 @@ export interface PullReq {
   sourceAddr: string;
 }
 
+/**
+ * A user event (user-events.ts): a small payload broadcast by `origin` to
+ * every member, named by (origin, generation, seq); seq rises by one per event
+ * within the origin's generation. Travels as a rumor, and in push-pull
+ * exchanges (`SynAck.events`, `SynAck2.events`) to members the rumor missed.
+ */
+export interface UserEvent {
+  type: typeof MessageType.UserEvent;
+  origin: string;
+  generation: number;
+  seq: number;
+  name: string;
+  payload: Uint8Array;
+}
+
 /** Packet (datagram) messages. A datagram carries one or more of these. */
 export type PacketMessage =
   | Ping
@@ -159,7 +183,8 @@ export type PacketMessage =
   | Left
   | StateUpdate
   | Heartbeat
-  | PullReq;
+  | PullReq
+  | UserEvent;
 
 /** Per-member summary exchanged first in anti-entropy (Cassandra's GossipDigest). */
 export interface Digest {
@@ -171,6 +196,12 @@ export interface Digest {
   version: number;
   /** Heartbeat counter (0 in SWIM mode). */
   heartbeat: number;
+  /**
+   * User events of this member (as origin) in `generation` delivered without
+   * a gap, up to this seq. Optional, added after wire version 1: absent from
+   * older members, read as 0.
+   */
+  events?: number;
 }
 
 /** Full knowledge of one member: liveness plus the state entries above a version. */
@@ -188,6 +219,12 @@ export interface MemberRecord {
    */
   version: number;
   entries: StateEntry[];
+  /**
+   * The sender's delivered-up-to seq of this member's user events (see
+   * `Digest.events`); a joining member starts from it, so events from before
+   * it joined are not delivered to it. Optional (added after wire version 1).
+   */
+  events?: number;
 }
 
 /** Push-pull step 1 (initiator → peer): my digests. `join` marks a joining node. */
@@ -206,6 +243,8 @@ export interface SynAck {
   records: MemberRecord[];
   /** Members whose records the peer wants, with the version the peer already has. */
   requests: Digest[];
+  /** Buffered user events above what the initiator's digests said it delivered. Optional (added after wire version 1). */
+  events?: UserEvent[];
 }
 
 /** Push-pull step 3 (initiator → peer): the records the peer asked for. No reply. */
@@ -213,6 +252,8 @@ export interface SynAck2 {
   type: typeof MessageType.SynAck2;
   source: string;
   records: MemberRecord[];
+  /** Buffered user events above what the peer's requests said it delivered. Optional (added after wire version 1). */
+  events?: UserEvent[];
 }
 
 /** Stream (TCP) messages: one push-pull exchange is Syn → SynAck → SynAck2. */
@@ -224,7 +265,7 @@ export const MEMBER_STATUSES: readonly MemberStatus[] = ['alive', 'suspect', 'de
 
 /** True for the message types that travel in datagrams. */
 export function isPacketMessage(m: Message): m is PacketMessage {
-  return m.type <= MessageType.PullReq;
+  return m.type <= MessageType.PullReq || m.type === MessageType.UserEvent;
 }
 
 /** True for the message types that travel on streams. */

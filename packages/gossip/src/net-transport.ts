@@ -7,6 +7,17 @@
  * big-endian length followed by that many bytes. One TCP connection per
  * request; the server answers and ends the connection. Frames above
  * `maxFrameBytes` are refused before they are buffered.
+ *
+ * Incoming connections are admitted in two stages, so that connections from
+ * outside the cluster cannot starve its members (a joiner, a push-pull):
+ *   1. pending: accepted, first frame not yet complete. Bounded by
+ *      `maxPendingStreams` and `maxPendingBytes` (the oldest pending
+ *      connection is closed to admit a new one) and by `handshakeTimeoutMs`.
+ *   2. answering: the first frame arrived and passed the handler's
+ *      `authenticate` check (for the gossip runtime: it decrypts with the
+ *      keyring, or carries the cluster label). Only these take one of the
+ *      `maxConcurrentStreams` slots; the answer must come within
+ *      `streamTimeoutMs`.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, connect, isIPv6, type Server, type Socket as TcpSocket } from 'node:net';
@@ -18,6 +29,7 @@ import {
   TransportError,
   type Address,
   type PacketHandler,
+  type StreamAuthenticator,
   type StreamHandler,
   type Transport,
   type TransportStats,
@@ -32,11 +44,22 @@ export interface NetTransportOptions {
   advertiseHost?: string;
   maxPacketBytes?: number;
   maxFrameBytes?: number;
-  /** How long an incoming stream may take to send its request and get our answer. Default 10 s. */
+  /** How long the stream handler may take to answer an authenticated request. Default 10 s. */
   streamTimeoutMs?: number;
-  /** Incoming streams served at once; more are closed at once and counted. Default 64. */
+  /** Authenticated incoming streams answered at once; more are closed and counted (`streamsRefusedBusy`). Default 64. */
   maxConcurrentStreams?: number;
+  /** How long an accepted connection may take to deliver its complete first frame. Default 2000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Accepted connections whose first frame is not complete yet; beyond it the oldest is closed (`streamsPendingEvicted`). Default 128. */
+  maxPendingStreams?: number;
+  /** Bytes buffered by those connections in all; beyond it the oldest is closed. Default 4 × `maxFrameBytes`. */
+  maxPendingBytes?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 2000;
+export const DEFAULT_MAX_PENDING_STREAMS = 128;
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 64;
+export const DEFAULT_STREAM_TIMEOUT_MS = 10_000;
 
 const FRAME_HEADER_BYTES = 4;
 const BIND_ATTEMPTS_MAX = 16;
@@ -97,19 +120,38 @@ interface PendingRequest {
   fail: (error: TransportError) => void;
 }
 
+/** One incoming connection, from accept to close. */
+interface Incoming {
+  socket: TcpSocket;
+  /** Bytes of the first frame buffered so far, while pending. */
+  bufferedBytes: number;
+  /** Why it is closed, when it is (counted once); undefined while open. */
+  close: (reason: IncomingDrop) => void;
+}
+
+type IncomingDrop = 'evicted' | 'handshake-timeout' | 'unauthenticated' | 'busy' | 'bad-frame' | 'no-answer' | 'closed';
+
 export class NetTransport implements Transport {
   readonly localAddress: Address;
   readonly maxPacketBytes: number;
   readonly maxFrameBytes: number;
   readonly #streamTimeoutMs: number;
   readonly #maxConcurrentStreams: number;
+  readonly #handshakeTimeoutMs: number;
+  readonly #maxPendingStreams: number;
+  readonly #maxPendingBytes: number;
   readonly #udp: UdpSocket;
   readonly #server: Server;
   readonly #stats: TransportStats = emptyTransportStats();
   readonly #pending = new Set<PendingRequest>();
-  readonly #incoming = new Set<TcpSocket>();
+  /** Incoming connections without a complete, authenticated first frame; oldest first (Set keeps insertion order). */
+  readonly #unauthenticated = new Set<Incoming>();
+  #unauthenticatedBytes = 0;
+  /** Incoming connections being answered: these hold the stream slots. */
+  readonly #answering = new Set<Incoming>();
   #packetHandler: PacketHandler | undefined;
   #streamHandler: StreamHandler | undefined;
+  #authenticate: StreamAuthenticator | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -118,8 +160,12 @@ export class NetTransport implements Transport {
     this.localAddress = formatAddress(options.advertiseHost ?? options.host, port);
     this.maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.#streamTimeoutMs = options.streamTimeoutMs ?? 10_000;
-    this.#maxConcurrentStreams = options.maxConcurrentStreams ?? 64;
+    this.#streamTimeoutMs = options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
+    this.#maxConcurrentStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.#maxPendingStreams = options.maxPendingStreams ?? DEFAULT_MAX_PENDING_STREAMS;
+    // At least one whole frame fits, or a legitimate large Syn could never be admitted.
+    this.#maxPendingBytes = Math.max(options.maxPendingBytes ?? 4 * this.maxFrameBytes, this.maxFrameBytes + FRAME_HEADER_BYTES);
     this.#udp = udp;
     this.#server = server;
     udp.on('message', (data, rinfo) => {
@@ -149,8 +195,9 @@ export class NetTransport implements Transport {
     this.#packetHandler = handler;
   }
 
-  onStream(handler: StreamHandler): void {
+  onStream(handler: StreamHandler, authenticate?: StreamAuthenticator): void {
     this.#streamHandler = handler;
+    this.#authenticate = authenticate;
   }
 
   stats(): TransportStats {
@@ -235,8 +282,7 @@ export class NetTransport implements Transport {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     for (const p of [...this.#pending]) p.fail(new TransportError('TRANSPORT_CLOSED', 'transport closed during the request'));
-    for (const s of this.#incoming) s.destroy();
-    this.#incoming.clear();
+    for (const c of [...this.#unauthenticated, ...this.#answering]) c.close('closed');
     const udpClosed = new Promise<void>((resolve) => {
       try {
         this.#udp.close(() => resolve());
@@ -250,55 +296,120 @@ export class NetTransport implements Transport {
   }
 
   #serve(socket: TcpSocket): void {
-    if (this.#closed || this.#incoming.size >= this.#maxConcurrentStreams) {
-      this.#stats.streamsDropped++;
+    if (this.#closed) {
       socket.destroy();
       return;
     }
+    // Room for the newcomer first: the oldest unauthenticated connection goes.
+    // A member's connection sends its frame at once, so it is never the oldest
+    // for long; idle or trickling outsiders are.
+    while (this.#unauthenticated.size >= this.#maxPendingStreams) this.#evictOldest(undefined);
     this.#stats.streamsAccepted++;
-    this.#incoming.add(socket);
     const from = formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
-    let done = false;
-    let answering = false;
-    const drop = (): void => {
-      if (done) return;
-      done = true;
-      this.#stats.streamsDropped++;
-      cleanup();
-      socket.destroy();
+    let state: 'pending' | 'answering' | 'closed' = 'pending';
+    let timer = setTimeout(() => conn.close('handshake-timeout'), this.#handshakeTimeoutMs);
+    const conn: Incoming = {
+      socket,
+      bufferedBytes: 0,
+      close: (reason) => {
+        if (state === 'closed') return;
+        if (state === 'pending') this.#leavePending(conn);
+        else this.#answering.delete(conn);
+        state = 'closed';
+        clearTimeout(timer);
+        this.#count(reason);
+        socket.destroy();
+      },
     };
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      this.#incoming.delete(socket);
-    };
-    const timer = setTimeout(drop, this.#streamTimeoutMs);
+    this.#unauthenticated.add(conn);
     const reader = new FrameReader(this.maxFrameBytes);
-    socket.on('error', drop);
+    socket.on('error', () => conn.close('bad-frame'));
     // The client ended its side before a whole frame arrived: a truncated request.
     socket.on('end', () => {
-      if (!answering) drop();
+      if (state === 'pending') conn.close('bad-frame');
     });
-    socket.on('close', () => {
-      if (!done) drop();
-    });
+    socket.on('close', () => conn.close('bad-frame'));
     socket.on('data', (chunk: Buffer) => {
-      if (done) return;
+      if (state !== 'pending') return;
       this.#stats.streamBytesReceived += chunk.byteLength;
+      conn.bufferedBytes += chunk.byteLength;
+      this.#unauthenticatedBytes += chunk.byteLength;
+      while (this.#unauthenticatedBytes > this.#maxPendingBytes && this.#unauthenticated.size > 1) this.#evictOldest(conn);
       const request = reader.push(chunk);
       if (request === undefined) return;
-      if (request === 'too-large') return drop();
-      answering = true;
+      if (request === 'too-large') return conn.close('bad-frame');
+      this.#leavePending(conn);
+      clearTimeout(timer);
+      const authenticate = this.#authenticate;
+      if (authenticate !== undefined && !this.#safeAuthenticate(authenticate, request)) return conn.close('unauthenticated');
+      if (this.#answering.size >= this.#maxConcurrentStreams) return conn.close('busy');
+      state = 'answering';
+      this.#answering.add(conn);
+      timer = setTimeout(() => conn.close('no-answer'), this.#streamTimeoutMs);
       socket.pause();
       void this.#answer(from, request).then((response) => {
-        if (done || this.#closed) return;
-        if (response === undefined || response.byteLength > this.maxFrameBytes) return drop();
-        done = true;
-        cleanup();
+        if (state !== 'answering' || this.#closed) return;
+        if (response === undefined || response.byteLength > this.maxFrameBytes) return conn.close('no-answer');
+        state = 'closed';
+        clearTimeout(timer);
+        this.#answering.delete(conn);
         const frame = encodeFrameHeader(response);
         this.#stats.streamBytesSent += frame.byteLength;
         socket.end(frame);
       });
     });
+  }
+
+  #leavePending(conn: Incoming): void {
+    if (!this.#unauthenticated.delete(conn)) return;
+    this.#unauthenticatedBytes -= conn.bufferedBytes;
+    conn.bufferedBytes = 0;
+  }
+
+  /** Close the oldest unauthenticated connection other than `keep`. */
+  #evictOldest(keep: Incoming | undefined): void {
+    for (const c of this.#unauthenticated) {
+      if (c === keep) continue;
+      c.close('evicted');
+      return;
+    }
+  }
+
+  #safeAuthenticate(authenticate: StreamAuthenticator, request: Uint8Array): boolean {
+    try {
+      return authenticate(request);
+    } catch {
+      this.#stats.handlerErrors++;
+      return false;
+    }
+  }
+
+  #count(reason: IncomingDrop): void {
+    const s = this.#stats;
+    switch (reason) {
+      case 'closed':
+        return;
+      case 'evicted':
+        s.streamsPendingEvicted++;
+        break;
+      case 'handshake-timeout':
+        s.streamsHandshakeTimedOut++;
+        break;
+      case 'unauthenticated':
+        s.streamsUnauthenticated++;
+        break;
+      case 'busy':
+        s.streamsRefusedBusy++;
+        break;
+      case 'bad-frame':
+      case 'no-answer':
+        break;
+      default: {
+        const never: never = reason;
+        void never;
+      }
+    }
+    s.streamsDropped++;
   }
 
   async #answer(from: Address, request: Uint8Array): Promise<Uint8Array | undefined> {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { GossipTuning } from './config.ts';
 import { GossipError } from './errors.ts';
 import { MessageType } from './messages.ts';
-import type { Alive, MemberRecord, PacketMessage, Ping, PingReq, StateUpdate, Suspect, SynAck, SynAck2 } from './messages.ts';
+import type { Ack, Alive, MemberRecord, PacketMessage, Ping, PingReq, StateUpdate, Suspect, SynAck, SynAck2 } from './messages.ts';
 import { GossipNode } from './node.ts';
 import { MESSAGE_OVERHEAD_BYTES } from './size.ts';
 import type { GossipEvent, Transmit } from './node.ts';
@@ -171,6 +171,69 @@ describe('GossipNode: SWIM probe with Lifeguard', () => {
     expect(ofType(msgsTo(node.pollTransmit(), addr('b')), MessageType.Alive)[0]).toMatchObject({ incarnation: 1 });
   });
 
+  it('a probe of a member\'s old life that fails after the member restarted does not suspect the new life', () => {
+    // The interleaving of issue 15: b crashed and is suspect; our probe of b starts (ping + the reminder Suspect);
+    // b restarts (generation 2) and its Alive reaches us while the probe is still open; the probe's interval ends
+    // without an ack (the ping went to the old process). The failure is evidence about generation 1 only.
+    const { node, events } = makeNode('a', ['b']);
+    node.start(0);
+    node.handlePacket(addr('c'), [{ type: MessageType.Suspect, id: 'b', generation: 1, incarnation: 0, from: 'c' }], 10);
+    expect(node.statusOf('b')).toBe('suspect');
+    node.pollTransmit();
+    let probeAt = -1;
+    for (let guard = 0; guard < 100 && probeAt < 0; guard++) {
+      const d = node.nextDeadline()!;
+      node.tick(d);
+      if (node.pollTransmit().some((t) => t.to === addr('b') && ofType(t.msgs, MessageType.Ping).length > 0)) probeAt = d;
+    }
+    expect(probeAt).toBeGreaterThanOrEqual(0);
+    node.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 2, incarnation: 0 }], probeAt + 100);
+    expect(node.statusOf('b')).toBe('alive');
+    runTimers(node, probeAt + node.tuning.probeIntervalMs);
+    expect(node.statusOf('b')).toBe('alive');
+    expect(node.incarnationOf('b')).toEqual({ generation: 2, incarnation: 0 });
+    expect(events.filter((e) => e.member.id === 'b').map((e) => `${e.type}@${e.member.generation}`)).toEqual(['suspect@1', 'alive@2']);
+  });
+
+  it('a probe that fails after the target refuted (higher incarnation) does not suspect the refuted life', () => {
+    const { node, events } = makeNode('a', ['b']);
+    node.start(0);
+    node.pollTransmit();
+    let probeAt = -1;
+    for (let guard = 0; guard < 100 && probeAt < 0; guard++) {
+      const d = node.nextDeadline()!;
+      node.tick(d);
+      if (node.pollTransmit().some((t) => t.to === addr('b') && ofType(t.msgs, MessageType.Ping).length > 0)) probeAt = d;
+    }
+    node.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 1, incarnation: 3 }], probeAt + 100);
+    runTimers(node, probeAt + node.tuning.probeIntervalMs);
+    expect(node.statusOf('b')).toBe('alive');
+    expect(events.filter((e) => e.type === 'suspect')).toEqual([]);
+  });
+
+  it('a suspicion of a later incarnation voids the one held: its timer starts over, it is not a confirmation', () => {
+    // Seen at 20% loss in a simulated hour: a node held a suspicion of b at incarnation 49, missed b's refutations
+    // (50, then 51) and took the rumors "suspect b at 50" as confirmations of 49; it declared b dead on 49's clock.
+    const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    // n = 22: min = 4·log10(22)·1 s ≈ 5.4 s, max = 6·min ≈ 32 s, k = 2.
+    const { node, events } = makeNode('a', ['b', ...peers], { suspicionMult: 4, suspicionMaxTimeoutMult: 6 });
+    node.start(0);
+    const suspect = (incarnation: number, from: string): Suspect => ({ type: MessageType.Suspect, id: 'b', generation: 1, incarnation, from });
+    node.handlePacket(addr('p1'), [suspect(0, 'p1')], 0);
+    runTimers(node, 20_000);
+    expect(node.statusOf('b')).toBe('suspect');
+    node.handlePacket(addr('p2'), [suspect(1, 'p2'), suspect(1, 'p3'), suspect(1, 'p4')], 20_000);
+    expect(node.incarnationOf('b')).toEqual({ generation: 1, incarnation: 1 });
+    // Taken as two confirmations of incarnation 0, the deadline would fall to 0 + 5.4 s: dead at once. The new
+    // suspicion started at 20 s with one accuser and two confirmations: dead at 20 + 5.4 s, not before.
+    runTimers(node, 25_000);
+    expect(node.statusOf('b')).toBe('suspect');
+    runTimers(node, 200_000);
+    expect(node.statusOf('b')).toBe('dead');
+    expect(node.incarnationOf('b')).toEqual({ generation: 1, incarnation: 1 });
+    expect(events.filter((e) => e.member.id === 'b').map((e) => `${e.type}@${e.member.incarnation}`)).toEqual(['suspect@0', 'suspect@1', 'dead@1']);
+  });
+
   it('suspicion shrinks with independent confirmations (Lifeguard)', () => {
     const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
     const solo = makeNode('a', peers).node;
@@ -186,9 +249,29 @@ describe('GossipNode: SWIM probe with Lifeguard', () => {
       }
       return Infinity;
     };
-    // n = 21: min = 4·log10(21)·1 s ≈ 5.3 s, max = 6·min ≈ 31.7 s.
-    expect(deadAt(confirmed)).toBeLessThanOrEqual(5400);
-    expect(deadAt(solo)).toBeGreaterThanOrEqual(31_000);
+    // n = 21: min = max(floor 4, 2·log10(21) ≈ 2.6) · 1 s = 4 s, max = 6·min = 24 s; k = 2 confirmations.
+    expect(deadAt(confirmed)).toBeLessThanOrEqual(4000);
+    expect(deadAt(solo)).toBeGreaterThanOrEqual(24_000);
+  });
+
+  it.each([
+    // n, suspicionMult, floor (probe intervals), k → lower timeout, confirmations expected
+    [100, 2, 4, 2, 4000, 2],
+    [1000, 2, 4, 2, 6000, 2],
+    [5, 2, 4, 2, 4000, 2],
+    [3, 2, 4, 2, 4000, 0], // too few members to confirm: the lower timeout alone
+    [100, 4, 0, 2, 8000, 2], // memberlist's defaults
+    [100, 1, 0, 3, 2000, 3],
+  ])('n = %i, suspicionMult %d, floor %d intervals, k %i: lower timeout %i ms, %i confirmations', (n, suspicionMult, suspicionFloorMult, suspicionConfirmations, minMs, k) => {
+    const peers = Array.from({ length: n - 1 }, (_, i) => `p${i}`);
+    const { node } = makeNode('a', peers, { suspicionMult, suspicionFloorMult, suspicionConfirmations });
+    node.start(0);
+    const confirmations = Array.from({ length: k }, (_, i) => ({ type: MessageType.Suspect, id: 'p0', generation: 1, incarnation: 0, from: `p${i + 2}` }) satisfies Suspect);
+    node.handlePacket(addr('p1'), [{ type: MessageType.Suspect, id: 'p0', generation: 1, incarnation: 0, from: 'p1' }, ...confirmations], 0);
+    runTimers(node, minMs - 1);
+    expect(node.statusOf('p0')).toBe('suspect');
+    runTimers(node, minMs);
+    expect(node.statusOf('p0')).toBe('dead');
   });
 });
 
@@ -221,6 +304,56 @@ describe('GossipNode: membership', () => {
     expect(ack2.records.map((r) => r.id)).toEqual(['new']);
     expect(seed.handleStream(addr('new'), ack2, 120)).toBeUndefined();
     expect(seed.statusOf('new')).toBe('alive');
+  });
+
+  it('retries a join after the backoff alone once every seed of the attempt refused (handleStreamError)', () => {
+    const { node } = makeNode('new', [], {}, [addr('s1'), addr('s2')]);
+    node.start(0);
+    const first = node.pollStream().map((r) => r.to).sort();
+    expect(first).toEqual([addr('s1'), addr('s2')]);
+    const joinsUntil = (untilMs: number, failAfterMs?: number): number[] => {
+      const at: number[] = [];
+      for (let guard = 0; guard < 1000; guard++) {
+        const d = node.nextDeadline()!;
+        if (d > untilMs) break;
+        node.tick(d);
+        node.pollTransmit();
+        const opened = node.pollStream().filter((r) => r.msg.join);
+        if (opened.length > 0) at.push(d);
+        if (failAfterMs !== undefined) for (const r of opened) node.handleStreamError(r.to, d + failAfterMs);
+      }
+      return at;
+    };
+    node.handleStreamError(addr('s1'), 10);
+    expect(joinsUntil(3000)).toEqual([]); // s2 may still answer: no retry before the attempt's timeout
+    node.handleStreamError(addr('s2'), 3000);
+    expect(node.stats.streamsFailed).toBe(2);
+    // Every seed refused: retry 1 s (the first backoff) after the last refusal, not at 6 s; that attempt fails
+    // at once too, and the next comes 2 s later.
+    expect(joinsUntil(6500, 1)).toEqual([4000, 6001]);
+    // A failure of some other stream (a push-pull) after joining changes nothing about joins.
+    const joined = makeNode('x', ['b']).node;
+    joined.start(0);
+    joined.handleStreamError(addr('b'), 5);
+    expect(joined.isJoined).toBe(true);
+  });
+
+  it('runs one more push-pull with the member that let it in, joinPushPullDelayMs after joining', () => {
+    const { node } = makeNode('new', [], { joinPushPullDelayMs: 500 }, [addr('seed')]);
+    node.start(0);
+    const [req] = node.pollStream();
+    const seed = makeNode('seed', ['b']).node;
+    seed.start(0);
+    node.handleStream(addr('seed'), seed.handleStream(addr('new'), req!.msg, 100)!, 110);
+    const opened: { at: number; to: string; join: boolean }[] = [];
+    for (let guard = 0; guard < 1000; guard++) {
+      const d = node.nextDeadline()!;
+      if (d > 2000) break;
+      node.tick(d);
+      node.pollTransmit();
+      for (const s of node.pollStream()) opened.push({ at: d, to: s.to, join: s.msg.join });
+    }
+    expect(opened).toEqual([{ at: 610, to: addr('seed'), join: false }]);
   });
 
   it('push-pull sends only what the other side lacks (digests first)', () => {
@@ -416,6 +549,9 @@ describe('GossipNode: bounds and bad input', () => {
     node.setLocalState('k2', 'v');
     expect(() => node.setLocalState('k3', 'v')).toThrowError(expect.objectContaining({ code: 'GOSSIP_STATE_TOO_MANY_KEYS' }));
     expect(() => new GossipNode({ id: '', address: 'x', generation: 1, random: Math.random })).toThrowError(GossipError);
+    for (const bad of [{ suspicionConfirmations: -1 }, { suspicionConfirmations: 1.5 }, { suspicionFloorMult: Number.NaN }, { clockSamplesMax: 0 }, { userEventBufferMax: 0 }, { joinRetransmitMult: 0.5 }]) {
+      expect(() => new GossipNode({ id: 'a', address: 'x', generation: 1, random: Math.random, ...bad }), JSON.stringify(bad)).toThrowError(expect.objectContaining({ code: 'GOSSIP_CONFIG_INVALID' }));
+    }
   });
 
   it('an update with an entry dropped as oversized is not taken as covering its interval', () => {
@@ -456,5 +592,199 @@ describe('GossipNode: bounds and bad input', () => {
       const bytes = t.msgs.reduce((n, m) => n + pack(m).length + MESSAGE_OVERHEAD_BYTES, 0);
       expect(bytes).toBeLessThanOrEqual(600);
     }
+  });
+});
+
+describe('GossipNode: clock offsets from probe round trips', () => {
+  /** Two cores whose wall clocks differ by `skewMs` (b ahead); `t` is true time. */
+  function pair(skewMs: number): { a: GossipNode; b: GossipNode; clock: { t: number } } {
+    const clock = { t: 0 };
+    const a = new GossipNode({ id: 'a', address: addr('a'), generation: 1, random: createRandom(1).next, wallClock: () => 1e12 + clock.t });
+    const b = new GossipNode({ id: 'b', address: addr('b'), generation: 1, random: createRandom(2).next, wallClock: () => 1e12 + clock.t + skewMs });
+    a.loadView([record('b')], 0);
+    b.loadView([record('a')], 0);
+    a.start(0);
+    b.start(0);
+    return { a, b, clock };
+  }
+
+  /** Run a's timers until it pings b; deliver the ping `oneWayMs` later and the ack `oneWayMs` after that. */
+  function probeOnce(a: GossipNode, b: GossipNode, clock: { t: number }, oneWayMs: number, ackTo = a): Ack {
+    for (let guard = 0; guard < 1000; guard++) {
+      const d = a.nextDeadline()!;
+      clock.t = d;
+      a.tick(d);
+      b.pollTransmit();
+      const ping = a.pollTransmit().flatMap((t) => ofType(t.msgs, MessageType.Ping)).find((p) => p.target === 'b');
+      if (ping === undefined) continue;
+      clock.t += oneWayMs;
+      b.handlePacket(addr('a'), [ping], clock.t);
+      const ack = ofType(b.pollTransmit().flatMap((t) => t.msgs), MessageType.Ack)[0]!;
+      clock.t += oneWayMs;
+      ackTo.handlePacket(addr('b'), [ack], clock.t);
+      return ack;
+    }
+    throw new Error('a never pinged b');
+  }
+
+  it('stamps its wall clock on every Ack and estimates the prober-side offset within half the round trip', () => {
+    const { a, b, clock } = pair(800);
+    const ack = probeOnce(a, b, clock, 10);
+    expect(ack.wallMs).toBe(1e12 + clock.t - 10 + 800);
+    const est = a.clockOffsets(clock.t).get('b')!;
+    expect(est.errorMs).toBe(10 + 1);
+    expect(Math.abs(est.offsetMs - 800)).toBeLessThanOrEqual(est.errorMs);
+    expect(est.measuredAtMs).toBe(clock.t);
+    expect(a.stats.clockSamples).toBe(1);
+  });
+
+  it('prefers the lowest round trip among its samples', () => {
+    const { a, b, clock } = pair(-250);
+    probeOnce(a, b, clock, 40);
+    probeOnce(a, b, clock, 2);
+    probeOnce(a, b, clock, 30);
+    const est = a.clockOffsets(clock.t).get('b')!;
+    expect(est.errorMs).toBeLessThan(2 + 1 + 1);
+    expect(Math.abs(est.offsetMs + 250)).toBeLessThanOrEqual(est.errorMs);
+  });
+
+  it('a relay passes the target\'s wall clock on with the ack', () => {
+    const { node: r } = makeNode('r', ['a', 'c']);
+    r.start(0);
+    r.pollTransmit();
+    r.handlePacket(addr('a'), [{ type: MessageType.PingReq, seqNo: 3, target: 'c', targetAddr: addr('c'), source: 'a', sourceAddr: addr('a'), nack: true }], 100);
+    const [ping] = ofType(msgsTo(r.pollTransmit(), addr('c')), MessageType.Ping);
+    r.handlePacket(addr('c'), [{ type: MessageType.Ack, seqNo: ping!.seqNo, source: 'c', wallMs: 123_456 }], 110);
+    expect(ofType(msgsTo(r.pollTransmit(), addr('a')), MessageType.Ack)).toEqual([{ type: MessageType.Ack, seqNo: 3, source: 'c', wallMs: 123_456 }]);
+  });
+
+  it('without a wall clock: Acks carry none and nothing is measured; an Ack without one is still an ack', () => {
+    const { node } = makeNode('a', ['b']);
+    node.start(0);
+    node.pollTransmit();
+    node.handlePacket(addr('b'), [{ type: MessageType.Ping, seqNo: 7, target: 'a', source: 'b', sourceAddr: addr('b') }], 10);
+    const [ack] = ofType(msgsTo(node.pollTransmit(), addr('b')), MessageType.Ack);
+    expect(ack).toEqual({ type: MessageType.Ack, seqNo: 7, source: 'a' });
+    const { a, clock } = pair(0);
+    const old = makeNode('b', ['a']).node; // an older member: no wall clock on its acks
+    old.start(0);
+    probeOnce(a, old, clock, 5);
+    expect(a.stats.clockSamples).toBe(0);
+    expect(a.clockOffsets(clock.t).size).toBe(0);
+    expect(a.awareness.score).toBe(0);
+  });
+
+  it('forgets a member\'s samples when it restarts (a new life may run on another clock)', () => {
+    const { a, b, clock } = pair(800);
+    probeOnce(a, b, clock, 5);
+    expect(a.clockOffsets(clock.t).has('b')).toBe(true);
+    a.handlePacket(addr('b'), [{ type: MessageType.Alive, id: 'b', address: addr('b'), generation: 2, incarnation: 0 }], clock.t + 1);
+    expect(a.clockOffsets(clock.t + 1).has('b')).toBe(false);
+  });
+});
+
+describe('GossipNode: user events', () => {
+  const payload = (text: string): Uint8Array => new TextEncoder().encode(text);
+  const ping = (from: string, to: string, seqNo = 1): Ping => ({ type: MessageType.Ping, seqNo, target: to, source: from, sourceAddr: addr(from) });
+
+  it('delivers a broadcast locally and, by rumor, once at each receiver, which passes it on', () => {
+    const a = makeNode('a', ['b', 'c']).node;
+    const b = makeNode('b', ['a', 'c']).node;
+    const got: string[] = [];
+    b.onUserEvent((e) => got.push(`${e.origin}:${e.seq}:${e.name}:${new TextDecoder().decode(e.payload)}`));
+    a.start(0);
+    b.start(0);
+    a.pollTransmit();
+    b.pollTransmit();
+    const local = a.broadcastEvent('deploy', payload('v42'), 1);
+    expect(local).toMatchObject({ origin: 'a', seq: 1, name: 'deploy' });
+    expect(a.pollUserEvents().map((e) => e.name)).toEqual(['deploy']);
+    a.handlePacket(addr('b'), [ping('b', 'a')], 2);
+    const msgs = a.pollTransmit().flatMap((t) => t.msgs);
+    expect(ofType(msgs, MessageType.UserEvent)).toHaveLength(1);
+    b.handlePacket(addr('a'), msgs, 3);
+    b.handlePacket(addr('c'), msgs, 4); // the same event again, by another path
+    expect(got).toEqual(['a:1:deploy:v42']);
+    expect(b.stats).toMatchObject({ userEventsDelivered: 1, userEventsDuplicate: 1 });
+    // b relays it.
+    b.handlePacket(addr('c'), [ping('c', 'b')], 5);
+    expect(ofType(msgsTo(b.pollTransmit(), addr('c')), MessageType.UserEvent).map((e) => e.seq)).toEqual([1]);
+  });
+
+  it('a member the rumor missed gets the event at its next push-pull; a joiner does not get events from before it joined', () => {
+    const a = makeNode('a', ['b']).node;
+    const b = makeNode('b', ['a']).node;
+    const gotB: number[] = [];
+    b.onUserEvent((e) => gotB.push(e.seq));
+    a.start(0);
+    b.start(0);
+    a.broadcastEvent('one', payload('1'), 1);
+    a.broadcastEvent('two', payload('2'), 2);
+    // b heard nothing (all lost). b's periodic push-pull with a:
+    const synOfB = { type: MessageType.Syn, source: 'b', sourceAddr: addr('b'), join: false, digests: b.members().map((m) => ({ id: m.id, generation: m.generation, incarnation: m.incarnation, status: m.status, version: m.stateVersion, heartbeat: 0 })) } as const;
+    const synAck = a.handleStream(addr('b'), synOfB, 10) as SynAck;
+    expect(synAck.events?.map((e) => e.seq)).toEqual([1, 2]);
+    b.handleStream(addr('a'), synAck, 11);
+    expect(gotB).toEqual([1, 2]);
+
+    // A new member joins through a: the events before its join are recorded, not delivered.
+    const { node: c } = makeNode('c', [], {}, [addr('a')]);
+    const gotC: number[] = [];
+    c.onUserEvent((e) => gotC.push(e.seq));
+    c.start(20);
+    const [join] = c.pollStream();
+    const joinAck = a.handleStream(addr('c'), join!.msg, 21) as SynAck;
+    c.handleStream(addr('a'), joinAck, 22);
+    expect(gotC).toEqual([]);
+    // Later events reach it, and old copies arriving later are not delivered either.
+    a.broadcastEvent('three', payload('3'), 30);
+    a.handlePacket(addr('c'), [ping('c', 'a')], 31);
+    c.handlePacket(addr('a'), msgsTo(a.pollTransmit(), addr('c')), 32);
+    expect(gotC).toEqual([3]);
+    const replay = b.handleStream(addr('c'), { type: MessageType.Syn, source: 'c', sourceAddr: addr('c'), join: false, digests: [] }, 40) as SynAck;
+    c.handleStream(addr('b'), replay, 41);
+    expect(gotC).toEqual([3]);
+  });
+
+  it('push-pull asks the initiator for events it has delivered further', () => {
+    const a = makeNode('a', ['b']).node;
+    const b = makeNode('b', ['a']).node;
+    a.start(0);
+    b.start(0);
+    a.broadcastEvent('x', payload('x'), 1);
+    // a opens the push-pull: its digest of itself says events up to 1; b has none, asks, and a's SynAck2 carries it.
+    const [req] = (() => {
+      for (let t = 0; t < 200_000; t += 1000) {
+        a.tick(t);
+        a.pollTransmit();
+        const s = a.pollStream();
+        if (s.length > 0) return s;
+      }
+      return [];
+    })();
+    const synAck = b.handleStream(addr('a'), req!.msg, 5) as SynAck;
+    expect(synAck.requests.find((d) => d.id === 'a')).toBeDefined();
+    const ack2 = a.handleStream(addr('b'), synAck, 6) as SynAck2;
+    expect(ack2.events?.map((e) => e.name)).toEqual(['x']);
+    const got: string[] = [];
+    b.onUserEvent((e) => got.push(e.name));
+    b.handleStream(addr('a'), ack2, 7);
+    expect(got).toEqual(['x']);
+  });
+
+  it('bounds: size and this member\'s queue of events still spreading, with typed errors', () => {
+    const { node } = makeNode('a', ['b'], { userEventBytesMax: 16, userEventQueueMax: 2 });
+    node.start(0);
+    expect(() => node.broadcastEvent('name', new Uint8Array(13), 1)).toThrowError(expect.objectContaining({ code: 'GOSSIP_EVENT_TOO_LARGE' }));
+    node.broadcastEvent('e', new Uint8Array(1), 1);
+    node.broadcastEvent('e', new Uint8Array(1), 1);
+    expect(() => node.broadcastEvent('e', new Uint8Array(1), 1)).toThrowError(expect.objectContaining({ code: 'GOSSIP_EVENT_QUEUE_FULL' }));
+    expect(node.stats.userEventsRefused).toBe(2);
+    // Once they have been sent their λ·log N times, there is room again.
+    runTimers(node, 60_000);
+    expect(node.broadcastEvent('e', new Uint8Array(1), 60_001).seq).toBe(3);
+    // Received events over the bound are dropped.
+    node.handlePacket(addr('b'), [{ type: MessageType.UserEvent, origin: 'b', generation: 1, seq: 1, name: 'big', payload: new Uint8Array(100) }], 60_002);
+    expect(node.pollUserEvents().filter((e) => e.origin === 'b')).toEqual([]);
   });
 });

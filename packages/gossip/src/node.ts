@@ -18,8 +18,10 @@
 // not touched again by the core after polling.
 
 import { Awareness } from './awareness.ts';
+import { clockSample, ClockWindow } from './clock-offset.ts';
+import type { ClockOffset } from './clock-offset.ts';
 import { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts';
-import { resolveTuning } from './config.ts';
+import { resolveTuning, tuningProblem } from './config.ts';
 import type { GossipConfig, GossipTuning } from './config.ts';
 import { GossipError } from './errors.ts';
 import {
@@ -59,11 +61,14 @@ import type {
   Syn,
   SynAck,
   SynAck2,
+  UserEvent,
 } from './messages.ts';
 import { ArrivalWindow } from './phi-accrual.ts';
 import { pickRandom, ProbeOrder } from './probe.ts';
 import { estimateSize, MESSAGE_OVERHEAD_BYTES } from './size.ts';
 import { Suspicion, suspicionTimeoutMs } from './suspicion.ts';
+import { keyOf, UserEventLog } from './user-events.ts';
+import type { UserEventView } from './user-events.ts';
 
 /** One outgoing datagram: its messages must be packed together (they fit the packet budget). */
 export interface Transmit {
@@ -106,10 +111,24 @@ export interface GossipStats {
   messagesSent: number;
   messagesReceived: number;
   streamsOpened: number;
+  /** Streams we opened that failed (reported by the runtime through handleStreamError). */
+  streamsFailed: number;
   probes: number;
   indirectProbes: number;
   suspicionsRaised: number;
   refutations: number;
+  /** Clock offset samples taken from probe round trips (see clockOffsets). */
+  clockSamples: number;
+  /** Samples that contradicted an older one of the same member, which was retired (a clock step). */
+  clockSamplesContradicted: number;
+  /** User events this member broadcast. */
+  userEventsSent: number;
+  /** User events delivered here (own included), each once. */
+  userEventsDelivered: number;
+  /** User event copies that arrived again (rumor and push-pull both carry them). */
+  userEventsDuplicate: number;
+  /** broadcastEvent calls refused: queue full (GOSSIP_EVENT_QUEUE_FULL) or too large. */
+  userEventsRefused: number;
   /** Inputs dropped inside the core (unknown sender, over a bound, stale). */
   dropped: number;
   /** Outputs dropped because an outbox was full (the runtime was not draining). */
@@ -119,6 +138,15 @@ export interface GossipStats {
 interface ActiveProbe {
   seqNo: number;
   target: Member;
+  /**
+   * The life of the target this probe is about. `target` is updated in place
+   * when the member refutes or restarts, so a failure may only accuse the
+   * (generation, incarnation) the probe started with.
+   */
+  generation: number;
+  incarnation: number;
+  /** Our wall clock when the ping left (undefined without a wall clock). */
+  sentWallMs: number | undefined;
   indirectAtMs: number;
   failAtMs: number;
   indirectSent: boolean;
@@ -149,6 +177,7 @@ export class GossipNode {
   readonly tuning: Readonly<GossipTuning>;
   private readonly seeds: string[];
   private readonly random: () => number;
+  private readonly wallClock: (() => number) | undefined;
 
   private readonly self: Member;
   private readonly membersById = new Map<string, Member>();
@@ -176,21 +205,38 @@ export class GossipNode {
   private nextPushPullAtMs = Infinity;
   private nextReconnectAtMs = Infinity;
   private nextHeartbeatAtMs = Infinity;
+  private joinPushPullAtMs = Infinity;
+  /** Seeds of the current join attempt whose stream has neither answered nor failed. */
+  private readonly joinStreamsOpen = new Set<string>();
+  private joinPushPullTo: string | undefined;
 
   private transmits: Transmit[] = [];
   private streams: StreamRequest[] = [];
   private events: GossipEvent[] = [];
   private listener: ((e: GossipEvent) => void) | undefined;
+  private readonly userEvents: UserEventLog;
+  private userEventSeq = 0;
+  /** Keys of our own events, oldest first, while they may still be in the rumor queue. */
+  private ownEventKeys: string[] = [];
+  private userEventOut: UserEventView[] = [];
+  private userEventListener: ((e: UserEventView) => void) | undefined;
 
   readonly stats: GossipStats = {
     packetsSent: 0,
     messagesSent: 0,
     messagesReceived: 0,
     streamsOpened: 0,
+    streamsFailed: 0,
     probes: 0,
     indirectProbes: 0,
     suspicionsRaised: 0,
     refutations: 0,
+    clockSamples: 0,
+    clockSamplesContradicted: 0,
+    userEventsSent: 0,
+    userEventsDelivered: 0,
+    userEventsDuplicate: 0,
+    userEventsRefused: 0,
     dropped: 0,
     outboxOverflow: 0,
   };
@@ -205,14 +251,18 @@ export class GossipNode {
     if (!(t.probeTimeoutMs > 0 && t.probeIntervalMs >= t.probeTimeoutMs && t.gossipIntervalMs > 0)) {
       throw new GossipError('GOSSIP_CONFIG_INVALID', 'need 0 < probeTimeoutMs <= probeIntervalMs and gossipIntervalMs > 0');
     }
+    const problem = tuningProblem(t);
+    if (problem !== undefined) throw new GossipError('GOSSIP_CONFIG_INVALID', problem);
     this.id = config.id;
     this.address = config.address;
     this.generation = config.generation;
     this.random = config.random;
+    this.wallClock = config.wallClock;
     this.seeds = [...new Set(config.seeds ?? [])].filter((s) => s !== config.address);
     this.queue = new BroadcastQueue(t.broadcastQueueMax);
     this.awareness = new Awareness(t.awarenessMaxMultiplier);
     this.probeOrder = new ProbeOrder(this.random);
+    this.userEvents = new UserEventLog(t.userEventBufferMax, t.membersMax);
     this.self = newMember(this.id, this.address, this.generation, 0, 0);
     this.addMember(this.self);
     for (const [k, v] of Object.entries(config.state ?? {})) this.setLocalState(k, v);
@@ -232,8 +282,11 @@ export class GossipNode {
     this.nextPushPullAtMs = nowMs + Math.floor((0.5 + this.random()) * t.pushPullIntervalMs);
     this.nextReconnectAtMs = nowMs + Math.floor((0.5 + this.random()) * t.reconnectIntervalMs);
     if (t.detector === 'phi') this.nextHeartbeatAtMs = nowMs;
-    this.queue.push(`m:${this.id}`, this.aliveMsgOfSelf());
+    this.queue.push(`m:${this.id}`, this.aliveMsgOfSelf(), t.joinRetransmitMult);
     if (this.self.state.size > 0) this.queueStateUpdate(this.self, 0, [...this.self.state.values()]);
+    const pending: UserEvent[] = [];
+    this.userEvents.eventsAbove(this.id, this.generation, 0, this.tuning.userEventQueueMax, pending);
+    for (const e of pending) this.queue.push(`e:${keyOf(e)}`, e);
     if (this.seeds.length > 0) {
       this.joined = false;
       this.sendJoin(nowMs);
@@ -263,6 +316,7 @@ export class GossipNode {
         return this.handleSynAck(msg, nowMs);
       case MessageType.SynAck2:
         this.mergeRecords(msg.records, nowMs);
+        this.mergeUserEvents(msg.events, nowMs, true);
         return undefined;
       default: {
         const never: never = msg;
@@ -273,8 +327,19 @@ export class GossipNode {
     }
   }
 
-  /** A stream we opened (pollStream) failed or timed out. Join retries on its own schedule. */
-  handleStreamError(_to: string, _nowMs: number): void {}
+  /**
+   * A stream we opened (pollStream) failed: refused, unreachable, timed out or
+   * answered with nothing usable. Counted. When it was the last open join
+   * stream of this attempt (every seed tried failed), the join is retried
+   * after the backoff alone instead of waiting out `streamTimeoutMs` too: a
+   * seed that refused the connection (not started yet) is asked again in
+   * 1 s, not 6 s.
+   */
+  handleStreamError(to: string, nowMs: number): void {
+    this.stats.streamsFailed++;
+    if (this.joined || !this.joinStreamsOpen.delete(to) || this.joinStreamsOpen.size > 0) return;
+    this.joinRetryAtMs = Math.min(this.joinRetryAtMs, nowMs + this.joinBackoffMs());
+  }
 
   /** Fire every timer due at `nowMs`. Call at nextDeadline() (late is fine). */
   tick(nowMs: number): void {
@@ -331,6 +396,13 @@ export class GossipNode {
       this.reap(nowMs);
       this.nextReconnectAtMs = nowMs + t.reconnectIntervalMs;
     }
+    if (nowMs >= this.joinPushPullAtMs) {
+      // The view we joined with was the peer's at that moment; members that
+      // joined since reach us by rumor, and a rumor can miss (it is sent
+      // λ·log N times). One push-pull with the same peer closes that gap.
+      this.joinPushPullAtMs = Infinity;
+      if (this.joinPushPullTo !== undefined && !this.leaving) this.openStream(this.joinPushPullTo, false);
+    }
     if (!this.joined && nowMs >= this.joinRetryAtMs) {
       this.joinAttempt++;
       this.sendJoin(nowMs);
@@ -354,6 +426,34 @@ export class GossipNode {
     writableState(this.self).set(key, entry);
     this.self.stateVersion = entry.version;
     if (this.started) this.queueStateUpdate(this.self, entry.version - 1, [entry]);
+  }
+
+  /**
+   * Broadcast a user event to every member, this one included: delivered at
+   * least once and deduplicated (user-events.ts). Throws `GossipError`
+   * `GOSSIP_EVENT_TOO_LARGE` (name + payload over `userEventBytesMax`),
+   * `GOSSIP_EVENT_QUEUE_FULL` (`userEventQueueMax` of our own events still
+   * spreading: back off and retry), `GOSSIP_LEFT`.
+   */
+  broadcastEvent(name: string, payload: Uint8Array, nowMs: number): UserEventView {
+    const t = this.tuning;
+    if (this.leaving) throw new GossipError('GOSSIP_LEFT', 'this member has left');
+    if (name.length + payload.byteLength > t.userEventBytesMax) {
+      this.stats.userEventsRefused++;
+      throw new GossipError('GOSSIP_EVENT_TOO_LARGE', `user event name + payload must be at most ${t.userEventBytesMax} bytes`);
+    }
+    this.ownEventKeys = this.ownEventKeys.filter((k) => this.queue.peek(k) !== undefined);
+    if (this.ownEventKeys.length >= t.userEventQueueMax) {
+      this.stats.userEventsRefused++;
+      throw new GossipError('GOSSIP_EVENT_QUEUE_FULL', `${this.ownEventKeys.length} user events of this member are still spreading (userEventQueueMax)`);
+    }
+    const e: UserEvent = { type: MessageType.UserEvent, origin: this.id, generation: this.generation, seq: ++this.userEventSeq, name, payload: new Uint8Array(payload) };
+    this.userEvents.accept(e);
+    const key = `e:${keyOf(e)}`;
+    this.ownEventKeys.push(key);
+    if (this.started) this.queue.push(key, e);
+    this.stats.userEventsSent++;
+    return this.deliverUserEvent(e, nowMs);
   }
 
   /** Leave gracefully: announce `left`, stop probing. Keep driving the node a few gossip intervals so it spreads. */
@@ -418,10 +518,22 @@ export class GossipNode {
     this.listener = listener;
   }
 
+  /** User events delivered since the last poll (when no listener is set). */
+  pollUserEvents(): UserEventView[] {
+    const out = this.userEventOut;
+    this.userEventOut = [];
+    return out;
+  }
+
+  /** Receive user events synchronously instead of polling. */
+  onUserEvent(listener: ((e: UserEventView) => void) | undefined): void {
+    this.userEventListener = listener;
+  }
+
   /** When tick() must next be called; undefined before start. */
   nextDeadline(): number | undefined {
     if (!this.started) return undefined;
-    let d = Math.min(this.nextGossipAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs, this.joinRetryAtMs, this.nextHeartbeatAtMs);
+    let d = Math.min(this.nextGossipAtMs, this.nextPushPullAtMs, this.nextReconnectAtMs, this.joinRetryAtMs, this.nextHeartbeatAtMs, this.joinPushPullAtMs);
     if (this.tuning.detector === 'swim' && !this.leaving && this.probe === undefined) d = Math.min(d, this.nextProbeAtMs);
     const p = this.probe;
     if (p !== undefined) d = Math.min(d, p.indirectSent ? p.failAtMs : p.indirectAtMs);
@@ -480,6 +592,23 @@ export class GossipNode {
     return this.membersById.get(id)?.state.get(key)?.value;
   }
 
+  /**
+   * Estimated clock offset of every live member (alive or suspect) measured so
+   * far: positive when that member's wall clock is ahead of ours. Needs a
+   * `wallClock` in the config; members probed since their current generation
+   * started have one (each member is probed about once per N probe intervals).
+   * The estimate is the sample with the smallest bound at `nowMs`.
+   */
+  clockOffsets(nowMs: number): ReadonlyMap<string, ClockOffset> {
+    const out = new Map<string, ClockOffset>();
+    for (const m of this.memberArr) {
+      if (m.clock === undefined || !isLive(m)) continue;
+      const e = m.clock.estimate(nowMs);
+      if (e !== undefined) out.set(m.id, e);
+    }
+    return out;
+  }
+
   /** Current phi of member `id` (phi detector only). */
   phiOf(id: string, nowMs: number): number {
     return this.membersById.get(id)?.arrivals?.phi(nowMs) ?? 0;
@@ -494,7 +623,7 @@ export class GossipNode {
       case MessageType.PingReq:
         return this.handlePingReq(msg, nowMs);
       case MessageType.Ack:
-        return this.handleAck(msg);
+        return this.handleAck(msg, nowMs);
       case MessageType.Nack:
         if (this.probe !== undefined && this.probe.seqNo === msg.seqNo) this.probe.nacks++;
         return;
@@ -512,6 +641,8 @@ export class GossipNode {
         return this.handleHeartbeat(msg, nowMs);
       case MessageType.PullReq:
         return this.handlePullReq(msg);
+      case MessageType.UserEvent:
+        return this.handleUserEvent(msg, nowMs);
       default: {
         const never: never = msg;
         void never;
@@ -526,7 +657,9 @@ export class GossipNode {
       this.stats.dropped++;
       return;
     }
-    this.send(msg.sourceAddr, [{ type: MessageType.Ack, seqNo: msg.seqNo, source: this.id } satisfies Ack]);
+    const ack: Ack = { type: MessageType.Ack, seqNo: msg.seqNo, source: this.id };
+    if (this.wallClock !== undefined) ack.wallMs = this.wallClock();
+    this.send(msg.sourceAddr, [ack]);
   }
 
   private handlePingReq(msg: PingReq, nowMs: number): void {
@@ -544,19 +677,35 @@ export class GossipNode {
     this.send(msg.targetAddr, [{ type: MessageType.Ping, seqNo, target: msg.target, source: this.id, sourceAddr: this.address } satisfies Ping]);
   }
 
-  private handleAck(msg: Ack): void {
+  private handleAck(msg: Ack, nowMs: number): void {
     const p = this.probe;
     if (p !== undefined && p.seqNo === msg.seqNo) {
       // Lifeguard: only a direct ack is evidence that we are healthy.
       if (!p.indirectSent) this.awareness.applyDelta(-1);
       this.probe = undefined;
+      if (msg.source === p.target.id) this.sampleClock(p, msg, nowMs);
       return;
     }
     const r = this.relays.get(msg.seqNo);
     if (r !== undefined) {
       this.relays.delete(msg.seqNo);
-      this.send(r.replyTo, [{ type: MessageType.Ack, seqNo: r.origSeqNo, source: msg.source } satisfies Ack]);
+      const relayed: Ack = { type: MessageType.Ack, seqNo: r.origSeqNo, source: msg.source };
+      if (msg.wallMs !== undefined) relayed.wallMs = msg.wallMs;
+      this.send(r.replyTo, [relayed]);
     }
+  }
+
+  /** An ack of our probe that carries the target's wall clock: one offset sample (clock-offset.ts). */
+  private sampleClock(p: ActiveProbe, msg: Ack, nowMs: number): void {
+    const m = p.target;
+    if (msg.wallMs === undefined || p.sentWallMs === undefined || this.wallClock === undefined) return;
+    // Only for the life we pinged: a restarted member may run on another clock.
+    if (this.membersById.get(m.id) !== m || m.generation !== p.generation) return;
+    const sample = clockSample(p.sentWallMs, msg.wallMs, this.wallClock(), nowMs);
+    if (sample === undefined) return;
+    m.clock ??= new ClockWindow(this.tuning.clockSamplesMax, this.tuning.clockDriftPpmMax);
+    this.stats.clockSamplesContradicted += m.clock.add(sample);
+    this.stats.clockSamples++;
   }
 
   private handleSuspect(msg: Suspect, nowMs: number): void {
@@ -568,18 +717,22 @@ export class GossipNode {
       return;
     }
     if (msg.generation !== m.generation || msg.incarnation < m.incarnation) return;
-    if (m.status === 'suspect') {
+    if (m.status === 'suspect' && msg.incarnation === m.incarnation) {
       if (m.suspicion !== undefined && m.suspicion.confirm(msg.from)) this.queue.push(`m:${m.id}`, msg);
       return;
     }
-    if (m.status !== 'alive') return;
+    // A suspicion of a later incarnation than the one we suspect means the
+    // member refuted ours (it is alive at that incarnation) and is accused
+    // afresh: the old suspicion is void and its timer must not run on (nor
+    // count this as a confirmation). Start over at the new incarnation.
+    if (m.status !== 'alive' && m.status !== 'suspect') return;
     m.incarnation = msg.incarnation;
     this.setStatus(m, 'suspect', nowMs);
     const t = this.tuning;
     const n = this.liveCount;
-    let k = t.suspicionMult - 2;
+    let k = t.suspicionConfirmations;
     if (n - 2 < k) k = 0;
-    const minMs = suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs);
+    const minMs = Math.max(Math.floor(t.suspicionFloorMult * t.probeIntervalMs), suspicionTimeoutMs(t.suspicionMult, n, t.probeIntervalMs));
     m.suspicion = new Suspicion(msg.from, k, minMs, t.suspicionMaxTimeoutMult * minMs, nowMs);
     m.suspicionCheckAtMs = nowMs + minMs / 2;
     this.suspected.add(m);
@@ -609,23 +762,25 @@ export class GossipNode {
       this.liveCount++;
       this.probeOrder.insert(m.id);
       if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
-      this.queue.push(`m:${m.id}`, msg);
+      this.queue.push(`m:${m.id}`, msg, this.tuning.joinRetransmitMult);
       this.emit('join', m, nowMs);
       return;
     }
     if (compareIncarnation(msg.generation, msg.incarnation, m.generation, m.incarnation) <= 0) return;
     const prev = m.status;
-    if (msg.generation !== m.generation) {
+    const newLife = msg.generation !== m.generation;
+    if (newLife) {
       m.state = EMPTY_STATE;
       m.stateVersion = 0;
       m.heartbeat = 0;
+      m.clock = undefined;
     }
     m.generation = msg.generation;
     m.incarnation = msg.incarnation;
     m.address = msg.address;
     this.setStatus(m, 'alive', nowMs);
     if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
-    this.queue.push(`m:${m.id}`, msg);
+    this.queue.push(`m:${m.id}`, msg, newLife ? this.tuning.joinRetransmitMult : 1);
     if (prev === 'left') this.emit('join', m, nowMs);
     else if (prev !== 'alive') this.emit('alive', m, nowMs);
   }
@@ -649,6 +804,7 @@ export class GossipNode {
       m.state = EMPTY_STATE;
       m.stateVersion = 0;
       m.heartbeat = 0;
+      m.clock = undefined;
     }
     m.generation = msg.generation;
     m.incarnation = msg.incarnation;
@@ -679,6 +835,69 @@ export class GossipNode {
     this.queue.push(`h:${m.id}`, msg);
   }
 
+  private handleUserEvent(msg: UserEvent, nowMs: number): void {
+    if (msg.name.length + msg.payload.byteLength > this.tuning.userEventBytesMax) {
+      this.stats.dropped++;
+      return;
+    }
+    if (!this.userEvents.accept(msg)) {
+      this.stats.userEventsDuplicate++;
+      return;
+    }
+    this.queue.push(`e:${keyOf(msg)}`, msg);
+    this.deliverUserEvent(msg, nowMs);
+  }
+
+  /** Events of a stream message: deliver the new ones (or, on joining, only record them: they predate us). */
+  private mergeUserEvents(events: readonly UserEvent[] | undefined, nowMs: number, deliver: boolean): void {
+    if (events === undefined) return;
+    for (const e of events) {
+      if (e.name.length + e.payload.byteLength > this.tuning.userEventBytesMax) {
+        this.stats.dropped++;
+        continue;
+      }
+      if (!this.userEvents.accept(e)) {
+        this.stats.userEventsDuplicate++;
+        continue;
+      }
+      if (deliver) this.deliverUserEvent(e, nowMs);
+    }
+  }
+
+  private deliverUserEvent(e: UserEvent, nowMs: number): UserEventView {
+    this.stats.userEventsDelivered++;
+    const view: UserEventView = { origin: e.origin, generation: e.generation, seq: e.seq, name: e.name, payload: e.payload, atMs: nowMs };
+    if (this.userEventListener !== undefined) this.userEventListener(view);
+    else if (this.userEventOut.length < this.tuning.outboxMax) this.userEventOut.push(view);
+    else this.stats.outboxOverflow++;
+    return view;
+  }
+
+  /** How far this node has delivered `m`'s user events (its own: all it sent). */
+  private eventFloorOf(m: Member): number {
+    return m === this.self ? this.userEventSeq : this.userEvents.floorOf(m.id, m.generation);
+  }
+
+  private digestWithEvents(m: Member): Digest {
+    const d = digestOf(m);
+    const floor = this.eventFloorOf(m);
+    if (floor > 0) d.events = floor;
+    return d;
+  }
+
+  private recordWithEvents(m: Member, known?: Digest): MemberRecord {
+    const r = recordOf(m, known);
+    const floor = this.eventFloorOf(m);
+    if (floor > 0) r.events = floor;
+    return r;
+  }
+
+  /** Buffered events of `m` above `floor` into `out` (bounded by streamRecordsMax). */
+  private eventsOf(m: Member, generation: number, floor: number, out: UserEvent[]): void {
+    if (generation !== m.generation) floor = 0;
+    this.userEvents.eventsAbove(m.id, m.generation, floor, this.tuning.streamRecordsMax, out);
+  }
+
   private handlePullReq(msg: PullReq): void {
     if (msg.source === this.id || this.queue.size === 0) return;
     this.send(msg.sourceAddr, []);
@@ -690,7 +909,7 @@ export class GossipNode {
     const digests: Digest[] = [];
     for (const m of this.memberArr) {
       if (digests.length >= this.tuning.streamRecordsMax) break;
-      digests.push(digestOf(m));
+      digests.push(this.digestWithEvents(m));
     }
     return { type: MessageType.Syn, source: this.id, sourceAddr: this.address, join, digests };
   }
@@ -708,6 +927,7 @@ export class GossipNode {
     const max = this.tuning.streamRecordsMax;
     const records: MemberRecord[] = [];
     const requests: Digest[] = [];
+    const events: UserEvent[] = [];
     const listed = new Set<string>();
     for (const d of msg.digests) {
       listed.add(d.id);
@@ -717,27 +937,52 @@ export class GossipNode {
           requests.push({ id: d.id, generation: d.generation, incarnation: 0, status: 'alive', version: 0, heartbeat: 0 });
         }
       } else {
-        if (isNewerThanDigest(m, d) && records.length < max) records.push(recordOf(m, d));
-        if (isDigestNewer(m, d) && requests.length < max) requests.push(digestOf(m));
+        const theirEvents = d.events ?? 0;
+        if (isNewerThanDigest(m, d) && records.length < max) records.push(this.recordWithEvents(m, d));
+        const wantEvents = d.generation === m.generation && theirEvents > this.eventFloorOf(m);
+        if ((isDigestNewer(m, d) || wantEvents) && requests.length < max) requests.push(this.digestWithEvents(m));
+        this.eventsOf(m, d.generation, theirEvents, events);
       }
     }
     for (const m of this.memberArr) {
       if (records.length >= max) break;
-      if (!listed.has(m.id)) records.push(recordOf(m));
+      if (!listed.has(m.id)) {
+        records.push(this.recordWithEvents(m));
+        this.eventsOf(m, m.generation, 0, events);
+      }
     }
-    return { type: MessageType.SynAck, source: this.id, records, requests };
+    const synAck: SynAck = { type: MessageType.SynAck, source: this.id, records, requests };
+    if (events.length > 0) synAck.events = events;
+    return synAck;
   }
 
   private handleSynAck(msg: SynAck, nowMs: number): SynAck2 | undefined {
+    const joining = !this.joined;
     this.joined = true;
     this.joinRetryAtMs = Infinity;
     this.mergeRecords(msg.records, nowMs);
+    if (joining && this.tuning.joinPushPullDelayMs > 0) {
+      // The peer that let us in is among the records just merged.
+      this.joinPushPullTo = this.membersById.get(msg.source)?.address;
+      this.joinPushPullAtMs = nowMs + this.tuning.joinPushPullDelayMs;
+    }
+    if (joining) {
+      // Events from before we joined are not ours to deliver: start from where the member that let us in stood.
+      for (const r of msg.records) if (r.events !== undefined && r.id !== this.id) this.userEvents.skipTo(r.id, r.generation, r.events);
+    }
+    this.mergeUserEvents(msg.events, nowMs, !joining);
     const records: MemberRecord[] = [];
+    const events: UserEvent[] = [];
     for (const d of msg.requests) {
       const m = this.membersById.get(d.id);
-      if (m !== undefined && records.length < this.tuning.streamRecordsMax) records.push(recordOf(m, d));
+      if (m === undefined) continue;
+      if (records.length < this.tuning.streamRecordsMax) records.push(this.recordWithEvents(m, d));
+      this.eventsOf(m, d.generation, d.events ?? 0, events);
     }
-    return records.length === 0 ? undefined : { type: MessageType.SynAck2, source: this.id, records };
+    if (records.length === 0 && events.length === 0) return undefined;
+    const ack2: SynAck2 = { type: MessageType.SynAck2, source: this.id, records };
+    if (events.length > 0) ack2.events = events;
+    return ack2;
   }
 
   private mergeRecords(records: readonly MemberRecord[], nowMs: number): void {
@@ -810,6 +1055,9 @@ export class GossipNode {
     this.probe = {
       seqNo,
       target: m,
+      generation: m.generation,
+      incarnation: m.incarnation,
+      sentWallMs: this.wallClock?.(),
       indirectAtMs: nowMs + this.awareness.scaleTimeout(t.probeTimeoutMs),
       failAtMs: nowMs + this.awareness.scaleTimeout(t.probeIntervalMs),
       indirectSent: false,
@@ -844,7 +1092,9 @@ export class GossipNode {
     this.awareness.applyDelta(p.expectedNacks > 0 ? Math.max(0, p.expectedNacks - p.nacks) : 1);
     const m = p.target;
     if (this.membersById.get(m.id) !== m || !isLive(m)) return;
-    this.handleSuspect({ type: MessageType.Suspect, id: m.id, generation: m.generation, incarnation: m.incarnation, from: this.id }, nowMs);
+    // The silence is evidence about the life we pinged. If the member has since
+    // refuted or restarted, handleSuspect drops this as stale.
+    this.handleSuspect({ type: MessageType.Suspect, id: m.id, generation: p.generation, incarnation: p.incarnation, from: this.id }, nowMs);
   }
 
   private gossip(nowMs: number): void {
@@ -906,6 +1156,7 @@ export class GossipNode {
         this.queue.delete(`m:${m.id}`);
         this.queue.delete(`s:${m.id}`);
         this.queue.delete(`h:${m.id}`);
+        this.userEvents.forget(m.id);
         any = true;
       }
     }
@@ -913,11 +1164,19 @@ export class GossipNode {
   }
 
   private sendJoin(nowMs: number): void {
-    const t = this.tuning;
     const picks = pickRandom(this.seeds, JOIN_SEEDS_MAX, this.random, () => true);
-    for (const s of picks) this.openStream(s, true);
-    const backoff = Math.min(t.joinRetryMaxMs, t.joinRetryMs * 2 ** Math.min(this.joinAttempt, 30));
-    this.joinRetryAtMs = nowMs + t.streamTimeoutMs + backoff;
+    this.joinStreamsOpen.clear();
+    for (const s of picks) {
+      this.openStream(s, true);
+      this.joinStreamsOpen.add(s);
+    }
+    this.joinRetryAtMs = nowMs + this.tuning.streamTimeoutMs + this.joinBackoffMs();
+  }
+
+  /** Join backoff of the current attempt: joinRetryMs doubling up to joinRetryMaxMs. */
+  private joinBackoffMs(): number {
+    const t = this.tuning;
+    return Math.min(t.joinRetryMaxMs, t.joinRetryMs * 2 ** Math.min(this.joinAttempt, 30));
   }
 
   // ---- helpers ---------------------------------------------------------------

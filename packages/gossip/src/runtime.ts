@@ -13,7 +13,10 @@
  * counted, and an exception from the core or a listener (a bug) is caught,
  * counted and logged so the member keeps running.
  */
+import type { Clock } from '@hearsay/clock';
 import { Codec, DROP_REASONS, emptyDropCounters, type DropCounters, type DropReason, type EncryptionPolicy } from './codec.ts';
+import type { ClockOffset } from './clock-offset.ts';
+import type { UserEventView } from './user-events.ts';
 import { DEFAULT_TUNING, type GossipTuning } from './config.ts';
 import { fileGenerationStore, nextGeneration, type GenerationStore } from './generation-store.ts';
 import type { Keyring } from './keyring.ts';
@@ -30,11 +33,8 @@ export interface GossipLogger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Time source and timer for the runtime; real time by default, virtual time in simulations. */
-export interface RuntimeClock {
-  now(): number;
-  setTimer(callback: () => void, delayMs: number): () => void;
-}
+/** Time source and timer for the runtime (`@hearsay/clock`'s one interface); real time by default, virtual time in simulations. */
+export type RuntimeClock = Clock;
 
 export const realClock: RuntimeClock = {
   now: () => Date.now(),
@@ -74,6 +74,18 @@ export interface GossipRuntimeOptions {
   maxFrameBytes?: number;
   /** Outgoing push-pull exchanges in flight at once; more are refused and reported to the core. Default 8. */
   maxConcurrentExchanges?: number;
+  /**
+   * Incoming push-pull streams answered at once (real sockets). A stream takes
+   * a slot only once its first frame authenticates (decrypts with the keyring,
+   * or carries our label when there is none). Default 64.
+   */
+  maxConcurrentStreams?: number;
+  /** How long an incoming connection may take to send its complete first frame (real sockets). Default 2000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Incoming connections not yet authenticated; beyond it the oldest is closed (real sockets). Default 128. */
+  maxPendingStreams?: number;
+  /** Bytes those connections may buffer in all; beyond it the oldest is closed (real sockets). Default 4 × maxFrameBytes. */
+  maxPendingBytes?: number;
   /** How long `leave()` keeps gossiping so the `left` news spreads. Default 3 gossip intervals. */
   leavePropagationMs?: number;
   /** Use this transport instead of binding UDP/TCP (e.g. the simulated one). The runtime closes it on stop. */
@@ -82,6 +94,12 @@ export interface GossipRuntimeOptions {
   clock?: RuntimeClock;
   /** Random source in [0, 1) for the core. Default Math.random (the runtime is not the deterministic part). */
   random?: () => number;
+  /**
+   * This member's wall clock (ms since the epoch) for clock offset estimates
+   * (`clockOffsets()`). Default Date.now. A simulation passes a skewed clock
+   * per member.
+   */
+  wallClock?: () => number;
 }
 
 export interface GossipRuntimeStats {
@@ -100,6 +118,8 @@ export interface GossipRuntimeStats {
   internalErrors: number;
   transport: TransportStats;
   core: GossipStats;
+  /** `clockOffsets()` as a plain object, member id → estimate. */
+  clockOffsets: Record<string, ClockOffset>;
 }
 
 export type GossipRuntimeEvent = GossipEventType | 'event';
@@ -136,6 +156,10 @@ export async function startGossip(options: GossipRuntimeOptions): Promise<Gossip
       ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
       ...(maxPacketBytes === undefined ? {} : { maxPacketBytes }),
       ...(maxFrameBytes === undefined ? {} : { maxFrameBytes }),
+      ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+      ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
+      ...(options.maxPendingStreams === undefined ? {} : { maxPendingStreams: options.maxPendingStreams }),
+      ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
     }));
   try {
     return new GossipRuntime(options, transport, generation, clock);
@@ -155,11 +179,14 @@ export class GossipRuntime {
   readonly #clock: RuntimeClock;
   readonly #logger: GossipLogger | undefined;
   readonly #listeners = new Map<GossipRuntimeEvent, Set<GossipListener>>();
+  readonly #userEventListeners = new Set<(event: UserEventView) => void>();
   readonly #drops = emptyDropCounters();
   readonly #counters = { packetsTooLarge: 0, sendErrors: 0, exchangesFailed: 0, exchangesCompleted: 0, internalErrors: 0 };
   readonly #maxConcurrentExchanges: number;
   readonly #leavePropagationMs: number;
   readonly #exchanges = new Set<Promise<void>>();
+  /** Incoming frames the transport admitted, decoded once (see #authenticateStream). */
+  readonly #authenticated = new WeakMap<Uint8Array, StreamMessage>();
   #cancelTimer: (() => void) | undefined;
   #timerAtMs: number | undefined;
   #left = false;
@@ -191,12 +218,16 @@ export class GossipRuntime {
       address: transport.localAddress,
       generation,
       random: options.random ?? Math.random,
+      wallClock: options.wallClock ?? Date.now,
       ...(options.seeds === undefined ? {} : { seeds: options.seeds }),
       ...(options.state === undefined ? {} : { state: options.state }),
     });
     this.#leavePropagationMs = options.leavePropagationMs ?? 3 * this.#core.tuning.gossipIntervalMs;
     transport.onPacket((from, data) => this.#onPacket(from, data));
-    transport.onStream((from, data) => this.#onStream(from, data));
+    transport.onStream(
+      (from, data) => this.#onStream(from, data),
+      (data) => this.#authenticateStream(data),
+    );
     this.#guard('start', () => this.#core.start(this.#clock.now()));
     this.#pump();
   }
@@ -206,6 +237,28 @@ export class GossipRuntime {
     if (this.#stopped) throw new GossipRuntimeError('GOSSIP_RUNTIME_STOPPED', 'runtime is stopped');
     this.#core.setLocalState(key, value);
     this.#pump();
+  }
+
+  /**
+   * Broadcast a user event (a small payload: `name` plus `payload` at most
+   * `userEventBytesMax`, 512 by default) to every member, this one included.
+   * Delivered at least once to every member up while the event is buffered,
+   * each copy deduplicated (see `onUserEvent`). Throws `GossipError`
+   * `GOSSIP_EVENT_TOO_LARGE`, `GOSSIP_EVENT_QUEUE_FULL` (this member's own
+   * events still spreading reached `userEventQueueMax`: retry later),
+   * `GOSSIP_LEFT`; `GOSSIP_RUNTIME_STOPPED` after stop.
+   */
+  broadcastEvent(name: string, payload: Uint8Array): UserEventView {
+    if (this.#stopped) throw new GossipRuntimeError('GOSSIP_RUNTIME_STOPPED', 'runtime is stopped');
+    const view = this.#core.broadcastEvent(name, payload, this.#clock.now());
+    this.#pump();
+    return view;
+  }
+
+  /** Listen to user events (each delivered once per member). Returns a function that unsubscribes. */
+  onUserEvent(listener: (event: UserEventView) => void): () => void {
+    this.#userEventListeners.add(listener);
+    return () => this.#userEventListeners.delete(listener);
   }
 
   /**
@@ -252,7 +305,20 @@ export class GossipRuntime {
       ...this.#counters,
       transport: this.#transport.stats(),
       core: { ...this.#core.stats },
+      clockOffsets: Object.fromEntries(this.clockOffsets()),
     };
+  }
+
+  /**
+   * Estimated wall-clock offset of each live member measured so far, from
+   * the probes' round trips (NTP-style; see clock-offset.ts): `offsetMs`
+   * positive when that member's clock is ahead of ours, the true offset within
+   * `offsetMs ± errorMs`, `measuredAtMs` on this runtime's clock. A member
+   * appears once this one has probed it in its current generation (each
+   * member is probed about once per N probe intervals).
+   */
+  clockOffsets(): ReadonlyMap<string, ClockOffset> {
+    return this.#core.clockOffsets(this.#clock.now());
   }
 
   /**
@@ -301,10 +367,25 @@ export class GossipRuntime {
     this.#pump();
   }
 
+  /**
+   * The transport's admission check for an incoming stream: its first frame
+   * must decode as one stream message of ours (label, and the keyring's
+   * decryption when there is one). The decoded message is kept for #onStream,
+   * so a frame is decrypted once.
+   */
+  #authenticateStream(data: Uint8Array): boolean {
+    if (this.#stopped) return false;
+    const message = this.#decodeStreamMessage(data);
+    if (message === undefined) return false;
+    this.#authenticated.set(data, message);
+    return true;
+  }
+
   /** Answer one incoming stream leg: the core's reply, an empty frame when the exchange is over, nothing for bad input. */
   #onStream(from: Address, data: Uint8Array): Uint8Array | undefined {
     if (this.#stopped) return undefined;
-    const message = this.#decodeStreamMessage(data);
+    const message = this.#authenticated.get(data) ?? this.#decodeStreamMessage(data);
+    this.#authenticated.delete(data);
     if (message === undefined) return undefined;
     let reply: StreamMessage | undefined;
     // `from` is the connection's ephemeral TCP port; the core identifies the peer from the message.
@@ -350,6 +431,7 @@ export class GossipRuntime {
     for (const transmit of this.#core.pollTransmit()) this.#sendPackets(transmit.to, transmit.msgs);
     for (const request of this.#core.pollStream()) this.#startExchange(request);
     for (const event of this.#core.pollEvents()) this.#emit(event);
+    for (const event of this.#core.pollUserEvents()) this.#emitUserEvent(event);
     this.#arm();
   }
 
@@ -430,6 +512,17 @@ export class GossipRuntime {
           this.#counters.internalErrors++;
           this.#logger?.error('gossip: event listener threw', { event: event.type, error: String(error) });
         }
+      }
+    }
+  }
+
+  #emitUserEvent(event: UserEventView): void {
+    for (const listener of this.#userEventListeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#counters.internalErrors++;
+        this.#logger?.error('gossip: user event listener threw', { name: event.name, error: String(error) });
       }
     }
   }

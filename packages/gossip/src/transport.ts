@@ -79,6 +79,15 @@ export type PacketHandler = (from: Address, data: Uint8Array) => void;
  */
 export type StreamHandler = (from: Address, data: Uint8Array) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
 
+/**
+ * Decides, from the complete first frame of an incoming stream, whether the
+ * peer is one of ours (for the gossip runtime: the frame decrypts with the
+ * keyring, or carries the cluster label without one). Called before the
+ * stream takes a slot or reaches the handler; a false answer closes the
+ * stream unanswered (`streamsUnauthenticated`). Must be synchronous and cheap.
+ */
+export type StreamAuthenticator = (data: Uint8Array) => boolean;
+
 /** Counters every transport keeps; all only ever rise. */
 export interface TransportStats {
   packetsSent: number;
@@ -93,8 +102,16 @@ export interface TransportStats {
   streamBytesReceived: number;
   /** Outgoing requests that failed (any `TransportError`). */
   streamRequestErrors: number;
-  /** Incoming streams dropped: oversize or truncated frame, timeout, too many at once, handler gave no answer. */
+  /** Incoming streams dropped for any reason: the four below, oversize or truncated frames, no answer in time, handler gave none. */
   streamsDropped: number;
+  /** Incoming streams whose first frame failed the authenticator. */
+  streamsUnauthenticated: number;
+  /** Incoming connections that did not deliver a complete first frame within the handshake timeout (real sockets). */
+  streamsHandshakeTimedOut: number;
+  /** Unauthenticated connections closed to make room for newer ones (real sockets). */
+  streamsPendingEvicted: number;
+  /** Authenticated streams refused because every stream slot was answering. */
+  streamsRefusedBusy: number;
   /** Handlers that threw; the transport caught it so the event loop goes on. Any rise is a bug. */
   handlerErrors: number;
 }
@@ -112,6 +129,10 @@ export function emptyTransportStats(): TransportStats {
     streamBytesReceived: 0,
     streamRequestErrors: 0,
     streamsDropped: 0,
+    streamsUnauthenticated: 0,
+    streamsHandshakeTimedOut: 0,
+    streamsPendingEvicted: 0,
+    streamsRefusedBusy: 0,
     handlerErrors: 0,
   };
 }
@@ -149,8 +170,12 @@ export interface Transport {
 
   /** Install the datagram handler (replaces any previous one). Before one is set, datagrams are dropped. */
   onPacket(handler: PacketHandler): void;
-  /** Install the stream handler (replaces any previous one). Before one is set, streams are closed unanswered. */
-  onStream(handler: StreamHandler): void;
+  /**
+   * Install the stream handler (replaces any previous one). Before one is set,
+   * streams are closed unanswered. With `authenticate`, a stream reaches the
+   * handler (and takes a slot) only once its first frame passes it.
+   */
+  onStream(handler: StreamHandler, authenticate?: StreamAuthenticator): void;
 
   /** Counters since the transport was created. Returns a copy. */
   stats(): TransportStats;

@@ -8,7 +8,7 @@ import type { GossipTuning } from '../src/config.ts';
 import { memoryGenerationStore } from '../src/generation-store.ts';
 import { generateKey, Keyring } from '../src/keyring.ts';
 import { startGossip, type GossipRuntime, type GossipRuntimeOptions } from '../src/runtime.ts';
-import { createSimTransport, simClock, type SimWire } from '../src/sim-transport.ts';
+import { createSimTransport, simClock, type SimWire } from '../src/testing/sim-transport.ts';
 
 const SEED = seedFromEnv();
 const TUNING: Partial<GossipTuning> = { pushPullIntervalMs: 2000, reconnectIntervalMs: 2000 };
@@ -167,6 +167,46 @@ describe('runtime over the simulated transport', () => {
     expect(ids(outsider)).toEqual(['m9']);
     expect(cluster[0]!.stats().drops['encryption-mismatch']).toBeGreaterThan(0);
     for (const r of [...cluster, outsider]) await r.stop({ leave: false });
+  });
+
+  it('exposes clock offsets of the members it probed, from the wall clock it was given, and in stats', async () => {
+    const w = world();
+    const wall = (offsetMs: number) => () => 1_767_225_600_000 + w.scheduler.now + offsetMs;
+    const a = await w.start('a', { wallClock: wall(0) });
+    const b = await w.start('b', { seeds: [a.localAddress], wallClock: wall(800) });
+    const c = await w.start('c', { seeds: [a.localAddress], wallClock: wall(-250) });
+    await w.runUntil('a has measured b and c', () => a.clockOffsets().size === 2, 30_000);
+    const offsets = a.clockOffsets();
+    for (const [id, truth] of [['b', 800], ['c', -250]] as const) {
+      const est = offsets.get(id)!;
+      expect(Math.abs(est.offsetMs - truth)).toBeLessThanOrEqual(est.errorMs);
+      expect(est.errorMs).toBeLessThanOrEqual(2 * (2 + 2) / 2 + 1);
+    }
+    expect(a.stats().clockOffsets).toEqual(Object.fromEntries(offsets));
+    await w.runUntil('b has measured a', () => b.clockOffsets().has('a'), 30_000);
+    expect(Math.abs(b.clockOffsets().get('a')!.offsetMs + 800)).toBeLessThanOrEqual(b.clockOffsets().get('a')!.errorMs);
+    void c;
+  });
+
+  it('broadcasts a user event to every member through the codec, once each, and refuses use after stop', async () => {
+    const w = world();
+    const a = await w.start('a');
+    const b = await w.start('b', { seeds: [a.localAddress] });
+    const c = await w.start('c', { seeds: [a.localAddress] });
+    await w.runUntil('all joined', () => [a, b, c].every((r) => ids(r).length === 3), 10_000);
+    const got = new Map<string, string[]>();
+    for (const r of [a, b, c]) r.onUserEvent((e) => got.set(r.id, [...(got.get(r.id) ?? []), `${e.origin}:${e.name}:${[...e.payload].join(',')}`]));
+    const off = c.onUserEvent(() => {
+      throw new Error('listener bug');
+    });
+    b.broadcastEvent('deploy', new Uint8Array([1, 2, 3]));
+    await w.runUntil('everyone has it', () => [a, b, c].every((r) => got.get(r.id)?.length === 1), 10_000);
+    await w.runFor(5000);
+    for (const r of [a, b, c]) expect(got.get(r.id)).toEqual(['b:deploy:1,2,3']);
+    expect(c.stats().internalErrors).toBe(1);
+    off();
+    await w.settle(b.stop());
+    expect(() => b.broadcastEvent('late', new Uint8Array(0))).toThrowError(expect.objectContaining({ code: 'GOSSIP_RUNTIME_STOPPED' }));
   });
 
   it('keeps running when a listener throws, unsubscribes, persists the generation, and refuses use after stop', async () => {

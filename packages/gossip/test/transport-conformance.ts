@@ -154,6 +154,23 @@ export function transportConformance(name: string, makeHarness: () => TransportH
       expect(b.stats().streamsDropped).toBe(2);
     });
 
+    it('answers a stream only once its first frame passes the authenticator, and counts the refused', async () => {
+      const a = await create();
+      const b = await create();
+      const seen: string[] = [];
+      b.onStream(
+        (_from, data) => {
+          seen.push(text(data));
+          return bytes('welcome');
+        },
+        (data) => text(data).startsWith('member:'),
+      );
+      expect(await rejection(harness.settle(a.request(b.localAddress, bytes('outsider'), 5000)))).toBe('TRANSPORT_NO_RESPONSE');
+      expect(text(await harness.settle(a.request(b.localAddress, bytes('member:a'), 5000)))).toBe('welcome');
+      expect(seen).toEqual(['member:a']);
+      expect(b.stats()).toMatchObject({ streamsUnauthenticated: 1, streamsDropped: 1 });
+    });
+
     it('rejects with TRANSPORT_TIMEOUT when the peer never answers', async () => {
       const a = await create();
       const b = await create();

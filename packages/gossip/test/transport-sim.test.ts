@@ -2,7 +2,7 @@
 // time: waiting means firing scheduler events (with microtasks flushed in
 // between, for async stream handlers), never sleeping.
 import { createRandom, Scheduler, SimNetwork } from '@hearsay/sim';
-import { createSimTransport, type SimWire } from '../src/sim-transport.ts';
+import { createSimTransport, type SimWire } from '../src/testing/sim-transport.ts';
 import { transportConformance, type TransportHarness } from './transport-conformance.ts';
 
 /** Let pending promise callbacks run (a macrotask boundary drains the microtask queue). */

@@ -1,5 +1,5 @@
 /**
- * The Hono app of a node: the public HTTP API v1 (DESIGN.md, a contract),
+ * The Hono app of a node: the public HTTP API v1 (docs/api.md, a contract),
  * `/metrics`, the OpenAPI document, and a mount point for the cluster's
  * internal routes. Every input is validated here; the `KvService` behind it
  * sees only well-formed keys, values within limits and parsed options.
@@ -14,7 +14,7 @@ import { formatEtag, noneMatchHits, parseEtagList, versionFromOpaque } from './e
 import { createHttpMetrics, type RouteLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { keyFromUrl, parseQuery } from './request-target.ts';
-import { SERVICE_ERROR_STATUS, type Consistency, type KvService, type PutOptions, type ServiceError, type RepairLine } from './service.ts';
+import { isServiceError, type Consistency, type KvService, type PutOptions, type RepairLine } from '@hearsay/service';
 import { compareVersions, versionToString, type StoredRecord, type Version } from '@hearsay/storage';
 import type { Principal } from './tokens.ts';
 
@@ -51,8 +51,7 @@ export interface AppOptions {
   /** Where the app registers its metrics; a fresh registry when left out. */
   readonly registry?: Registry;
   /** Routes mounted under `/internal` (the cluster's internode API). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly internal?: Hono<any, any, any>;
+  readonly internal?: Hono;
   /** Consistency of a KV request without `?consistency=`; `quorum` by default. */
   readonly defaultConsistency?: Consistency;
   /** Told about unexpected errors (answered with 500 `INTERNAL`). */
@@ -138,17 +137,6 @@ function methodNotAllowed(method: string, allow: string): Response {
 
 function optionsResponse(allow: string): Response {
   return new Response(null, { status: 204, headers: { allow } });
-}
-
-/**
- * A `ServiceError`, also one from another copy of this package (matched by
- * name). A code outside `SERVICE_ERROR_STATUS` is a bug in the service: it is
- * answered as a logged 500, never with a made-up status.
- */
-function isServiceError(error: unknown): error is ServiceError {
-  if (!(error instanceof Error) || error.name !== 'ServiceError') return false;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && Object.hasOwn(SERVICE_ERROR_STATUS, code);
 }
 
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: Response };
@@ -408,6 +396,19 @@ export function createApp(options: AppOptions): HearsayApp {
     return jsonResponse({ items, next: page.next });
   }
 
+  /**
+   * The one rule for query strings: every route refuses a parameter it does
+   * not take (`UNKNOWN_PARAMETER`), also the routes that take none, so a
+   * misspelt parameter is never silently ignored.
+   */
+  function withoutParams(handler: () => Response | Promise<Response>) {
+    return (request: Request): Response | Promise<Response> => {
+      const query = parseQuery(request.url, NO_PARAMS);
+      if (!query.ok) return errorResponse(query.code, query.message);
+      return handler();
+    };
+  }
+
   async function health(): Promise<Response> {
     if (draining) return errorResponse('NOT_SERVING', 'the node is draining (shutting down)', { draining: true });
     let report;
@@ -537,10 +538,13 @@ export function createApp(options: AppOptions): HearsayApp {
       }
     }),
   );
-  app.all('/v1/cluster', readRoute('/v1/cluster', 'read', async () => jsonResponse(await service.cluster())));
-  app.all('/v1/health', readRoute('/v1/health', 'open', health));
-  app.all('/v1/openapi.json', readRoute('/v1/openapi.json', 'open', () => new Response(openApiBody, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } })));
-  app.all('/metrics', readRoute('/metrics', 'metrics', metricsText));
+  app.all('/v1/cluster', readRoute('/v1/cluster', 'read', withoutParams(async () => jsonResponse(await service.cluster()))));
+  app.all('/v1/health', readRoute('/v1/health', 'open', withoutParams(health)));
+  app.all(
+    '/v1/openapi.json',
+    readRoute('/v1/openapi.json', 'open', withoutParams(() => new Response(openApiBody, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } }))),
+  );
+  app.all('/metrics', readRoute('/metrics', 'metrics', withoutParams(metricsText)));
   app.all(
     '/v1/repair',
     timed('/v1/repair', (c) => {

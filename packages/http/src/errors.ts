@@ -2,10 +2,10 @@
  * The error codes of the HTTP API and the status each one answers. Append
  * only: clients and scripts match on these codes. docs/api.md lists them.
  */
-import { SERVICE_ERROR_STATUS } from './service.ts';
+import { SERVICE_ERROR_STATUS } from '@hearsay/service';
 
 export const HTTP_ERROR_STATUS = {
-  // Codes a service raises (see service.ts): PRECONDITION_FAILED 412,
+  // Codes a service raises (@hearsay/service): PRECONDITION_FAILED 412,
   // INSUFFICIENT_REPLICAS / UNAVAILABLE / TIMEOUT / BUSY 503, INVALID_CURSOR 400, CONFLICT 409, ...
   ...SERVICE_ERROR_STATUS,
   // 400: the request itself is wrong.

@@ -1,29 +1,8 @@
-export type {
-  Consistency,
-  GetOptions,
-  PutOptions,
-  DeleteOptions,
-  ListOptions,
-  ListItem,
-  ListPage,
-  MemberState,
-  ClusterMember,
-  ClusterView,
-  HealthReport,
-  RepairProgress,
-  RepairSummary,
-  RepairLine,
-  RepairOptions,
-  KvService,
-  AdminRequest,
-  ServiceErrorCode,
-  ServiceErrorDetails,
-} from './service.ts';
-export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, handedOverPutOptions, insufficientReplicas } from './service.ts';
+// @hearsay/http: the Hono app of a node (public API v1, /metrics, the OpenAPI
+// document) over any KvService of @hearsay/service.
+
 export type { AppOptions, HealthCheck, HearsayApp, HearsayAppControls, HttpLimits, HttpLogger, SecurityReport } from './app.ts';
 export { createApp, DEFAULT_LIMITS } from './app.ts';
-export type { LocalServiceOptions } from './local-service.ts';
-export { createLocalService } from './local-service.ts';
 export type { HttpErrorCode } from './errors.ts';
 export { HTTP_ERROR_STATUS, RETRY_AFTER_S } from './errors.ts';
 export { MAX_DISCARD_BYTES } from './body.ts';

@@ -10,6 +10,8 @@
  * internode request, and the connection limiter (connection-limit.ts) tells
  * it about connections it refused or closed.
  */
+import type { Clock } from '@hearsay/clock';
+import type { BodyBudget } from '@hearsay/service';
 import type { Metric, Registry } from 'prom-client';
 
 /** Limits that refuse work, as the `limit` label of `hearsay_http_limit_refusals_total` (append only). */
@@ -44,16 +46,18 @@ export interface LoadLimitsOptions {
   readonly maxBodyBytesInFlight: number;
   /** After refusing work, the node reports itself shedding load for this long. Default 5000 ms. */
   readonly sheddingWindowMs?: number;
-  /** Milliseconds on a monotonic clock; `performance.now` by default (tests pass their own). */
-  readonly nowMs?: () => number;
+  /** When refusals happened, for the shedding window; a monotonic clock (`performance.now`) by default (tests pass their own). */
+  readonly clock?: Pick<Clock, 'now'>;
 }
 
 export const DEFAULT_SHEDDING_WINDOW_MS = 5000;
 
-export class LoadLimits {
+const MONOTONIC: Pick<Clock, 'now'> = { now: () => performance.now() };
+
+export class LoadLimits implements BodyBudget {
   readonly maxBodyBytesInFlight: number;
   readonly sheddingWindowMs: number;
-  readonly #nowMs: () => number;
+  readonly #clock: Pick<Clock, 'now'>;
   #bodyBytesInFlight = 0;
   readonly #refusals = new Map<LimitName, number>(LIMIT_NAMES.map((name) => [name, 0]));
   readonly #evictions = new Map<EvictionReason, number>(EVICTION_REASONS.map((reason) => [reason, 0]));
@@ -69,7 +73,7 @@ export class LoadLimits {
     }
     this.maxBodyBytesInFlight = options.maxBodyBytesInFlight;
     this.sheddingWindowMs = options.sheddingWindowMs ?? DEFAULT_SHEDDING_WINDOW_MS;
-    this.#nowMs = options.nowMs ?? (() => performance.now());
+    this.#clock = options.clock ?? MONOTONIC;
   }
 
   get bodyBytesInFlight(): number {
@@ -101,7 +105,7 @@ export class LoadLimits {
    */
   refused(limit: LimitName): void {
     this.#refusals.set(limit, (this.#refusals.get(limit) ?? 0) + 1);
-    if (SHEDDING.has(limit)) this.#lastRefusal = { limit, atMs: this.#nowMs() };
+    if (SHEDDING.has(limit)) this.#lastRefusal = { limit, atMs: this.#clock.now() };
   }
 
   /** A connection was closed to make room for a new one (not a refusal: the new one is served). */
@@ -121,7 +125,7 @@ export class LoadLimits {
   shedding(): string | undefined {
     const last = this.#lastRefusal;
     if (last === undefined) return undefined;
-    const agoMs = this.#nowMs() - last.atMs;
+    const agoMs = this.#clock.now() - last.atMs;
     if (agoMs > this.sheddingWindowMs) return undefined;
     return `shedding load: the ${last.limit} limit refused work ${Math.round(agoMs)} ms ago`;
   }

@@ -8,8 +8,7 @@ import { MemoryLevel } from 'memory-level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type LevelLike, type Store } from '@hearsay/storage';
 import { createApp, type HearsayApp } from '../src/app.ts';
-import { createLocalService } from '../src/local-service.ts';
-import { ServiceError, type AdminRequest, type KvService } from '../src/service.ts';
+import { createLocalService, ServiceError, type AdminRequest, type KvService } from '@hearsay/service';
 
 let store: Store | undefined;
 afterEach(async () => {

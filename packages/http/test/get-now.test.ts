@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import type { StoredRecord } from '@hearsay/storage';
-import { createApp, ServiceError, type KvService } from '../src/index.ts';
+import { ServiceError, type KvService } from '@hearsay/service';
+import { createApp } from '../src/index.ts';
 
 const VERSION = { ms: 1_700_000_000_000, counter: 3, node: 'n1' };
 const OTHER_VERSION = { ms: 1_700_000_000_000, counter: 4, node: 'n1' };

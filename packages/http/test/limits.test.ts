@@ -22,7 +22,7 @@ const DEADLINE_MS = 15_000;
 describe('LoadLimits', () => {
   it('reserves body bytes up to the cap, refuses past it, and counts the refusal', () => {
     let now = 0;
-    const load = new LoadLimits({ maxBodyBytesInFlight: 100, sheddingWindowMs: 1000, nowMs: () => now });
+    const load = new LoadLimits({ maxBodyBytesInFlight: 100, sheddingWindowMs: 1000, clock: { now: () => now } });
     expect(load.reserveBody(60)).toBe(true);
     expect(load.reserveBody(40)).toBe(true);
     expect(load.bodyBytesInFlight).toBe(100);

@@ -2,8 +2,7 @@
 import { openStore, type LevelLike, type Store } from '@hearsay/storage';
 import { MemoryLevel } from 'memory-level';
 import { createApp, type AppOptions, type HearsayApp } from '../src/app.ts';
-import { createLocalService } from '../src/local-service.ts';
-import type { KvService } from '../src/service.ts';
+import { createLocalService, type KvService } from '@hearsay/service';
 
 export interface LocalNode {
   readonly app: HearsayApp;

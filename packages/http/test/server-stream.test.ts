@@ -7,7 +7,8 @@ import { getRequestListener } from '@hono/node-server';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
-import { createApp, type KvService, type RepairLine } from '../src/index.ts';
+import type { KvService, RepairLine } from '@hearsay/service';
+import { createApp } from '../src/index.ts';
 
 const DEADLINE_MS = 10_000;
 

@@ -4,7 +4,8 @@
  */
 import { Hono } from 'hono';
 import { describe, expect, it, vi } from 'vitest';
-import { createApp, insufficientReplicas, ServiceError, type KvService, type RepairLine } from '../src/index.ts';
+import { insufficientReplicas, ServiceError, type KvService, type RepairLine, type ServiceErrorCode } from '@hearsay/service';
+import { createApp } from '../src/index.ts';
 
 const VERSION = { ms: 1_700_000_000_000, counter: 3, node: 'n1' };
 
@@ -48,18 +49,19 @@ describe('service errors', () => {
     });
   });
 
+  // Each code through a method the service contract lets raise it (and the document declares for its route).
+  const refuse = (code: ServiceErrorCode) => () => Promise.reject(new ServiceError(code, 'said by the service'));
   it.each([
-    ['PRECONDITION_FAILED', 412],
-    ['UNAVAILABLE', 503],
-    ['TIMEOUT', 503],
-    ['BUSY', 503],
-    ['CONFLICT', 409],
-    ['INVALID_CURSOR', 400],
-    ['VALUE_TOO_LARGE', 413],
-    ['KEY_TOO_LONG', 400],
-  ] as const)('%s answers %i', async (code, status) => {
-    const app = createApp({ service: fakeService({ get: async () => Promise.reject(new ServiceError(code, 'said by the service')) }) });
-    const response = await app.request('/v1/kv/a');
+    ['PRECONDITION_FAILED', 412, 'PUT', '/v1/kv/a', { put: refuse('PRECONDITION_FAILED') }],
+    ['UNAVAILABLE', 503, 'GET', '/v1/kv/a', { get: refuse('UNAVAILABLE') }],
+    ['TIMEOUT', 503, 'DELETE', '/v1/kv/a', { delete: refuse('TIMEOUT') }],
+    ['BUSY', 503, 'PUT', '/v1/kv/a', { put: refuse('BUSY') }],
+    ['INVALID_CURSOR', 400, 'GET', '/v1/kv?cursor=abc', { list: refuse('INVALID_CURSOR') }],
+    ['VALUE_TOO_LARGE', 413, 'PUT', '/v1/kv/a', { put: refuse('VALUE_TOO_LARGE') }],
+    ['KEY_TOO_LONG', 400, 'PUT', '/v1/kv/a', { put: refuse('KEY_TOO_LONG') }],
+  ] as const)('%s answers %i', async (code, status, method, path, override: Partial<KvService>) => {
+    const app = createApp({ service: fakeService(override) });
+    const response = await app.request(path, { method, ...(method === 'PUT' ? { body: 'x' } : {}) });
     expect(response.status).toBe(status);
     expect(await errorOf(response)).toMatchObject({ code, message: 'said by the service' });
   });
@@ -146,10 +148,9 @@ describe('repair stream', () => {
   it('a repair that cannot start is an error answer', async () => {
     const app = createApp({
       service: fakeService({
-        // eslint-disable-next-line require-yield
-        async *repair(): AsyncIterable<RepairLine> {
-          throw new ServiceError('CONFLICT', 'a repair is already running');
-        },
+        repair: (): AsyncIterable<RepairLine> => ({
+          [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new ServiceError('CONFLICT', 'a repair is already running')) }),
+        }),
       }),
     });
     const response = await app.request('/v1/repair', { method: 'POST' });
@@ -188,7 +189,7 @@ describe('repair stream', () => {
       service: fakeService({
         async *repair(options): AsyncIterable<RepairLine> {
           signal = options.signal;
-          for (let i = 0; ; i++) yield { type: 'progress', done: i, total: Infinity };
+          for (let i = 0; ; i++) yield { type: 'progress', done: i, total: i + 1 }; // endless: total grows
         },
       }),
     });

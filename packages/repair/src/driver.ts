@@ -1,26 +1,22 @@
 import { randomBytes } from 'node:crypto';
+import { realClock } from '@hearsay/clock';
 import { SALT_BYTES } from './messages.ts';
 import { repairRange } from './session.ts';
-import type { RepairClock, RepairResult, RepairSessionInput } from './session.ts';
-
-/** Real time: performance.now and setTimeout. The only clock this package reads. */
-export const systemClock: RepairClock = {
-  nowMs: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
+import type { RepairResult, RepairSessionInput } from './session.ts';
 
 export type RunRepairSessionOptions = Omit<RepairSessionInput, 'salt' | 'clock'> & {
   /** Default: SALT_BYTES random bytes. */
   readonly salt?: Uint8Array;
-  /** Default: systemClock. */
-  readonly clock?: RepairClock;
+  /** Default: `realClock` of `@hearsay/clock`. */
+  readonly clock?: RepairSessionInput['clock'];
 };
 
 /**
- * The runtime entry point: `repairRange` with a random salt and the real
- * clock. This is what the cluster's background repair and `hearsay repair`
- * call, once per partition range and peer.
+ * The runtime entry point: `repairRange` with a random salt and, unless
+ * given, the real clock. The cluster's repair sessions (background
+ * anti-entropy and `hearsay repair`) run through it, once per partition range
+ * and peer, passing the node's clock; the repair benchmark too.
  */
 export function runRepairSession(options: RunRepairSessionOptions): Promise<RepairResult> {
-  return repairRange({ ...options, salt: options.salt ?? randomBytes(SALT_BYTES), clock: options.clock ?? systemClock });
+  return repairRange({ ...options, salt: options.salt ?? randomBytes(SALT_BYTES), clock: options.clock ?? realClock });
 }

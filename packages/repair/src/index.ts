@@ -1,8 +1,8 @@
-export { runRepairSession, systemClock } from './driver.ts';
+export { runRepairSession } from './driver.ts';
 export type { RunRepairSessionOptions } from './driver.ts';
-export { repairRange, DEFAULT_REPAIR_LIMITS } from './session.ts';
+export { addRepairStats, emptyRepairStats, repairRange, DEFAULT_REPAIR_LIMITS } from './session.ts';
 export type {
-  RepairClock, RepairLimits, RepairPeer, RepairProgress, RepairResult, RepairSessionInput, RepairStats,
+  RepairLimits, RepairPeer, RepairResult, RepairSessionInput, RepairStats, SessionProgress,
 } from './session.ts';
 export { createRepairResponder, handleRepairRequest } from './responder.ts';
 export type { RepairResponder, RepairResponderOptions } from './responder.ts';

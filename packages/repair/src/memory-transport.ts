@@ -1,3 +1,4 @@
+import type { Clock } from '@hearsay/clock';
 import type { Store } from '@hearsay/storage';
 import { createRepairResponder } from './responder.ts';
 import type { RepairResponderOptions } from './responder.ts';
@@ -5,7 +6,7 @@ import type { RepairPeer } from './session.ts';
 
 export interface MemoryPeerOptions extends RepairResponderOptions {
   /** Time given to the responder's tree cache. Default: always 0 (no expiry). */
-  readonly nowMs?: () => number;
+  readonly clock?: Pick<Clock, 'now'>;
   /** Called with each request body before the responder sees it (tests: interleave writes, count, fail). */
   readonly beforeRequest?: (body: Uint8Array) => void | Promise<void>;
   /** Called with each reply body before the initiator sees it; may replace it (tests: corrupt replies). */
@@ -19,12 +20,11 @@ export interface MemoryPeerOptions extends RepairResponderOptions {
  */
 export function createMemoryPeer(store: Store, options: MemoryPeerOptions = {}): RepairPeer {
   const responder = createRepairResponder(store, options);
-  const nowMs = options.nowMs ?? (() => 0);
   return {
     async request(body: Uint8Array): Promise<Uint8Array> {
       const copy = Uint8Array.prototype.slice.call(body);
       await options.beforeRequest?.(copy);
-      const reply = Uint8Array.prototype.slice.call(await responder.handle(copy, nowMs()));
+      const reply = Uint8Array.prototype.slice.call(await responder.handle(copy, options.clock?.now() ?? 0));
       return options.afterReply === undefined ? reply : options.afterReply(reply);
     },
   };

@@ -1,3 +1,4 @@
+import { sleep, type Clock } from '@hearsay/clock';
 import { bucketOf, compareEntries, hashKey } from '@hearsay/storage';
 import type { BucketEntry, Store, StoredRecord, VersionedEntry } from '@hearsay/storage';
 import { BUCKETS_PER_READ, fromStore, isRepairError, RepairError } from './errors.ts';
@@ -21,12 +22,6 @@ import { decodeRecords, encodeRecords, recordWireBytes } from './wire-record.ts'
  */
 export interface RepairPeer {
   request(body: Uint8Array): Promise<Uint8Array>;
-}
-
-/** Time as input: the session reads it for stats and the rate limit, and waits through `sleep`. */
-export interface RepairClock {
-  nowMs(): number;
-  sleep(ms: number): Promise<void>;
 }
 
 /** Bounds on what one session holds in memory and puts in one message. */
@@ -80,12 +75,36 @@ export interface RepairStats {
   waitedMs: number;
 }
 
+/** All counters at zero: the start of a session's stats, or of a sum of several. */
+export function emptyRepairStats(): RepairStats {
+  return {
+    bucketsCompared: 0,
+    bucketsDiffered: 0,
+    nodesCompared: 0,
+    entriesSummarized: 0,
+    keysSent: 0,
+    keysReceived: 0,
+    keysApplied: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    roundTrips: 0,
+    durationMs: 0,
+    waitedMs: 0,
+  };
+}
+
+/** Adds every counter of `stats` into `total` (durations add up too) and returns `total`: the sum over several sessions. */
+export function addRepairStats(total: RepairStats, stats: Readonly<RepairStats>): RepairStats {
+  for (const name of Object.keys(total) as (keyof RepairStats)[]) total[name] += stats[name];
+  return total;
+}
+
 /**
- * Progress a CLI can draw as a bar: in phase `compare`, `done`/`total` count
- * tree levels; in phase `exchange`, differing buckets reconciled; `done` is
- * the last event.
+ * Progress of one session, which a caller can draw as a bar: in phase
+ * `compare`, `done`/`total` count tree levels; in phase `exchange`, differing
+ * buckets reconciled; `done` is the last event.
  */
-export interface RepairProgress {
+export interface SessionProgress {
   readonly phase: 'compare' | 'exchange' | 'done';
   readonly done: number;
   readonly total: number;
@@ -114,12 +133,15 @@ export interface RepairSessionInput {
   readonly toBucket: number;
   /** SALT_BYTES bytes unique to this session (random in production, seeded in tests). */
   readonly salt: Uint8Array;
-  readonly clock: RepairClock;
+  /** Read for stats and the rate limit; the rate limit waits on its timers. */
+  readonly clock: Clock;
+  /** Stops the session between two requests and cuts a rate-limit wait short; it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
   /** Average bytes per second on the wire, both directions together. Unlimited when left out. */
   readonly rateLimitBytesPerSec?: number;
   /** Burst allowance of the rate limit. Default: one second's worth. */
   readonly rateLimitBurstBytes?: number;
-  readonly onProgress?: (progress: RepairProgress) => void;
+  readonly onProgress?: (progress: SessionProgress) => void;
   readonly limits?: Partial<RepairLimits>;
 }
 
@@ -179,7 +201,7 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     throw new RepairError('INVALID_ARGUMENT', `salt must be ${SALT_BYTES} bytes`);
   }
   const hb = limits.hashBytes;
-  const startedMs = clock.nowMs();
+  const startedMs = clock.now();
   let limiter: TokenBucket | undefined;
   if (input.rateLimitBytesPerSec !== undefined) {
     const rate = input.rateLimitBytesPerSec;
@@ -190,34 +212,22 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     limiter = new TokenBucket(rate, burst, startedMs);
   }
 
-  const stats: RepairStats = {
-    bucketsCompared: to - from,
-    bucketsDiffered: 0,
-    nodesCompared: 0,
-    entriesSummarized: 0,
-    keysSent: 0,
-    keysReceived: 0,
-    keysApplied: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    roundTrips: 0,
-    durationMs: 0,
-    waitedMs: 0,
-  };
-  const progress = (phase: RepairProgress['phase'], done: number, total: number): void => {
-    stats.durationMs = clock.nowMs() - startedMs;
+  const stats: RepairStats = { ...emptyRepairStats(), bucketsCompared: to - from };
+  const progress = (phase: SessionProgress['phase'], done: number, total: number): void => {
+    stats.durationMs = clock.now() - startedMs;
     input.onProgress?.({ phase, done, total, stats: { ...stats } });
   };
 
   async function call<T extends RepairReply['t']>(request: RepairRequest, expected: T): Promise<Extract<RepairReply, { t: T }>> {
     const body = encodeMessage(request);
     if (limiter !== undefined) {
-      const waitMs = limiter.take(body.length, clock.nowMs());
+      const waitMs = limiter.take(body.length, clock.now());
       if (waitMs > 0) {
         stats.waitedMs += waitMs;
-        await clock.sleep(waitMs);
+        await sleep(clock, waitMs, input.signal);
       }
     }
+    input.signal?.throwIfAborted();
     stats.bytesSent += body.length;
     stats.roundTrips++;
     let replyBody: Uint8Array;
@@ -229,7 +239,7 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     }
     if (!(replyBody instanceof Uint8Array)) throw unexpected('transport returned no bytes');
     stats.bytesReceived += replyBody.length;
-    limiter?.take(replyBody.length, clock.nowMs());
+    limiter?.take(replyBody.length, clock.now());
     const reply = decodeReply(replyBody);
     if (reply.t === MessageType.Failed) {
       throw new RepairError('REMOTE_ERROR', `peer failed: ${reply.code}: ${reply.message}`, { remoteCode: reply.code });

@@ -1,11 +1,11 @@
 import { MemoryLevel } from 'memory-level';
 import { openStore } from '@hearsay/storage';
 import type { Store, StoredRecord } from '@hearsay/storage';
-import type { RepairClock } from '../src/index.ts';
+import type { Clock } from '@hearsay/clock';
 
 export async function openMemoryStore(nodeId: string, bucketBits: number, now?: () => number): Promise<Store> {
   const db = new MemoryLevel();
-  return openStore({ db: db as never, nodeId, bucketBits, ...(now === undefined ? {} : { now }) });
+  return openStore({ db: db as never, nodeId, bucketBits, ...(now === undefined ? {} : { clock: { now } }) });
 }
 
 /** Every stored record (tombstones included), sorted by key, as comparable plain data. */
@@ -31,15 +31,27 @@ export function plain(r: StoredRecord): unknown {
   };
 }
 
-/** A clock that only moves when slept through: sessions under test never wait on real time. */
-export function virtualClock(startMs = 0): RepairClock & { slept: number } {
+/**
+ * A clock that only moves when a timer is set: a timer jumps the clock by its
+ * delay and fires on the next microtask. Sessions under test never wait on
+ * real time; `slept` adds up the delays.
+ */
+export function virtualClock(startMs = 0): Clock & { slept: number } {
   let now = startMs;
   const clock = {
     slept: 0,
-    nowMs: () => now,
-    sleep: async (ms: number) => {
+    now: () => now,
+    setTimer(callback: () => void, delayMs: number) {
+      const ms = Math.max(0, delayMs);
       now += ms;
       clock.slept += ms;
+      let cancelled = false;
+      queueMicrotask(() => {
+        if (!cancelled) callback();
+      });
+      return () => {
+        cancelled = true;
+      };
     },
   };
   return clock;

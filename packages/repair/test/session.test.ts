@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchOp } from '@hearsay/storage';
 import { createMemoryPeer, decodeReply, handleRepairRequest, partitionBucketRange, repairRange, MessageType } from '../src/index.ts';
-import type { RepairProgress } from '../src/index.ts';
+import type { SessionProgress } from '../src/index.ts';
 import { openMemoryStore, seededSalt, virtualClock } from './helpers.ts';
 
 const puts = (n: number, prefix: string, valueBytes = 20, every = 1): BatchOp[] =>
@@ -27,7 +27,7 @@ describe('repair session', () => {
     const b = await openMemoryStore('store-b', 6);
     await a.batch(puts(300, 'a'));
     await b.batch(puts(300, 'b', 20, 3));
-    const events: RepairProgress[] = [];
+    const events: SessionProgress[] = [];
     const r = await repairRange({
       local: a, remote: createMemoryPeer(b), fromBucket: 0, toBucket: 64, salt: seededSalt(2), clock: virtualClock(),
       limits: { summaryBucketsPerBatch: 8 }, onProgress: (p) => events.push(p),
@@ -38,7 +38,7 @@ describe('repair session', () => {
     expect(phases.indexOf('exchange')).toBeGreaterThan(phases.lastIndexOf('compare'));
     const exchange = events.filter((e) => e.phase === 'exchange');
     expect(exchange.at(-1)).toMatchObject({ done: r.stats.bucketsDiffered, total: r.stats.bucketsDiffered });
-    for (let i = 1; i < exchange.length; i++) expect((exchange[i] as RepairProgress).done).toBeGreaterThanOrEqual((exchange[i - 1] as RepairProgress).done);
+    for (let i = 1; i < exchange.length; i++) expect((exchange[i] as SessionProgress).done).toBeGreaterThanOrEqual((exchange[i - 1] as SessionProgress).done);
     expect(events.at(-1)?.stats.keysSent).toBe(r.stats.keysSent);
   });
 
@@ -160,7 +160,7 @@ describe('responder tree cache', () => {
         return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
       },
     });
-    const peer = createMemoryPeer(counted, { nowMs: () => now, sessionTtlMs: 100 });
+    const peer = createMemoryPeer(counted, { clock: { now: () => now }, sessionTtlMs: 100 });
     const r = await repairRange({ local: a, remote: peer, fromBucket: 0, toBucket: 64, salt: seededSalt(8), clock: virtualClock() });
     // Open reads the digests for the range hash; the first Level builds the tree; the other two Levels hit the cache.
     expect(r.stats.roundTrips).toBeGreaterThan(4);

@@ -98,7 +98,7 @@ describe('record encodings', () => {
     const lengths = [0, 1, 0xff, 0x100, 0xffff, 0x10000];
     let checked = 0;
     const check = (r: StoredRecord): void => {
-      // Buffer.equals, not toEqual: vitest's deep equality walks 64 KiB values byte by byte (~19 s).
+      // Buffer.equals, not toEqual: vitest's deep equality walks 64 KiB values byte by byte, slowly enough to time out.
       const encoded = encodeRecordValue(r);
       const expected = reference(r);
       if (!encoded.equals(expected)) expect(encoded.toString('hex')).toBe(expected.toString('hex'));

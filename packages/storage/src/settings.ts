@@ -1,3 +1,4 @@
+import type { Clock } from '@hearsay/clock';
 import { argError, checkInt } from './args.ts';
 import { DEFAULT_MAX_JOURNAL_BYTES } from './digest-journal.ts';
 import { BUCKET_BITS_MAX } from './hash.ts';
@@ -10,8 +11,8 @@ export interface StoreSettings {
   readonly nodeId?: string;
   /** B, 0..20: the store has 2^B anti-entropy buckets. Default 16; fixed at creation. */
   readonly bucketBits?: number;
-  /** Wall clock in epoch ms. Default Date.now. */
-  readonly now?: () => number;
+  /** The wall clock the hybrid logical clock reads (`now()`, epoch ms). Default `Date.now`. */
+  readonly clock?: Pick<Clock, 'now'>;
   /** Read cache budget in bytes; 0 disables it. Default 8 MiB. */
   readonly cacheSize?: number;
   /** Pass LevelDB's `sync` (fsync the log) on every write batch. Default false. */
@@ -99,6 +100,10 @@ export function resolveSettings(options: OpenStoreOptions): Settings {
     writeBufferSize: checkInt('writeBufferSize', options.writeBufferSize ?? DEFAULT_WRITE_BUFFER_BYTES, 64 * 1024, 2 ** 30),
     digestJournalBytes: checkInt('digestJournalBytes', options.digestJournalBytes ?? DEFAULT_MAX_JOURNAL_BYTES, 0, 2 ** 31 - 1),
   };
-  if (options.now !== undefined && typeof options.now !== 'function') throw argError('now must be a function');
-  return options.now === undefined ? settings : { ...settings, wallNow: options.now };
+  // `now` was the option before `clock`; a caller still passing it would silently get Date.now.
+  if (Object.hasOwn(options, 'now')) throw argError('now is no longer an option; pass clock: { now() }');
+  const clock = options.clock;
+  if (clock === undefined) return settings;
+  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') throw argError('clock must be an object with a now() method');
+  return { ...settings, wallNow: () => clock.now() };
 }

@@ -6,7 +6,7 @@
 /**
  * A hybrid logical clock stamp plus the id of the node that made it.
  * Totally ordered by `ms`, then `counter`, then `node` (byte order of the
- * UTF-8 id). See DESIGN.md "Versions".
+ * UTF-8 id). See docs/invariants.md, "Versions".
  */
 export interface Version {
   /** Wall-clock milliseconds since the epoch, never behind the node's high-water mark. */

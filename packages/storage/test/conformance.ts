@@ -110,7 +110,7 @@ export function runStoreConformance(factory: StoreFactory): void {
 
     it('stamps strictly increasing versions, also when the wall clock goes back', async () => {
       const clock = new ManualClock();
-      await withStore({ bucketBits: 4, now: clock.now }, async (store) => {
+      await withStore({ bucketBits: 4, clock }, async (store) => {
         const seen: Version[] = [];
         for (let i = 0; i < 20; i++) {
           seen.push((await store.put(`k${i % 3}`, `v${i}`)).version);
@@ -161,7 +161,7 @@ export function runStoreConformance(factory: StoreFactory): void {
 
     it('expires records by ttl on the injected clock', async () => {
       const clock = new ManualClock();
-      await withStore({ bucketBits: 4, now: clock.now }, async (store) => {
+      await withStore({ bucketBits: 4, clock }, async (store) => {
         const r = await store.put('t', 'v', { ttlMs: 1000 });
         expect(r.expiresAtMs).toBe(clock.ms + 1000);
         expect(await store.get('t')).toBeDefined();
@@ -251,7 +251,7 @@ export function runStoreConformance(factory: StoreFactory): void {
 
     it('observes applied versions so later local writes sort after them', async () => {
       const clock = new ManualClock(1_000_000);
-      await withStore({ bucketBits: 4, now: clock.now, maxClockDriftMs: 10_000 }, async (store) => {
+      await withStore({ bucketBits: 4, clock, maxClockDriftMs: 10_000 }, async (store) => {
         const ahead = { ms: 1_005_000, counter: 7, node: 'other' };
         await store.apply(remote('x', 'remote', ahead));
         const mine = await store.put('y', 'local');
@@ -375,7 +375,7 @@ export function runStoreConformance(factory: StoreFactory): void {
 
     it('purges old tombstones with their index entries, within a bucket range', async () => {
       const clock = new ManualClock();
-      await withStore({ bucketBits: 2, now: clock.now }, async (store) => {
+      await withStore({ bucketBits: 2, clock }, async (store) => {
         const keys = Array.from({ length: 40 }, (_, i) => `p${i}`);
         await store.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })));
         for (const key of keys.slice(0, 20)) await store.delete(key);
@@ -422,7 +422,7 @@ export function runStoreConformance(factory: StoreFactory): void {
       const clock = new ManualClock();
       const backend = await factory.create();
       try {
-        let store = await backend.open({ bucketBits: 5, now: clock.now, nodeId: 'n1' });
+        let store = await backend.open({ bucketBits: 5, clock, nodeId: 'n1' });
         const last = await store.put('a', '1');
         await store.delete('b');
         const digests = await store.bucketDigests(0, 32);
@@ -431,7 +431,7 @@ export function runStoreConformance(factory: StoreFactory): void {
         await expectCode(backend.open({ bucketBits: 6 }), 'BUCKET_BITS_MISMATCH');
         // The wall clock went back an hour; the clock still does not.
         clock.ms -= 3_600_000;
-        store = await backend.open({ now: clock.now });
+        store = await backend.open({ clock });
         expect(store.nodeId).toBe('n1');
         expect(store.bucketBits).toBe(5);
         expect(store.stats()).toEqual({ keys: 1, tombstones: 1, bucketBits: 5 });
@@ -454,14 +454,14 @@ export function runStoreConformance(factory: StoreFactory): void {
         const stats = store.stats();
         const digests = await store.bucketDigests(0, 8);
         await store.close();
-        const reopened = await backend.open({ now: clock.now });
+        const reopened = await backend.open({ clock });
         expect(reopened.stats()).toEqual(stats);
         expect(await reopened.bucketDigests(0, 8)).toEqual(digests);
         expect(await checkIntegrity(reopened)).toEqual([]);
         return reopened;
       };
       try {
-        let store = await backend.open({ bucketBits: 3, now: clock.now, nodeId: 'n1' });
+        let store = await backend.open({ bucketBits: 3, clock, nodeId: 'n1' });
         await store.batch(Array.from({ length: 20 }, (_, i) => ({ type: 'put' as const, key: `k${i}`, value: `v${i}` })));
         for (let round = 0; round < 3; round++) {
           await Promise.all(Array.from({ length: 20 }, (_, i) => store.put(`k${i}`, `r${round}-${i}`)));

@@ -127,7 +127,7 @@ describe('LWW merge laws', () => {
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.boolean(), async (ops, concurrent) => {
         const clock = new ManualClock(10);
         const db = new MemoryLevel();
-        const store = await openStore({ db, bucketBits: BITS, now: clock.now });
+        const store = await openStore({ db, bucketBits: BITS, clock });
         try {
           const run = async (op: Op): Promise<unknown> => {
             switch (op.t) {

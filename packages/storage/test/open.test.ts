@@ -48,7 +48,9 @@ describe('openStore', () => {
       { db, nodeId: 'has space' },
       { db, nodeId: '' },
       { db, cacheSize: -1 },
-      { db, now: 'yesterday' },
+      { db, clock: 'yesterday' },
+      { db, clock: { now: 5 } },
+      { db, now: () => 0 },
     ];
     for (const options of bad) {
       await expect(openStore(options as never)).rejects.toMatchObject({ name: 'StorageError', code: 'INVALID_ARGUMENT' });

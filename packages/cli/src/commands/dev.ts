@@ -6,7 +6,7 @@ import { generateKey } from '@hearsay/gossip';
 import { CLI_ERROR_CODES, CliError, EXIT_FAILURE, EXIT_OK } from '../errors.ts';
 import { formatLogLine, LOG_LEVELS } from '../log-format.ts';
 import { envOption, parsePort, parsePositiveInt } from '../options.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 import type { Output } from '../io.ts';
 import { onStopSignals } from '../stop-signals.ts';
 

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { generateKey } from '@hearsay/gossip';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from '../errors.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 
 interface GenerateFlags {
   readonly out?: string;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { CLI_ERROR_CODES, CliError } from '../errors.ts';
 import type { CliIo } from '../io.ts';
 import { envOption } from '../options.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 import { addConsistencyOption, addNodeOption, clientFor, type ConsistencyFlag, type NodeFlag } from './client-options.ts';
 
 /** `put` buffers standard input before sending; more than this is refused before anything is sent. */

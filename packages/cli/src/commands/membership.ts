@@ -3,7 +3,7 @@ import { HearsayError, type ClusterView } from '@hearsay/client';
 import { CLI_ERROR_CODES, CliError, EXIT_FAILURE } from '../errors.ts';
 import { envOption, parsePositiveInt } from '../options.ts';
 import { ProgressBar } from '../progress-bar.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 import { addNodeOption, clientFor, type NodeFlag } from './client-options.ts';
 
 /**

@@ -3,7 +3,7 @@ import type { RepairSummary } from '@hearsay/client';
 import { CLI_ERROR_CODES, CliError } from '../errors.ts';
 import { envOption } from '../options.ts';
 import { ProgressBar } from '../progress-bar.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 import { addNodeOption, clientFor, type NodeFlag } from './client-options.ts';
 
 interface RepairFlags extends NodeFlag {

@@ -14,7 +14,7 @@ import { startNode, type NodeOptions, type RunningNode } from '../node.ts';
 import { onStopSignals } from '../stop-signals.ts';
 import { TlsMaterial } from '../tls-files.ts';
 import type { TopologyExit } from '@hearsay/cluster';
-import { limitsOf, type StartFlags } from './start.ts';
+import { limitsOf, type StartFlags } from './start-flags.ts';
 
 /** Owner-only: files and dirs the node creates (store, hints, gossip generation) are 0600 and 0700. */
 export const NODE_UMASK = 0o077;

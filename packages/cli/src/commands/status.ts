@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { HearsayError, type ClusterView, type Health } from '@hearsay/client';
 import { EXIT_FAILURE } from '../errors.ts';
 import { envOption } from '../options.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 import { formatTable } from '../table.ts';
 import { addNodeOption, clientFor, type NodeFlag } from './client-options.ts';
 

@@ -7,7 +7,7 @@ import { readAuthFile } from '../auth-file.ts';
 import { CLI_ERROR_CODES, CliError, describe, EXIT_USAGE, hasCode } from '../errors.ts';
 import { envOption } from '../options.ts';
 import { readPrivateFile } from '../private-files.ts';
-import type { CommandContext } from '../program.ts';
+import type { CommandContext } from './context.ts';
 import { formatTable } from '../table.ts';
 
 interface CreateFlags {

@@ -13,7 +13,7 @@
  * A failure names its seed.
  */
 import { createHash } from 'node:crypto';
-import type { Consistency, RepairLine } from '@hearsay/http';
+import type { Consistency, RepairLine } from '@hearsay/service';
 import { compareVersions, type StoredRecord, type Version } from '@hearsay/storage';
 import { SimCluster } from './sim-cluster.ts';
 

@@ -7,7 +7,8 @@
  */
 import { MemoryLevel } from 'memory-level';
 import { createRandom, Scheduler, SimNetwork, type Random } from '@hearsay/sim';
-import { createSimTransport, simClock, startGossip, type GossipRuntime, type GossipTuning, type SimWire } from '@hearsay/gossip';
+import { startGossip, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
+import { createSimTransport, simClock, type SimWire } from '@hearsay/gossip/testing';
 import { openStore, type Store, type StoredRecord } from '@hearsay/storage';
 import { cachedPeerFactory, createClusterNode, type ClusterConfig, type ClusterNode } from '../../src/cluster-node.ts';
 import { ClusterError } from '../../src/errors.ts';
@@ -16,7 +17,7 @@ import { hintsSublevel } from '../../src/hint-store.ts';
 import { internodePackr } from '../../src/internode-app.ts';
 import { decodeRequest, type InternodeType } from '../../src/internode-messages.ts';
 import { InternodePeerClient, type InternodeTransport } from '../../src/peer-client.ts';
-import type { Timers } from '../../src/timers.ts';
+import type { Clock } from '@hearsay/clock';
 import type { TopologyExit } from '../../src/topology.ts';
 import { memoryTopologyPersistence, type TopologyPersistence } from '../../src/topology-store.ts';
 
@@ -244,19 +245,19 @@ export class SimCluster {
     }
   }
 
-  #timers(n: SimNode): Timers {
+  /** The node's clock: its timers are events of its address on the node network (deferred by stalls, dropped by crashes). */
+  #clock(n: SimNode): Clock {
     const net = this.nodeNet;
     return {
-      nowMs: () => net.now,
-      setTimeout(fn, ms) {
-        const h = { cancelled: false };
-        net.timer(n.nodeAddress, net.now + Math.max(0, ms), () => {
-          if (!h.cancelled) fn();
+      now: () => net.now,
+      setTimer(fn, delayMs) {
+        let cancelled = false;
+        net.timer(n.nodeAddress, net.now + Math.max(0, delayMs), () => {
+          if (!cancelled) fn();
         });
-        return h;
-      },
-      clearTimeout(h) {
-        if (h !== undefined && h !== null) (h as { cancelled: boolean }).cancelled = true;
+        return () => {
+          cancelled = true;
+        };
       },
     };
   }
@@ -303,12 +304,12 @@ export class SimCluster {
   }
 
   async #boot(n: SimNode): Promise<void> {
-    const timers = this.#timers(n);
+    const clock = this.#clock(n);
     const store = await openStore({
       db: n.db.sublevel('data') as never,
       nodeId: n.id,
       bucketBits: this.#options.bucketBits ?? 6,
-      now: () => this.scheduler.now,
+      clock,
     });
     const onChange = this.#options.onChange;
     if (onChange !== undefined) store.subscribe((c) => onChange(n.id, c.record));
@@ -328,7 +329,7 @@ export class SimCluster {
       store,
       hintsDb: hintsSublevel(n.db),
       membership,
-      timers,
+      clock,
       config: this.#options.cluster ?? {},
       ...(this.#options.topology === true
         ? {
@@ -353,7 +354,7 @@ export class SimCluster {
       peerFactory: cachedPeerFactory(
         (m) =>
           new InternodePeerClient(this.#transport(n, m.http), {
-            timers,
+            clock,
             timeoutMs: this.#options.cluster?.peerTimeoutMs ?? 1000,
           }),
       ),

@@ -18,7 +18,7 @@
  * HEARSAY_SIM_TRACE=<key> prints that key's history. A failure names its seed.
  */
 import { createHash } from 'node:crypto';
-import type { Consistency, RepairLine } from '@hearsay/http';
+import type { Consistency, RepairLine } from '@hearsay/service';
 import { compareVersions, type StoredRecord, type Version } from '@hearsay/storage';
 import { SimCluster, type SimNode } from './sim-cluster.ts';
 

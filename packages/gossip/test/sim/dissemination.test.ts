@@ -1,7 +1,7 @@
 // 1000 members: one state update reaches every live member, in each mode.
 import { describe, expect, it } from 'vitest';
 import type { DisseminationMode } from '@hearsay/gossip';
-import { SimCluster, withSeed } from './harness.ts';
+import { SimCluster, withSeed } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 const N = 1000;

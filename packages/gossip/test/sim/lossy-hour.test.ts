@@ -1,7 +1,7 @@
 // 100 members, 10% packet loss, one simulated hour: no live member is ever
 // declared dead; also with one member stalled 2 s at random times.
 import { describe, expect, it } from 'vitest';
-import { SimCluster, withSeed } from './harness.ts';
+import { SimCluster, withSeed } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 const HOUR_MS = 3600_000;

@@ -1,7 +1,7 @@
 // Partitions heal into one view; restarted members are re-admitted quickly;
 // clusters form by joining through seeds; one seed gives one run; phi mode works.
 import { describe, expect, it } from 'vitest';
-import { SimCluster, withSeed } from './harness.ts';
+import { SimCluster, withSeed } from '../../src/testing/sim-cluster.ts';
 import { testSeed } from './seed.ts';
 
 describe('membership in simulation', () => {

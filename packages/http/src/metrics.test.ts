@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { expect, it } from 'vitest';
-import { createHttpMetrics } from '../src/metrics.ts';
+import { createHttpMetrics } from './metrics.ts';
 
 it('exposes cumulative latency buckets, sums and counts per route, method and status', async () => {
   const registry = new Registry();

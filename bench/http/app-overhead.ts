@@ -10,17 +10,18 @@
  * the shared 2-core machine swings with other load; medians of alternating
  * rounds.
  *
- *   npx tsx packages/http/bench/app-overhead.ts [--rounds 5] [--duration-s 2]
+ *   pnpm bench:http-app [--rounds 5] [--duration-s 2]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
+import autocannon from 'autocannon';
 import { Hono } from 'hono';
 import { MemoryLevel } from 'memory-level';
 import { openStore, type LevelLike, type StoredRecord } from '@hearsay/storage';
-import { createApp, createLocalService, type KvService } from '../src/index.ts';
+import { createApp } from '@hearsay/http';
+import { createLocalService, type KvService } from '@hearsay/service';
 
 const KEYS = 10_000;
 const VALUE_BYTES = 100;
@@ -89,9 +90,8 @@ async function drive(): Promise<void> {
   const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'duration-s': { type: 'string', default: '2' } } });
   const rounds = Number(args.rounds);
   const durationS = Number(args['duration-s']);
-  const autocannon = createRequire(import.meta.url)('autocannon') as (options: object) => Promise<{ requests: { total: number; average: number }; non2xx: number }>;
 
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--conditions=@hearsay/source', '--import', 'tsx', new URL(import.meta.url).pathname, '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ports = await new Promise<Record<Target, number>>((resolve, reject) => {
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -114,7 +114,7 @@ async function drive(): Promise<void> {
             url: `http://127.0.0.1:${ports[target]}`,
             connections: 50,
             duration: durationS,
-            requests: [{ setupRequest: (request: object) => ({ ...request, method: op, path: `/v1/kv/key${i++ % KEYS}`, ...(op === 'PUT' ? { body } : {}) }) }],
+            requests: [{ setupRequest: (request) => ({ ...request, method: op, path: `/v1/kv/key${i++ % KEYS}`, ...(op === 'PUT' ? { body } : {}) }) }],
           });
           const cpu = (cpuUs(child.pid!) - before) / Math.max(1, result.requests.total);
           if (result.non2xx > 0) throw new Error(`${target} ${op}: ${result.non2xx} non-2xx answers`);

@@ -1,11 +1,12 @@
 /**
  * The key-value service behind the HTTP app. A single node implements it over
  * one `Store` (`createLocalService`); the cluster coordinator implements it
- * over RF replicas. The app validates every input before calling the service,
- * so a service sees well-formed keys, values within limits and parsed options.
+ * over RF replicas. The app (`@hearsay/http`) validates every input before
+ * calling the service, so a service sees well-formed keys, values within
+ * limits and parsed options.
  *
- * Change this interface only by extending it: the cluster package codes
- * against it.
+ * Change this interface only by extending it: the http and cluster packages
+ * code against it.
  */
 import type { PutOptions as StorePutOptions, StoredRecord, Version } from '@hearsay/storage';
 
@@ -148,6 +149,21 @@ export type AdminRequest =
   /** A member that will not come back: its partitions are re-replicated from the survivors. */
   | { readonly type: 'remove'; readonly node: string };
 
+/**
+ * A node's budget of request-body bytes in flight, shared by every route that
+ * reads a body: the public API (`LoadLimits` of `@hearsay/http` implements
+ * it) and the cluster's internode routes. A body that does not fit is
+ * refused with 503 `BUSY` before a byte of it is read.
+ */
+export interface BodyBudget {
+  /** Bytes the budget holds in all. */
+  readonly maxBodyBytesInFlight: number;
+  /** Takes `bytes` of the budget; false (and counted as a refusal) when they do not fit. */
+  reserveBody(bytes: number): boolean;
+  /** Gives back what a `reserveBody` took, once the body is no longer held. */
+  releaseBody(bytes: number): void;
+}
+
 export interface KvService {
   /** The live record, or undefined when missing, deleted or expired. */
   get(key: string, options: GetOptions): Promise<StoredRecord | undefined>;
@@ -238,6 +254,17 @@ export class ServiceError extends Error {
   get status(): number {
     return SERVICE_ERROR_STATUS[this.code];
   }
+}
+
+/**
+ * A `ServiceError`, also one from another copy of this package (matched by
+ * name and a known code). The app answers a code outside
+ * `SERVICE_ERROR_STATUS` as a logged 500, never with a made-up status.
+ */
+export function isServiceError(error: unknown): error is ServiceError {
+  if (!(error instanceof Error) || error.name !== 'ServiceError') return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && Object.hasOwn(SERVICE_ERROR_STATUS, code);
 }
 
 /** The 503 of a write or read that too few replicas acknowledged. */

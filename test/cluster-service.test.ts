@@ -8,11 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { createApp, type HearsayApp } from '@hearsay/http';
 import { openStore, type Store } from '@hearsay/storage';
-import { startClusterService, type ClusterService } from '../src/cluster-service.ts';
-import { hintsSublevel } from '../src/hint-store.ts';
-import { createHttpTransport } from '../src/http-transport.ts';
-import { InternodePeerClient } from '../src/peer-client.ts';
-import { realTimers } from '../src/timers.ts';
+import { backgroundClock } from '@hearsay/clock';
+import { createHttpTransport, hintsSublevel, InternodePeerClient, startClusterService, type ClusterService } from '@hearsay/cluster';
 
 interface Running {
   id: string;
@@ -108,8 +105,8 @@ describe('startClusterService', () => {
     expect(aliveIds(running.get('a')!)).toEqual(['a', 'b', 'c']);
     // And its internode requests, signed with its key, are refused.
     const client = new InternodePeerClient(
-      createHttpTransport({ baseUrl: url('a'), targetId: 'a', clusterKey: 'another-secret', timers: realTimers, fetch: route }),
-      { timers: realTimers },
+      createHttpTransport({ baseUrl: url('a'), targetId: 'a', clusterKey: 'another-secret', clock: backgroundClock, fetch: route }),
+      { clock: backgroundClock },
     );
     const record = { key: 'k1', value: new Uint8Array([1]), version: { ms: Date.now() + 1000, counter: 0, node: 'x' }, tombstone: false };
     await expect(client.write([record])).rejects.toMatchObject({ code: 'PEER_UNAUTHORIZED' });

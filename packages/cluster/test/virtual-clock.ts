@@ -1,11 +1,11 @@
-import type { Timers } from '../src/timers.ts';
+import type { Clock } from '@hearsay/clock';
 
 /**
  * Virtual time for unit tests. Storage on memory-level completes through
  * microtasks only, so "everything runnable has run" is one macrotask turn;
  * `runUntil` alternates that with firing the next timer, jumping the clock.
  */
-export class VirtualTimers implements Timers {
+export class VirtualClock implements Clock {
   #now: number;
   #seq = 0;
   readonly #queue: { at: number; seq: number; fn: () => void }[] = [];
@@ -14,19 +14,17 @@ export class VirtualTimers implements Timers {
     this.#now = startMs;
   }
 
-  nowMs(): number {
+  now(): number {
     return this.#now;
   }
 
-  setTimeout(fn: () => void, ms: number): unknown {
-    const t = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn };
+  setTimer(fn: () => void, delayMs: number): () => void {
+    const t = { at: this.#now + Math.max(0, delayMs), seq: this.#seq++, fn };
     this.#queue.push(t);
-    return t;
-  }
-
-  clearTimeout(handle: unknown): void {
-    const i = this.#queue.indexOf(handle as never);
-    if (i >= 0) this.#queue.splice(i, 1);
+    return () => {
+      const i = this.#queue.indexOf(t);
+      if (i >= 0) this.#queue.splice(i, 1);
+    };
   }
 
   /** Fires the earliest timer; false when there is none. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { percentDecode } from '../src/percent.ts';
-import { keyFromUrl, parseQuery } from '../src/request-target.ts';
+import { percentDecode } from './percent.ts';
+import { keyFromUrl, parseQuery } from './request-target.ts';
 
 describe('percentDecode', () => {
   const cases: [string, boolean, ReturnType<typeof percentDecode>][] = [

@@ -17,18 +17,19 @@
  * in the tests, or drive it from an async loop).
  */
 import type { SimNetwork } from '@hearsay/sim';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PACKET_BYTES } from './codec.ts';
-import type { RuntimeClock } from './runtime.ts';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_PACKET_BYTES } from '../codec.ts';
+import type { RuntimeClock } from '../runtime.ts';
 import {
   emptyTransportStats,
   parseAddress,
   TransportError,
   type Address,
   type PacketHandler,
+  type StreamAuthenticator,
   type StreamHandler,
   type Transport,
   type TransportStats,
-} from './transport.ts';
+} from '../transport.ts';
 
 /** What travels on a simulated network shared by sim transports. */
 export type SimWire =
@@ -90,6 +91,7 @@ export class SimTransport implements Transport {
   #nextRequestId = 1;
   #packetHandler: PacketHandler | undefined;
   #streamHandler: StreamHandler | undefined;
+  #authenticate: StreamAuthenticator | undefined;
   #closed = false;
 
   /** Use `createSimTransport`, which guards the address. */
@@ -105,8 +107,9 @@ export class SimTransport implements Transport {
     this.#packetHandler = handler;
   }
 
-  onStream(handler: StreamHandler): void {
+  onStream(handler: StreamHandler, authenticate?: StreamAuthenticator): void {
     this.#streamHandler = handler;
+    this.#authenticate = authenticate;
   }
 
   stats(): TransportStats {
@@ -217,10 +220,23 @@ export class SimTransport implements Transport {
     }
   }
 
+  #authenticated(request: Uint8Array): boolean {
+    const authenticate = this.#authenticate;
+    if (authenticate === undefined) return true;
+    let ok = false;
+    try {
+      ok = authenticate(request);
+    } catch {
+      this.#stats.handlerErrors++;
+    }
+    if (!ok) this.#stats.streamsUnauthenticated++;
+    return ok;
+  }
+
   async #answer(from: Address, id: number, request: Uint8Array): Promise<void> {
     let response: Uint8Array | undefined;
     const handler = this.#streamHandler;
-    if (request.byteLength <= this.maxFrameBytes && handler !== undefined) {
+    if (request.byteLength <= this.maxFrameBytes && handler !== undefined && this.#authenticated(request)) {
       try {
         response = await handler(from, request);
       } catch {

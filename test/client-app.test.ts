@@ -4,10 +4,11 @@
  * wire format of every route of API v1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, createLocalService } from '@hearsay/http';
+import { createApp } from '@hearsay/http';
+import { createLocalService } from '@hearsay/service';
 import { openStore, type LevelLike, type Store } from '@hearsay/storage';
 import { MemoryLevel } from 'memory-level';
-import { HearsayClient, HearsayError, type FetchLike } from '../src/index.ts';
+import { HearsayClient, HearsayError, type FetchLike } from '@hearsay/client';
 
 let store: Store;
 let client: HearsayClient;

@@ -1,12 +1,17 @@
-// A cluster of GossipNode cores over @hearsay/sim: in-process message objects
-// (no codec), virtual time, seeded randomness. One seed gives one run. Reusable
-// by other packages' simulations (the cluster engineer's), and by bench/gossip.
+// SimCluster: a cluster of GossipNode cores over @hearsay/sim — in-process
+// message objects (no codec), virtual time, seeded randomness, a wall clock
+// per node (skew and drift) — with crash, restart, stall and partition
+// helpers. One seed gives one run. Part of the `@hearsay/gossip/testing`
+// entry point: the gossip package's simulation tests, bench/gossip and other
+// packages' simulations use it.
 
 import { Packr } from 'msgpackr';
 import { createRandom, Scheduler, SimNetwork } from '@hearsay/sim';
 import type { LinkParams, Random } from '@hearsay/sim';
-import { GossipNode } from '@hearsay/gossip';
-import type { GossipEvent, GossipTuning, MemberRecord, MemberStatus, PacketMessage, StreamMessage } from '@hearsay/gossip';
+import type { GossipTuning } from '../config.ts';
+import type { MemberRecord, MemberStatus, PacketMessage, StreamMessage } from '../messages.ts';
+import { GossipNode, type GossipEvent } from '../node.ts';
+import type { UserEventView } from '../user-events.ts';
 
 /** What travels on the simulated network: a datagram, or one stream message each way. */
 export type SimPayload =
@@ -34,9 +39,25 @@ export interface SimClusterOptions {
   seedCount?: number;
   /** Called for every membership event on every node. */
   onEvent?: (node: number, e: GossipEvent) => void;
+  /** Called for every user event delivered on every node. */
+  onUserEvent?: (node: number, e: UserEventView) => void;
   /** Called for every datagram sent (for counting messages and bytes). */
   onTransmit?: (node: number, msgs: readonly PacketMessage[]) => void;
+  /** Each node's wall clock against true (virtual) time; default: exact. Change one later with `setClockSkew`. */
+  clockSkew?: (node: number) => ClockSkew | undefined;
 }
+
+/**
+ * A node's wall clock against true time: `offsetMs` ahead at the moment the
+ * skew is set, gaining `driftPpm` millionths per ms after it.
+ */
+export interface ClockSkew {
+  offsetMs?: number;
+  driftPpm?: number;
+}
+
+/** Wall-clock time of virtual time 0 (so readings look like Date.now). */
+export const SIM_EPOCH_MS = 1_767_225_600_000;
 
 export class SimCluster {
   readonly seed: number;
@@ -52,6 +73,7 @@ export class SimCluster {
   private readonly scheduledAt: number[];
   private readonly seedAddrs: string[];
   private readonly opts: SimClusterOptions;
+  private readonly skews: { offsetMs: number; driftPpm: number; sinceMs: number }[];
 
   constructor(opts: SimClusterOptions) {
     this.opts = opts;
@@ -71,6 +93,11 @@ export class SimCluster {
     this.nodes = new Array<GossipNode | undefined>(opts.n).fill(undefined);
     this.generations = new Array<number>(opts.n).fill(1);
     this.scheduledAt = new Array<number>(opts.n).fill(Infinity);
+    this.skews = [];
+    for (let i = 0; i < opts.n; i++) {
+      const k = opts.clockSkew?.(i);
+      this.skews.push({ offsetMs: k?.offsetMs ?? 0, driftPpm: k?.driftPpm ?? 0, sinceMs: 0 });
+    }
     for (let i = 0; i < opts.n; i++) {
       this.nodes[i] = this.makeNode(i);
       this.net.attach(this.addrs[i]!, this.receiver(i));
@@ -134,6 +161,22 @@ export class SimCluster {
     const out: number[] = [];
     for (let i = 0; i < this.n; i++) if (this.nodes[i] !== undefined) out.push(i);
     return out;
+  }
+
+  /** Node i's wall clock at virtual time `nowMs` (what it passes its core). */
+  wallClockAt(i: number, nowMs = this.now): number {
+    const k = this.skews[i]!;
+    return SIM_EPOCH_MS + nowMs + k.offsetMs + ((nowMs - k.sinceMs) * k.driftPpm) / 1e6;
+  }
+
+  /** The true offset of node j's clock against node i's at `nowMs`: positive when j is ahead. */
+  trueOffset(observer: number, member: number, nowMs = this.now): number {
+    return this.wallClockAt(member, nowMs) - this.wallClockAt(observer, nowMs);
+  }
+
+  /** From now on, node i's clock is `skew.offsetMs` ahead of true time and drifts `skew.driftPpm` (a step when the offset changes). */
+  setClockSkew(i: number, skew: ClockSkew): void {
+    this.skews[i] = { offsetMs: skew.offsetMs ?? 0, driftPpm: skew.driftPpm ?? 0, sinceMs: this.now };
   }
 
   crash(i: number): void {
@@ -221,11 +264,14 @@ export class SimCluster {
       generation: this.generations[i]!,
       seeds: bootstrapJoin || joinSeeds ? this.seedAddrs : [],
       random: this.random.fork().next,
+      wallClock: () => this.wallClockAt(i),
       ...this.tuning,
     });
     const onEvent = this.opts.onEvent;
     if (onEvent !== undefined) node.onEvent((e) => onEvent(i, e));
     else node.onEvent(ignoreEvent);
+    const onUserEvent = this.opts.onUserEvent;
+    node.onUserEvent(onUserEvent === undefined ? ignoreEvent : (e) => onUserEvent(i, e));
     return node;
   }
 
@@ -254,7 +300,16 @@ export class SimCluster {
       if (onTransmit !== undefined) onTransmit(i, t.msgs);
       this.net.send(addr, t.to, { k: 0, msgs: t.msgs });
     }
-    for (const s of node.pollStream()) this.net.send(addr, s.to, { k: 1, msg: s.msg }, true);
+    const failed: string[] = [];
+    for (const s of node.pollStream()) {
+      // Refused like a connection to a closed port: crashed, not attached, or across a partition.
+      if (!this.net.send(addr, s.to, { k: 1, msg: s.msg }, true)) failed.push(s.to);
+    }
+    if (failed.length > 0) {
+      for (const to of failed) node.handleStreamError(to, this.now);
+      this.flush(i);
+      return;
+    }
     const d = node.nextDeadline();
     if (d !== undefined && d < this.scheduledAt[i]!) {
       this.scheduledAt[i] = d;

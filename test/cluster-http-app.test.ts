@@ -9,11 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLevel } from 'memory-level';
 import { createApp, type HearsayApp } from '@hearsay/http';
 import { openStore, type Store } from '@hearsay/storage';
-import { createClusterNode, type ClusterNode } from '../src/cluster-node.ts';
-import { hintsSublevel } from '../src/hint-store.ts';
-import { createHttpTransport } from '../src/http-transport.ts';
-import { realTimers } from '../src/timers.ts';
-import { StaticMembership } from '../src/membership.ts';
+import { backgroundClock } from '@hearsay/clock';
+import { createClusterNode, createHttpTransport, hintsSublevel, StaticMembership, type ClusterNode } from '@hearsay/cluster';
 
 interface Node {
   id: string;
@@ -46,7 +43,7 @@ beforeAll(async () => {
       membership,
       clusterKey: 'test-key',
       config: { repairPartitionIntervalMs: 0, partitionBits: 4 },
-      transportFactory: (m) => createHttpTransport({ baseUrl: m.http, targetId: m.id, clusterKey: 'test-key', timers: realTimers, fetch: route }),
+      transportFactory: (m) => createHttpTransport({ baseUrl: m.http, targetId: m.id, clusterKey: 'test-key', clock: backgroundClock, fetch: route }),
     });
     await node.start();
     nodes.set(id, { id, db, store, node, app: createApp({ service: node.service, internal: node.internalApp }) });
