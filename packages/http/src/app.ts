@@ -557,10 +557,14 @@ export function createApp(options: AppOptions): HearsayApp {
       return methodNotAllowed(method, POST_ALLOW);
     }),
   );
+  /** A membership operation: POST, for a token with the admin scope (checked before anything else). */
   const postRoute = (route: RouteLabel, handler: (c: Context) => Promise<Response>) =>
     timed(route, (c) => {
       const method = c.req.method;
-      if (method === 'POST') return handler(c);
+      if (method === 'POST') {
+        const principal = access.check(c.req.raw, 'admin');
+        return principal instanceof Response ? principal : handler(c);
+      }
       if (method === 'OPTIONS') return optionsResponse(POST_ALLOW);
       return methodNotAllowed(method, POST_ALLOW);
     });

@@ -23,6 +23,15 @@ async function appWith(admin: ((request: AdminRequest) => Promise<Record<string,
   return createApp({ service });
 }
 
+/** What a cluster node answers: its topology report with the change just recorded. */
+const reportOf = (kind: 'decommission' | 'remove', member: string): Record<string, unknown> => ({
+  epoch: 'e1',
+  ring: [{ id: member, status: kind === 'remove' ? 'removing' : 'leaving', version: 2 }],
+  queued: [],
+  change: { kind, member, key: `${kind}:${member}:2`, waitingFor: [], done: 0, total: 3 },
+  transfers: [],
+});
+
 const post = (app: HearsayApp, path: string, method = 'POST'): Promise<Response> => app.request(path, { method }) as Promise<Response>;
 
 describe('membership operations', () => {
@@ -30,11 +39,11 @@ describe('membership operations', () => {
     const asked: AdminRequest[] = [];
     const app = await appWith(async (request) => {
       asked.push(request);
-      return { change: { kind: request.type } };
+      return reportOf(request.type, request.type === 'remove' ? request.node : 'node-1');
     });
     const decommission = await post(app, '/v1/admin/decommission');
     expect(decommission.status).toBe(202);
-    expect(await decommission.json()).toEqual({ change: { kind: 'decommission' } });
+    expect(await decommission.json()).toEqual(reportOf('decommission', 'node-1'));
     expect((await post(app, '/v1/admin/decommission?abort=true')).status).toBe(202);
     const remove = await post(app, '/v1/admin/remove/n%3A4');
     expect(remove.status).toBe(202);
@@ -59,16 +68,16 @@ describe('membership operations', () => {
   });
 
   it.each([
-    { error: new ServiceError('UNKNOWN_MEMBER', 'no member n9'), status: 404 },
-    { error: new ServiceError('MEMBER_ALIVE', 'n4 is alive'), status: 409 },
-    { error: new ServiceError('BELOW_REPLICATION_FACTOR', '2 owners would remain'), status: 409 },
-    { error: new ServiceError('CONFLICT', 'not leaving'), status: 409 },
-    { error: new ServiceError('UNAVAILABLE', 'joining'), status: 503 },
-  ])('answers the service refusal $error.code with $status', async ({ error, status }) => {
+    { error: new ServiceError('UNKNOWN_MEMBER', 'no member n9'), status: 404, path: '/v1/admin/remove/n9' },
+    { error: new ServiceError('MEMBER_ALIVE', 'n4 is alive'), status: 409, path: '/v1/admin/remove/n9' },
+    { error: new ServiceError('BELOW_REPLICATION_FACTOR', '2 owners would remain'), status: 409, path: '/v1/admin/decommission' },
+    { error: new ServiceError('CONFLICT', 'not leaving'), status: 409, path: '/v1/admin/decommission?abort=true' },
+    { error: new ServiceError('UNAVAILABLE', 'joining'), status: 503, path: '/v1/admin/remove/n9' },
+  ])('answers the service refusal $error.code with $status', async ({ error, status, path }) => {
     const app = await appWith(async () => {
       throw error;
     });
-    const response = await post(app, '/v1/admin/remove/n9');
+    const response = await post(app, path);
     expect(response.status).toBe(status);
     expect(((await response.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: error.code, message: error.message });
   });
