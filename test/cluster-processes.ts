@@ -106,8 +106,8 @@ export function clientEnv(): NodeJS.ProcessEnv {
 
 /** A `hearsay` process whose stdout and stderr are collected as they arrive; stdin is closed. */
 export class Proc extends CliProcess {
-  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
-    super(args, env, { deadlineMs: DEADLINE_MS, pollMs: POLL_MS, stdin: 'ignore' });
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = []) {
+    super(args, env, { deadlineMs: DEADLINE_MS, pollMs: POLL_MS, stdin: 'ignore', prefix });
   }
 }
 
@@ -131,7 +131,8 @@ export class TestNode {
     return `127.0.0.1:${this.gossipPort}`;
   }
 
-  start(extra: readonly string[] = []): Proc {
+  /** `prefix` runs node through another command (e.g. `faketime -f +1h`). */
+  start(extra: readonly string[] = [], prefix: readonly string[] = []): Proc {
     const args = [
       'start',
       '--node-id', this.id,
@@ -144,7 +145,7 @@ export class TestNode {
       ...extra,
     ];
     if (!SECURE) {
-      this.proc = new Proc(args, { HEARSAY_CLUSTER_KEY: this.clusterKey });
+      this.proc = new Proc(args, { HEARSAY_CLUSTER_KEY: this.clusterKey }, prefix);
       return this.proc;
     }
     const s = securityOf();
@@ -154,6 +155,7 @@ export class TestNode {
     this.proc = new Proc(
       [...args, '--tls-cert', s.certFile, '--tls-key', s.keyFile, '--tls-ca', s.caFile, '--tls-verify-peers', '--auth-file', s.authFile],
       { HEARSAY_CLUSTER_KEY: undefined, HEARSAY_CLUSTER_KEY_FILE: keyFile },
+      prefix,
     );
     return this.proc;
   }
@@ -363,18 +365,26 @@ export async function freeGossipPort(): Promise<number> {
 
 /**
  * `count` distinct free ports (free for UDP too when `udp`), all held open
- * until every one is picked, so the OS cannot hand the same port out twice.
+ * until every one is picked, so none is picked twice. They are drawn at
+ * random below Linux's ephemeral range (32768 and up), not with port 0:
+ * a port the OS hands out for listening is also one it hands out as the
+ * local end of outgoing connections, and with many tests connecting at
+ * once such a port was sometimes taken between the pick and the node's
+ * bind (PORT_IN_USE).
  */
 export async function freePorts(count: number, udp = false): Promise<number[]> {
   const held: Array<() => Promise<void>> = [];
   const ports: number[] = [];
   try {
     while (ports.length < count) {
+      const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+      if (ports.includes(candidate)) continue;
       const server = createServer();
-      const port = await new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+      const port = await new Promise<number | undefined>((resolve) => {
+        server.once('error', () => resolve(undefined));
+        server.listen(candidate, '127.0.0.1', () => resolve(candidate));
       });
+      if (port === undefined) continue;
       held.push(() => new Promise((resolve) => server.close(() => resolve())));
       if (udp) {
         const socket = createSocket('udp4');
@@ -397,7 +407,7 @@ export async function freePorts(count: number, udp = false): Promise<number[]> {
 export async function freeConsecutivePorts(count: number): Promise<[number, number]> {
   const bases: number[] = [];
   while (bases.length < 2) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const base = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range, as in freePorts
     if (bases.some((b) => Math.abs(b - base) < count)) continue;
     const ports = Array.from({ length: count }, (_, i) => base + i);
     if ((await Promise.all(ports.map(isFreeForTcpAndUdp))).every(Boolean)) bases.push(base);

@@ -65,6 +65,8 @@ beforeAll(async () => {
   await start('b', [seed], 'secret');
   await start('c', [seed], 'secret');
   await until(() => [...running.values()].every((r) => aliveIds(r).join() === 'a,b,c'));
+  // A node coordinates writes once gossip has measured the clocks of a majority of the members it reaches (clock-fence.ts).
+  await until(() => [...running.values()].every((r) => r.cluster.node.clockFence.verdict().state === 'ok'));
 }, 30_000);
 
 afterAll(async () => {
@@ -91,6 +93,25 @@ describe('startClusterService', () => {
       ['b', 'alive', url('b')],
       ['c', 'alive', url('c')],
     ]);
+    // The clocks gossip measured from its probes (one machine: offsets within their error bounds of 0), and c's own verdict.
+    type Clocks = { members: { id: string; clockOffsetMs?: number; clockErrorMs?: number; clock?: { state: string; within: number } }[] };
+    const clocksOfC = async (): Promise<Clocks> => (await (await running.get('c')!.app.request(`${url('c')}/v1/cluster`)).json()) as Clocks;
+    // Polled: c measures each member about once per N probe intervals, and its verdict is reused for up to 100 ms.
+    let clocks = await clocksOfC();
+    const deadline = Date.now() + 15_000;
+    while (clocks.members.find((x) => x.id === 'c')?.clock?.within !== 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      clocks = await clocksOfC();
+    }
+    for (const id of ['a', 'b']) {
+      const m = clocks.members.find((x) => x.id === id)!;
+      expect(m.clockErrorMs).toBeGreaterThanOrEqual(1);
+      expect(Math.abs(m.clockOffsetMs!)).toBeLessThanOrEqual(m.clockErrorMs! + 1);
+    }
+    expect(clocks.members.find((x) => x.id === 'c')?.clock).toMatchObject({ state: 'ok', within: 2 });
+    const metrics = await (await running.get('c')!.app.request(`${url('c')}/metrics`)).text();
+    expect(metrics).toMatch(/^hearsay_cluster_clock_offset_seconds\{member="a"\} -?\d/m);
+    expect(metrics).toMatch(/^hearsay_cluster_clock_state\{state="ok"\} 1$/m);
     // Status and key counts travel by gossip; `a` has published `serving` by now.
     await until(() => running.get('c')!.cluster.membership.members().find((m) => m.id === 'a')?.status === 'serving');
   });

@@ -200,7 +200,7 @@ describe('every status and code the document declares', () => {
     }
     for (const method of ['PUT', 'DELETE']) {
       for (const [path, init] of keyFaults) await send(method, path, { body: method === 'PUT' ? 'v' : null, ...init });
-      for (const path of refusals(['INSUFFICIENT_REPLICAS', 'TIMEOUT', 'UNAVAILABLE', 'BUSY'])) await send(method, path, { body: method === 'PUT' ? 'v' : null });
+      for (const path of refusals(['INSUFFICIENT_REPLICAS', 'TIMEOUT', 'UNAVAILABLE', 'BUSY', 'CLOCK_SKEW', 'CONFLICT'])) await send(method, path, { body: method === 'PUT' ? 'v' : null });
     }
     await send('PUT', '/v1/kv/k', { body: 'v', headers: { 'if-none-match': '*' } });
     await send('PUT', '/v1/kv/k', { body: 'x'.repeat(65) });

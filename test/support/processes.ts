@@ -25,6 +25,8 @@ export interface Waits {
 export interface CliProcessOptions extends Waits {
   /** 'pipe' where a test writes to the process's stdin. */
   readonly stdin: 'pipe' | 'ignore';
+  /** A command that runs node, e.g. `['faketime', '-f', '+1h']` for a clock an hour ahead. */
+  readonly prefix?: readonly string[];
 }
 
 /** A `hearsay` process whose stdout (JSON logs) and stderr are collected as they arrive. */
@@ -40,7 +42,8 @@ export class CliProcess {
     private readonly options: CliProcessOptions,
   ) {
     // `node --import tsx` rather than pnpm: one process, and about a second faster.
-    this.child = spawn(process.execPath, ['--conditions=@hearsay/source', '--import', 'tsx', BIN, ...args], {
+    const command = [...(options.prefix ?? []), process.execPath, '--conditions=@hearsay/source', '--import', 'tsx', BIN, ...args];
+    this.child = spawn(command[0]!, command.slice(1), {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: [options.stdin, 'pipe', 'pipe'],

@@ -6,6 +6,7 @@ import {
   hintsSublevel,
   startClusterService,
   toClusterKeys,
+  type ClockVerdict,
   type ClusterConfig,
   type ClusterService,
   type GossipMembership,
@@ -88,6 +89,12 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
           ...(tuning.onExit === undefined ? {} : { onExit: tuning.onExit }),
         },
         onError: (what, error) => logger.warn({ err: error }, what),
+        onClockChange: (verdict, previous) => logClock(logger, verdict, previous),
+        onClockJump: (jumpMs) =>
+          logger.warn(
+            { clockJumpMs: jumpMs },
+            `this machine's clock jumped ${jumpMs > 0 ? 'forward' : 'back'} by ${Math.abs(Math.round(jumpMs))} ms: clock offsets are measured again before this node coordinates writes`,
+          ),
         watchGossip: (gossip, membership) => {
           unsubscribe = logMembership(gossip, membership, logger);
         },
@@ -154,6 +161,26 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
 }
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * Logs a change of this node's clock verdict: fenced (skewed, or its clock
+ * ahead) at error — it refuses writes until that changes —, not verified at
+ * info (normal while it starts or measures again), back in bounds at info.
+ */
+function logClock(logger: Logger, verdict: ClockVerdict, previous: ClockVerdict): void {
+  const fields = {
+    clockState: verdict.state,
+    previousClockState: previous.state,
+    maxClockOffsetMs: verdict.maxOffsetMs,
+    ...(verdict.offsetMs === undefined ? {} : { clockOffsetMs: verdict.offsetMs, clockErrorMs: verdict.errorMs }),
+    reachable: verdict.reachable,
+    within: verdict.within,
+    beyond: verdict.beyond,
+  };
+  if (verdict.state === 'skewed' || verdict.state === 'ahead') logger.error(fields, `fenced, refusing writes: ${verdict.reason ?? verdict.state}`);
+  else if (verdict.state === 'unverified') logger.info(fields, `not coordinating writes yet: ${verdict.reason ?? verdict.state}`);
+  else logger.info(fields, `clock verified within the maximum offset (${verdict.maxOffsetMs} ms) of the members it reaches: coordinating writes`);
+}
 
 /** Logs the membership changes gossip reports: who joined, who is suspected, dead, back, or left. */
 function logMembership(gossip: GossipRuntime, membership: GossipMembership, logger: Logger): () => void {

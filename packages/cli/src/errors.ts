@@ -39,6 +39,12 @@ export const CLI_ERROR_CODES = {
   TIMEOUT: 'TIMEOUT',
   /** No member answers (to follow a decommission after the node exited). */
   UNREACHABLE: 'UNREACHABLE',
+  /**
+   * The clock high-water mark in the data dir is ahead of this machine's clock
+   * by more than the maximum offset: fix the clock and wait, or start with
+   * `--accept-clock-ahead`.
+   */
+  CLOCK_AHEAD: 'CLOCK_AHEAD',
 } as const;
 
 export const EXIT_OK = 0;

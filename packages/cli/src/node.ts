@@ -57,6 +57,15 @@ export interface NodeOptions {
   readonly tlsVerifyPeers?: boolean;
   /** The id of the node. A new data dir takes it; an existing one must have been created with it. Default: generated once and kept in the data dir. */
   readonly nodeId?: string;
+  /** The maximum clock offset between nodes (`--max-clock-offset-ms`). Default 500. */
+  readonly maxClockOffsetMs?: number;
+  /**
+   * Open the store although its clock high-water mark is further ahead of the
+   * wall clock than the maximum offset (`--accept-clock-ahead`); it then
+   * stamps nothing until the wall clock catches up. Default false: such a
+   * start fails with `CLOCK_AHEAD`.
+   */
+  readonly acceptClockAhead?: boolean;
   readonly logger: Logger;
   /** How long `stop()` waits for requests in flight before it closes their connections. Default 10 000. */
   readonly drainTimeoutMs?: number;
@@ -160,7 +169,15 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const dataDir = resolvePath(options.dataDir);
   await prepareDataDir(dataDir, logger);
   await warnOnLowFileLimit(limits.maxConnections, logger);
-  const store = await openDataDirStore(dataDir, options.nodeId);
+  const store = await openDataDirStore(dataDir, options);
+  const ahead = store.clockStatus();
+  if (ahead.stampsResumeAtMs !== null) {
+    logger.warn(
+      { clockAheadMs: ahead.aheadMs, stampsResumeAt: new Date(ahead.stampsResumeAtMs).toISOString() },
+      `started on a clock high-water mark ${ahead.aheadMs} ms ahead of this machine's clock (--accept-clock-ahead): ` +
+        `this node coordinates no writes until ${new Date(ahead.stampsResumeAtMs).toISOString()}`,
+    );
+  }
   const load = new LoadLimits({ maxBodyBytesInFlight: limits.maxBodyBytesInFlight });
 
   // The service reports the node's URL, known only once the port is bound
@@ -435,11 +452,30 @@ async function prepareDataDir(dataDir: string, logger: Logger): Promise<void> {
 /** The store's LevelDB directory inside the data dir; the rest of the data dir is free for other parts of a node (e.g. hints). */
 export const STORE_SUBDIR = 'store';
 
-async function openDataDirStore(dataDir: string, nodeId: string | undefined): Promise<Store> {
+async function openDataDirStore(dataDir: string, options: NodeOptions): Promise<Store> {
   const location = join(dataDir, STORE_SUBDIR);
   try {
-    return await openStore(nodeId === undefined ? { location } : { location, nodeId });
+    return await openStore({
+      location,
+      ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
+      ...(options.maxClockOffsetMs === undefined ? {} : { maxClockOffsetMs: options.maxClockOffsetMs }),
+      ...(options.acceptClockAhead === true ? { acceptClockAhead: true } : {}),
+    });
   } catch (error) {
+    if (isStorageError(error, 'CLOCK_AHEAD')) {
+      const untilMs = error.details?.untilMs;
+      throw new CliError(
+        CLI_ERROR_CODES.CLOCK_AHEAD,
+        `refusing to start: ${error.message.replace(
+          /accept the mark \(acceptClockAhead\): the store then opens but stamps no version until that time/,
+          'start with --accept-clock-ahead: the node then serves reads, replication and repair but coordinates no writes until that time',
+        )}` + (untilMs === undefined ? '' : '; or wipe the data dir and let hearsay repair refill it from the other replicas'),
+        { cause: error },
+      );
+    }
+    if (isStorageError(error, 'INVALID_ARGUMENT')) {
+      throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, `store settings: ${error.message}`, { cause: error, exitCode: 2 });
+    }
     if (isStorageError(error, 'NODE_ID_MISMATCH')) {
       throw new CliError(CLI_ERROR_CODES.NODE_ID_MISMATCH, `data dir ${dataDir} belongs to another node: ${error.message}`, { cause: error });
     }

@@ -148,12 +148,32 @@ describe('output', () => {
         'node n1 at http://127.0.0.1:7000: serving',
         '',
         'members (2):',
-        'ID         STATE          HTTP                   GOSSIP          PARTITIONS  KEYS  INCARNATION',
-        'n1 (self)  alive/serving  http://127.0.0.1:7000  127.0.0.1:7946  3           42    0',
-        'node-two   suspect        http://127.0.0.1:7001  -               -           -     12',
+        'ID         STATE          HTTP                   GOSSIP          PARTITIONS  KEYS  INCARNATION  CLOCK',
+        'n1 (self)  alive/serving  http://127.0.0.1:7000  127.0.0.1:7946  3           42    0            -',
+        'node-two   suspect        http://127.0.0.1:7001  -               -           -     12           -',
         '',
       ].join('\n'),
     );
+    // With clocks measured: each member's offset from the node asked, `!` past the maximum offset, and its own verdict.
+    const skewed = renderStatus(
+      'http://127.0.0.1:7000',
+      { ok: true },
+      {
+        self: 'n1',
+        members: [
+          { id: 'n1', state: 'alive', http: 'http://a', gossip: 'a:1', incarnation: 0, clock: { state: 'ok', maxOffsetMs: 500 } },
+          { id: 'n2', state: 'alive', http: 'http://b', gossip: 'b:1', incarnation: 0, clockOffsetMs: -12, clockErrorMs: 1 },
+          { id: 'n3', state: 'alive', http: 'http://c', gossip: 'c:1', incarnation: 0, clockOffsetMs: 3_600_004, clockErrorMs: 2 },
+        ],
+      },
+    );
+    expect(skewed.split('\n').slice(3, 7)).toEqual([
+      'ID         STATE  HTTP      GOSSIP  PARTITIONS  KEYS  INCARNATION  CLOCK',
+      'n1 (self)  alive  http://a  a:1     -           -     0            ok',
+      'n2         alive  http://b  b:1     -           -     0            -12±1 ms',
+      'n3         alive  http://c  c:1     -           -     0            +3600004±2 ms !',
+    ]);
+    expect(skewed).toContain("CLOCK: each member's clock minus this node's, as gossip measured it (! = beyond the maximum offset of 500 ms)");
     const down = renderStatus('http://x', new HearsayError('NOT_SERVING', 'draining', 503), { self: 'n1', members: [] });
     expect(down).toContain('not serving: draining');
   });
@@ -266,7 +286,7 @@ describe('cluster wiring', () => {
   });
 
   it('passes only the advanced flags that were given to gossip and the cluster', () => {
-    const base = { dataDir: 'd', host: 'h', httpPort: 1, gossipPort: 2, seeds: [], replicationFactor: 3, logLevel: 'info' as const };
+    const base = { dataDir: 'd', host: 'h', httpPort: 1, gossipPort: 2, seeds: [], replicationFactor: 3, maxClockOffsetMs: 500, acceptClockAhead: false, logLevel: 'info' as const };
     expect(tuningOf(base)).toEqual({});
     expect(tuningOf({ ...base, gossipProbeIntervalMs: 200, repairIntervalMs: 0, hintWindowMs: 5, advertiseHost: '10.0.0.1' })).toEqual({
       gossip: { probeIntervalMs: 200 },

@@ -81,6 +81,28 @@ describe('startNode', () => {
     expect(again.nodeId).toBe('first');
   });
 
+  it('opens the store with the maximum clock offset, and refuses a clock high-water mark far ahead unless accepted', async () => {
+    const node = await startNode(options({ maxClockOffsetMs: 1234 }));
+    expect(node.store.clockStatus().maxOffsetMs).toBe(1234);
+    await node.stop();
+    // A run whose clock was an hour ahead left its high-water mark there.
+    const { openStore } = await import('@hearsay/storage');
+    const skewed = await openStore({ location: join(dataDir, 'store'), clock: { now: () => Date.now() + 3_600_000 } });
+    await skewed.close();
+    const refused = await startNode(options()).then(() => undefined, (e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'CliError', code: 'CLOCK_AHEAD' });
+    expect((refused as Error).message).toMatch(/^refusing to start: the clock high-water mark persisted in this store is (59|60)\.\d min ahead of the wall clock/);
+    expect((refused as Error).message).toContain('or start with --accept-clock-ahead');
+    const accepted = await startNode(options({ acceptClockAhead: true }));
+    running.push(accepted);
+    expect(logLines.find((l) => String(l['msg']).startsWith('started on a clock high-water mark'))).toMatchObject({ level: 40 });
+    // It serves reads, but stamps nothing until its clock passes the mark.
+    const put = await accepted.app.request('/v1/kv/k', { method: 'PUT', body: 'v' });
+    expect(put.status).toBe(503);
+    expect(((await put.json()) as { error: { code: string } }).error.code).toBe('CLOCK_SKEW');
+    expect((await accepted.app.request('/v1/kv/k')).status).toBe(404);
+  });
+
   it('plugs in a service factory: its routes, its mode, and its stop before the store closes', async () => {
     const events: string[] = [];
     const internal = new Hono().get('/ping', (c) => c.text('pong'));

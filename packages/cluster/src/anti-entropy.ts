@@ -204,6 +204,11 @@ export class AntiEntropy {
         });
         addRepairStats(this.#totals.sessions, r.stats);
         addRepairStats(outcome.stats, r.stats);
+        if (r.stats.keysRefused > 0) {
+          this.#deps.onError?.(`repair of partition ${partition} with ${peerId}`,
+            new Error(`${r.stats.keysRefused} records refused: versions more than the maximum clock offset ahead of the clock of the store they were sent to (clock skew); the replicas still differ`));
+          return { ok: false, received: r.stats.keysReceived };
+        }
         cutoffs.push(Math.min(r.cutoffMs, startedAtMs));
         return { ok: true, received: r.stats.keysReceived };
       } catch (e) {

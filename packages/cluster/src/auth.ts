@@ -19,8 +19,11 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
  * only then reads exactly LENGTH bytes, whose digest must match SHA256.
  *
  * A node with a key refuses requests without credentials (401
- * `UNAUTHENTICATED`), with a stale timestamp (401 `STALE_REQUEST`), a nonce
- * seen before (401 `REPLAYED`), a signature made with another key or for
+ * `UNAUTHENTICATED`), with a timestamp more than `maxClockSkewMs` from its
+ * clock (401 `CLOCK_SKEW`, with `offsetMs`: the clocks of the two nodes
+ * disagree — said as such, not as a key problem), a nonce seen before (401
+ * `REPLAYED`) or older than the nonces it can still cover (401
+ * `STALE_REQUEST`), a signature made with another key or for
  * another node (403 `FORBIDDEN`), and a body that is not the one signed
  * (403 `BODY_MISMATCH`). A node without a key refuses signed requests (403
  * `FORBIDDEN`): they come from a cluster that has one. The key never travels.
@@ -75,12 +78,14 @@ export function authHeaders(key: string, method: string, path: string, target: s
   };
 }
 
-export type AuthFailureCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'STALE_REQUEST' | 'REPLAYED' | 'BODY_MISMATCH';
+export type AuthFailureCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'STALE_REQUEST' | 'REPLAYED' | 'BODY_MISMATCH' | 'CLOCK_SKEW';
 
 export interface AuthFailure {
   readonly status: 401 | 403;
   readonly code: AuthFailureCode;
   readonly message: string;
+  /** CLOCK_SKEW: this node's clock minus the request's timestamp (positive: the sender's clock is behind). */
+  readonly offsetMs?: number;
 }
 
 /** Headers that passed: what the body must be. */
@@ -130,8 +135,17 @@ export function checkHeaders(
   }
   if (!HEX32.test(nonce) || !HEX64.test(digest)) return { status: 401, code: 'UNAUTHENTICATED', message: 'malformed nonce or body digest' };
   const ts = /^[0-9]{1,16}$/.test(stamp) ? Number(stamp) : NaN;
-  if (!Number.isSafeInteger(ts) || Math.abs(nowMs - ts) > maxClockSkewMs) {
-    return { status: 401, code: 'STALE_REQUEST', message: "the request timestamp is missing or too far from this node's clock" };
+  if (!Number.isSafeInteger(ts)) return { status: 401, code: 'UNAUTHENTICATED', message: 'malformed request timestamp' };
+  if (Math.abs(nowMs - ts) > maxClockSkewMs) {
+    const offsetMs = Math.round(nowMs - ts);
+    return {
+      status: 401,
+      code: 'CLOCK_SKEW',
+      offsetMs,
+      message:
+        `clock skew, not a key problem: the request was stamped ${Math.abs(offsetMs)} ms ${offsetMs > 0 ? 'behind' : 'ahead of'} this node's clock, ` +
+        `more than the ${maxClockSkewMs} ms internode requests allow; check the clocks (NTP) of both nodes`,
+    };
   }
   const expected = Buffer.from(
     signRequest(key, { ...request, timestampMs: ts, nonce, bodySha256: digest }),

@@ -3,6 +3,7 @@ import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import { AntiEntropy, DEFAULT_ANTI_ENTROPY_CONFIG, type RepairRange } from './anti-entropy.ts';
+import { ClockFence, type ClockOffsetSource, type ClockVerdict } from './clock-fence.ts';
 import { DEFAULT_COORDINATOR_CONFIG } from './coordinator-context.ts';
 import { Coordinator } from './coordinator.ts';
 import { ClusterError } from './errors.ts';
@@ -171,6 +172,18 @@ export interface ClusterNodeOptions {
    * (tests with a fixed member set).
    */
   readonly topology?: ClusterTopologyOptions;
+  /**
+   * The members' clock offsets as gossip measures them (the gossip runtime:
+   * `GossipRuntime.clockOffsets()`): the node fences itself on them
+   * (clock-fence.ts). None: nothing to compare with; only the store's own
+   * clock is watched. The maximum offset is the store's (`maxClockOffsetMs`).
+   */
+  readonly clockOffsets?: ClockOffsetSource;
+  /** A clock that never jumps, to notice the wall clock (`clock.now`) jumping. Default `performance.now`. */
+  readonly monotonicMs?: () => number;
+  /** Told when this node's clock verdict changes (fenced, back in bounds), and when its wall clock jumped. */
+  readonly onClockChange?: (verdict: ClockVerdict, previous: ClockVerdict) => void;
+  readonly onClockJump?: (jumpMs: number) => void;
 }
 
 export interface ClusterNode {
@@ -186,6 +199,8 @@ export interface ClusterNode {
   readonly antiEntropy: AntiEntropy;
   /** The topology, when `options.topology` was given. */
   readonly topology: Topology | undefined;
+  /** This node's clock verdict (writes are coordinated only while it is `ok`). */
+  readonly clockFence: ClockFence;
   readonly config: ClusterConfig;
   /** Loads the hint store and starts hinted handoff and background repair. */
   start(): Promise<void>;
@@ -293,6 +308,15 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     ].join('\n')}\n${internodeMetrics(stats)}`;
   };
 
+  const clockFence = new ClockFence({
+    membership,
+    store,
+    ...(options.clockOffsets === undefined ? {} : { offsets: options.clockOffsets }),
+    monotonicMs: options.monotonicMs ?? (() => performance.now()),
+    clock,
+    ...(options.onClockChange === undefined ? {} : { onChange: options.onClockChange }),
+    ...(options.onClockJump === undefined ? {} : { onJump: options.onClockJump }),
+  });
   const repairRange =
     options.repairRange ??
     createRepairRange(store, clock, {
@@ -333,6 +357,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     peers: peerFactory,
     hints,
     clock,
+    clockFence,
     onError,
     storeHealth,
     extraMetrics: peerMetrics,
@@ -404,6 +429,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     handoff,
     antiEntropy,
     topology,
+    clockFence,
     config,
     async start() {
       if (started) return;
@@ -412,8 +438,10 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       await topology?.start();
       handoff.start();
       antiEntropy.start();
+      clockFence.start();
     },
     async stop() {
+      clockFence.stop();
       await Promise.all([handoff.stop(), antiEntropy.stop(), topology?.stop()]);
       await coordinator.stop();
     },

@@ -3,6 +3,7 @@ import { deriveKey, fileGenerationStore, Keyring, startGossip, type GossipLogger
 import type { BodyBudget } from '@hearsay/service';
 import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
+import type { ClockVerdict } from './clock-fence.ts';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
 import { Topology, type TopologyEvent, type TopologyExit } from './topology.ts';
 import type { TopologyPersistence } from './topology-store.ts';
@@ -66,6 +67,9 @@ export interface ClusterServiceOptions {
     readonly onEvent?: (event: TopologyEvent) => void;
     readonly onExit?: (exit: TopologyExit) => void;
   };
+  /** Told when this node's clock verdict changes (fenced for clock skew, back in bounds), and when its wall clock jumped. */
+  readonly onClockChange?: (verdict: ClockVerdict, previous: ClockVerdict) => void;
+  readonly onClockJump?: (jumpMs: number) => void;
 }
 
 export interface ClusterService {
@@ -122,6 +126,10 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
       store,
       hintsDb: options.hintsDb,
       membership,
+      // Gossip measures each member's clock offset from its probes; the node fences on them (clock-fence.ts).
+      clockOffsets: gossip,
+      ...(options.onClockChange === undefined ? {} : { onClockChange: options.onClockChange }),
+      ...(options.onClockJump === undefined ? {} : { onClockJump: options.onClockJump }),
       ...(key === undefined ? {} : { clusterKey: key }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.config === undefined ? {} : { config: options.config }),

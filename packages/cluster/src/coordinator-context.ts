@@ -1,12 +1,14 @@
 /**
  * What the parts of the coordinator share: its settings, its counters, and
- * the node as the parts see it — the local store, the clock, the members,
- * how to reach them, and who owns which partitions (the placement).
- * `Coordinator` (coordinator.ts) builds one and hands it to the replica read
- * and write paths, the preconditions, the listing and the node report.
+ * the node as the parts see it — the local store, the clock and the fence
+ * on it, the members, how to reach them, and who owns which partitions (the
+ * placement). `Coordinator` (coordinator.ts) builds one and hands it to the
+ * replica read and write paths, the preconditions, the listing and the node
+ * report.
  */
 import type { Clock } from '@hearsay/clock';
 import type { Store, StoredRecord } from '@hearsay/storage';
+import type { ClockFence } from './clock-fence.ts';
 import type { HintStore } from './hint-store.ts';
 import type { MemberInfo } from './membership.ts';
 import type { Ownership } from './ownership.ts';
@@ -60,6 +62,10 @@ export interface CoordinatorCounters {
   preconditionFailures: number;
   /** Writes refused with BUSY because too few of their replicas had room in their queues. */
   writesShed: number;
+  /** Writes stamped again because a replica held a higher version than the one they were stamped with. */
+  writesRestamped: number;
+  /** Records a replica refused because their version was more than its maximum clock offset ahead of its clock. */
+  replicaClockRefusals: number;
 }
 
 export interface CoordinatorContext {
@@ -67,6 +73,8 @@ export interface CoordinatorContext {
   readonly counters: CoordinatorCounters;
   readonly store: Store;
   readonly clock: Clock;
+  /** Judges this node's clock against the members it reaches (clock-fence.ts); none: never fenced (tests of other things). */
+  readonly clockFence: ClockFence | undefined;
   readonly hints: HintStore;
   readonly storeHealth: StoreWriteHealth | undefined;
   /** This node's member id. */

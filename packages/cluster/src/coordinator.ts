@@ -3,8 +3,8 @@
  * to the single-replica path here, or to the replicas of its key's
  * partition (replica-read.ts, replica-write.ts). The other parts: the
  * preconditions of conditional writes (preconditions.ts), the merged listing
- * (listing.ts) and the node report (node-report.ts); what they share is in
- * coordinator-context.ts.
+ * (listing.ts), the node report (node-report.ts) and how writes meet the
+ * clock (clock-answers.ts); what they share is in coordinator-context.ts.
  */
 import type { Clock } from '@hearsay/clock';
 import {
@@ -26,6 +26,8 @@ import {
 } from '@hearsay/service';
 import { hashKey, isLive, isStorageError } from '@hearsay/storage';
 import type { Store, StoredRecord } from '@hearsay/storage';
+import { checkClock, stamp, storeClockRefusal, versionRefusal } from './clock-answers.ts';
+import type { ClockFence } from './clock-fence.ts';
 import { DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorContext, type CoordinatorCounters } from './coordinator-context.ts';
 import type { HintStore } from './hint-store.ts';
 import { listMerged } from './listing.ts';
@@ -35,7 +37,7 @@ import { staticOwnership, type Ownership } from './ownership.ts';
 import type { PartitionMap } from './partition-map.ts';
 import type { Placement, ReplicaSets } from './placement.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
-import { checkPreconditions } from './preconditions.ts';
+import { checkPreconditions, preconditionOf, type Precondition } from './preconditions.ts';
 import { ReplicaReader } from './replica-read.ts';
 import { ReplicaWriter, type Replicas } from './replica-write.ts';
 import type { StoreWriteHealth } from './store-health.ts';
@@ -62,6 +64,12 @@ export interface CoordinatorDeps {
   readonly ownership?: Ownership;
   /** Runs membership operations (`POST /v1/admin/...`); absent, the node has none. */
   readonly admin?: (request: AdminRequest) => Promise<Record<string, unknown>>;
+  /**
+   * Judges this node's clock against the members it reaches (clock-fence.ts):
+   * writes are coordinated only while it says `ok`. None: never fenced
+   * (tests of other things).
+   */
+  readonly clockFence?: ClockFence;
 }
 
 /**
@@ -71,7 +79,10 @@ export interface CoordinatorDeps {
  * - Writes: the version is stamped by THIS node's store clock; the same record
  *   is sent to every replica of the preference list in parallel (applied
  *   locally when this node is one) and acknowledged after W confirmed.
- *   A replica that membership reports down gets a hint (see `#replicate`).
+ *   A replica that membership reports down gets a hint (replica-write.ts).
+ *   A replica that holds a higher version answers with it, and the write is
+ *   stamped again past it (or refused: never a 204 that changed nothing).
+ *   A node whose clock is fenced (clock-fence.ts) stamps no write.
  * - Reads: sent to every reachable replica; answered after R answered, with
  *   the record that wins by last-write-wins (storage's `newest`: the same
  *   rule every store merges by); stale answers (also late ones) are read-repaired.
@@ -95,6 +106,8 @@ export class Coordinator implements KvService {
     hintsKeptLocally: 0,
     preconditionFailures: 0,
     writesShed: 0,
+    writesRestamped: 0,
+    replicaClockRefusals: 0,
   };
   readonly #store: Store;
   readonly #membership: MembershipView;
@@ -161,6 +174,7 @@ export class Coordinator implements KvService {
       counters: this.counters,
       store: deps.store,
       clock: deps.clock,
+      clockFence: deps.clockFence,
       hints: deps.hints,
       storeHealth: deps.storeHealth,
       selfId: deps.membership.selfId,
@@ -241,6 +255,7 @@ export class Coordinator implements KvService {
 
   async put(key: string, value: Uint8Array, options: PutOptions): Promise<StoredRecord> {
     this.#checkServing();
+    checkClock(this.#ctx);
     // Awaited only when there is something to check: a PUT without preconditions takes no extra promise turn.
     if (options.ifMatch !== undefined || options.ifNoneMatch !== undefined) {
       await checkPreconditions(this.#ctx, (k, c) => this.#read(k, c), key, options.consistency, options.ifMatch, options.ifNoneMatch);
@@ -252,22 +267,21 @@ export class Coordinator implements KvService {
     const record: StoredRecord = {
       key,
       value,
-      version: this.#store.now(),
+      version: stamp(this.#store),
       tombstone: false,
       ...(contentType === undefined ? {} : { contentType }),
     };
-    await this.#write(record, replicas, options.consistency);
-    return record;
+    return this.#write(record, replicas, options.consistency, preconditionOf(options.ifMatch, options.ifNoneMatch));
   }
 
   async delete(key: string, options: DeleteOptions): Promise<StoredRecord> {
     this.#checkServing();
+    checkClock(this.#ctx);
     if (options.ifMatch !== undefined) await checkPreconditions(this.#ctx, (k, c) => this.#read(k, c), key, options.consistency, options.ifMatch, undefined);
     const replicas = this.#replicasOf(key);
     if (replicas === null) return this.#writeSelf(this.#store.delete(key));
-    const record: StoredRecord = { key, value: new Uint8Array(0), version: this.#store.now(), tombstone: true };
-    await this.#write(record, replicas, options.consistency);
-    return record;
+    const record: StoredRecord = { key, value: new Uint8Array(0), version: stamp(this.#store), tombstone: true };
+    return this.#write(record, replicas, options.consistency, preconditionOf(options.ifMatch, undefined));
   }
 
   /**
@@ -397,9 +411,9 @@ export class Coordinator implements KvService {
     });
   }
 
-  /** A write to the replicas of a key that has others besides this node (`#replicasOf`). */
-  #write(record: StoredRecord, replicas: Replicas, consistency: Consistency): Promise<void> {
-    return this.#writer.write(record, replicas, consistency);
+  /** A write to the replicas of a key that has others besides this node (`#replicasOf`); resolves with the record acknowledged. */
+  #write(record: StoredRecord, replicas: Replicas, consistency: Consistency, precondition: Precondition): Promise<StoredRecord> {
+    return this.#writer.write(record, replicas, consistency, precondition);
   }
 
   /** The key's partition and replica sets; null when this node is its only replica (writes then take `#writeSelf`). */
@@ -419,7 +433,8 @@ export class Coordinator implements KvService {
    * store's local path is its fastest: no validation of a record built here,
    * no last-write-wins contest with the record it replaces (a fresh version
    * is above every version the store holds; one above the clock, from a
-   * remote clock far ahead, is stamped past rather than lost to). Same
+   * remote clock ahead within the maximum offset, is stamped past rather
+   * than lost to; one further ahead is refused: 503 CLOCK_SKEW). Same
    * deadline, counters and errors as the general path gives for a
    * preference list of one; a closed store fails uncounted, as the general
    * path's clock does before it counts a write.
@@ -431,10 +446,14 @@ export class Coordinator implements KvService {
       this.counters.writes++;
       return record;
     } catch (e) {
-      if (e !== DEADLINE_PASSED) this.#storeHealth?.noteFailure(e);
+      // Refused by the clock bound: nothing wrong with the store.
+      const clockRefused = isStorageError(e, 'CLOCK_AHEAD') || isStorageError(e, 'VERSION_AHEAD');
+      if (e !== DEADLINE_PASSED && !clockRefused) this.#storeHealth?.noteFailure(e);
       if (isStorageError(e, 'STORE_CLOSED')) throw e;
       this.counters.writes++;
       this.counters.writeFailures++;
+      if (isStorageError(e, 'CLOCK_AHEAD')) throw storeClockRefusal(e);
+      if (isStorageError(e, 'VERSION_AHEAD')) throw versionRefusal(e);
       if (e === DEADLINE_PASSED) {
         throw new ServiceError('TIMEOUT', '1 of 1 replicas required, 0 acknowledged in time', { acknowledged: 0, required: 1 });
       }

@@ -21,7 +21,14 @@ export type ClusterErrorCode =
   /** An invalid configuration value. */
   | 'BAD_CONFIG'
   /** This node cannot answer that yet: it is still filling the replicas it takes over (answered 503). */
-  | 'NOT_READY';
+  | 'NOT_READY'
+
+  /**
+   * The peer refused for clock skew: our request's timestamp is further from
+   * its clock than it allows, or the versions we sent are more than its
+   * maximum clock offset ahead of its clock. The message says by how much.
+   */
+  | 'PEER_CLOCK_SKEW';
 
 export class ClusterError extends Error {
   override readonly name = 'ClusterError';

@@ -91,8 +91,10 @@ export class ForeignHandoff {
         try {
           for (let i = 0; i < records.length; i += RECORDS_PER_WRITE) {
             const chunk = records.slice(i, i + RECORDS_PER_WRITE);
-            await this.#peers(m).write(chunk);
+            const outcomes = await this.#peers(m).write(chunk);
             keysSent += chunk.length;
+            // A record the replica refused (too far ahead of its clock) is not handed over: push again next time.
+            if (outcomes.some((o) => o !== null && 'aheadMs' in o)) ok = false;
           }
         } catch {
           ok = false;

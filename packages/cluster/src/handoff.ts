@@ -39,6 +39,8 @@ export class HintedHandoff {
   #again = false;
   #stopped = true;
   #unsubscribe: (() => void) | undefined;
+  /** Hints a target refused as too far ahead of its clock (kept for a later round). */
+  refusedForClock = 0;
 
   constructor(deps: HandoffDeps) {
     this.#deps = deps;
@@ -103,9 +105,19 @@ export class HintedHandoff {
           const batch = await hints.peek(target, this.config.batchRecords);
           if (batch.length === 0) break;
           const records = batch.map((h) => h.record);
-          if (target === membership.selfId) await this.#deps.store.applyMany(records);
-          else await this.#deps.peers(member!).write(records);
-          await hints.markDelivered(batch);
+          const outcomes: readonly unknown[] =
+            target === membership.selfId ? await this.#deps.store.applyEach(records) : await this.#deps.peers(member!).write(records);
+          // A hint the target refused (a version too far ahead of its clock) stays: its clock may catch up within the hint window.
+          const delivered = batch.filter((_, i) => !refusedForClock(outcomes[i]));
+          await hints.markDelivered(delivered);
+          if (delivered.length < batch.length) {
+            this.refusedForClock += batch.length - delivered.length;
+            this.#deps.onError?.(
+              `delivering hints to ${target}`,
+              new Error(`${batch.length - delivered.length} hints refused: versions more than its maximum clock offset ahead of its clock (clock skew); kept for the next round`),
+            );
+            break;
+          }
           if (batch.length < this.config.batchRecords || this.#stopped) break;
         }
       } catch (e) {
@@ -114,4 +126,10 @@ export class HintedHandoff {
       }
     }
   }
+}
+
+/** An outcome of `applyEach` (`status: 'refused'`) or of a peer's write (`{ aheadMs }`) that refused a record for the clock. */
+function refusedForClock(o: unknown): boolean {
+  if (typeof o !== 'object' || o === null) return false;
+  return (o as { status?: unknown }).status === 'refused' || 'aheadMs' in o;
 }

@@ -52,6 +52,8 @@ export interface HintStoreStats {
   readonly hints: number;
   readonly stored: number;
   readonly refused: number;
+  /** Hints refused because their versions were more than the maximum clock offset ahead of this node's clock. */
+  readonly refusedClock: number;
   readonly delivered: number;
   readonly expired: number;
 }
@@ -70,6 +72,7 @@ export class HintStore {
   readonly #counts = new Map<string, number>();
   #stored = 0;
   #refused = 0;
+  #refusedClock = 0;
   #delivered = 0;
   #expired = 0;
   /** Serialises read-modify-write per hint key. */
@@ -107,14 +110,31 @@ export class HintStore {
   }
 
   stats(): HintStoreStats {
-    return { hints: this.count(), stored: this.#stored, refused: this.#refused, delivered: this.#delivered, expired: this.#expired };
+    return {
+      hints: this.count(),
+      stored: this.#stored,
+      refused: this.#refused,
+      refusedClock: this.#refusedClock,
+      delivered: this.#delivered,
+      expired: this.#expired,
+    };
   }
 
-  /** Keeps hints for `target`; resolves with how many were kept (the rest hit the bound). */
-  add(target: string, records: readonly StoredRecord[], nowMs: number): Promise<number> {
+  /**
+   * Keeps hints for `target`; resolves with how many were kept (the rest hit
+   * the bound). With `maxAheadMs`, a record whose version is more than that
+   * ahead of `nowMs` is refused and counted (`refusedClock`): the target's
+   * store would refuse it too (a clock ahead stamped it), so it is not kept
+   * for hours.
+   */
+  add(target: string, records: readonly StoredRecord[], nowMs: number, maxAheadMs = Infinity): Promise<number> {
     return this.#serial(async () => {
       let kept = 0;
       for (const record of records) {
+        if (record.version.ms - nowMs > maxAheadMs) {
+          this.#refusedClock++;
+          continue;
+        }
         const k = prefixOf(target) + record.key;
         const old = await this.#db.get(k);
         if (old !== undefined) {

@@ -97,11 +97,31 @@ export function createHttpTransport(options: HttpTransportOptions): InternodeTra
     }
     const { status, bytes } = answer;
     const said = (): string => new TextDecoder().decode(bytes.subarray(0, 200));
-    if (status === 401 || status === 403) throw new ClusterError('PEER_UNAUTHORIZED', `${base} refused our cluster key (${status}): ${said()}`);
+    if (status === 401 || status === 403) {
+      const skew = clockSkewOf(bytes);
+      if (skew !== undefined) {
+        throw new ClusterError(
+          'PEER_CLOCK_SKEW',
+          `${base} refused our request for clock skew, not for our key: its clock is ${Math.abs(skew)} ms ${skew > 0 ? 'ahead of' : 'behind'} ours, ` +
+            'more than internode requests allow; check the clocks (NTP) of both nodes',
+        );
+      }
+      throw new ClusterError('PEER_UNAUTHORIZED', `${base} refused our cluster key (${status}): ${said()}`);
+    }
     if (status === 503) throw new ClusterError('PEER_OVERLOADED', `${base} is busy (503): ${said()}`);
     if (status !== 200) throw new ClusterError('PEER_UNREACHABLE', `${base} answered ${status}: ${said()}`);
     return bytes;
   };
+}
+
+/** The peer's clock minus ours from its CLOCK_SKEW refusal (`{ error: { code, offsetMs } }`), else undefined. */
+function clockSkewOf(bytes: Uint8Array): number | undefined {
+  try {
+    const e = (JSON.parse(new TextDecoder().decode(bytes)) as { error?: { code?: unknown; offsetMs?: unknown } }).error;
+    return e?.code === 'CLOCK_SKEW' && typeof e.offsetMs === 'number' ? e.offsetMs : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 type Sender = (path: string, headers: Record<string, string>, body: Uint8Array, signal: AbortSignal) => Promise<RawAnswer>;

@@ -14,7 +14,18 @@ export { requiredReplicas } from './quorum.ts';
 export { Coordinator, type CoordinatorDeps } from './coordinator.ts';
 export { DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorCounters } from './coordinator-context.ts';
 export { StaticMembership, ringMembers, isReachable, type MemberInfo, type MembershipView } from './membership.ts';
-export type { PeerClient, PeerFactory, ScanRequest, ScanResponse } from './peer.ts';
+export type { PeerClient, PeerFactory, ReplicaOutcome, ScanRequest, ScanResponse } from './peer.ts';
+export {
+  ClockFence,
+  type ClockFenceOptions,
+  type ClockOffset,
+  type ClockOffsetSource,
+  type ClockState,
+  type ClockVerdict,
+  type MemberClock,
+} from './clock-fence.ts';
+export { awaitWriteAcks, type WriteWait } from './write-acks.ts';
+export { MAX_RESTAMPS } from './replica-write.ts';
 export {
   chunksOf,
   DEFAULT_MAX_BATCH_BYTES,

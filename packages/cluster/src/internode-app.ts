@@ -74,6 +74,7 @@ export const INTERNODE_REFUSALS = [
   'PAYLOAD_TOO_LARGE',
   'BUSY',
   'BAD_REQUEST',
+  'CLOCK_SKEW',
 ] as const;
 export type InternodeRefusal = (typeof INTERNODE_REFUSALS)[number];
 
@@ -131,11 +132,18 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
   if (stats !== undefined) stats.nonces = nonces;
   const load = options.load;
 
-  const refuse = (c: Context, reason: InternodeRefusal, status: 400 | 401 | 403 | 404 | 411 | 413 | 503, message: string, close = false): Response => {
+  const refuse = (
+    c: Context,
+    reason: InternodeRefusal,
+    status: 400 | 401 | 403 | 404 | 411 | 413 | 503,
+    message: string,
+    close = false,
+    details: Readonly<Record<string, number>> = {},
+  ): Response => {
     stats?.count(reason);
     const headers: Record<string, string> = close ? { connection: 'close' } : {};
     if (status === 503) headers['retry-after'] = '1';
-    return c.json({ error: { code: reason, message } }, status, headers);
+    return c.json({ error: { code: reason, message, ...details } }, status, headers);
   };
 
   app.post('/:type', async (c) => {
@@ -154,7 +162,7 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
       skewMs,
     );
     // Not authenticated: answered from the headers, and the connection closes without reading the body.
-    if (isAuthFailure(auth)) return refuse(c, auth.code, auth.status, auth.message, true);
+    if (isAuthFailure(auth)) return refuse(c, auth.code, auth.status, auth.message, true, auth.offsetMs === undefined ? {} : { offsetMs: auth.offsetMs });
     if (nonces !== undefined) {
       const verdict = nonces.admit(auth.nonce, auth.timestampMs, options.clock.now());
       if (verdict === 'replayed') return refuse(c, 'REPLAYED', 401, 'this request was seen before (a replay)', true);

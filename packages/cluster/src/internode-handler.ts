@@ -1,8 +1,8 @@
-import type { Store, StoredRecord } from '@hearsay/storage';
+import { compareVersions, type ApplyOutcome, type Store, type StoredRecord } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
 import type { HintStore } from './hint-store.ts';
-import type { InternodeRequest } from './internode-messages.ts';
-import { recordBytes } from './peer-client.ts';
+import { encodeWriteAnswer, recordBytes, type InternodeRequest } from './internode-messages.ts';
+import type { ReplicaOutcome } from './peer.ts';
 import { encodeRing, type Ring } from './ring.ts';
 import { readStreamPage } from './stream.ts';
 import { scanLocal } from './scan.ts';
@@ -55,8 +55,9 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
   return async (request) => {
     switch (request.type) {
       case 'write': {
-        const applied = await observe(deps.store.applyMany(request.records));
-        return { applied: applied.filter(Boolean).length };
+        // Each record on its own: one refused as too far ahead must not fail the others batched with it.
+        const outcomes = await observe(deps.store.applyEach(request.records));
+        return encodeWriteAnswer(outcomes.map((o, i) => replicaOutcome(o, request.records[i] as StoredRecord)));
       }
       case 'read': {
         refuseUnreadable(deps.topology?.notReadable(request.keys));
@@ -64,8 +65,12 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return { records: fitting(records, maxAnswerBytes).map((r) => r ?? null) };
       }
       case 'hint': {
-        const kept = await observe(deps.hints.add(request.target, request.records, deps.clock.now()));
-        return { kept };
+        // A hint the target would refuse (a version too far ahead of this node's clock) is refused here, not kept for hours.
+        const nowMs = deps.clock.now();
+        const { maxOffsetMs } = deps.store.clockStatus();
+        const kept = await observe(deps.hints.add(request.target, request.records, nowMs, maxOffsetMs));
+        const aheadMs = Math.max(...request.records.map((r) => r.version.ms - nowMs));
+        return aheadMs > maxOffsetMs ? { kept, aheadMs } : { kept };
       }
       case 'scan': {
         refuseUnreadable(deps.topology?.notReadable(undefined));
@@ -99,6 +104,22 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
 
 function refuseUnreadable(reason: string | undefined): void {
   if (reason !== undefined) throw new ClusterError('NOT_READY', reason);
+}
+
+/** What a replica tells the writer: the store's outcome, with "held the same record" as applied. */
+export function replicaOutcome(o: ApplyOutcome, sent: StoredRecord): ReplicaOutcome {
+  switch (o.status) {
+    case 'applied':
+      return null;
+    case 'held':
+      return compareVersions(o.version, sent.version) === 0 ? null : { held: o.version, tombstone: o.tombstone };
+    case 'refused':
+      return { aheadMs: o.aheadMs };
+    default: {
+      const never: never = o;
+      throw new Error(`unknown outcome ${String(never)}`);
+    }
+  }
 }
 
 /** The longest prefix of `records` within `maxBytes`, and at least one. */

@@ -1,6 +1,7 @@
-import { validateRecord } from '@hearsay/storage';
-import type { StoredRecord } from '@hearsay/storage';
+import { isValidVersion, validateRecord } from '@hearsay/storage';
+import type { StoredRecord, Version } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
+import type { ReplicaOutcome } from './peer.ts';
 import { decodeRing, type Ring } from './ring.ts';
 
 /**
@@ -119,6 +120,57 @@ export function decodeReadResponse(body: unknown, expected: number): (StoredReco
   } catch (e) {
     throw new ClusterError('PEER_BAD_RESPONSE', 'read response holds an invalid record', { cause: e });
   }
+}
+
+/**
+ * The answer to a `write`: `applied` (records that changed the store) and,
+ * from nodes that say so, `results`: one entry per record, in order — `null`
+ * (applied, or the same record was there), `{ held: [ms, counter, node],
+ * tombstone }` (the replica holds a higher version: the write lost there), or
+ * `{ aheadMs }` (refused: the version is more than the replica's maximum
+ * clock offset ahead of its clock). Without `results` (an older node), every
+ * record counts as applied.
+ */
+export interface WriteAnswer {
+  readonly applied: number;
+  readonly results: (null | { readonly held: readonly [number, number, string]; readonly tombstone: boolean } | { readonly aheadMs: number })[];
+}
+
+export function encodeWriteAnswer(outcomes: readonly ReplicaOutcome[]): WriteAnswer {
+  let applied = 0;
+  const results = outcomes.map((o) => {
+    if (o === null) {
+      applied++;
+      return null;
+    }
+    if ('held' in o) return { held: [o.held.ms, o.held.counter, o.held.node] as const, tombstone: o.tombstone };
+    return { aheadMs: o.aheadMs };
+  });
+  return { applied, results };
+}
+
+export function decodeWriteResponse(body: unknown, expected: number): ReplicaOutcome[] {
+  const b = body as { applied?: unknown; results?: unknown } | null;
+  if (b === null || typeof b !== 'object' || typeof b.applied !== 'number') throw new ClusterError('PEER_BAD_RESPONSE', 'write response has the wrong shape');
+  if (b.results === undefined || b.results === null) return new Array<ReplicaOutcome>(expected).fill(null);
+  if (!Array.isArray(b.results) || b.results.length !== expected) throw new ClusterError('PEER_BAD_RESPONSE', 'write response has the wrong number of results');
+  return b.results.map((r: unknown): ReplicaOutcome => {
+    if (r === null || r === undefined) return null;
+    const o = r as { held?: unknown; tombstone?: unknown; aheadMs?: unknown };
+    if (Array.isArray(o.held) && o.held.length === 3 && typeof o.tombstone === 'boolean') {
+      const held: Version = { ms: o.held[0] as number, counter: o.held[1] as number, node: o.held[2] as string };
+      if (isValidVersion(held)) return { held, tombstone: o.tombstone };
+    }
+    if (typeof o.aheadMs === 'number' && Number.isFinite(o.aheadMs)) return { aheadMs: o.aheadMs };
+    throw new ClusterError('PEER_BAD_RESPONSE', 'write response holds a malformed result');
+  });
+}
+
+/** The answer to a `hint`: how many were kept, and (when some were refused as too far ahead of the stand-in's clock) the largest such lead. */
+export function decodeHintResponse(body: unknown): { kept: number; aheadMs?: number } {
+  const b = body as { kept?: unknown; aheadMs?: unknown } | null;
+  if (typeof b?.kept !== 'number') throw new ClusterError('PEER_BAD_RESPONSE', 'hint response has the wrong shape');
+  return typeof b.aheadMs === 'number' ? { kept: b.kept, aheadMs: b.aheadMs } : { kept: b.kept };
 }
 
 export function decodeScanResponse(body: unknown): { records: StoredRecord[]; more: boolean } {

@@ -1,8 +1,8 @@
 import type { StoredRecord } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
 import { internodePackr } from './internode-app.ts';
-import { decodeReadResponse, decodeScanResponse, recordBytes, type InternodeType } from './internode-messages.ts';
-import type { PeerClient, PurgeRequest, ScanRequest, ScanResponse } from './peer.ts';
+import { decodeHintResponse, decodeReadResponse, decodeScanResponse, decodeWriteResponse, recordBytes, type InternodeType } from './internode-messages.ts';
+import type { PeerClient, PurgeRequest, ReplicaOutcome, ScanRequest, ScanResponse } from './peer.ts';
 import type { Clock } from '@hearsay/clock';
 import { decodeRing, encodeRing, type Ring } from './ring.ts';
 import { decodeStreamPage, type StreamPage, type StreamRequest } from './stream.ts';
@@ -70,8 +70,10 @@ interface PendingWrite {
   readonly bytes: number;
   /** When it was queued (the client's clock). */
   readonly atMs: number;
-  readonly resolve: () => void;
+  readonly resolve: (outcomes: ReplicaOutcome[]) => void;
   readonly reject: (e: unknown) => void;
+  /** The peer's outcome of each record, filled in as the requests carrying them answer. */
+  readonly outcomes: ReplicaOutcome[];
   /** Requests carrying some of its records that have not answered yet. */
   outstanding: number;
   /** Records handed to requests so far (a write larger than a batch is split). */
@@ -152,8 +154,8 @@ export class InternodePeerClient implements PeerClient {
     return oldest === undefined || this.#clock.now() - oldest.atMs < this.#maxQueueDelayMs;
   }
 
-  write(records: readonly StoredRecord[]): Promise<void> {
-    if (records.length === 0) return Promise.resolve();
+  write(records: readonly StoredRecord[]): Promise<ReplicaOutcome[]> {
+    if (records.length === 0) return Promise.resolve([]);
     if (!this.hasRoom()) {
       this.writesRefused++;
       return Promise.reject(
@@ -162,8 +164,9 @@ export class InternodePeerClient implements PeerClient {
     }
     let bytes = 0;
     for (const r of records) bytes += recordBytes(r);
-    return new Promise<void>((resolve, reject) => {
-      this.#pendingWrites.push({ records, bytes, atMs: this.#clock.now(), resolve, reject, outstanding: 0, taken: 0, failed: false });
+    return new Promise<ReplicaOutcome[]>((resolve, reject) => {
+      const outcomes: ReplicaOutcome[] = new Array<ReplicaOutcome>(records.length).fill(null);
+      this.#pendingWrites.push({ records, bytes, atMs: this.#clock.now(), resolve, reject, outcomes, outstanding: 0, taken: 0, failed: false });
       this.#pendingRecords += records.length;
       this.#pendingBytes += bytes;
       this.#queuedBytes += bytes;
@@ -239,9 +242,14 @@ export class InternodePeerClient implements PeerClient {
 
   async hint(target: string, records: readonly StoredRecord[]): Promise<void> {
     for (const chunk of chunksOf(records, this.#maxBatch, this.#maxBatchBytes)) {
-      const answer = (await this.#call('hint', { target, records: chunk })) as { kept?: unknown } | null;
-      if (typeof answer?.kept !== 'number') throw new ClusterError('PEER_BAD_RESPONSE', 'hint response has the wrong shape');
-      if (answer.kept < chunk.length) throw new ClusterError('PEER_OVERLOADED', 'the stand-in is out of hint space for this target');
+      const { kept, aheadMs } = decodeHintResponse(await this.#call('hint', { target, records: chunk }));
+      if (aheadMs !== undefined) {
+        throw new ClusterError(
+          'PEER_CLOCK_SKEW',
+          `the stand-in refused hints whose versions are up to ${aheadMs} ms ahead of its clock, more than its maximum clock offset (clock skew)`,
+        );
+      }
+      if (kept < chunk.length) throw new ClusterError('PEER_OVERLOADED', 'the stand-in is out of hint space for this target');
     }
   }
 
@@ -319,12 +327,17 @@ export class InternodePeerClient implements PeerClient {
       const { records, owners, bytes } = this.#takeBatch();
       this.#writesInFlight++;
       this.#writeBytesInFlight += bytes;
-      this.#call('write', { records }).then(
-        () => {
-          for (const w of owners) this.#partDone(w, undefined);
+      this.#call('write', { records }).then((answer) => decodeWriteResponse(answer, records.length)).then(
+        (outcomes) => {
+          let at = 0;
+          for (const part of owners) {
+            for (let i = 0; i < part.count; i++) part.write.outcomes[part.from + i] = outcomes[at + i] ?? null;
+            at += part.count;
+            this.#partDone(part.write, undefined);
+          }
         },
         (e: unknown) => {
-          for (const w of owners) this.#partDone(w, e ?? new Error('write failed'));
+          for (const part of owners) this.#partDone(part.write, e ?? new Error('write failed'));
         },
       ).finally(() => {
         this.#writesInFlight--;
@@ -346,12 +359,13 @@ export class InternodePeerClient implements PeerClient {
    * large). A write that does not fit whole is split; it settles when all
    * its parts have.
    */
-  #takeBatch(): { records: StoredRecord[]; owners: PendingWrite[]; bytes: number } {
+  #takeBatch(): { records: StoredRecord[]; owners: { write: PendingWrite; from: number; count: number }[]; bytes: number } {
     const records: StoredRecord[] = [];
-    const owners: PendingWrite[] = [];
+    const owners: { write: PendingWrite; from: number; count: number }[] = [];
     let bytes = 0;
     while (this.#pendingWrites.length > 0) {
       const w = this.#pendingWrites[0]!;
+      const from = w.taken;
       let took = false;
       while (w.taken < w.records.length && records.length < this.#maxBatch) {
         const r = w.records[w.taken]!;
@@ -364,7 +378,7 @@ export class InternodePeerClient implements PeerClient {
       }
       if (took) {
         w.outstanding++;
-        owners.push(w);
+        owners.push({ write: w, from, count: w.taken - from });
       }
       if (w.taken < w.records.length) break;
       this.#pendingWrites.shift();
@@ -382,7 +396,7 @@ export class InternodePeerClient implements PeerClient {
       w.reject(error);
       return;
     }
-    if (w.outstanding === 0 && w.taken === w.records.length) w.resolve();
+    if (w.outstanding === 0 && w.taken === w.records.length) w.resolve(w.outcomes);
   }
 
   async #call(type: InternodeType, body: unknown, signal?: AbortSignal): Promise<unknown> {

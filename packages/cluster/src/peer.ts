@@ -1,7 +1,6 @@
-import type { StoredRecord } from '@hearsay/storage';
+import type { StoredRecord, Version } from '@hearsay/storage';
 import type { MemberInfo } from './membership.ts';
 import type { Ring } from './ring.ts';
-import type { StreamPage, StreamRequest } from './stream.ts';
 
 /**
  * Internode calls to one other member. Implemented over HTTP
@@ -10,8 +9,11 @@ import type { StreamPage, StreamRequest } from './stream.ts';
  * answer; none of them throws synchronously.
  */
 export interface PeerClient {
-  /** Merge records into the peer's store (LWW). Resolves once they are durable there. */
-  write(records: readonly StoredRecord[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Merge records into the peer's store (LWW). Resolves once they are
+   * durable there, with what the peer did with each record, in order.
+   */
+  write(records: readonly StoredRecord[], signal?: AbortSignal): Promise<ReplicaOutcome[]>;
   /** The peer's stored records (tombstones included), `undefined` where it has none; same order as `keys`. */
   read(keys: readonly string[], signal?: AbortSignal): Promise<(StoredRecord | undefined)[]>;
   /** Ask the peer to keep `records` as hints for `target` and deliver them when it is back. */
@@ -40,6 +42,22 @@ export interface PeerClient {
   hasRoom?(): boolean;
 }
 
+/** What a replica did with one record it was sent. */
+export type ReplicaOutcome =
+  /** Applied, or it already held this very record: the record is there. */
+  | null
+  /**
+   * It holds a record that wins over this one (a higher version): the write
+   * lost there. Its version and whether it is a tombstone, so the writer can
+   * stamp past it (or learn that a precondition no longer holds).
+   */
+  | { readonly held: Version; readonly tombstone: boolean }
+  /**
+   * Refused: the record's version is more than the replica's maximum clock
+   * offset ahead of its clock (storage's VERSION_AHEAD); nothing written.
+   */
+  | { readonly aheadMs: number };
+
 export interface PurgeRequest {
   readonly fromBucket: number;
   readonly toBucket: number;
@@ -62,3 +80,18 @@ export interface ScanResponse {
 
 /** Makes (or reuses) the client for a member. Called often: cache by id and address. */
 export type PeerFactory = (member: MemberInfo) => PeerClient;
+
+/** A page of the internode `stream` (stream.ts): every record of a bucket range, in index order. */
+export interface StreamRequest {
+  readonly fromBucket: number;
+  readonly toBucket: number;
+  /** Resume after this key of bucket `fromBucket`. */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface StreamPage {
+  readonly records: StoredRecord[];
+  /** Where the next page starts; null when the range is done. */
+  readonly next: { readonly bucket: number; readonly after?: string } | null;
+}

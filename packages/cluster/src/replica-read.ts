@@ -4,10 +4,12 @@
  * set has R answers (one set when the partition does not move) with
  * the last-write-wins winner (storage's `newest`, the rule every store
  * merges by), and stale answers — late ones too — written back in the
- * background (read repair).
+ * background (read repair; a replica refuses a record more than its maximum
+ * clock offset ahead of its clock, and that refusal is counted).
  */
 import { insufficientReplicas, ServiceError, type Consistency } from '@hearsay/service';
 import { compareRecords, newest, type StoredRecord } from '@hearsay/storage';
+import { observe } from './clock-answers.ts';
 import type { CoordinatorContext } from './coordinator-context.ts';
 import { awaitJoint, quorumSets } from './joint-quorum.ts';
 import type { ReplicaSets } from './placement.ts';
@@ -45,7 +47,8 @@ export class ReplicaReader {
       throw insufficientReplicas(outcome.acknowledged, outcome.required, outcome.total);
     }
     const best = newest(outcome.answers.map((a) => a.value));
-    if (best !== undefined) ctx.store.observe(best.version);
+    // A version too far ahead is refused by the store (VERSION_AHEAD, counted there): the clock stays, the read answers it.
+    if (best !== undefined) observe(ctx.store, best.version);
     if (ctx.config.readRepair) ctx.track(this.#readRepair(targets, attempts, best));
     return best;
   }
@@ -63,6 +66,7 @@ export class ReplicaReader {
     await Promise.allSettled(
       stale.map(async (a) => {
         ctx.counters.readRepairs++;
+        // A replica refusing the record (too far ahead of its clock) is counted by writeOn.
         await this.#writer.writeOn(targets[a.index]!, [best]);
       }),
     );

@@ -1,6 +1,10 @@
 import { hashKey, type BucketEntry, type Store, type StoredRecord } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
 import { MAX_RECORDS_PER_REQUEST, recordBytes, validateRecords } from './internode-messages.ts';
+import type { StreamPage, StreamRequest } from './peer.ts';
+
+// The page types live with the other internode request types (peer.ts); exported here as before.
+export type { StreamPage, StreamRequest };
 
 /**
  * Bulk range copy (internode `stream`): every record of a bucket range, in
@@ -9,20 +13,6 @@ import { MAX_RECORDS_PER_REQUEST, recordBytes, validateRecords } from './interno
  * (docs/topology.md: measured against repair sessions, which spend extra
  * work comparing trees an empty range makes useless).
  */
-
-export interface StreamRequest {
-  readonly fromBucket: number;
-  readonly toBucket: number;
-  /** Resume after this key of bucket `fromBucket`. */
-  readonly after?: string;
-  readonly limit: number;
-}
-
-export interface StreamPage {
-  readonly records: StoredRecord[];
-  /** Where the next page starts; null when the range is done. */
-  readonly next: { readonly bucket: number; readonly after?: string } | null;
-}
 
 /** Buckets read per index range read. */
 const BUCKETS_PER_READ = 64;

@@ -115,7 +115,7 @@ describe('InternodePeerClient byte budgets', () => {
     const clock = new VirtualClock();
     const t = heldTransport();
     const c = new InternodePeerClient(t.transport, { clock, maxBatchBytes: MiB, maxQueuedBytes: 4 * MiB });
-    const accepted: Promise<void>[] = [];
+    const accepted: Promise<unknown>[] = [];
     while (c.hasRoom()) accepted.push(c.write([rec(`k${accepted.length}`, 512 * KiB)]));
     expect(accepted.length).toBe(Math.ceil((4 * MiB) / recordBytes(rec('k0', 512 * KiB))));
     expect(c.queuedBytes).toBeGreaterThanOrEqual(4 * MiB);

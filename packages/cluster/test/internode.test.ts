@@ -160,12 +160,14 @@ describe('internode API over HTTP', () => {
   });
   const codeOf = async (r: Response): Promise<string> => ((await r.json()) as { error: { code: string } }).error.code;
 
-  it('refuses stale timestamps, bad bodies, a missing Content-Length and unknown routes', async () => {
+  it('refuses timestamps too far from its clock as clock skew (with the offset), bad bodies, a missing Content-Length and unknown routes', async () => {
     const n = await node('secret');
     const body = internodePackr.pack({ records: [rec('a', 1)] });
     const stale = await n.root.request('http://n1/internal/write', signed(body, n.clock.now() - 60_000));
     expect(stale.status).toBe(401);
-    expect(await codeOf(stale)).toBe('STALE_REQUEST');
+    const refusal = ((await stale.json()) as { error: { code: string; message: string; offsetMs: number } }).error;
+    expect(refusal).toMatchObject({ code: 'CLOCK_SKEW', offsetMs: 60_000 });
+    expect(refusal.message).toMatch(/^clock skew, not a key problem: the request was stamped 60000 ms behind this node's clock/);
 
     const now = n.clock.now();
     const bad = await n.root.request('http://n1/internal/write', signed(new Uint8Array([0xc1, 0xff, 0x00]), now));
@@ -178,6 +180,43 @@ describe('internode API over HTTP', () => {
     const unknown = await n.root.request('http://n1/internal/nope', signed(body, now, 'n1', 'secret', '/internal/nope'));
     expect(unknown.status).toBe(404);
     expect(await n.store.getRecord('a')).toBeUndefined();
+  });
+
+  it('a sender whose clock is a minute behind learns it is clock skew, with the offset, not a key problem', async () => {
+    const n = await node('secret');
+    const behind = new VirtualClock(n.clock.now() - 60_000);
+    const transport = createHttpTransport({ baseUrl: 'http://n1', targetId: 'n1', clock: behind, fetch: n.fetchVia, clusterKey: 'secret' });
+    const e = await new InternodePeerClient(transport, { clock: behind }).read(['a']).catch((x: unknown) => x);
+    expect(e).toMatchObject({ name: 'ClusterError', code: 'PEER_CLOCK_SKEW' });
+    expect((e as Error).message).toBe(
+      'http://n1 refused our request for clock skew, not for our key: its clock is 60000 ms ahead of ours, more than internode requests allow; check the clocks (NTP) of both nodes',
+    );
+  });
+
+  it('a write answers, per record, applied, held (the higher version the replica keeps) or refused (too far ahead of its clock); a batch with one bad record still applies the rest', async () => {
+    const n = await node('secret');
+    const now = n.clock.now();
+    await n.store.apply(rec('newer', now));
+    const c = client(n, 'secret');
+    const outcomes = await c.write([rec('fresh', now), rec('newer', now - 10), rec('newer', now), rec('future', now + 3_600_000)]);
+    expect(outcomes).toEqual([
+      null,
+      { held: { ms: now, counter: 0, node: 'n9' }, tombstone: false },
+      null,
+      { aheadMs: 3_600_000 },
+    ]);
+    expect((await n.store.getRecord('fresh'))?.version.ms).toBe(now);
+    expect(await n.store.getRecord('future')).toBeUndefined();
+    expect(n.store.clockStatus().versionsRefused).toBe(1);
+  });
+
+  it('a stand-in refuses hints too far ahead of its clock (clock skew) and keeps the others', async () => {
+    const n = await node('secret');
+    const now = n.clock.now();
+    const e = await client(n, 'secret').hint('n7', [rec('h', now), rec('far', now + 3_600_000)]).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'PEER_CLOCK_SKEW' });
+    expect((e as Error).message).toMatch(/refused hints whose versions are up to 3600000 ms ahead of its clock/);
+    expect(n.hints.count('n7')).toBe(1);
   });
 
   /** A body that records whether anyone read it. */

@@ -65,7 +65,7 @@ describe('checkHeaders with several keys', () => {
     expect(isAuthFailure(checkHeaders([OLD, NEW], request, headers(NEW), 1000))).toBe(false);
     expect(checkHeaders([OLD, NEW], request, headers('third-key'), 1000)).toMatchObject({ status: 403, code: 'FORBIDDEN' });
     // Failures that hold for every key are not retried with the next one.
-    expect(checkHeaders([OLD, NEW], request, headers(NEW), 1000 + 60_000)).toMatchObject({ code: 'STALE_REQUEST' });
+    expect(checkHeaders([OLD, NEW], request, headers(NEW), 1000 + 60_000)).toMatchObject({ status: 401, code: 'CLOCK_SKEW', offsetMs: 60_000 });
     expect(checkHeaders([OLD, NEW], request, { get: () => undefined }, 1000)).toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 });

@@ -29,7 +29,10 @@ interface PeerCall {
 /** A peer that answers at once: writes are accepted, reads find nothing. Records every call. */
 function recordingPeers(calls: PeerCall[]) {
   return (m: MemberInfo): PeerClient => ({
-    write: async (records) => void calls.push({ to: m.id, kind: 'write', keys: records.map((r) => r.key) }),
+    write: async (records) => {
+      calls.push({ to: m.id, kind: 'write', keys: records.map((r) => r.key) });
+      return records.map(() => null);
+    },
     read: async (keys) => {
       calls.push({ to: m.id, kind: 'read', keys });
       return keys.map(() => undefined);
@@ -226,7 +229,7 @@ describe('single-replica fast path', () => {
           const v: unknown = Reflect.get(target, name, target);
           if (typeof v !== 'function') return v;
           const f = (v as (...args: unknown[]) => unknown).bind(target);
-          if (name !== 'getRecord' && name !== 'applyMany' && name !== 'put' && name !== 'delete') return f;
+          if (name !== 'getRecord' && name !== 'applyEach' && name !== 'put' && name !== 'delete') return f;
           return (...args: unknown[]) => (failing ? Promise.reject(new Error('disk on fire')) : f(...args));
         },
       });
@@ -262,7 +265,7 @@ describe('single-replica fast path', () => {
     const hang = (store: Store): Store =>
       new Proxy(store, {
         get(target, name) {
-          if (name === 'getRecord' || name === 'applyMany' || name === 'put' || name === 'delete') return () => new Promise(() => undefined);
+          if (name === 'getRecord' || name === 'applyEach' || name === 'put' || name === 'delete') return () => new Promise(() => undefined);
           const v: unknown = Reflect.get(target, name, target);
           return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
         },

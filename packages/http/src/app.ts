@@ -139,6 +139,16 @@ function optionsResponse(allow: string): Response {
   return new Response(null, { status: 204, headers: { allow } });
 }
 
+/** The string, number, boolean and null fields of a health report, besides `ok` and `reason`. */
+function plainFields(report: Record<string, unknown>): Record<string, string | number | boolean | null> {
+  const out: Record<string, string | number | boolean | null> = {};
+  for (const [name, value] of Object.entries(report)) {
+    if (name === 'ok' || name === 'reason' || name === 'code' || name === 'message') continue;
+    if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[name] = value;
+  }
+  return out;
+}
+
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: Response };
 
 export function createApp(options: AppOptions): HearsayApp {
@@ -417,7 +427,8 @@ export function createApp(options: AppOptions): HearsayApp {
     } catch (error) {
       return errorResponse('NOT_SERVING', `health check failed: ${error instanceof Error ? error.message : String(error)}`);
     }
-    if (!report.ok) return errorResponse('NOT_SERVING', report.reason ?? 'the node cannot serve');
+    // The report's plain fields (a fenced node's clock figures, say) travel in the error beside code and message.
+    if (!report.ok) return errorResponse('NOT_SERVING', report.reason ?? 'the node cannot serve', plainFields(report));
     for (const check of healthChecks) {
       const problem = check();
       if (problem !== undefined) return errorResponse('NOT_SERVING', problem);

@@ -29,8 +29,12 @@ const NO_QUERY: Codes = ['UNKNOWN_PARAMETER', 'INVALID_PERCENT_ENCODING', 'INVAL
 const KEY: Codes = ['KEY_EMPTY', 'KEY_TOO_LONG', 'INVALID_PERCENT_ENCODING', 'INVALID_UTF8'];
 /** A read the replicas could not answer (or a store that is closed). */
 const READ_UNAVAILABLE: Codes = ['INSUFFICIENT_REPLICAS', 'TIMEOUT', 'UNAVAILABLE'];
-/** ... and a write, which a full write queue can also refuse. */
-const WRITE_UNAVAILABLE: Codes = [...READ_UNAVAILABLE, 'BUSY'];
+/**
+ * ... and a write, which a full write queue can also refuse, and a node that
+ * will not stamp it because of clocks (fenced, its clock ahead, or the key
+ * holding a version too far ahead).
+ */
+const WRITE_UNAVAILABLE: Codes = [...READ_UNAVAILABLE, 'BUSY', 'CLOCK_SKEW'];
 
 /**
  * Answers any route can give whatever the request: from the server around
@@ -53,13 +57,13 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   404: 'Nothing under this key',
   405: 'The path does not serve this method; Allow lists the ones it does',
   408: 'The request did not arrive in time (answered by the server, then the connection closes)',
-  409: 'Another such operation is already running',
+  409: 'Another such operation is already running, or concurrent writes to the key kept superseding this one (retry)',
   412: 'A precondition did not hold',
   413: 'The value is over the limit; refused without reading the body (a body that keeps coming past a bound closes the connection)',
   415: 'Unusable Content-Type or Content-Encoding',
   431: 'The request head is larger than the server accepts (then the connection closes)',
   500: 'A bug: the node logged it; bad input never causes this',
-  503: 'The node cannot serve this now (starting, not enough replicas, too busy); Retry-After says when to try again',
+  503: 'The node cannot serve this now (starting, not enough replicas, too busy, fenced for its clock); Retry-After says when to try again',
 };
 
 const ALLOW = { Allow: { $ref: '#/components/headers/Allow' } };
@@ -237,6 +241,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
           errors: {
             // INCOMPLETE_BODY: the body broke off (over HTTP the client has usually gone by then).
             400: union(KEY, QUERY, ['INVALID_HEADER', 'INCOMPLETE_BODY']),
+            409: ['CONFLICT'],
             412: ['PRECONDITION_FAILED'],
             413: ['VALUE_TOO_LARGE'],
             415: ['UNSUPPORTED_MEDIA_TYPE', 'UNSUPPORTED_CONTENT_ENCODING'],
@@ -247,7 +252,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
           summary: 'Delete a value (writes a tombstone; 204 also when the key is missing)',
           parameters: [key, consistency, { name: 'If-Match', in: 'header', schema: { type: 'string' } }],
           answers: { 204: { description: 'Deleted' } },
-          errors: { 400: union(KEY, QUERY, ['INVALID_HEADER']), 412: ['PRECONDITION_FAILED'], 503: WRITE_UNAVAILABLE },
+          errors: { 400: union(KEY, QUERY, ['INVALID_HEADER']), 409: ['CONFLICT'], 412: ['PRECONDITION_FAILED'], 503: WRITE_UNAVAILABLE },
         }),
         options: optionsOf('GET, HEAD, PUT, DELETE, OPTIONS'),
       },
@@ -341,6 +346,13 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
                 shedding: { const: true, description: 'NOT_SERVING from /v1/health of a node that refused work for load in the last seconds' },
                 owners: { type: 'integer', minimum: 0, description: 'BELOW_REPLICATION_FACTOR: owners that would remain' },
                 replicationFactor: { type: 'integer', minimum: 1, description: 'BELOW_REPLICATION_FACTOR: the replication factor' },
+                offsetMs: { type: 'integer', description: 'CLOCK_SKEW: how far this node\'s clock (or the version refused) is from the members it reaches (ms; positive: ahead)' },
+                errorMs: { type: 'integer', minimum: 0, description: 'CLOCK_SKEW: the error bound of offsetMs' },
+                maxOffsetMs: { type: 'integer', minimum: 1, description: 'CLOCK_SKEW, UNAVAILABLE: the maximum clock offset (--max-clock-offset-ms)' },
+                clockState: { type: 'string', enum: ['unverified', 'skewed', 'ahead'], description: 'CLOCK_SKEW, UNAVAILABLE, NOT_SERVING: why the node stamps no writes' },
+                stampsResumeAtMs: { type: 'integer', description: 'CLOCK_SKEW, NOT_SERVING (clockState ahead): when its clock stamps again (epoch ms)' },
+                clockOffsetMs: { type: 'integer', description: 'NOT_SERVING of a node fenced for clock skew: its offset (ms)' },
+                maxClockOffsetMs: { type: 'integer', minimum: 1, description: 'NOT_SERVING of a node fenced for its clock: the maximum offset' },
               },
             },
           },
@@ -394,6 +406,27 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
             keys: { type: 'integer', minimum: 0, description: 'Live keys the member last reported (cluster)' },
             status: { type: 'string', description: 'What the member says of itself: starting, serving, stopping (cluster)' },
             partitions: { type: 'array', items: { type: 'integer', minimum: 0 }, description: 'Partitions it replicates in this node\'s partition map (cluster)' },
+            clockOffsetMs: { type: 'integer', description: 'Its clock minus this node\'s as gossip measured it (ms; positive: ahead); absent until measured (cluster)' },
+            clockErrorMs: { type: 'integer', minimum: 0, description: 'The error bound of clockOffsetMs (cluster)' },
+            clock: { $ref: '#/components/schemas/ClockVerdict' },
+          },
+        },
+        ClockVerdict: {
+          type: 'object',
+          description: 'On the answering node\'s own member entry and in its health: its verdict on its own clock (cluster). Writes are coordinated only when ok.',
+          required: ['state', 'maxOffsetMs', 'reachable', 'within', 'beyond', 'measuring'],
+          additionalProperties: false,
+          properties: {
+            state: { type: 'string', enum: ['ok', 'unverified', 'skewed', 'ahead'] },
+            maxOffsetMs: { type: 'integer', minimum: 1 },
+            reachable: { type: 'integer', minimum: 0, description: 'Other members reachable' },
+            within: { type: 'integer', minimum: 0, description: 'Of which measured within the maximum offset' },
+            beyond: { type: 'integer', minimum: 0, description: 'Of which measured beyond it' },
+            measuring: { type: 'boolean', description: 'Whether offsets are measured at all' },
+            offsetMs: { type: 'integer', description: 'skewed: this node\'s clock against the members it is beyond (median; positive: ahead)' },
+            errorMs: { type: 'integer', minimum: 0 },
+            stampsResumeAtMs: { type: 'integer', description: 'ahead: when its clock stamps again (epoch ms)' },
+            reason: { type: 'string' },
           },
         },
         Health: {
@@ -411,6 +444,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
             reachable: { type: 'integer', minimum: 1, description: 'cluster: of which reachable, itself included' },
             replicationFactor: { type: 'integer', minimum: 1, description: 'cluster: replicas per key now' },
             hints: { type: 'integer', minimum: 0, description: 'cluster: hints this node keeps for others' },
+            clock: { $ref: '#/components/schemas/ClockVerdict' },
             security: {
               type: 'object',
               description: 'How the node is protected (docs/security.md)',

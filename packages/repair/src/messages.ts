@@ -153,6 +153,12 @@ export interface PushedReply {
   readonly t: typeof MessageType.Pushed;
   /** How many pushed records changed the responder's store. */
   readonly applied: number;
+  /**
+   * How many pushed records the responder's store refused: versions more
+   * than its maximum clock offset ahead of its clock (storage's
+   * VERSION_AHEAD). Absent from older responders (read as 0).
+   */
+  readonly refused?: number;
 }
 
 export interface FetchedReply extends RecordBlock {
@@ -185,7 +191,7 @@ export const FIELD_ORDER: Readonly<Record<number, readonly string[]>> = {
   [MessageType.Opened]: ['root', 'nowMs'],
   [MessageType.LevelHashes]: ['hashes'],
   [MessageType.SummaryDiff]: ['nodes', 'base', 'diffs'],
-  [MessageType.Pushed]: ['applied'],
+  [MessageType.Pushed]: ['applied', 'refused'],
   [MessageType.Fetched]: ['served', 'nodes', 'base', 'records'],
   [MessageType.Failed]: ['code', 'message'],
 };
@@ -379,7 +385,7 @@ export function decodeReply(body: Uint8Array, maxBytes = MESSAGE_BYTES_MAX): Rep
       return { t, nodes: nodes as string[], base: uint(m, 'base'), diffs: diffs as BucketDiff[] };
     }
     case MessageType.Pushed:
-      return { t, applied: uint(m, 'applied') };
+      return { t, applied: uint(m, 'applied'), ...(m['refused'] === undefined || m['refused'] === null ? {} : { refused: uint(m, 'refused') }) };
     case MessageType.Fetched:
       return { t, served: uint(m, 'served'), ...recordBlock(m) };
     case MessageType.Failed: {

@@ -168,8 +168,15 @@ async function answer(store: Store, request: RepairRequest, caches: Caches | und
       return answerSummaries(store, request, caches);
     case MessageType.Push: {
       const records = decodeRecords(request);
-      const applied = await fromStore(() => store.applyMany(records));
-      return { t: MessageType.Pushed, applied: applied.filter(Boolean).length };
+      // Each record on its own: one the store refuses (too far ahead) must not stop the others.
+      const outcomes = await fromStore(() => store.applyEach(records));
+      let applied = 0;
+      let refused = 0;
+      for (const o of outcomes) {
+        if (o.status === 'applied') applied++;
+        else if (o.status === 'refused') refused++;
+      }
+      return { t: MessageType.Pushed, applied, refused };
     }
     case MessageType.Fetch:
       return answerFetch(store, request, caches);
@@ -188,8 +195,10 @@ async function buildTree(store: Store, from: number, to: number, salt: Uint8Arra
 async function answerOpen(store: Store, r: OpenRequest): Promise<RepairReply> {
   checkBits(store, r.bits);
   rangeDepth(r.from, r.to, r.bits);
-  // Our clock before our digests: the cut-off promise rests on this order.
-  const clockMs = store.now().ms;
+  // Our clock before our digests: the cut-off promise rests on this order. A
+  // reading, not a stamp: a store waiting for its wall clock to catch up
+  // (storage's CLOCK_AHEAD) still answers repair.
+  const clockMs = store.clockStatus().readingMs;
   const digests = await fromStore(() => store.bucketDigests(r.from, r.to));
   return { t: MessageType.Opened, root: RangeTree.flatRoot(digests, r.salt), nowMs: clockMs };
 }

@@ -64,6 +64,12 @@ export interface RepairStats {
   keysReceived: number;
   /** Received records that changed the local store. */
   keysApplied: number;
+  /**
+   * Records a store refused, either side: versions more than its maximum
+   * clock offset ahead of its clock (storage's VERSION_AHEAD). The range
+   * still differs where they are; the other records were merged.
+   */
+  keysRefused: number;
   /** MessagePack bytes of all requests. */
   bytesSent: number;
   /** MessagePack bytes of all replies. */
@@ -85,6 +91,7 @@ export function emptyRepairStats(): RepairStats {
     keysSent: 0,
     keysReceived: 0,
     keysApplied: 0,
+    keysRefused: 0,
     bytesSent: 0,
     bytesReceived: 0,
     roundTrips: 0,
@@ -248,8 +255,9 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     return reply as Extract<RepairReply, { t: T }>;
   }
 
-  // 1. Range hashes. Our clock is read before our digests, the peer does the same.
-  const localStartMs = local.now().ms;
+  // 1. Range hashes. Our clock is read before our digests, the peer does the same
+  // (a reading, not a stamp: it works while the store waits out a clock ahead).
+  const localStartMs = local.clockStatus().readingMs;
   const [digests, opened] = await Promise.all([
     fromStore(() => local.bucketDigests(from, to)),
     call({ t: MessageType.Open, v: PROTOCOL_VERSION, from, to, bits, salt }, MessageType.Opened),
@@ -337,8 +345,9 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
     let chunkBytes = 0;
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
-      await call({ t: MessageType.Push, ...encodeRecords(chunk) }, MessageType.Pushed);
+      const pushed = await call({ t: MessageType.Push, ...encodeRecords(chunk) }, MessageType.Pushed);
       stats.keysSent += chunk.length;
+      stats.keysRefused += pushed.refused ?? 0;
       chunk = [];
       chunkBytes = 0;
     };
@@ -382,9 +391,13 @@ export async function repairRange(input: RepairSessionInput): Promise<RepairResu
           throw new RepairError('INVALID_RECORD', 'peer sent a record outside the buckets asked for');
         }
       }
-      const applied = await fromStore(() => local.applyMany(records));
+      // Each record on its own: one our store refuses (too far ahead) must not stop the others.
+      const outcomes = await fromStore(() => local.applyEach(records));
       stats.keysReceived += records.length;
-      for (const changed of applied) if (changed) stats.keysApplied++;
+      for (const o of outcomes) {
+        if (o.status === 'applied') stats.keysApplied++;
+        else if (o.status === 'refused') stats.keysRefused++;
+      }
       position += reply.served;
     }
   }

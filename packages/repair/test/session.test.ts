@@ -22,6 +22,26 @@ describe('repair session', () => {
     expect(r.stats.bytesSent + r.stats.bytesReceived).toBeLessThan(200);
   });
 
+  it('a record more than the max clock offset ahead is refused by the store it would go to, each way; the rest is merged and the refusals counted', async () => {
+    const T = 1_700_000_000_000;
+    // a's clock runs an hour ahead of b's: what a stamped is far in b's future, not the other way round.
+    const a = await openMemoryStore('store-a', 6, () => T + 3_600_000);
+    const b = await openMemoryStore('store-b', 6, () => T);
+    await a.batch(puts(40, 'a'));
+    await b.batch(puts(40, 'b', 20, 2).map((op) => ({ ...op, key: `b-${op.key}` })));
+    const r = await repairRange({ local: b, remote: createMemoryPeer(a), fromBucket: 0, toBucket: 64, salt: seededSalt(9), clock: virtualClock() });
+    // b fetched a's 40 records and refused every one; a took b's 20.
+    expect(r.stats).toMatchObject({ keysReceived: 40, keysApplied: 0, keysRefused: 40, keysSent: 20 });
+    expect(b.stats().keys).toBe(20);
+    expect(a.stats().keys).toBe(60);
+    expect(b.clockStatus().versionsRefused).toBe(40);
+    // The other way round: a pushes its records, b's responder refuses them and says so.
+    const back = await repairRange({ local: a, remote: createMemoryPeer(b), fromBucket: 0, toBucket: 64, salt: seededSalt(10), clock: virtualClock() });
+    expect(back.inSync).toBe(false);
+    expect(back.stats).toMatchObject({ keysSent: 40, keysRefused: 40, keysReceived: 0 });
+    expect(b.stats().keys).toBe(20);
+  });
+
   it('reports progress a bar can draw: levels, then buckets, then done', async () => {
     const a = await openMemoryStore('store-a', 6);
     const b = await openMemoryStore('store-b', 6);

@@ -39,6 +39,14 @@ function translate(error: unknown): unknown {
   if (!(error instanceof StorageError)) return error;
   if (PASSED_ON.has(error.code)) return new ServiceError(error.code as ServiceErrorCode, error.message, {}, { cause: error });
   if (error.code === 'STORE_CLOSED') return new ServiceError('UNAVAILABLE', 'the store is closed', {}, { cause: error });
+  if (error.code === 'CLOCK_AHEAD' || error.code === 'VERSION_AHEAD') {
+    const d = error.details ?? {};
+    return new ServiceError('CLOCK_SKEW', error.message, {
+      ...(d.aheadMs === undefined ? {} : { offsetMs: d.aheadMs }),
+      ...(d.maxOffsetMs === undefined ? {} : { maxOffsetMs: d.maxOffsetMs }),
+      ...(d.untilMs === undefined ? {} : { stampsResumeAtMs: d.untilMs }),
+    }, { cause: error });
+  }
   return error;
 }
 

@@ -217,7 +217,10 @@ export const SERVICE_ERROR_STATUS = {
   TIMEOUT: 503,
   /** A `cursor` the service cannot read. */
   INVALID_CURSOR: 400,
-  /** Another operation of the same kind (e.g. a repair) is already running. */
+  /**
+   * Another operation of the same kind (e.g. a repair) is already running, or
+   * concurrent writes to the key kept superseding this write.
+   */
   CONFLICT: 409,
   /** Too much work queued (storage write queue, pending replica calls); retry later. */
   BUSY: 503,
@@ -233,6 +236,14 @@ export const SERVICE_ERROR_STATUS = {
   MEMBER_ALIVE: 409,
   /** A decommission that would leave fewer owners than the replication factor. */
   BELOW_REPLICATION_FACTOR: 409,
+  /**
+   * The node refuses to stamp a write because of clocks: its own is more than
+   * the maximum clock offset away from the members it reaches (fenced), or
+   * runs that far ahead of its wall clock, or the key holds a version that far
+   * ahead. `details` say by how much (`offsetMs`, `maxOffsetMs`, ...). Retry
+   * through another node.
+   */
+  CLOCK_SKEW: 503,
 } as const;
 
 export type ServiceErrorCode = keyof typeof SERVICE_ERROR_STATUS;

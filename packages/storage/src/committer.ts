@@ -3,7 +3,8 @@ import { needsReservation } from './clock-reservation.ts';
 import type { Committer, InFlight } from './commit-queue.ts';
 import type { Counts, DigestJournal, DigestPlan } from './digest-journal.ts';
 import type { HybridClock } from './hlc.ts';
-import type { GroupJob, PurgeJob } from './jobs.ts';
+import { JobRefused, type GroupJob, type PurgeJob } from './jobs.ts';
+import type { ClockBound } from './clock-bound.ts';
 import { journalKey } from './keyspace.ts';
 import type { BatchWriter, BinaryEncodings, LevelBatchOp, LevelLike } from './level.ts';
 import { prepareGroup, touchKeys, type GroupBase, type GroupContext, type Touch } from './prepare-group.ts';
@@ -19,6 +20,7 @@ export interface CommitterInit {
   readonly reader: RecordReader;
   readonly cache: RecordCache;
   readonly clock: HybridClock;
+  readonly bound: ClockBound;
   readonly journal: DigestJournal;
   readonly bucketBits: number;
   readonly reserveMs: number;
@@ -63,7 +65,7 @@ export class GroupCommitter implements Committer {
     this.#cache = init.cache;
     this.#clock = init.clock;
     this.#journal = init.journal;
-    this.#ctx = { clock: init.clock, journal: init.journal, bucketBits: init.bucketBits, reserveMs: init.reserveMs };
+    this.#ctx = { clock: init.clock, bound: init.bound, journal: init.journal, bucketBits: init.bucketBits, reserveMs: init.reserveMs };
     this.#keys = init.counts.keys;
     this.#tombstones = init.counts.tombstones;
     this.#reservedMs = init.reservedMs;
@@ -136,7 +138,12 @@ export class GroupCommitter implements Committer {
       this.#cache.set(t.key, t.current, t.current === t.committed ? t.memo : t.newMemo);
     }
     this.#reader.committed();
-    for (let i = 0; i < jobs.length; i++) ((jobs[i] as GroupJob).resolve as (v: unknown) => void)(commit.results[i]);
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as GroupJob;
+      const result = commit.results[i];
+      if (result instanceof JobRefused) job.reject(result.error);
+      else (job.resolve as (v: unknown) => void)(result);
+    }
     this.#emit(commit.changes);
   }
 

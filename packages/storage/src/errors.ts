@@ -32,15 +32,43 @@ export type StorageErrorCode =
   /** Bytes read from the database do not decode (disk corruption or a foreign keyspace). */
   | 'CORRUPT_DATA'
   /** Too many writes are already queued; retry later. */
-  | 'BUSY';
+  | 'BUSY'
+  /**
+   * A version more than `maxClockOffsetMs` ahead of this store's wall clock:
+   * a record to apply, a version to observe, or the version a key holds that
+   * a local write would have to stamp past. Refused and counted
+   * (`clockStatus().versionsRefused`); `details.aheadMs` says how far ahead.
+   */
+  | 'VERSION_AHEAD'
+  /**
+   * This store's clock runs more than `maxClockOffsetMs` ahead of its wall
+   * clock: at open (the persisted high-water mark; refused unless
+   * `acceptClockAhead`), or when stamping (the store stamps nothing until the
+   * wall clock catches up; counted in `clockStatus().stampsRefused`).
+   * `details.aheadMs` says how far ahead, `details.untilMs` when it is back
+   * in bounds.
+   */
+  | 'CLOCK_AHEAD';
+
+/** Figures that come with some codes (VERSION_AHEAD, CLOCK_AHEAD). */
+export interface StorageErrorDetails {
+  /** How far the version, or the clock, is ahead of the store's wall clock (ms). */
+  readonly aheadMs?: number;
+  /** The bound it passed: the store's `maxClockOffsetMs`. */
+  readonly maxOffsetMs?: number;
+  /** Wall-clock time (epoch ms) from which the clock is back within the bound. */
+  readonly untilMs?: number;
+}
 
 export class StorageError extends Error {
   override readonly name = 'StorageError';
   readonly code: StorageErrorCode;
+  readonly details: StorageErrorDetails | undefined;
 
-  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown; details?: StorageErrorDetails }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.details = options?.details;
   }
 }
 

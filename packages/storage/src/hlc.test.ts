@@ -37,15 +37,29 @@ describe('HybridClock', () => {
     expect(c.now()).toEqual({ ms: 501, counter: 0, node: 'me' });
   });
 
-  it('observes remote versions, bounded by the allowed drift', () => {
+  it('observes remote versions within the max offset, and refuses (unmoved) one further ahead', () => {
     const wall = { ms: 1000 };
     const c = clockAt(wall);
     expect(c.observe({ ms: 1500, counter: 3, node: 'other' })).toBe(true);
     expect(c.now()).toEqual({ ms: 1500, counter: 4, node: 'me' });
+    expect(c.observe({ ms: 2000, counter: 0, node: 'edge' })).toBe(true);
+    expect(c.lastMs).toBe(2000);
+    expect(c.observe({ ms: 2001, counter: 0, node: 'skewed' })).toBe(false);
     expect(c.observe({ ms: 900_000, counter: 0, node: 'skewed' })).toBe(false);
     expect(c.lastMs).toBe(2000);
     expect(c.observe({ ms: 10, counter: 0, node: 'old' })).toBe(true);
     expect(c.lastMs).toBe(2000);
+  });
+
+  it.each([
+    ['behind the wall clock', 900, 0],
+    ['ahead by less than the max offset', 1999, 0],
+    ['ahead by exactly the max offset', 2000, 0],
+    ['ahead by more than the max offset', 2001, 1001],
+  ])('stampAheadMs with a clock %s', (_name, startMs, expected) => {
+    const c = clockAt({ ms: 1000 }, { ms: startMs, counter: 0 });
+    expect(c.stampAheadMs()).toBe(expected);
+    expect(c.readingMs()).toBe(Math.max(1000, startMs));
   });
 
   it('stamps just past a given version without moving the clock', () => {

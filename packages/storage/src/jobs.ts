@@ -1,5 +1,5 @@
 import { PURGE_SCAN_MAX } from './purge.ts';
-import type { StoredRecord } from './types.ts';
+import type { ApplyOutcome, StoredRecord } from './types.ts';
 
 /**
  * The work items of the commit queue. Every write — local or replicated —
@@ -22,8 +22,13 @@ export type Job =
   /** `single`: one op from put/delete, resolved with its record rather than an array of one. */
   | ({ readonly kind: 'local'; readonly ops: LocalOp[]; readonly single: false } & Deferred<StoredRecord[]>)
   | ({ readonly kind: 'local'; readonly ops: [LocalOp]; readonly single: true } & Deferred<StoredRecord>)
-  /** Records made elsewhere, validated, with their keys' UTF-8 bytes; resolved with one "changed" flag each. */
-  | ({ readonly kind: 'apply'; readonly records: { readonly record: StoredRecord; readonly keyBytes: Buffer }[] } & Deferred<boolean[]>)
+  /**
+   * Records made elsewhere, validated and within the clock bound, with their
+   * keys' UTF-8 bytes; resolved with one "changed" flag each, or (`detailed`)
+   * one `ApplyOutcome` each.
+   */
+  | ({ readonly kind: 'apply'; readonly detailed: false; readonly records: ApplyRecord[] } & Deferred<boolean[]>)
+  | ({ readonly kind: 'apply'; readonly detailed: true; readonly records: ApplyRecord[] } & Deferred<ApplyOutcome[]>)
   /**
    * One purge step over the index range [gte, lt); resolved with where the
    * next step starts (null: done). `all`: every record goes, live ones too
@@ -32,6 +37,23 @@ export type Job =
   | ({ readonly kind: 'purge'; readonly beforeMs: number; readonly all: boolean; readonly gte: Buffer; readonly lt: Buffer } & Deferred<PurgeStep>)
   /** Persist a new clock mark with no write to carry it. */
   | ({ readonly kind: 'reserve' } & Deferred<void>);
+
+export interface ApplyRecord {
+  readonly record: StoredRecord;
+  readonly keyBytes: Buffer;
+}
+
+/**
+ * A job result that fails the job instead of resolving it: a local write
+ * refused by the clock bound (clock-bound.ts) writes nothing, and the other
+ * jobs of its group commit as usual.
+ */
+export class JobRefused {
+  readonly error: Error;
+  constructor(error: Error) {
+    this.error = error;
+  }
+}
 
 /** What one purge step did. */
 export interface PurgeStep {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { markAhead } from './clock-bound.ts';
 import { openingReservation } from './clock-reservation.ts';
 import { DigestJournal, loadDigests, type Counts } from './digest-journal.ts';
 import { StorageError } from './errors.ts';
@@ -38,7 +39,13 @@ export interface OpenedDatabase {
  *     by a crash is folded into pages, and journal entries a checkpoint made
  *     obsolete are deleted;
  *  3. clock: started above the persisted mark, and a new mark written with
- *     the format, node id and bucket bits.
+ *     the format, node id and bucket bits. A mark further ahead of the wall
+ *     clock than the maximum offset plus the reserve is refused (CLOCK_AHEAD)
+ *     unless `acceptClockAhead`: a clock started there would stamp versions
+ *     that beat later writes of every other node, and one started lower could
+ *     stamp below versions this store already issued. Accepted, the clock
+ *     starts at the mark and the store stamps nothing until the wall clock
+ *     catches up (clock-bound.ts).
  *
  * A database the store opened is closed again when any step fails.
  */
@@ -86,7 +93,11 @@ export async function openDatabase(settings: Settings): Promise<OpenedDatabase> 
     await db.clear({ gte: journalKey(0), lt: journalKey(journal.checkpointSeq + 1), ...BINARY });
 
     // Start above every stamp the previous run can have issued.
-    const clock = new HybridClock(nodeId, settings.wallNow, { ms: hw, counter: COUNTER_MAX }, settings.maxClockDriftMs);
+    const clock = new HybridClock(nodeId, settings.wallNow, { ms: hw, counter: COUNTER_MAX }, settings.maxClockOffsetMs);
+    const aheadMs = hw - clock.wallMs();
+    if (aheadMs > settings.maxClockOffsetMs + settings.clockReserveMs && !settings.acceptClockAhead) {
+      throw markAhead(hw, clock.wallMs(), settings.maxClockOffsetMs);
+    }
     const reservedMs = openingReservation(hw, clock.wallMs(), settings.clockReserveMs);
     await db.batch([
       putMeta('format', STORE_FORMAT),

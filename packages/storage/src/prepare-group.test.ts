@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { digestOfEntries } from './digest.ts';
 import { DigestJournal, type DigestPlan } from './digest-journal.ts';
 import { DIGEST_BYTES, bucketOf, hashKey } from './hash.ts';
+import { ClockBound } from './clock-bound.ts';
 import { HybridClock } from './hlc.ts';
-import type { GroupJob, LocalOp } from './jobs.ts';
+import { JobRefused, type GroupJob, type LocalOp } from './jobs.ts';
 import { dataKey, metaKey } from './keyspace.ts';
 import type { LevelBatchOp } from './level.ts';
 import { CHECKPOINT_KEY, COUNTS_KEY, encodeMeta } from './meta.ts';
@@ -26,11 +27,14 @@ const local = (...ops: LocalOp[]): GroupJob =>
     ? { kind: 'local', ops: [ops[0] as LocalOp], single: true, resolve: ignore, reject: ignore }
     : { kind: 'local', ops, single: false, resolve: ignore, reject: ignore });
 const apply = (...records: StoredRecord[]): GroupJob =>
-  ({ kind: 'apply', records: records.map((record) => ({ record, keyBytes: bytes(record.key) })), resolve: ignore, reject: ignore });
+  ({ kind: 'apply', detailed: false, records: records.map((record) => ({ record, keyBytes: bytes(record.key) })), resolve: ignore, reject: ignore });
+/** An `applyEach` job: one outcome per record. */
+const applyEach = (...records: StoredRecord[]): GroupJob =>
+  ({ kind: 'apply', detailed: true, records: records.map((record) => ({ record, keyBytes: bytes(record.key) })), resolve: ignore, reject: ignore });
 const reserve = (): GroupJob => ({ kind: 'reserve', resolve: ignore, reject: ignore });
 
-function clockAt(wallMs: number, start: Version = v(0)): HybridClock {
-  return new HybridClock('n1', () => wallMs, { ms: start.ms, counter: start.counter }, 60_000);
+function clockAt(wallMs: number, start: Version = v(0), maxOffsetMs = 60_000): HybridClock {
+  return new HybridClock('n1', () => wallMs, { ms: start.ms, counter: start.counter }, maxOffsetMs);
 }
 
 function journalOf(digests = new Uint8Array(2 ** BITS * DIGEST_BYTES), maxJournalBytes = 1 << 20): DigestJournal {
@@ -54,8 +58,14 @@ function show(r: StoredRecord | null | undefined): string {
   return `${r.key}=${r.tombstone ? '†' : Buffer.from(r.value).toString()}@${at}${r.expiresAtMs === undefined ? '' : `+${r.expiresAtMs}`}`;
 }
 
+/** A job result as compact text: records as `show`, a refused job as `refused:CODE`, apply outcomes as `applied` / `held:ms.counter.node[†]`. */
 function showResult(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(showResult);
+  if (x instanceof JobRefused) return `refused:${(x.error as { code?: string }).code}`;
+  if (typeof x === 'object' && x !== null && 'status' in x) {
+    const o = x as { status: string; version?: Version; tombstone?: boolean };
+    return o.version === undefined ? o.status : `${o.status}:${o.version.ms}.${o.version.counter}.${o.version.node}${o.tombstone === true ? '†' : ''}`;
+  }
   if (typeof x === 'object' && x !== null) return show(x as StoredRecord);
   return x;
 }
@@ -71,6 +81,9 @@ describe('mergeOps: the group in queue order (stamps and last-write-wins)', () =
     /** Each change as `origin:record<previous` (`<-` when there was none). */
     changes: string[];
     reserve?: boolean;
+    /** The clock's bound (default 60 s) and where it starts (default 0: the wall clock leads). */
+    maxOffsetMs?: number;
+    clockStart?: Version;
   }[] = [
     {
       name: 'a put of a new key is stamped by the clock',
@@ -194,6 +207,50 @@ describe('mergeOps: the group in queue order (stamps and last-write-wins)', () =
       changes: ['local:a=v-a@1000.0.n1<-'],
     },
     {
+      name: 'applyEach: one outcome per record — applied, or held with the version the store keeps (higher, or the same)',
+      stored: [live('a', v(8)), dead('b', v(9))],
+      jobs: [applyEach(live('a', v(7), 'y'), live('b', v(5)), live('c', v(3)), live('c', v(3)), live('a', v(10), 'z'))],
+      current: ['a=z@10.0.n1', 'b=†@9.0.n1', 'c=x@3.0.n1'],
+      results: [['held:8.0.n1', 'held:9.0.n1†', 'applied', 'held:3.0.n1', 'applied']],
+      changes: ['replicated:c=x@3.0.n1<-', 'replicated:a=z@10.0.n1<a=x@8.0.n1'],
+    },
+    {
+      name: 'a local write to a key holding a version past the max offset is refused; the rest of the group commits',
+      maxOffsetMs: 500,
+      stored: [live('a', v(5000, 3, 'n9'))],
+      jobs: [local(put('b')), local(put('a'), put('c')), local(del('b'))],
+      current: ['b=†@1000.1.n1', 'a=x@5000.3.n9', '-'],
+      results: ['b=v-b@1000.0.n1', 'refused:VERSION_AHEAD', 'b=†@1000.1.n1'],
+      changes: ['local:b=v-b@1000.0.n1<-', 'local:b=†@1000.1.n1<b=v-b@1000.0.n1'],
+    },
+    {
+      name: 'a put over a version ahead of the clock but within the max offset is stamped just past it',
+      maxOffsetMs: 500,
+      stored: [live('a', v(1500, 3, 'n9'))],
+      jobs: [local(put('a'))],
+      current: ['a=v-a@1500.4.n1'],
+      results: ['a=v-a@1500.4.n1'],
+      changes: ['local:a=v-a@1500.4.n1<a=x@1500.3.n9'],
+    },
+    {
+      name: 'a clock more than the max offset ahead of the wall clock (opened on a mark from a clock ahead) stamps nothing; applies still merge',
+      maxOffsetMs: 500,
+      clockStart: v(1600),
+      jobs: [local(put('a')), apply(live('b', v(900, 0, 'n2')))],
+      current: ['-', 'b=x@900.0.n2'],
+      results: ['refused:CLOCK_AHEAD', [true]],
+      changes: ['replicated:b=x@900.0.n2<-'],
+    },
+    {
+      name: 'a clock ahead of the wall clock by exactly the max offset still stamps',
+      maxOffsetMs: 500,
+      clockStart: v(1500),
+      jobs: [local(put('a'))],
+      current: ['a=v-a@1500.1.n1'],
+      results: ['a=v-a@1500.1.n1'],
+      changes: ['local:a=v-a@1500.1.n1<-'],
+    },
+    {
       name: 'a reservation job asks for a clock mark and has no result',
       jobs: [reserve()],
       current: [],
@@ -203,9 +260,10 @@ describe('mergeOps: the group in queue order (stamps and last-write-wins)', () =
     },
   ];
 
-  it.each(cases)('$name', ({ stored = [], jobs, current, results, changes, reserve: wantReserve = false }) => {
+  it.each(cases)('$name', ({ stored = [], jobs, current, results, changes, reserve: wantReserve = false, maxOffsetMs, clockStart }) => {
     const touched = touches(jobs, stored);
-    const out = mergeOps(jobs, touched, clockAt(WALL_MS));
+    const clock = clockAt(WALL_MS, clockStart, maxOffsetMs);
+    const out = mergeOps(jobs, touched, clock, new ClockBound(clock));
     expect([...touched.values()].map((t) => show(t.current))).toEqual(current);
     expect(out.results.map(showResult)).toEqual(results);
     expect(out.changes.map((c) => `${c.origin}:${show(c.record)}<${c.previous === undefined ? '-' : show(c.previous)}`)).toEqual(changes);
@@ -368,7 +426,8 @@ describe('prepareGroup: the whole batch', () => {
     },
   ])('$name', ({ stored, jobs, reservedMs, entries, countsFlag, mark }) => {
     const base: GroupBase = { keys: stored.filter((r) => !r.tombstone).length, tombstones: 0, reservedMs, digests: null };
-    const group = prepareGroup(jobs, touches(jobs, stored), base, { clock: clockAt(WALL_MS), journal: journalOf(), bucketBits: BITS, reserveMs: 1000 });
+    const clock = clockAt(WALL_MS);
+    const group = prepareGroup(jobs, touches(jobs, stored), base, { clock, bound: new ClockBound(clock), journal: journalOf(), bucketBits: BITS, reserveMs: 1000 });
     expect(group.batch).toHaveLength(entries);
     const journal = journalEntries(group.batch);
     expect(journal.length === 0 ? undefined : (journal[0] as { value: Buffer }).value[0]).toBe(countsFlag);

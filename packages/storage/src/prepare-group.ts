@@ -2,12 +2,13 @@ import { needsReservation, renewedReservation, reservationOp } from './clock-res
 import type { DigestJournal, DigestPlan } from './digest-journal.ts';
 import { DIGEST_BYTES, bucketOfHashBytes, entryDigestLatin1, sha256Latin1, xorLatin1Into } from './hash.ts';
 import type { HybridClock } from './hlc.ts';
-import type { GroupJob } from './jobs.ts';
+import { JobRefused, type GroupJob, type LocalOp } from './jobs.ts';
+import type { ClockBound } from './clock-bound.ts';
 import { dataKey, indexKey, indexValue } from './keyspace.ts';
 import type { LevelBatchOp } from './level.ts';
 import { supersedes } from './merge.ts';
 import { encodeRecordValue, makeRecord } from './record.ts';
-import type { Change, StoredRecord } from './types.ts';
+import type { ApplyOutcome, Change, StoredRecord } from './types.ts';
 import { compareVersions } from './version.ts';
 
 /**
@@ -96,6 +97,8 @@ export interface PreparedGroup extends GroupBase {
 /** What preparation needs besides the jobs: the store's clock, digests and settings. */
 export interface GroupContext {
   readonly clock: HybridClock;
+  /** The clock bound local writes are checked against (clock-bound.ts). */
+  readonly bound: ClockBound;
   readonly journal: DigestJournal;
   readonly bucketBits: number;
   /** How far ahead of the clock a new mark is set. */
@@ -103,16 +106,37 @@ export interface GroupContext {
 }
 
 const EMPTY = new Uint8Array(0);
+const APPLIED: ApplyOutcome = Object.freeze({ status: 'applied' });
+
+/**
+ * Why a local job may not stamp: the clock runs too far ahead of the wall
+ * clock, or a key it writes holds a version so far ahead that a stamp past
+ * it would be too (clock-bound.ts). Checked before any of its ops is applied,
+ * so a refused job changes nothing.
+ */
+function refuseLocal(ops: readonly LocalOp[], touched: ReadonlyMap<string, Touch>, bound: ClockBound): JobRefused | undefined {
+  const clockError = bound.checkStamp();
+  if (clockError !== undefined) return new JobRefused(clockError);
+  for (const op of ops) {
+    const prev = (touched.get(op.key) as Touch).current;
+    if (prev === null) continue;
+    const error = bound.checkVersion(prev.version, `key ${JSON.stringify(op.key.slice(0, 64))} holds a record that`);
+    if (error !== undefined) return new JobRefused(error);
+  }
+  return undefined;
+}
 
 /**
  * Step 1: applies the jobs' ops to `touched` in queue order. A local write
  * is stamped by the clock — past the key's version when that is above the
- * clock (a remote clock far ahead), so a local write always wins. A
- * replicated record is observed by the clock, and replaces the key's record
- * only when it supersedes it. `reserve`: a job asked for a clock mark.
+ * clock (a remote clock ahead, within the bound), so a local write always
+ * wins; a local job the clock bound refuses is skipped and fails. A
+ * replicated record (within the bound: the facade checked) is observed by
+ * the clock, and replaces the key's record only when it supersedes it.
+ * `reserve`: a job asked for a clock mark.
  */
 export function mergeOps(
-  jobs: readonly GroupJob[], touched: ReadonlyMap<string, Touch>, clock: HybridClock,
+  jobs: readonly GroupJob[], touched: ReadonlyMap<string, Touch>, clock: HybridClock, bound: ClockBound,
 ): { changes: Change[]; results: unknown[]; reserve: boolean } {
   const changes: Change[] = [];
   const results: unknown[] = [];
@@ -120,6 +144,11 @@ export function mergeOps(
   let reserve = false;
   for (const job of jobs) {
     if (job.kind === 'local') {
+      const refused = refuseLocal(job.ops, touched, bound);
+      if (refused !== undefined) {
+        results.push(refused);
+        continue;
+      }
       const out: StoredRecord[] = [];
       for (const op of job.ops) {
         const t = touched.get(op.key) as Touch;
@@ -135,7 +164,7 @@ export function mergeOps(
       }
       results.push(job.single ? out[0] : out);
     } else if (job.kind === 'apply') {
-      const out: boolean[] = [];
+      const out: (boolean | ApplyOutcome)[] = [];
       for (const { record } of job.records) {
         clock.observe(record.version);
         const t = touched.get(record.key) as Touch;
@@ -143,9 +172,11 @@ export function mergeOps(
         if (supersedes(record, prev)) {
           t.current = record;
           changes.push(prev === null ? { record, origin: 'replicated' } : { record, previous: prev, origin: 'replicated' });
-          out.push(true);
+          out.push(job.detailed ? APPLIED : true);
         } else {
-          out.push(false);
+          // prev is not null here: a record always supersedes nothing.
+          const held = prev as StoredRecord;
+          out.push(job.detailed ? { status: 'held', version: held.version, tombstone: held.tombstone } : false);
         }
       }
       results.push(out);
@@ -206,7 +237,7 @@ export function stageChanges(
  * when a job asked for one or the clock nears the mark, a new clock mark.
  */
 export function prepareGroup(jobs: readonly GroupJob[], touched: ReadonlyMap<string, Touch>, base: GroupBase, ctx: GroupContext): PreparedGroup {
-  const { changes, results, reserve } = mergeOps(jobs, touched, ctx.clock);
+  const { changes, results, reserve } = mergeOps(jobs, touched, ctx.clock, ctx.bound);
   const batch: LevelBatchOp[] = [];
   const { staged, keys, tombstones } = stageChanges(touched, base, ctx.journal, ctx.bucketBits, batch);
   // The counters change only when a key appears or flips between live and tombstone, not on

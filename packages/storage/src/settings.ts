@@ -19,10 +19,28 @@ export interface StoreSettings {
   readonly sync?: boolean;
   /** Largest value accepted by put/batch/apply. Default 16 MiB. */
   readonly maxValueBytes?: number;
-  /** How far past the wall clock `observe` may move the clock. Default 60 000 ms. */
-  readonly maxClockDriftMs?: number;
-  /** How far ahead of the clock the persisted high-water mark is set. Default 1000 ms. */
+  /**
+   * The maximum clock offset: how far apart the clocks of the nodes that
+   * exchange records with this store may be. No version further ahead of the
+   * wall clock than this is applied, observed or stamped (VERSION_AHEAD,
+   * CLOCK_AHEAD; clock-bound.ts). Default 500 ms; 10 ms to 365 days.
+   */
+  readonly maxClockOffsetMs?: number;
+  /**
+   * How far ahead of the clock the persisted high-water mark is set. Default
+   * `min(100, maxClockOffsetMs / 4)` ms; at most half of `maxClockOffsetMs`,
+   * so a clock restarted from the mark stamps within the bound.
+   */
   readonly clockReserveMs?: number;
+  /**
+   * Open a store whose persisted clock high-water mark is further ahead of
+   * the wall clock than `maxClockOffsetMs + clockReserveMs` (refused with
+   * CLOCK_AHEAD otherwise). The clock still starts at the mark, so the store
+   * never stamps below a version it may have issued before; it stamps
+   * nothing (CLOCK_AHEAD) until the wall clock is back within the offset of
+   * the mark. Reads, applies and scans work meanwhile. Default false.
+   */
+  readonly acceptClockAhead?: boolean;
   /**
    * Read with the database's synchronous `getSync` (abstract-level 3) when it
    * has one, instead of a round trip through the libuv thread pool. Much
@@ -56,6 +74,9 @@ export const DEFAULT_BUCKET_BITS = 16;
 const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_VALUE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_MAX_CLOCK_OFFSET_MS = 500;
+const MAX_CLOCK_OFFSET_MS_MIN = 10;
+const MAX_CLOCK_OFFSET_MS_MAX = 365 * 24 * 3600 * 1000;
 
 /** Open options checked, with every default filled in. */
 export interface Settings {
@@ -67,8 +88,9 @@ export interface Settings {
   readonly cacheBytes: number;
   readonly sync: boolean;
   readonly maxValueBytes: number;
-  readonly maxClockDriftMs: number;
+  readonly maxClockOffsetMs: number;
   readonly clockReserveMs: number;
+  readonly acceptClockAhead: boolean;
   readonly syncReads: boolean;
   readonly maxPendingWrites: number;
   readonly writeBufferSize: number;
@@ -85,6 +107,10 @@ export function resolveSettings(options: OpenStoreOptions): Settings {
   if (options.nodeId !== undefined && !isValidNodeId(options.nodeId)) {
     throw argError('nodeId must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
   }
+  const maxClockOffsetMs = checkInt('maxClockOffsetMs', options.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS, MAX_CLOCK_OFFSET_MS_MIN, MAX_CLOCK_OFFSET_MS_MAX);
+  const reserveMax = Math.floor(maxClockOffsetMs / 2);
+  const clockReserveMs = checkInt('clockReserveMs', options.clockReserveMs ?? Math.min(100, Math.floor(maxClockOffsetMs / 4)), 2, reserveMax);
+  if (options.acceptClockAhead !== undefined && typeof options.acceptClockAhead !== 'boolean') throw argError('acceptClockAhead must be a boolean');
   const settings: Settings = {
     target: options.db === undefined ? { location: options.location as string } : { db: options.db },
     nodeId: options.nodeId,
@@ -93,8 +119,9 @@ export function resolveSettings(options: OpenStoreOptions): Settings {
     cacheBytes: checkInt('cacheSize', options.cacheSize ?? DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER),
     sync: options.sync ?? false,
     maxValueBytes: checkInt('maxValueBytes', options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, 0, 2 ** 31 - 1),
-    maxClockDriftMs: checkInt('maxClockDriftMs', options.maxClockDriftMs ?? 60_000, 0, Number.MAX_SAFE_INTEGER),
-    clockReserveMs: checkInt('clockReserveMs', options.clockReserveMs ?? 1000, 2, 3_600_000),
+    maxClockOffsetMs,
+    clockReserveMs,
+    acceptClockAhead: options.acceptClockAhead === true,
     syncReads: options.syncReads !== false,
     maxPendingWrites: checkInt('maxPendingWrites', options.maxPendingWrites ?? 100_000, 1, Number.MAX_SAFE_INTEGER),
     writeBufferSize: checkInt('writeBufferSize', options.writeBufferSize ?? DEFAULT_WRITE_BUFFER_BYTES, 64 * 1024, 2 ** 30),

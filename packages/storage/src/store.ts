@@ -1,13 +1,14 @@
 import { argError, checkInt, checkOptionalString } from './args.ts';
 import { readBucketEntries } from './bucket-entries.ts';
 import { RecordCache } from './cache.ts';
+import { ClockBound } from './clock-bound.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { GroupCommitter } from './committer.ts';
 import { StorageError } from './errors.ts';
 import { DIGEST_BYTES } from './hash.ts';
 import type { HybridClock } from './hlc.ts';
 import type { DigestJournal } from './digest-journal.ts';
-import type { LocalOp, PurgeStep } from './jobs.ts';
+import type { ApplyRecord, LocalOp, PurgeStep } from './jobs.ts';
 import { bucketIndexRange } from './keyspace.ts';
 import { BatchWriter, syncReaderOf, type BinaryEncodings, type LevelLike } from './level.ts';
 import { isDead } from './merge.ts';
@@ -17,7 +18,7 @@ import { encodeKey, validateContentType, validateRecordAndKey } from './record.t
 import { scanPage, scanRange } from './scan.ts';
 import { resolveSettings, type OpenStoreOptions } from './settings.ts';
 import type {
-  BatchOp, BucketEntry, Change, DropRangeOptions, PurgeOptions, PutOptions, ScanOptions, ScanPage, Store, StoreStats, StoredRecord, Version,
+  ApplyOutcome, BatchOp, BucketEntry, Change, ClockStatus, DropRangeOptions, PurgeOptions, PutOptions, ScanOptions, ScanPage, Store, StoreStats, StoredRecord, Version,
 } from './types.ts';
 import { isValidVersion } from './version.ts';
 
@@ -36,6 +37,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const settings = resolveSettings(options);
   const opened = await openDatabase(settings);
   const { db, encodings, clock } = opened;
+  const bound = new ClockBound(clock);
   const cache = new RecordCache(settings.cacheBytes);
   const reader = new RecordReader(db, encodings, cache, settings.syncReads ? syncReaderOf(db) : null);
   const committer = new GroupCommitter({
@@ -45,6 +47,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     reader,
     cache,
     clock,
+    bound,
     journal: opened.journal,
     bucketBits: opened.bucketBits,
     reserveMs: settings.clockReserveMs,
@@ -52,7 +55,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     counts: opened.counts,
   });
   return new LevelStore({
-    db, ownsDb: opened.ownsDb, encodings, nodeId: opened.nodeId, bucketBits: opened.bucketBits, clock, journal: opened.journal,
+    db, ownsDb: opened.ownsDb, encodings, nodeId: opened.nodeId, bucketBits: opened.bucketBits, clock, bound, journal: opened.journal,
     cache, reader, committer, queue: new CommitQueue(committer, settings.maxPendingWrites), maxValueBytes: settings.maxValueBytes,
   });
 }
@@ -64,6 +67,7 @@ interface StoreParts {
   readonly nodeId: string;
   readonly bucketBits: number;
   readonly clock: HybridClock;
+  readonly bound: ClockBound;
   readonly journal: DigestJournal;
   readonly cache: RecordCache;
   readonly reader: RecordReader;
@@ -86,6 +90,7 @@ class LevelStore implements Store {
   readonly #ownsDb: boolean;
   readonly #encodings: BinaryEncodings | undefined;
   readonly #clock: HybridClock;
+  readonly #bound: ClockBound;
   readonly #journal: DigestJournal;
   readonly #cache: RecordCache;
   readonly #reader: RecordReader;
@@ -103,6 +108,7 @@ class LevelStore implements Store {
     this.#ownsDb = parts.ownsDb;
     this.#encodings = parts.encodings;
     this.#clock = parts.clock;
+    this.#bound = parts.bound;
     this.#journal = parts.journal;
     this.#cache = parts.cache;
     this.#reader = parts.reader;
@@ -180,15 +186,42 @@ class LevelStore implements Store {
   }
 
   async applyMany(records: readonly StoredRecord[]): Promise<boolean[]> {
+    const checked = this.#checkRecords(records, 'applyMany');
+    if (checked.length === 0) return [];
+    for (const { record } of checked) {
+      const error = this.#bound.checkVersion(record.version, `record ${JSON.stringify(record.key.slice(0, 64))}`);
+      if (error !== undefined) throw error;
+    }
+    return new Promise((resolve, reject) => this.#queue.enqueue({ kind: 'apply', detailed: false, records: checked, resolve, reject }));
+  }
+
+  async applyEach(records: readonly StoredRecord[]): Promise<ApplyOutcome[]> {
+    const checked = this.#checkRecords(records, 'applyEach');
+    const outcomes: (ApplyOutcome | undefined)[] = new Array(checked.length);
+    const accepted: ApplyRecord[] = [];
+    for (let i = 0; i < checked.length; i++) {
+      const c = checked[i] as ApplyRecord;
+      if (this.#bound.checkVersion(c.record.version, 'record') === undefined) accepted.push(c);
+      else outcomes[i] = { status: 'refused', code: 'VERSION_AHEAD', aheadMs: this.#bound.aheadMs(c.record.version) };
+    }
+    if (accepted.length === 0) return outcomes as ApplyOutcome[];
+    const applied = await new Promise<ApplyOutcome[]>((resolve, reject) =>
+      this.#queue.enqueue({ kind: 'apply', detailed: true, records: accepted, resolve, reject }));
+    if (accepted.length === checked.length) return applied;
+    let next = 0;
+    for (let i = 0; i < outcomes.length; i++) if (outcomes[i] === undefined) outcomes[i] = applied[next++];
+    return outcomes as ApplyOutcome[];
+  }
+
+  /** Records from outside validated (INVALID_RECORD, VALUE_TOO_LARGE: the whole call fails), with their keys' bytes. */
+  #checkRecords(records: readonly StoredRecord[], method: string): ApplyRecord[] {
     this.#checkOpen();
-    if (!Array.isArray(records)) throw new StorageError('INVALID_RECORD', 'applyMany takes an array of records');
-    if (records.length === 0) return [];
-    const checked = records.map((r) => {
+    if (!Array.isArray(records)) throw new StorageError('INVALID_RECORD', `${method} takes an array of records`);
+    return records.map((r) => {
       const checked = validateRecordAndKey(r);
       if (checked.record.value.length > this.#maxValueBytes) throw new StorageError('VALUE_TOO_LARGE', `value is longer than ${this.#maxValueBytes} bytes`);
       return checked;
     });
-    return new Promise((resolve, reject) => this.#queue.enqueue({ kind: 'apply', records: checked, resolve, reject }));
   }
 
   // ---- reads ----
@@ -310,15 +343,39 @@ class LevelStore implements Store {
 
   observe(version: Version): void {
     if (!isValidVersion(version)) throw new StorageError('INVALID_RECORD', 'observe takes a valid version');
+    // Not past the clock's ms (a read of what this store holds): at most the counter moves; no refusal counted.
+    if (version.ms <= this.#clock.lastMs) {
+      this.#clock.observe(version);
+      return;
+    }
+    const error = this.#bound.checkVersion(version, 'the version observed');
+    if (error !== undefined) throw error;
     this.#clock.observe(version);
     this.#maybeReserve();
   }
 
   now(): Version {
     this.#checkOpen();
+    const error = this.#bound.checkStamp();
+    if (error !== undefined) throw error;
     const v = this.#clock.now();
     this.#maybeReserve();
     return v;
+  }
+
+  clockStatus(): ClockStatus {
+    const clock = this.#clock;
+    const wallMs = clock.wallMs();
+    const aheadMs = Math.max(0, clock.lastMs - wallMs);
+    return {
+      wallMs,
+      readingMs: Math.max(wallMs, clock.lastMs),
+      aheadMs,
+      maxOffsetMs: clock.maxOffsetMs,
+      stampsResumeAtMs: aheadMs > clock.maxOffsetMs ? clock.lastMs - clock.maxOffsetMs : null,
+      versionsRefused: this.#bound.versionsRefused,
+      stampsRefused: this.#bound.stampsRefused,
+    };
   }
 
   /** Persists a new clock mark in the background when the clock nears the old one and no write will carry it (clock-reservation.ts). */

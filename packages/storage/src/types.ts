@@ -85,6 +85,41 @@ export interface BucketEntry {
   readonly tombstone: boolean;
 }
 
+/** What `applyEach` did with one record. */
+export type ApplyOutcome =
+  /** The record replaced what the key held (or the key held nothing). */
+  | { readonly status: 'applied' }
+  /**
+   * Not applied: the store keeps the record it holds, which wins over the
+   * given one by last-write-wins or is the same record (an equal version).
+   * Its version and whether it is a tombstone: a writer that finds a higher
+   * version than it stamped learns that its write lost.
+   */
+  | { readonly status: 'held'; readonly version: Version; readonly tombstone: boolean }
+  /**
+   * Refused, nothing written for it: its version is more than
+   * `maxClockOffsetMs` ahead of this store's wall clock (VERSION_AHEAD;
+   * counted in `clockStatus().versionsRefused`).
+   */
+  | { readonly status: 'refused'; readonly code: 'VERSION_AHEAD'; readonly aheadMs: number };
+
+/** The store's clock against its wall clock and the maximum offset, and what the bound refused. */
+export interface ClockStatus {
+  /** The wall clock (epoch ms). */
+  readonly wallMs: number;
+  /** The clock's reading: the later of the wall clock and the last stamp issued or observed. */
+  readonly readingMs: number;
+  /** How far the clock runs ahead of the wall clock (0 when it does not). */
+  readonly aheadMs: number;
+  readonly maxOffsetMs: number;
+  /** While the clock is more than `maxOffsetMs` ahead: when stamps resume (epoch ms, wall clock); else null. */
+  readonly stampsResumeAtMs: number | null;
+  /** Records and versions refused for being more than `maxOffsetMs` ahead (apply, applyMany, applyEach, observe, local writes to such a key). */
+  readonly versionsRefused: number;
+  /** Local writes and `now()` calls refused while the clock ran too far ahead. */
+  readonly stampsRefused: number;
+}
+
 export interface StoreStats {
   /** Live (non-tombstone) records. */
   readonly keys: number;
@@ -118,9 +153,17 @@ export interface Store {
   batch(ops: readonly BatchOp[]): Promise<StoredRecord[]>;
 
   // Replicated writes: merge records made elsewhere by last-write-wins.
-  /** Returns true when the record changed the store. */
+  /** Returns true when the record changed the store. Throws VERSION_AHEAD (writing nothing) for a version too far ahead. */
   apply(record: StoredRecord): Promise<boolean>;
+  /** All committed atomically, or (one malformed or too far ahead) none is. */
   applyMany(records: readonly StoredRecord[]): Promise<boolean[]>;
+  /**
+   * Like `applyMany`, but each record is decided on its own: applied, held
+   * (the store's record wins or is the same: its version is returned), or
+   * refused (too far ahead). The records not refused commit atomically. A
+   * malformed record still fails the whole call.
+   */
+  applyEach(records: readonly StoredRecord[]): Promise<ApplyOutcome[]>;
 
   // Reads.
   /** A live record, or undefined when missing, deleted or expired. */
@@ -161,10 +204,12 @@ export interface Store {
    */
   dropRange(options: DropRangeOptions): Promise<number>;
 
-  /** Observe a version seen elsewhere so later local stamps are above it. */
+  /** Observe a version seen elsewhere so later local stamps are above it. Throws VERSION_AHEAD (the clock unmoved) for one too far ahead. */
   observe(version: Version): void;
-  /** A fresh version from this store's clock. */
+  /** A fresh version from this store's clock. Throws CLOCK_AHEAD while the clock runs too far ahead of the wall clock. */
   now(): Version;
+  /** The clock against the wall clock and the maximum offset, and the refusals counted so far. */
+  clockStatus(): ClockStatus;
 
   stats(): StoreStats;
   close(): Promise<void>;

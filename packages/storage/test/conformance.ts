@@ -110,7 +110,8 @@ export function runStoreConformance(factory: StoreFactory): void {
 
     it('stamps strictly increasing versions, also when the wall clock goes back', async () => {
       const clock = new ManualClock();
-      await withStore({ bucketBits: 4, clock }, async (store) => {
+      // A bound wide enough for the steps back (see the max clock offset tests for what a narrower one refuses).
+      await withStore({ bucketBits: 4, clock, maxClockOffsetMs: 60_000 }, async (store) => {
         const seen: Version[] = [];
         for (let i = 0; i < 20; i++) {
           seen.push((await store.put(`k${i % 3}`, `v${i}`)).version);
@@ -251,18 +252,65 @@ export function runStoreConformance(factory: StoreFactory): void {
 
     it('observes applied versions so later local writes sort after them', async () => {
       const clock = new ManualClock(1_000_000);
-      await withStore({ bucketBits: 4, clock, maxClockDriftMs: 10_000 }, async (store) => {
+      await withStore({ bucketBits: 4, clock, maxClockOffsetMs: 10_000 }, async (store) => {
         const ahead = { ms: 1_005_000, counter: 7, node: 'other' };
         await store.apply(remote('x', 'remote', ahead));
         const mine = await store.put('y', 'local');
         expect(compareVersions(mine.version, ahead)).toBe(1);
-        // A remote clock far ahead is bounded for the clock, but a write to that very key still wins.
-        const far = { ms: 9_000_000, counter: 0, node: 'skewed' };
-        await store.apply(remote('z', 'far', far));
-        expect(store.now().ms).toBeLessThanOrEqual(clock.ms + 10_000);
+        // A write to a key holding a version ahead of the clock (within the offset) is stamped past it, so it wins.
+        await store.apply(remote('z', 'ahead', { ms: 1_009_000, counter: 0, node: 'other' }));
         const over = await store.put('z', 'mine');
-        expect(compareVersions(over.version, far)).toBe(1);
+        expect(over.version).toEqual({ ms: 1_009_000, counter: 1, node: store.nodeId });
         expect(text((await store.get('z'))?.value)).toBe('mine');
+      });
+    });
+
+    it('refuses versions more than the max clock offset ahead of its wall clock on every way in, and counts them', async () => {
+      const clock = new ManualClock(1_000_000);
+      await withStore({ bucketBits: 4, clock, maxClockOffsetMs: 500 }, async (store) => {
+        const far = { ms: 1_000_501, counter: 0, node: 'skewed' };
+        const edge = { ms: 1_000_500, counter: 9, node: 'other' };
+        await expectCode(store.apply(remote('far', 'x', far)), 'VERSION_AHEAD');
+        // applyMany is all or nothing: the good record in the call is not written either.
+        await expectCode(store.applyMany([remote('ok', 'x', edge), tombstone('far', far)]), 'VERSION_AHEAD');
+        expect(await store.getRecords(['far', 'ok'])).toEqual([undefined, undefined]);
+        expect(() => store.observe(far)).toThrow(expect.objectContaining({ code: 'VERSION_AHEAD', details: expect.objectContaining({ aheadMs: 501, maxOffsetMs: 500 }) }));
+        // The clock did not move: a fresh stamp is the wall clock.
+        expect(store.now()).toEqual({ ms: 1_000_000, counter: 0, node: store.nodeId });
+        // applyEach decides per record: the far one is refused, the others are merged.
+        expect(await store.applyEach([remote('far', 'x', far), remote('ok', 'x', edge), remote('ok', 'old', { ms: 1, counter: 0, node: 'a' })]))
+          .toEqual([
+            { status: 'refused', code: 'VERSION_AHEAD', aheadMs: 501 },
+            { status: 'applied' },
+            { status: 'held', version: edge, tombstone: false },
+          ]);
+        expect(await store.get('far')).toBeUndefined();
+        expect(text((await store.get('ok'))?.value)).toBe('x');
+        expect(store.clockStatus()).toMatchObject({ versionsRefused: 4, stampsRefused: 0, maxOffsetMs: 500 });
+        // Once the wall clock has moved on, the same record is within the bound.
+        clock.ms += 1;
+        expect(await store.apply(remote('far', 'x', far))).toBe(true);
+        expect(await checkIntegrity(store)).toEqual([]);
+      });
+    });
+
+    it('stamps nothing while its clock runs more than the max offset ahead of a wall clock set back, and resumes above every earlier stamp', async () => {
+      const clock = new ManualClock(1_000_000);
+      await withStore({ bucketBits: 4, clock, maxClockOffsetMs: 500 }, async (store) => {
+        const before = await store.put('a', '1');
+        clock.ms -= 2000;
+        await expectCode(store.put('a', '2'), 'CLOCK_AHEAD');
+        await expectCode(store.delete('a'), 'CLOCK_AHEAD');
+        await expectCode(store.batch([{ type: 'put', key: 'b', value: 'x' }]), 'CLOCK_AHEAD');
+        await expectCode(() => store.now(), 'CLOCK_AHEAD');
+        expect(text((await store.get('a'))?.value)).toBe('1');
+        // Replicated records still merge meanwhile.
+        expect(await store.apply(remote('c', 'x', { ms: 998_000, counter: 0, node: 'other' }))).toBe(true);
+        expect(store.clockStatus()).toMatchObject({ wallMs: 998_000, aheadMs: 2000, stampsResumeAtMs: 999_500, stampsRefused: 4, versionsRefused: 0 });
+        clock.ms = 999_500;
+        const after = await store.put('a', '3');
+        expect(compareVersions(after.version, before.version)).toBe(1);
+        expect(store.clockStatus().stampsResumeAtMs).toBeNull();
       });
     });
 
@@ -429,8 +477,15 @@ export function runStoreConformance(factory: StoreFactory): void {
         await store.close();
         await expectCode(backend.open({ nodeId: 'n2' }), 'NODE_ID_MISMATCH');
         await expectCode(backend.open({ bucketBits: 6 }), 'BUCKET_BITS_MISMATCH');
-        // The wall clock went back an hour; the clock still does not.
+        // The wall clock went back an hour: the persisted high-water mark is not trusted blindly.
         clock.ms -= 3_600_000;
+        await expectCode(backend.open({ clock }), 'CLOCK_AHEAD');
+        store = await backend.open({ clock, acceptClockAhead: true });
+        // Accepted: the clock stays at the mark, and stamps nothing until the wall clock catches up.
+        expect(store.clockStatus().stampsResumeAtMs).toBeGreaterThan(clock.ms + 3_590_000);
+        await expectCode(store.put('c', '2'), 'CLOCK_AHEAD');
+        clock.ms += 3_600_000;
+        await store.close();
         store = await backend.open({ clock });
         expect(store.nodeId).toBe('n1');
         expect(store.bucketBits).toBe(5);
@@ -469,7 +524,7 @@ export function runStoreConformance(factory: StoreFactory): void {
         await Promise.all([store.delete('k1'), store.delete('k2'), store.put('k3', 'x'), store.delete('k1')]);
         await store.put('k2', 'back');
         await store.apply(tombstone('k4', { ms: clock.ms - 10_000, counter: 0, node: 'r' })); // older: loses
-        await store.apply(tombstone('k5', { ms: clock.ms + 10_000, counter: 0, node: 'r' }));
+        await store.apply(tombstone('k5', { ms: clock.ms + 400, counter: 0, node: 'r' })); // ahead, within the max offset
         store = await reopen(store);
         expect(store.stats()).toMatchObject({ keys: 18, tombstones: 2 });
         clock.ms += 20_000;

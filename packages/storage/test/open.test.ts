@@ -51,6 +51,10 @@ describe('openStore', () => {
       { db, clock: 'yesterday' },
       { db, clock: { now: 5 } },
       { db, now: () => 0 },
+      { db, maxClockOffsetMs: 9 },
+      { db, maxClockOffsetMs: 100, clockReserveMs: 51 },
+      { db, clockReserveMs: 1 },
+      { db, acceptClockAhead: 'yes' },
     ];
     for (const options of bad) {
       await expect(openStore(options as never)).rejects.toMatchObject({ name: 'StorageError', code: 'INVALID_ARGUMENT' });
@@ -69,5 +73,60 @@ describe('openStore', () => {
     expect(store.stats().keys).toBe(30 - busy.length);
     await store.close();
     await db.close();
+  });
+
+  describe('the persisted clock high-water mark', () => {
+    const T = 1_700_000_000_000;
+
+    /** A store last run at wall time T (mark T + 100 ms, the default reserve), reopened at `wallMs`. */
+    async function reopenAt(wallMs: number, options: { acceptClockAhead?: boolean } = {}): Promise<{ db: MemoryLevel; open: Promise<Awaited<ReturnType<typeof openStore>>> }> {
+      const db = new MemoryLevel();
+      const first = await openStore({ db, bucketBits: 2, clock: { now: () => T } });
+      await first.put('k', 'v');
+      await first.close();
+      return { db, open: openStore({ db, clock: { now: () => wallMs }, ...options }) };
+    }
+
+    it('refuses to open when it is further ahead of the wall clock than the max offset plus the reserve, saying how far and what to do', async () => {
+      const { db, open } = await reopenAt(T - 3_600_000);
+      const error = await open.then(() => undefined, (e: unknown) => e);
+      expect(error).toMatchObject({ name: 'StorageError', code: 'CLOCK_AHEAD', details: { aheadMs: 3_600_100, maxOffsetMs: 500, untilMs: T - 400 } });
+      const message = (error as Error).message;
+      expect(message).toContain('60.0 min ahead of the wall clock');
+      expect(message).toContain(`wait until ${new Date(T - 400).toISOString()}`);
+      expect(message).toContain('acceptClockAhead');
+      await db.close();
+    });
+
+    it('opens a store ahead by at most the max offset plus the reserve (a restart after the wall clock stepped back a little)', async () => {
+      const { db, open } = await reopenAt(T - 500);
+      const store = await open;
+      expect(store.clockStatus()).toMatchObject({ aheadMs: 600, stampsResumeAtMs: T - 400 });
+      await store.close();
+      await db.close();
+    });
+
+    it('opens with acceptClockAhead, the clock still at the mark, and stamps nothing until the wall clock is back within the offset', async () => {
+      let wall = T - 3_600_000;
+      const db = new MemoryLevel();
+      const first = await openStore({ db, bucketBits: 2, clock: { now: () => T } });
+      const last = await first.put('k', 'v');
+      await first.close();
+      const store = await openStore({ db, clock: { now: () => wall }, acceptClockAhead: true });
+      expect(store.clockStatus()).toMatchObject({ aheadMs: 3_600_100, stampsResumeAtMs: T - 400 });
+      await expect(store.put('k', 'w')).rejects.toMatchObject({ code: 'CLOCK_AHEAD' });
+      expect(() => store.now()).toThrow(expect.objectContaining({ code: 'CLOCK_AHEAD' }));
+      // It still reads and merges records from elsewhere.
+      expect(await store.apply({ key: 'r', value: new Uint8Array(1), version: { ms: wall, counter: 0, node: 'other' }, tombstone: false })).toBe(true);
+      expect((await store.get('k'))?.version).toEqual(last.version);
+      // Observing what it holds (a coordinator's read) is not a refusal, though that version is far ahead of the wall clock.
+      store.observe(last.version);
+      expect(store.clockStatus().versionsRefused).toBe(0);
+      wall = T - 400;
+      const next = await store.put('k', 'w');
+      expect(next.version.ms).toBeGreaterThan(last.version.ms);
+      await store.close();
+      await db.close();
+    });
   });
 });

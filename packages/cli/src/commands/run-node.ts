@@ -39,6 +39,8 @@ function flagsToOptions(flags: StartFlags, tuning: ClusterTuning, logger: Logger
     logger,
     createService: createClusterNodeService(tuning),
     limits: limitsOf(flags),
+    maxClockOffsetMs: flags.maxClockOffsetMs,
+    acceptClockAhead: flags.acceptClockAhead,
     ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
     ...(secrets.clusterKey === undefined ? {} : { clusterKey: secrets.clusterKey }),
     ...(secrets.auth === undefined ? {} : { auth: secrets.auth }),

@@ -27,6 +27,8 @@ export interface StartFlags {
   readonly tlsKey?: string;
   readonly tlsCa?: string;
   readonly tlsVerifyPeers?: boolean;
+  readonly maxClockOffsetMs: number;
+  readonly acceptClockAhead: boolean;
   readonly logLevel: LevelWithSilent;
   readonly advertiseHost?: string;
   readonly gossipProbeIntervalMs?: number;

@@ -73,6 +73,23 @@ export function registerStartCommand(program: Command, context: CommandContext):
     .addOption(envOption('--tls-key <file>', 'PEM private key of --tls-cert (mode 600)'))
     .addOption(envOption('--tls-ca <file>', "PEM CA certificates that sign the nodes' certificates: how this node verifies its peers (default: the system's CAs)"))
     .addOption(envOption('--tls-verify-peers', 'answer the internode routes only over connections whose client certificate --tls-ca signed (the public API takes clients without one)').default(false))
+    .addOption(
+      envOption(
+        '--max-clock-offset-ms <ms>',
+        'how far apart the clocks of the nodes may be (keep them within it with NTP): a node further off a majority of the others ' +
+          'coordinates no writes (503 CLOCK_SKEW), and no node keeps a version stamped further ahead of its clock; the same on every node',
+      )
+        .default(500)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      envOption(
+        '--accept-clock-ahead',
+        "start although the clock high-water mark in the data dir is ahead of this machine's clock by more than the maximum offset " +
+          '(its clock was set back, or it ran ahead): the node then serves reads, replication and repair but coordinates no writes ' +
+          'until its clock passes the mark',
+      ).default(false),
+    )
     .addOption(envOption('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   for (const [flags, description] of TUNING_FLAGS) {
     const option = envOption(flags, description);

@@ -41,6 +41,8 @@ export function registerStatusCommand(program: Command, context: CommandContext)
 export function renderStatus(nodeUrl: string, health: Health | HearsayError, cluster: ClusterView): string {
   const state = health instanceof HearsayError ? `not serving: ${health.message}` : health.ok ? 'serving' : 'not serving';
   const lines = [`node ${cluster.self} at ${nodeUrl}: ${state}`, '', `members (${cluster.members.length}):`];
+  const selfClock = cluster.members.find((m) => m.id === cluster.self)?.['clock'] as { state?: unknown; maxOffsetMs?: unknown } | undefined;
+  const maxOffsetMs = typeof selfClock?.maxOffsetMs === 'number' ? selfClock.maxOffsetMs : undefined;
   const rows = cluster.members.map((member) => [
     member.id === cluster.self ? `${member.id} (self)` : member.id,
     typeof member['status'] === 'string' && member['status'] !== '' ? `${member.state}/${member['status']}` : member.state,
@@ -50,10 +52,25 @@ export function renderStatus(nodeUrl: string, health: Health | HearsayError, clu
     Array.isArray(member['partitions']) ? String(member['partitions'].length) : '-',
     typeof member['keys'] === 'number' ? String(member['keys']) : '-',
     String(member.incarnation),
+    clockCell(member, member.id === cluster.self ? selfClock : undefined, maxOffsetMs),
   ]);
-  lines.push(formatTable(['ID', 'STATE', 'HTTP', 'GOSSIP', 'PARTITIONS', 'KEYS', 'INCARNATION'], rows));
+  lines.push(formatTable(['ID', 'STATE', 'HTTP', 'GOSSIP', 'PARTITIONS', 'KEYS', 'INCARNATION', 'CLOCK'], rows));
+  if (maxOffsetMs !== undefined) {
+    lines.push('', `CLOCK: each member's clock minus this node's, as gossip measured it (! = beyond the maximum offset of ${maxOffsetMs} ms); for this node, its verdict.`);
+  }
   lines.push(...renderChange(cluster));
   return `${lines.join('\n')}\n`;
+}
+
+/** A member's clock offset as measured by the node asked (`+12±1 ms`, `!` past the maximum offset), or the node's own verdict. */
+function clockCell(member: ClusterView['members'][number], selfClock: { state?: unknown } | undefined, maxOffsetMs: number | undefined): string {
+  if (selfClock !== undefined) return typeof selfClock.state === 'string' ? selfClock.state : '-';
+  const offset = member['clockOffsetMs'];
+  const error = member['clockErrorMs'];
+  if (typeof offset !== 'number') return '-';
+  const err = typeof error === 'number' ? error : 0;
+  const beyond = maxOffsetMs !== undefined && Math.abs(offset) - err > maxOffsetMs;
+  return `${offset >= 0 ? '+' : ''}${offset}±${err} ms${beyond ? ' !' : ''}`;
 }
 
 interface TransferLine {

@@ -1,30 +1,57 @@
 /**
  * The deterministic simulation of a 5-node cluster: random writes and deletes
  * at random consistency levels through random nodes, while the network
- * partitions, nodes crash and restart, and nodes stall. Background repair and
- * tombstone purging run throughout (short grace period). After healing and one
- * repair pass:
- *   1. all replicas of every partition hold identical data (digests), and
+ * partitions, nodes crash and restart, nodes stall, and clocks are off: every
+ * node starts with its own offset and drift (within the maximum offset), and
+ * faults step a clock beyond it (ahead or behind), step it within it, or set
+ * it drifting fast enough to leave it, each for a while. Background repair
+ * and tombstone purging run throughout (short grace period).
+ *
+ * While it runs:
+ *   3. a node stamps a write only while its clock is within the maximum
+ *      offset of a majority of the members it can reach (it is fenced
+ *      otherwise: a node outside the offset stamps nothing);
+ * and after healing (clocks back within the offset) and one repair pass:
+ *   1. all replicas of every partition hold identical data (digests),
  *   2. every acknowledged write is present or superseded by a higher version
  *      (a key may be absent only if a tombstone above every acknowledged
- *      write of it existed: deleted keys never come back).
+ *      write of it existed: deleted keys never come back), and
+ *   4. an acknowledged write is never overwritten by one that happened before
+ *      it in real time: when W1 was acknowledged before W2 began, and their
+ *      consistency levels overlap (W1 + W2 > RF: quorum and quorum, or either
+ *      at all), W2's version is above W1's.
  *
  * HEARSAY_SIM_SEEDS=N runs N seeds (default 300 in the test); HEARSAY_SIM_SEED=S runs one.
  * A failure names its seed.
  */
 import { createHash } from 'node:crypto';
 import type { Consistency, RepairLine } from '@hearsay/service';
-import { compareVersions, type StoredRecord, type Version } from '@hearsay/storage';
+import { createRandom } from '@hearsay/sim';
+import { compareVersions, versionToString, type StoredRecord, type Version } from '@hearsay/storage';
+import { isReachable } from '../../src/membership.ts';
 import { SimCluster } from './sim-cluster.ts';
 
 const KEYS = Array.from({ length: 8 }, (_, i) => `key-${i}`);
 const CONSISTENCY: Consistency[] = ['one', 'quorum', 'all'];
+const ACKS: Record<Consistency, number> = { one: 1, quorum: 2, all: 3 };
+const RF = 3;
+const MAX_OFFSET_MS = 500;
+/**
+ * A node's clock verdict may be up to its cache age (100 ms) old when it
+ * stamps; the fastest drift here (10%) moves a clock 10 ms in that time.
+ */
+const STAMP_SLACK_MS = 15;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 interface Acked {
   readonly key: string;
   readonly version: Version;
   readonly tombstone: boolean;
+  readonly consistency: Consistency;
+  /** Virtual time the client sent it, and got its acknowledgement. */
+  readonly startMs: number;
+  readonly ackMs: number;
+  readonly via: string;
 }
 
 export interface SeedReport {
@@ -38,16 +65,49 @@ export interface SeedReport {
   readonly reads: number;
   /** Hash of every node's final digests, the acknowledged writes and the event count: equal for equal runs. */
   readonly fingerprint: string;
-  /** Mechanisms exercised (final lives of the nodes): hints delivered, read repairs, tombstones purged by the final pass. */
-  readonly exercised: { hintsDelivered: number; readRepairs: number; tombstonesPurged: number; foreignKeysSent: number };
+  /**
+   * Mechanisms exercised (final lives of the nodes, except the guards): hints delivered, read repairs, tombstones
+   * purged by the final pass, foreign keys handed over, writes stamped again past a version a replica held, writes
+   * refused by a node's clock fence, records replicas refused as too far ahead, stores that refused to open on a
+   * high-water mark ahead of their clock.
+   */
+  readonly exercised: {
+    hintsDelivered: number;
+    readRepairs: number;
+    tombstonesPurged: number;
+    foreignKeysSent: number;
+    writesRestamped: number;
+    clockFenceRefusals: number;
+    replicaClockRefusals: number;
+    clockGuardsFired: number;
+  };
 }
 
 export async function runSeed(seed: number): Promise<SeedReport> {
   const seen = new Map<string, StoredRecord[]>();
-  const sim = new SimCluster({
+  const problems: string[] = [];
+  // Start clocks within the maximum offset of each other (±150 ms, ±100 ppm).
+  const clockRandom = createRandom(seed ^ 0x5eed_c10c);
+  const clocks: Record<string, { offsetMs: number; driftPpm: number }> = {};
+  for (let i = 1; i <= 5; i++) clocks[`n${i}`] = { offsetMs: clockRandom.int(301) - 150, driftPpm: clockRandom.int(201) - 100 };
+  const sim: SimCluster = new SimCluster({
     seed,
     n: 5,
     bucketBits: 6,
+    clocks,
+    maxClockOffsetMs: MAX_OFFSET_MS,
+    // Invariant 3, at the moment of each stamp.
+    onStamp: (node, version) => {
+      const n = sim.node(node);
+      const peers = (n.membership?.members() ?? []).filter((m) => m.id !== node && isReachable(m));
+      if (peers.length === 0) return;
+      const mine = sim.wallMs(node);
+      const within = peers.filter((m) => sim.node(m.id).up && Math.abs(sim.wallMs(m.id) - mine) <= MAX_OFFSET_MS + STAMP_SLACK_MS).length;
+      if (!(1 + within > (peers.length + 1) / 2)) {
+        const offsets = peers.map((m) => `${m.id} ${Math.round(sim.wallMs(m.id) - mine)}`).join(', ');
+        problems.push(`${node} stamped ${versionToString(version)} at ${sim.now - 1_700_000_000_000} while outside the maximum offset of a majority (offsets: ${offsets})`);
+      }
+    },
     cluster: {
       partitionBits: 4,
       replicationFactor: 3,
@@ -77,10 +137,18 @@ export async function runSeed(seed: number): Promise<SeedReport> {
     : undefined;
   const acked: Acked[] = [];
   const faults: string[] = [];
-  const problems: string[] = [];
   let failed = 0;
   let reads = 0;
-  const exercised = { hintsDelivered: 0, readRepairs: 0, tombstonesPurged: 0, foreignKeysSent: 0 };
+  const exercised = {
+    hintsDelivered: 0,
+    readRepairs: 0,
+    tombstonesPurged: 0,
+    foreignKeysSent: 0,
+    writesRestamped: 0,
+    clockFenceRefusals: 0,
+    replicaClockRefusals: 0,
+    clockGuardsFired: 0,
+  };
   const fingerprint = createHash('sha256');
   try {
     await sim.start();
@@ -99,11 +167,12 @@ export async function runSeed(seed: number): Promise<SeedReport> {
       sim.scheduler.after(at, () => {
         const node = sim.node(via);
         if (!node.up || node.cluster === undefined) return;
+        const startMs = sim.now;
         const op = del
           ? node.cluster.service.delete(key, { consistency })
           : node.cluster.service.put(key, enc(value), { consistency });
         op.then(
-          (r) => acked.push({ key, version: r.version, tombstone: r.tombstone }),
+          (r) => acked.push({ key, version: r.version, tombstone: r.tombstone, consistency, startMs, ackMs: sim.now, via }),
           () => failed++,
         );
       });
@@ -129,6 +198,47 @@ export async function runSeed(seed: number): Promise<SeedReport> {
         );
       });
     }
+    // Clock faults, each for a while, then set back to where the clock was: a node's clock stepped beyond the maximum
+    // offset (ahead or behind), stepped within it, drifting fast enough to leave it (5-10%: 500 ms in 5-10 s), or
+    // stepped ahead across a restart — then set right and restarted again, on a high-water mark from the clock ahead.
+    const clockRnd = sim.random.fork();
+    for (let i = 0; i < 3; i++) {
+      const at = clockRnd.int(chaosMs);
+      const victim = clockRnd.pick(ids);
+      const kind = clockRnd.int(4);
+      const lastsMs = 1000 + clockRnd.int(4000);
+      const sign = clockRnd.chance(0.5) ? 1 : -1;
+      const beyondMs = sign * (MAX_OFFSET_MS * 2 + clockRnd.int(2000));
+      const withinMs = sign * (50 + clockRnd.int(150));
+      const driftPpm = sign * (50_000 + clockRnd.int(50_001));
+      sim.scheduler.after(at, () => {
+        const clock = sim.node(victim).clock;
+        const offset = clock.offsetAt(sim.now);
+        const drift = clock.driftPpm;
+        const restartSoon = (): void => {
+          sim.crash(victim);
+          sim.scheduler.after(300, () => void sim.restart(victim));
+        };
+        if (kind === 0) {
+          faults.push(`${at}: clock of ${victim} stepped ${beyondMs} ms for ${lastsMs}`);
+          clock.set(sim.now, offset + beyondMs, drift);
+        } else if (kind === 1) {
+          faults.push(`${at}: clock of ${victim} stepped ${withinMs} ms for ${lastsMs}`);
+          clock.set(sim.now, offset + withinMs, drift);
+        } else if (kind === 2) {
+          faults.push(`${at}: clock of ${victim} drifting ${driftPpm} ppm for ${lastsMs}`);
+          clock.set(sim.now, offset, driftPpm);
+        } else {
+          faults.push(`${at}: clock of ${victim} stepped ${Math.abs(beyondMs)} ms ahead and restarted, for ${lastsMs}, then restarted again`);
+          clock.set(sim.now, offset + Math.abs(beyondMs), drift);
+          restartSoon();
+        }
+        sim.scheduler.after(lastsMs, () => {
+          clock.set(sim.now, offset, drift);
+          if (kind === 3) restartSoon();
+        });
+      });
+    }
     for (let i = 0; i < 4; i++) {
       const at = rnd.int(chaosMs);
       const kind = rnd.int(3);
@@ -152,6 +262,7 @@ export async function runSeed(seed: number): Promise<SeedReport> {
         }
       });
     }
+    // Every clock fault is over by then.
     await sim.runFor(chaosMs + 5000);
 
     // Heal: everyone back, views agree, hints delivered.
@@ -208,9 +319,15 @@ export async function runSeed(seed: number): Promise<SeedReport> {
 
     for (const n of sim.nodes) {
       for (const d of await n.store!.bucketDigests(0, 64)) fingerprint.update(d);
+      const counters = n.cluster!.service.counters;
       exercised.hintsDelivered += n.cluster!.hints.stats().delivered;
-      exercised.readRepairs += n.cluster!.service.counters.readRepairs;
+      exercised.readRepairs += counters.readRepairs;
+      exercised.writesRestamped += counters.writesRestamped;
+      exercised.replicaClockRefusals += counters.replicaClockRefusals;
+      const refusals = n.cluster!.clockFence.refusals;
+      exercised.clockFenceRefusals += refusals.skewed + refusals.unverified + refusals.ahead;
     }
+    exercised.clockGuardsFired = sim.clockGuardsFired.length;
     fingerprint.update(JSON.stringify(acked));
     fingerprint.update(String(sim.scheduler.fired));
 
@@ -228,6 +345,21 @@ export async function runSeed(seed: number): Promise<SeedReport> {
           if (!tomb) problems.push(`${key} on ${id}: acknowledged ${JSON.stringify(top)} is missing and no tombstone covers it`);
         } else if (compareVersions(r.version, top.version) < 0) {
           problems.push(`${key} on ${id}: holds ${JSON.stringify(r.version)} below acknowledged ${JSON.stringify(top)}`);
+        }
+      }
+    }
+
+    // 4. Real-time order: a write acknowledged before another began is below it, where their levels overlap.
+    if (process.env['HEARSAY_SIM_SLOPPY'] !== '1') {
+      for (const w1 of acked) {
+        for (const w2 of acked) {
+          if (w1.key !== w2.key || !(w1.ackMs < w2.startMs) || ACKS[w1.consistency] + ACKS[w2.consistency] <= RF) continue;
+          if (compareVersions(w2.version, w1.version) <= 0) {
+            problems.push(
+              `${w1.key}: ${w2.consistency} write ${versionToString(w2.version)} through ${w2.via} at ${w2.startMs - 1_700_000_000_000} is not above ` +
+                `${w1.consistency} write ${versionToString(w1.version)} through ${w1.via} acknowledged at ${w1.ackMs - 1_700_000_000_000}`,
+            );
+          }
         }
       }
     }

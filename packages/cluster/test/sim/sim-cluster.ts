@@ -4,12 +4,20 @@
  * real gossip runtime over the simulated transport, and the real cluster node
  * whose internode calls travel the simulated network. Virtual time only; one
  * seed gives one run.
+ *
+ * Every node has its own wall clock: virtual time plus an offset that drifts
+ * (`SimClock`), which the test may step or set drifting. The store stamps
+ * and the cluster reads "now" from it; timers run on virtual time, which is
+ * also each node's monotonic clock. The members' clock offsets reach each
+ * node's clock fence through an oracle (the true offsets, error ±1 ms) — the
+ * gossip runtime here does not measure them.
  */
 import { MemoryLevel } from 'memory-level';
 import { createRandom, Scheduler, SimNetwork, type Random } from '@hearsay/sim';
 import { startGossip, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
 import { createSimTransport, simClock, type SimWire } from '@hearsay/gossip/testing';
-import { openStore, type Store, type StoredRecord } from '@hearsay/storage';
+import { isStorageError, openStore, type Store, type StoredRecord, type Version } from '@hearsay/storage';
+import type { ClockOffset } from '../../src/clock-fence.ts';
 import { cachedPeerFactory, createClusterNode, type ClusterConfig, type ClusterNode } from '../../src/cluster-node.ts';
 import { ClusterError } from '../../src/errors.ts';
 import { connectGossip, type GossipMembership } from '../../src/gossip-membership.ts';
@@ -25,8 +33,46 @@ type InternodeWire =
   | { readonly kind: 'req'; readonly id: number; readonly type: InternodeType; readonly body: Uint8Array }
   | { readonly kind: 'res'; readonly id: number; readonly body?: Uint8Array; readonly error?: string };
 
+/**
+ * A node's wall clock: `now + offsetMs + driftPpm·(now − sinceMs)/10^6` on
+ * virtual time `now`. `set` changes offset and drift from the present on
+ * (the clock steps by the difference; it is continuous otherwise).
+ */
+export class SimClock {
+  #offsetMs: number;
+  #driftPpm: number;
+  #sinceMs: number;
+
+  constructor(offsetMs: number, driftPpm: number, sinceMs: number) {
+    this.#offsetMs = offsetMs;
+    this.#driftPpm = driftPpm;
+    this.#sinceMs = sinceMs;
+  }
+
+  /** How far this clock is ahead of virtual time at `nowMs`. */
+  offsetAt(nowMs: number): number {
+    return this.#offsetMs + (this.#driftPpm * (nowMs - this.#sinceMs)) / 1e6;
+  }
+
+  wallAt(nowMs: number): number {
+    return nowMs + this.offsetAt(nowMs);
+  }
+
+  get driftPpm(): number {
+    return this.#driftPpm;
+  }
+
+  /** From `nowMs` on: this offset (a step when it differs from the current one) and this drift. */
+  set(nowMs: number, offsetMs: number, driftPpm: number): void {
+    this.#offsetMs = offsetMs;
+    this.#driftPpm = driftPpm;
+    this.#sinceMs = nowMs;
+  }
+}
+
 export interface SimNode {
   readonly id: string;
+  readonly clock: SimClock;
   readonly gossipAddress: string;
   /** The internode address; published as the member's `http`. */
   readonly nodeAddress: string;
@@ -58,6 +104,12 @@ export interface SimClusterOptions {
   readonly topology?: boolean;
   /** A node's topology stopped it (decommissioned, removed, replaced); the sim has already stopped it. */
   readonly onExit?: (node: string, exit: TopologyExit) => void;
+  /** Each version a node's store stamps (a write it coordinates), when it stamps it. */
+  readonly onStamp?: (node: string, version: Version) => void;
+  /** Each node's clock at start: offset (ms) and drift (ppm). Default 0, 0. */
+  readonly clocks?: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>>;
+  /** The stores' maximum clock offset. Default 500 ms. */
+  readonly maxClockOffsetMs?: number;
 }
 
 const START_MS = 1_700_000_000_000;
@@ -70,6 +122,8 @@ export class SimCluster {
   readonly nodeNet: SimNetwork<InternodeWire>;
   readonly nodes: SimNode[] = [];
   readonly errors: string[] = [];
+  /** Nodes whose store refused to open on a high-water mark from a clock that was ahead, and were started accepting it (as an operator would). */
+  readonly clockGuardsFired: string[] = [];
   readonly #options: SimClusterOptions;
   #nextRequestId = 1;
 
@@ -82,8 +136,10 @@ export class SimCluster {
   }
 
   #newNode(i: number): SimNode {
+    const clock = this.#options.clocks?.[`n${i}`];
     const n: SimNode = {
       id: `n${i}`,
+      clock: new SimClock(clock?.offsetMs ?? 0, clock?.driftPpm ?? 0, START_MS),
       gossipAddress: `10.0.0.${i}:7946`,
       nodeAddress: `10.0.0.${i}:7000`,
       db: new MemoryLevel<string, Uint8Array>(),
@@ -122,6 +178,11 @@ export class SimCluster {
 
   get now(): number {
     return this.scheduler.now;
+  }
+
+  /** A node's wall clock now. */
+  wallMs(id: string): number {
+    return this.node(id).clock.wallAt(this.scheduler.now);
   }
 
   node(id: string): SimNode {
@@ -249,7 +310,8 @@ export class SimCluster {
   #clock(n: SimNode): Clock {
     const net = this.nodeNet;
     return {
-      now: () => net.now,
+      // What the node reads as now: its own wall clock. Delays run on virtual time.
+      now: () => n.clock.wallAt(net.now),
       setTimer(fn, delayMs) {
         let cancelled = false;
         net.timer(n.nodeAddress, net.now + Math.max(0, delayMs), () => {
@@ -303,16 +365,49 @@ export class SimCluster {
     };
   }
 
-  async #boot(n: SimNode): Promise<void> {
-    const clock = this.#clock(n);
-    const store = await openStore({
+  /** The true offsets of the other up members' wall clocks against this node's (what gossip would measure), error ±1 ms. */
+  #offsetsOf(n: SimNode): ReadonlyMap<string, ClockOffset> {
+    const now = this.scheduler.now;
+    const mine = n.clock.offsetAt(now);
+    const out = new Map<string, ClockOffset>();
+    for (const other of this.nodes) {
+      if (other !== n && other.up) out.set(other.id, { offsetMs: other.clock.offsetAt(now) - mine, errorMs: 1, measuredAtMs: now });
+    }
+    return out;
+  }
+
+  async #openStore(n: SimNode): Promise<Store> {
+    const options = {
       db: n.db.sublevel('data') as never,
       nodeId: n.id,
       bucketBits: this.#options.bucketBits ?? 6,
-      clock,
-    });
+      clock: { now: () => n.clock.wallAt(this.scheduler.now) },
+      ...(this.#options.maxClockOffsetMs === undefined ? {} : { maxClockOffsetMs: this.#options.maxClockOffsetMs }),
+    };
+    try {
+      return await openStore(options);
+    } catch (e) {
+      if (!isStorageError(e, 'CLOCK_AHEAD')) throw e;
+      // Its high-water mark is ahead of its clock (it last ran with a clock ahead, or its clock is behind now): start it waiting that out.
+      this.clockGuardsFired.push(n.id);
+      return openStore({ ...options, acceptClockAhead: true });
+    }
+  }
+
+  async #boot(n: SimNode): Promise<void> {
+    const clock = this.#clock(n);
+    const store = await this.#openStore(n);
     const onChange = this.#options.onChange;
     if (onChange !== undefined) store.subscribe((c) => onChange(n.id, c.record));
+    const onStamp = this.#options.onStamp;
+    if (onStamp !== undefined) {
+      const stamp = store.now.bind(store);
+      store.now = () => {
+        const v = stamp();
+        onStamp(n.id, v);
+        return v;
+      };
+    }
     this.nodeNet.restart(n.nodeAddress, this.#receiver(n));
     const transport = createSimTransport(this.gossipNet, { address: n.gossipAddress });
     const gossip = await startGossip({
@@ -330,6 +425,8 @@ export class SimCluster {
       hintsDb: hintsSublevel(n.db),
       membership,
       clock,
+      monotonicMs: () => this.scheduler.now,
+      clockOffsets: { clockOffsets: () => this.#offsetsOf(n) },
       config: this.#options.cluster ?? {},
       ...(this.#options.topology === true
         ? {
