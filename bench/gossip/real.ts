@@ -12,7 +12,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '@hearsay/sim';
 
@@ -160,6 +160,7 @@ export async function benchReal(o: RealOptions): Promise<void> {
   console.log('| N | phase | Hearsay | memberlist 0.2.2 | ratio | runs within 2 s (Hearsay / memberlist) |');
   console.log('| ---: | --- | --- | --- | ---: | ---: |');
   const extra: string[] = [];
+  const loads: number[] = [];
   for (const n of o.sizes) {
     const ours: RunResult[] = [];
     const theirs: RunResult[] = [];
@@ -167,10 +168,14 @@ export async function benchReal(o: RealOptions): Promise<void> {
       const seed = o.seed + k;
       const order = k % 2 === 0 ? ['hearsay', 'memberlist'] : ['memberlist', 'hearsay'];
       for (const system of order) {
-        if (system === 'hearsay') ours.push(await hearsayRun(n, seed, o));
-        else if (binary !== undefined) theirs.push(await memberlistRun(binary, n, seed, o));
+        const load = loadavg()[0]!;
+        loads.push(load);
+        let r: RunResult;
+        if (system === 'hearsay') ours.push((r = await hearsayRun(n, seed, o)));
+        else if (binary !== undefined) theirs.push((r = await memberlistRun(binary, n, seed, o)));
+        else continue;
+        process.stderr.write(`N=${n} run ${k + 1}/${o.runs} ${system}: load ${load.toFixed(2)} at start; ${runLine(r)}\n`);
       }
-      process.stderr.write(`N=${n} run ${k + 1}/${o.runs} done\n`);
     }
     for (const phase of PHASES) {
       if (!o.phases.includes(phase)) continue;
@@ -192,4 +197,18 @@ export async function benchReal(o: RealOptions): Promise<void> {
     console.log('| ---: | ---: | ---: | ---: | ---: |');
     for (const line of extra) console.log(line);
   }
+  console.log(`\n1-minute load average at the start of each run: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (median ${percentile(loads, 50).toFixed(2)}) on ${cpus().length} cores`);
+}
+
+/** One run's figures in a line (p50 / max per phase, in ms), for the progress log. */
+function runLine(r: RunResult): string {
+  const parts: string[] = [];
+  for (const phase of PHASES) {
+    const p = r[phase];
+    if (p === undefined) continue;
+    parts.push(`${phase} ${p.ms.length === 0 ? '—' : `${percentile(p.ms, 50).toFixed(0)}/${Math.max(...p.ms).toFixed(0)}`}${p.missing > 0 ? ` (${p.missing} missing)` : ''}`);
+  }
+  parts.push(`false deaths ${r.falseDeaths}`);
+  if (r.idleCpuPerMemberPct !== undefined) parts.push(`idle CPU/member ${r.idleCpuPerMemberPct.toFixed(3)}%`);
+  return parts.join(', ');
 }

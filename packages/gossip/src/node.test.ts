@@ -356,6 +356,30 @@ describe('GossipNode: membership', () => {
     expect(opened).toEqual([{ at: 610, to: addr('seed'), join: false }]);
   });
 
+  it('does not re-announce the members of the view it is handed at join and by the follow-up; other push-pulls re-announce what they bring', () => {
+    const { node, events } = makeNode('new', [], { joinPushPullDelayMs: 500 }, [addr('seed')]);
+    node.start(0);
+    const [req] = node.pollStream();
+    const seed = makeNode('seed', ['b', 'c']).node;
+    seed.start(0);
+    node.handleStream(addr('seed'), seed.handleStream(addr('new'), req!.msg, 100)!, 110);
+    const alivesIn = (ts: Transmit[]): string[] => [...new Set(ofType(ts.flatMap((t) => t.msgs), MessageType.Alive).map((m) => m.id))].sort();
+    // Before the follow-up: it announces itself only, not seed, b and c (every member already knows them).
+    let sent = runTimers(node, 600);
+    expect(alivesIn(sent)).toEqual(['new']);
+    // The follow-up (opened at 610) brings d, who joined the seed meanwhile: d announces itself, so this member does not.
+    runTimers(node, 610);
+    const followUpAck: SynAck = { type: MessageType.SynAck, source: 'seed', records: [record('d')], requests: [] };
+    node.handleStream(addr('seed'), followUpAck, 620);
+    expect(events.filter((e) => e.type === 'join').map((e) => e.member.id).sort()).toEqual(['b', 'c', 'd', 'seed']);
+    sent = runTimers(node, 1500);
+    expect(alivesIn(sent).filter((id) => id !== 'new')).toEqual([]);
+    // A later push-pull (here with b) that brings a member we did not know spreads it: that may be a healed partition.
+    node.handleStream(addr('b'), { type: MessageType.SynAck, source: 'b', records: [record('e')], requests: [] }, 1600);
+    sent = runTimers(node, 2500);
+    expect(alivesIn(sent)).toContain('e');
+    expect(alivesIn(sent)).not.toContain('d');
+  });
   it('push-pull sends only what the other side lacks (digests first)', () => {
     const a = makeNode('a', ['b', 'c']).node;
     const b = makeNode('b', ['a', 'c']).node;

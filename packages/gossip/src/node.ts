@@ -209,6 +209,8 @@ export class GossipNode {
   /** Seeds of the current join attempt whose stream has neither answered nor failed. */
   private readonly joinStreamsOpen = new Set<string>();
   private joinPushPullTo: string | undefined;
+  /** The address of the join follow-up push-pull whose SynAck is still due (see `handleSynAck`). */
+  private joinFollowUpFrom: string | undefined;
 
   private transmits: Transmit[] = [];
   private streams: StreamRequest[] = [];
@@ -313,7 +315,7 @@ export class GossipNode {
       case MessageType.Syn:
         return this.handleSyn(msg, nowMs);
       case MessageType.SynAck:
-        return this.handleSynAck(msg, nowMs);
+        return this.handleSynAck(from, msg, nowMs);
       case MessageType.SynAck2:
         this.mergeRecords(msg.records, nowMs);
         this.mergeUserEvents(msg.events, nowMs, true);
@@ -401,7 +403,10 @@ export class GossipNode {
       // joined since reach us by rumor, and a rumor can miss (it is sent
       // λ·log N times). One push-pull with the same peer closes that gap.
       this.joinPushPullAtMs = Infinity;
-      if (this.joinPushPullTo !== undefined && !this.leaving) this.openStream(this.joinPushPullTo, false);
+      if (this.joinPushPullTo !== undefined && !this.leaving) {
+        this.openStream(this.joinPushPullTo, false);
+        this.joinFollowUpFrom = this.joinPushPullTo;
+      }
     }
     if (!this.joined && nowMs >= this.joinRetryAtMs) {
       this.joinAttempt++;
@@ -745,7 +750,7 @@ export class GossipNode {
     }
   }
 
-  private handleAlive(msg: Alive, nowMs: number): void {
+  private handleAlive(msg: Alive, nowMs: number, announceNew = true): void {
     if (msg.id === this.id) {
       // Someone holds a higher incarnation of our current life: outbid it.
       if (msg.generation === this.generation && msg.incarnation > this.self.incarnation) this.refute(msg.generation, msg.incarnation);
@@ -762,7 +767,7 @@ export class GossipNode {
       this.liveCount++;
       this.probeOrder.insert(m.id);
       if (this.tuning.detector === 'phi') this.resetArrivals(m, nowMs);
-      this.queue.push(`m:${m.id}`, msg, this.tuning.joinRetransmitMult);
+      if (announceNew) this.queue.push(`m:${m.id}`, msg, this.tuning.joinRetransmitMult);
       this.emit('join', m, nowMs);
       return;
     }
@@ -956,11 +961,20 @@ export class GossipNode {
     return synAck;
   }
 
-  private handleSynAck(msg: SynAck, nowMs: number): SynAck2 | undefined {
+  private handleSynAck(from: string, msg: SynAck, nowMs: number): SynAck2 | undefined {
     const joining = !this.joined;
     this.joined = true;
     this.joinRetryAtMs = Infinity;
-    this.mergeRecords(msg.records, nowMs);
+    // The view we are handed when we join (and by its follow-up) is the
+    // peer's: the members in it are news to us, not to the cluster, whose
+    // members announce themselves. Re-announcing them made every member of a
+    // burst join queue ~N rumors at 2 · λ·log N sends each, so that its gossip
+    // ran at the full packet budget (15 full datagrams a second) for seconds,
+    // most of the CPU of a 100-member burst on one core. Periodic push-pulls
+    // still re-announce what they bring, which spreads a healed partition.
+    const handedView = joining || (this.joinFollowUpFrom !== undefined && from === this.joinFollowUpFrom);
+    if (!joining && handedView) this.joinFollowUpFrom = undefined;
+    this.mergeRecords(msg.records, nowMs, !handedView);
     if (joining && this.tuning.joinPushPullDelayMs > 0) {
       // The peer that let us in is among the records just merged.
       this.joinPushPullTo = this.membersById.get(msg.source)?.address;
@@ -985,7 +999,8 @@ export class GossipNode {
     return ack2;
   }
 
-  private mergeRecords(records: readonly MemberRecord[], nowMs: number): void {
+  /** `announce`: queue the Alive of members new to us as a rumor (false for a view we were handed at join). */
+  private mergeRecords(records: readonly MemberRecord[], nowMs: number, announce = true): void {
     for (const r of records) {
       if (r.id === this.id) {
         if (r.status !== 'alive' || r.incarnation > this.self.incarnation) this.refute(r.generation, r.incarnation);
@@ -994,7 +1009,7 @@ export class GossipNode {
       const known = this.membersById.get(r.id);
       switch (r.status) {
         case 'alive':
-          this.handleAlive({ type: MessageType.Alive, id: r.id, address: r.address, generation: r.generation, incarnation: r.incarnation }, nowMs);
+          this.handleAlive({ type: MessageType.Alive, id: r.id, address: r.address, generation: r.generation, incarnation: r.incarnation }, nowMs, announce);
           break;
         case 'suspect':
         case 'dead': {
@@ -1002,7 +1017,7 @@ export class GossipNode {
           // member that is in fact alive gets the chance to refute.
           if (known === undefined) {
             if (r.status === 'dead') continue;
-            this.handleAlive({ type: MessageType.Alive, id: r.id, address: r.address, generation: r.generation, incarnation: r.incarnation }, nowMs);
+            this.handleAlive({ type: MessageType.Alive, id: r.id, address: r.address, generation: r.generation, incarnation: r.incarnation }, nowMs, announce);
           }
           const m = this.membersById.get(r.id);
           if (m === undefined) continue;
