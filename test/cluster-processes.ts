@@ -42,6 +42,8 @@ export const FAST_FLAGS = [
   '--request-timeout-ms', '5000',
   // Background repair off: the tests show what hints and `hearsay repair` do.
   '--repair-interval-ms', '0',
+  // Membership changes take their steps every 100 ms (formation, joins, decommissions).
+  '--ring-sync-interval-ms', '100',
 ];
 
 /** Every protection on (TLS, peer certificates, key file, tokens): see the file comment. */
@@ -202,6 +204,18 @@ export class TestCluster {
       throw error;
     }
     return cluster;
+  }
+
+  /**
+   * A new node with fresh ports and data dir, seeded with every node of the
+   * cluster, started with `extra` flags (not waited for).
+   */
+  async addNode(id: string, extra: readonly string[] = []): Promise<TestNode> {
+    const [httpPort, gossipPort] = await freePorts(2, true);
+    const node = new TestNode(id, httpPort!, gossipPort!, join(this.tmp, id), this.nodes[0]?.clusterKey ?? '', this.nodes.map((n) => n.gossipAddress));
+    this.nodes.push(node);
+    node.start(extra);
+    return node;
   }
 
   node(id: string): TestNode {

@@ -54,11 +54,29 @@ describe('the conformance check', () => {
     expect(templateOf('/v1/kv%2Fa')).toBeUndefined();
     expect(templateOf('/v1/health/')).toBeUndefined();
     expect(templateOf('/metrics')).toBe('/metrics');
+    expect(templateOf('/v1/admin/remove/n%3A4')).toBe('/v1/admin/remove/{node}');
+    expect(templateOf('/v1/admin/remove/a/b')).toBeUndefined();
+    expect(templateOf('/v1/admin/remove/')).toBeUndefined();
   });
 });
 
-/** A local node whose service refuses on request: keys `refuse/<CODE>`, list prefixes `refuse/<CODE>`, `crash`. */
-function scripted(inner: KvService, state: { healthy: boolean; repairRefusal: ServiceErrorCode | undefined }): KvService {
+/** What a cluster node answers a membership operation: its topology with the change recorded. */
+const topologyOf = (kind: 'decommission' | 'remove', member: string): Record<string, unknown> => ({
+  epoch: 'e2',
+  ring: [{ id: member, status: kind === 'remove' ? 'removing' : 'leaving', version: 2 }],
+  queued: [],
+  change: { kind, member, key: `${kind}:${member}:2`, waitingFor: ['n2'], done: 0, total: 4 },
+  transfers: [{ partition: 0, to: 'n2', from: ['n1'], state: 'waiting' }],
+});
+
+/**
+ * A local node whose service refuses on request: keys `refuse/<CODE>`, list prefixes `refuse/<CODE>`, `crash`;
+ * it has membership operations, refused with `state.adminRefusal` when set.
+ */
+function scripted(
+  inner: KvService,
+  state: { healthy: boolean; repairRefusal: ServiceErrorCode | undefined; adminRefusal: ServiceErrorCode | undefined },
+): KvService {
   const refusal = (key: string): ServiceError | Error | undefined => {
     if (key === 'crash') return new Error('a bug');
     const code = /^refuse\/([A-Z_]+)$/.exec(key)?.[1];
@@ -77,11 +95,15 @@ function scripted(inner: KvService, state: { healthy: boolean; repairRefusal: Se
       return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new ServiceError(code, 'scripted')) }) };
     },
     metrics: () => inner.metrics?.() ?? '',
+    admin: async (request) => {
+      if (state.adminRefusal !== undefined) throw new ServiceError(state.adminRefusal, 'scripted');
+      return topologyOf(request.type, request.type === 'remove' ? request.node : 'n1');
+    },
   };
 }
 
 describe('every status and code the document declares', () => {
-  const state = { healthy: true, repairRefusal: undefined as ServiceErrorCode | undefined };
+  const state = { healthy: true, repairRefusal: undefined as ServiceErrorCode | undefined, adminRefusal: undefined as ServiceErrorCode | undefined };
   let db: MemoryLevel;
   let store: Store;
   let app: HearsayApp;
@@ -205,6 +227,27 @@ describe('every status and code the document declares', () => {
     state.repairRefusal = 'CONFLICT';
     await send('POST', '/v1/repair');
     state.repairRefusal = undefined;
+    // Membership operations: recorded, refused for their parameters, refused by the cluster, and absent on a single node.
+    for (const query of ['', '?abort=true', '?x=1', '?abort=maybe', '?%zz', '?%FF']) await send('POST', `/v1/admin/decommission${query}`);
+    for (const path of ['n2', 'n2?x=1', 'n2?%FF', 'x'.repeat(129), '%E0%A4%A']) await send('POST', `/v1/admin/remove/${path}`);
+    for (const [code, path] of [
+      ['BELOW_REPLICATION_FACTOR', '/v1/admin/decommission'],
+      ['CONFLICT', '/v1/admin/decommission?abort=true'],
+      ['UNAVAILABLE', '/v1/admin/decommission'],
+      ['UNKNOWN_MEMBER', '/v1/admin/remove/n9'],
+      ['MEMBER_ALIVE', '/v1/admin/remove/n2'],
+      ['CONFLICT', '/v1/admin/remove/n1'],
+      ['UNAVAILABLE', '/v1/admin/remove/n2'],
+    ] as const) {
+      state.adminRefusal = code;
+      await send('POST', path);
+    }
+    state.adminRefusal = undefined;
+    const single = createApp({ service: createLocalService(store) });
+    for (const path of ['/v1/admin/decommission', '/v1/admin/remove/n2']) {
+      const response = await single.request(path, { method: 'POST' });
+      note({ method: 'POST', url: path, status: response.status, headers: response.headers, body: await response.text() });
+    }
     for (const path of Object.keys(openApiDocument(DEFAULT_LIMITS)['paths'] as object)) await send('OPTIONS', path.replace('{key}', 'k'));
 
     // A node with an auth file: no token is 401, a token without the scope 403, on every route that needs one.
@@ -215,7 +258,7 @@ describe('every status and code the document declares', () => {
       const response = await guarded.request(path, { method, ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }) });
       note({ method, url: path, status: response.status, headers: response.headers, body: method === 'HEAD' ? '' : await response.text() });
     };
-    for (const [method, path] of [['GET', '/v1/kv/k'], ['HEAD', '/v1/kv/k'], ['PUT', '/v1/kv/k'], ['DELETE', '/v1/kv/k'], ['GET', '/v1/kv'], ['HEAD', '/v1/kv'], ['GET', '/v1/cluster'], ['HEAD', '/v1/cluster'], ['POST', '/v1/repair'], ['GET', '/metrics'], ['HEAD', '/metrics']] as const) {
+    for (const [method, path] of [['GET', '/v1/kv/k'], ['HEAD', '/v1/kv/k'], ['PUT', '/v1/kv/k'], ['DELETE', '/v1/kv/k'], ['GET', '/v1/kv'], ['HEAD', '/v1/kv'], ['GET', '/v1/cluster'], ['HEAD', '/v1/cluster'], ['POST', '/v1/repair'], ['POST', '/v1/admin/decommission'], ['POST', '/v1/admin/remove/n2'], ['GET', '/metrics'], ['HEAD', '/metrics']] as const) {
       await sendGuarded(method, path);
       await sendGuarded(method, path, path === '/metrics' ? readOnly.token : metricsOnly.token);
     }

@@ -85,6 +85,8 @@ export function templateOf(pathname: string): string | undefined {
     return code === 0x2f || code === 0x25 || code >= 0x80 ? escape : String.fromCharCode(code);
   });
   if (routed.startsWith('/v1/kv/')) return '/v1/kv/{key}';
+  // Hono's :node is one non-empty segment.
+  if (/^\/v1\/admin\/remove\/[^/]+$/.test(routed)) return '/v1/admin/remove/{node}';
   return Object.hasOwn(DOCUMENT.paths, routed) ? routed : undefined;
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Level } from 'level';
 import {
+  fileTopologyPersistence,
   hintsSublevel,
   startClusterService,
   toClusterKeys,
@@ -9,9 +10,10 @@ import {
   type ClusterConfig,
   type ClusterService,
   type GossipMembership,
+  type TopologyExit,
 } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
-import type { GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/service';
+import type { AdminRequest, GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/service';
 import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { NodeService, ServiceFactory } from './node.ts';
@@ -19,6 +21,8 @@ import type { NodeService, ServiceFactory } from './node.ts';
 /** Where a node keeps its hints (a LevelDB of its own beside `store`) and its gossip generation, inside the data dir. */
 export const HINTS_SUBDIR = 'hints';
 export const GOSSIP_GENERATION_FILE = 'gossip-generation';
+/** The ownership table this node last acknowledged, and the progress of what it fills (docs/topology.md). */
+export const RING_FILE = 'ring.json';
 
 /** Advanced settings of a cluster node; unset ones keep the defaults of `@hearsay/gossip` and `@hearsay/cluster`. */
 export interface ClusterTuning {
@@ -26,6 +30,10 @@ export interface ClusterTuning {
   readonly config?: Partial<ClusterConfig>;
   /** Host other nodes reach this one at, when `host` is a wildcard such as 0.0.0.0. */
   readonly advertiseHost?: string;
+  /** `--replace`: a new data dir takes over the dead member with its node id. */
+  readonly replace?: boolean;
+  /** The node must stop: decommissioned, removed, or its id taken over (`runNode` stops it and picks the exit status). */
+  readonly onExit?: (exit: TopologyExit) => void;
 }
 
 /**
@@ -74,6 +82,12 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
         ...(options.tls === undefined ? {} : { tls: { secureContext: () => options.tls!.clientContext() } }),
         config: { ...tuning.config, replicationFactor },
         load,
+        topology: {
+          persistence: fileTopologyPersistence(join(dataDir, RING_FILE)),
+          ...(tuning.replace === undefined ? {} : { replace: tuning.replace }),
+          onEvent: (event) => (event.level === 'warn' ? logger.warn.bind(logger) : logger.info.bind(logger))({ ...event.fields, component: 'topology' }, event.message),
+          ...(tuning.onExit === undefined ? {} : { onExit: tuning.onExit }),
+        },
         onError: (what, error) => logger.warn({ err: error }, what),
         onClockChange: (verdict, previous) => logClock(logger, verdict, previous),
         onClockJump: (jumpMs) =>
@@ -200,6 +214,14 @@ function loggedRepair(service: KvService, logger: Logger, repairMetrics: () => s
     cluster: () => service.cluster(),
     health: () => service.health(),
     metrics: () => (service.metrics === undefined ? '' : service.metrics()) + repairMetrics(),
+    ...(service.admin === undefined
+      ? {}
+      : {
+          async admin(request: AdminRequest) {
+            logger.info({ request }, request.type === 'decommission' ? `decommission ${request.abort ? 'abort ' : ''}requested` : `removal of ${request.node} requested`);
+            return service.admin!(request);
+          },
+        }),
     async *repair(options: RepairOptions): AsyncIterable<RepairLine> {
       logger.info('repair requested: every partition this node replicates');
       for await (const line of service.repair(options)) {

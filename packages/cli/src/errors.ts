@@ -35,6 +35,10 @@ export const CLI_ERROR_CODES = {
   TLS_INVALID: 'TLS_INVALID',
   /** The cluster key file holds no usable key. */
   CLUSTER_KEY_INVALID: 'CLUSTER_KEY_INVALID',
+  /** `decommission` or `remove` did not finish within `--timeout-s` (the change goes on). */
+  TIMEOUT: 'TIMEOUT',
+  /** No member answers (to follow a decommission after the node exited). */
+  UNREACHABLE: 'UNREACHABLE',
   /**
    * The clock high-water mark in the data dir is ahead of this machine's clock
    * by more than the maximum offset: fix the clock and wait, or start with

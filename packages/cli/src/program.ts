@@ -4,6 +4,7 @@ import type { CommandContext } from './commands/context.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerKeyCommand } from './commands/key.ts';
 import { registerKvCommands } from './commands/kv.ts';
+import { registerMembershipCommands } from './commands/membership.ts';
 import { registerRepairCommand } from './commands/repair.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerStatusCommand } from './commands/status.ts';
@@ -38,6 +39,7 @@ export function createProgram(context: CommandContext): Command {
   registerRepairCommand(program, context);
   registerTokenCommand(program, context);
   registerKeyCommand(program, context);
+  registerMembershipCommands(program, context);
   return program;
 }
 

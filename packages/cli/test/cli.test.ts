@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HearsayError } from '@hearsay/client';
 import { createProgram, envVarOf, runCli, type CliIo } from '../src/index.ts';
-import { renderStatus } from '../src/commands/status.ts';
+import { ranges, renderStatus } from '../src/commands/status.ts';
+import { changeOf, ringStatus } from '../src/commands/membership.ts';
 import { planDevCluster } from '../src/commands/dev.ts';
 import { tuningOf } from '../src/commands/start-flags.ts';
 import { formatBytes, renderSummary } from '../src/commands/repair.ts';
@@ -176,6 +177,43 @@ describe('output', () => {
     const down = renderStatus('http://x', new HearsayError('NOT_SERVING', 'draining', 503), { self: 'n1', members: [] });
     expect(down).toContain('not serving: draining');
   });
+
+  it('renders a join in progress: the joiner joining, the change, and each receiving member\'s partitions by state', () => {
+    const view = {
+      self: 'n1',
+      members: [
+        { id: 'n1', state: 'alive', http: 'http://h:1', gossip: 'h:2', incarnation: 0, partitions: [0, 1, 2, 3] },
+        { id: 'n4', state: 'joining', ring: 'joining', http: 'http://h:3', gossip: 'h:4', incarnation: 0, partitions: [] },
+      ],
+      topology: {
+        epoch: 'e3',
+        ring: [
+          { id: 'n1', status: 'normal', version: 1 },
+          { id: 'n4', status: 'joining', version: 1 },
+        ],
+        queued: [{ kind: 'decommission', member: 'n2' }],
+        change: { kind: 'join', member: 'n4', key: 'join:n4:1', waitingFor: [], done: 3, total: 6 },
+        transfers: [0, 1, 2, 3, 4, 9].map((partition) => ({ partition, to: 'n4', from: ['n1'], state: partition < 3 ? 'done' : partition === 3 ? 'streaming' : 'waiting' })),
+      },
+    };
+    const text = renderStatus('http://h:1', { ok: true }, view as never);
+    expect(text).toContain('n4         joining');
+    expect(text).toContain('change in progress: join of n4, 3 of 6 partitions streamed\n');
+    expect(text).toMatch(/^n4 +3\/6 +3 +4, 9 +0-2 *$/m);
+    expect(text).toContain('waiting to start: decommission of n2');
+    expect(changeOf(view as never)).toEqual({ kind: 'join', member: 'n4', done: 3, total: 6, waitingFor: [] });
+    expect(ringStatus(view as never, 'n4')).toBe('joining');
+    expect(ringStatus(view as never, 'n9')).toBeUndefined();
+    // Without a topology (a node without membership changes) nothing more is shown.
+    expect(renderStatus('http://h:1', { ok: true }, { self: 'n1', members: [] })).not.toContain('change in progress');
+  });
+
+  it.each([
+    { partitions: [], text: '' },
+    { partitions: [5], text: '5' },
+    { partitions: [3, 0, 1, 2, 7, 9, 10], text: '0-3, 7, 9-10' },
+    { partitions: Array.from({ length: 40 }, (_, i) => i * 2), text: `${Array.from({ length: 40 }, (_, i) => i * 2).join(', ').slice(0, 57)}...` },
+  ])('writes partitions $partitions as ranges', ({ partitions, text }) => expect(ranges(partitions)).toBe(text));
 
   it('renders the repair summary', () => {
     const summary = { type: 'summary' as const, inSync: false, rangesCompared: 4, keysSent: 3, keysReceived: 1, bytesSent: 2048, bytesReceived: 10, durationMs: 1234 };

@@ -193,6 +193,25 @@ export class HearsayClient {
    * answer to start, not the repair itself; use `signal` to stop it. Breaking
    * out of the loop closes the connection.
    */
+  /**
+   * `POST /v1/admin/decommission` on this client's node: it streams each of
+   * its partitions to the next owner, then leaves (`abort: true` takes it
+   * back). Resolves with the change as recorded; `cluster()` shows progress.
+   */
+  async decommission(options?: CallOptions & { readonly abort?: boolean }): Promise<Record<string, unknown>> {
+    const path = options?.abort === true ? '/v1/admin/decommission?abort=true' : '/v1/admin/decommission';
+    return this.#call({ method: 'POST', path, options }, async (response) => {
+      return acceptedObject(response);
+    });
+  }
+
+  /** `POST /v1/admin/remove/{node}`: removes a member that is down for good (its partitions are re-replicated). */
+  async remove(node: string, options?: CallOptions): Promise<Record<string, unknown>> {
+    return this.#call({ method: 'POST', path: `/v1/admin/remove/${encodeURIComponent(node)}`, options }, async (response) => {
+      return acceptedObject(response);
+    });
+  }
+
   async *repair(options?: CallOptions): AsyncGenerator<RepairLine, void, undefined> {
     const response = await this.#send({ method: 'POST', path: '/v1/repair', options }, false);
     await expectOk(response, 200);
@@ -291,6 +310,20 @@ function badResponse(response: Response, message: string): HearsayError {
 async function expectOk(response: Response, expected: number): Promise<void> {
   if (response.status === expected) return;
   throw await errorFromResponse(response);
+}
+
+/** The JSON object of a 202 answer. */
+async function acceptedObject(response: Response): Promise<Record<string, unknown>> {
+  await expectOk(response, 202);
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new HearsayError(CLIENT_ERROR_CODES.BAD_RESPONSE, `answer is not JSON: ${text.slice(0, 200)}`, response.status, { cause: error });
+  }
+  if (!isRecord(body)) throw badResponse(response, 'answer is not a JSON object');
+  return body;
 }
 
 async function readJson(response: Response): Promise<unknown> {

@@ -106,7 +106,8 @@ export interface ListPage {
   readonly next: string | null;
 }
 
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+/** Gossip's liveness, or `joining` / `leaving` while a live member takes over or hands off partitions. */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left' | 'joining' | 'leaving';
 
 export interface ClusterMember {
   readonly id: string;

@@ -3,6 +3,7 @@ import { addRepairStats, emptyRepairStats, type RepairResult, type RepairStats }
 import type { Store } from '@hearsay/storage';
 import { isReachable, type MembershipView } from './membership.ts';
 import type { PartitionMap } from './partition-map.ts';
+import { stablePlacement, type Placement } from './placement.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
 import type { Clock } from '@hearsay/clock';
 import { ForeignHandoff } from './foreign-handoff.ts';
@@ -51,6 +52,10 @@ export interface AntiEntropyDeps {
   readonly peers: PeerFactory;
   readonly clock: Clock;
   readonly partitionMap: () => PartitionMap;
+  /** Old and new replica sets: a moving partition's tombstones are not purged, and foreign data goes to both sets. Default: `partitionMap` alone. */
+  readonly placement?: () => Placement;
+  /** Whether a partition this node does not replicate may be dropped once handed to its replicas (topology.ts). Default: never. */
+  readonly mayDrop?: (partition: number) => boolean;
   readonly repairRange: RepairRange;
   readonly config?: Partial<AntiEntropyConfig>;
   readonly onError?: (what: string, error: unknown) => void;
@@ -110,8 +115,9 @@ export class AntiEntropy {
   }
 
   /** Pushes data held for partitions this node does not replicate to their replicas (foreign-handoff.ts). */
-  handOffForeign(signal?: AbortSignal): Promise<{ partitions: number; keysSent: number; failed: number }> {
-    const run = this.#lock.then(() => this.#foreign.run(this.#deps.partitionMap(), signal));
+  handOffForeign(signal?: AbortSignal): Promise<{ partitions: number; keysSent: number; failed: number; dropped: number }> {
+    const placement = this.#deps.placement?.() ?? stablePlacement(this.#deps.partitionMap());
+    const run = this.#lock.then(() => this.#foreign.run(placement, signal, this.#deps.mayDrop));
     this.#lock = run.catch(() => undefined);
     return run;
   }
@@ -228,7 +234,9 @@ export class AntiEntropy {
     for (let i = 0; complete && i < lastReceiving; i++) {
       if (!(await session(others[i]!)).ok) complete = false;
     }
-    const cutoff = complete
+    // A partition moving to other replicas is not purged: the new ones are not in this round.
+    const moving = this.#deps.placement?.().sets(partition).moving === true;
+    const cutoff = complete && !moving
       ? purgeCutoffMs({ roundStartMs, sessionCutoffsMs: cutoffs, nowMs: clock.now(), graceMs: this.config.tombstoneGraceMs })
       : undefined;
     if (cutoff !== undefined) {

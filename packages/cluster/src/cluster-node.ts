@@ -28,6 +28,8 @@ import { DEFAULT_MAX_NONCES } from './nonce-cache.ts';
 import { metricFamily } from './prom-text.ts';
 import { StoreWriteHealth } from './store-health.ts';
 import { createRepairRange, createRepairResponder } from './repair-adapter.ts';
+import { DEFAULT_TOPOLOGY_CONFIG, Topology, type TopologyEvent, type TopologyExit } from './topology.ts';
+import type { TopologyPersistence } from './topology-store.ts';
 
 export interface ClusterConfig {
   /** Replicas per partition, capped at the member count. Default 3. */
@@ -77,6 +79,14 @@ export interface ClusterConfig {
   readonly peerMaxQueuedBytes: number;
   /** Nonces of recent internode requests remembered to refuse replays (about 100 bytes each). Default 100 000. */
   readonly maxNonces: number;
+  /** Topology: how often the ownership table is compared with the members' and the next step of a change taken. Default 1000 ms. */
+  readonly ringSyncIntervalMs: number;
+  /** Topology: bytes per second of records streamed into this node when it takes partitions over; 0 = unlimited. Default 32 MiB/s. */
+  readonly streamRateLimitBytesPerSec: number;
+  /** Topology: records per stream page (a page also stays within a quarter of `internodeMaxBodyBytes`). Default 4096. */
+  readonly streamPageRecords: number;
+  /** Topology: partitions a node fills at once when it takes partitions over. Default 4. */
+  readonly transferConcurrency: number;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -100,7 +110,26 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   internodeMaxBodyBytes: DEFAULT_MAX_INTERNODE_BODY_BYTES,
   peerMaxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
   maxNonces: DEFAULT_MAX_NONCES,
+  ringSyncIntervalMs: DEFAULT_TOPOLOGY_CONFIG.ringSyncIntervalMs,
+  streamRateLimitBytesPerSec: DEFAULT_TOPOLOGY_CONFIG.streamRateLimitBytesPerSec,
+  streamPageRecords: DEFAULT_TOPOLOGY_CONFIG.streamPageRecords,
+  transferConcurrency: DEFAULT_TOPOLOGY_CONFIG.transferConcurrency,
 };
+
+/** What a node process needs for membership changes (docs/topology.md). */
+export interface ClusterTopologyOptions {
+  /** Where the ownership table and the progress of a fill live (`fileTopologyPersistence(<data dir>/ring.json)`). */
+  readonly persistence: TopologyPersistence;
+  /** The node was started with seeds: without a ring entry it joins the cluster they lead to (else it founds one). */
+  readonly seeds: boolean;
+  /** `--replace`: this new data dir takes over the member with the store's node id. */
+  readonly replace?: boolean;
+  /** This node's gossip address, kept in its ring entry (restart seeds for the others). */
+  readonly gossipAddress?: string;
+  readonly onEvent?: (event: TopologyEvent) => void;
+  /** Called once when the node must stop: decommissioned (exit 0), removed or replaced (exit 1). */
+  readonly onExit?: (exit: TopologyExit) => void;
+}
 
 export interface ClusterNodeOptions {
   /** This node's store (its `nodeId` is the member id). */
@@ -137,6 +166,13 @@ export interface ClusterNodeOptions {
    */
   readonly load?: BodyBudget;
   /**
+   * Membership changes with streaming (docs/topology.md): the ownership
+   * table kept in sync with the other members. Absent: every member the
+   * view lists that is not `left` owns partitions, and nothing is streamed
+   * (tests with a fixed member set).
+   */
+  readonly topology?: ClusterTopologyOptions;
+  /**
    * The members' clock offsets as gossip measures them (the gossip runtime:
    * `GossipRuntime.clockOffsets()`): the node fences itself on them
    * (clock-fence.ts). None: nothing to compare with; only the store's own
@@ -161,6 +197,8 @@ export interface ClusterNode {
   readonly hints: HintStore;
   readonly handoff: HintedHandoff;
   readonly antiEntropy: AntiEntropy;
+  /** The topology, when `options.topology` was given. */
+  readonly topology: Topology | undefined;
   /** This node's clock verdict (writes are coordinated only while it is `ok`). */
   readonly clockFence: ClockFence;
   readonly config: ClusterConfig;
@@ -193,6 +231,10 @@ export function validateClusterConfig(config: ClusterConfig, bucketBits: number)
   positive('internodeMaxBodyBytes', MIN_INTERNODE_BODY_BYTES);
   positive('peerMaxQueuedBytes');
   positive('maxNonces');
+  positive('ringSyncIntervalMs');
+  positive('streamRateLimitBytesPerSec', 0);
+  positive('streamPageRecords');
+  positive('transferConcurrency');
   if (config.partitionBits > bucketBits) {
     throw new ClusterError('BAD_CONFIG', `partitionBits ${config.partitionBits} exceeds the store's bucketBits ${bucketBits}`);
   }
@@ -275,6 +317,40 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     ...(options.onClockChange === undefined ? {} : { onChange: options.onClockChange }),
     ...(options.onClockJump === undefined ? {} : { onJump: options.onClockJump }),
   });
+  const repairRange =
+    options.repairRange ??
+    createRepairRange(store, clock, {
+      ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
+      ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
+    });
+  const t = options.topology;
+  const topology: Topology | undefined =
+    t === undefined
+      ? undefined
+      : new Topology({
+          store,
+          membership,
+          peers: peerFactory,
+          clock,
+          persistence: t.persistence,
+          repairRange,
+          seeds: t.seeds,
+          config: {
+            partitionBits: config.partitionBits,
+            replicationFactor: config.replicationFactor,
+            ringSyncIntervalMs: config.ringSyncIntervalMs,
+            streamRateLimitBytesPerSec: config.streamRateLimitBytesPerSec,
+            streamPageRecords: config.streamPageRecords,
+            transferConcurrency: config.transferConcurrency,
+          },
+          onError,
+          cleanup: (signal) => antiEntropy.handOffForeign(signal),
+          ...(t.replace === undefined ? {} : { replace: t.replace }),
+          ...(t.gossipAddress === undefined ? {} : { gossipAddress: t.gossipAddress }),
+          ...(t.onEvent === undefined ? {} : { onEvent: t.onEvent }),
+          ...(t.onExit === undefined ? {} : { onExit: t.onExit }),
+        });
+
   const coordinator: Coordinator = new Coordinator({
     store,
     membership,
@@ -285,6 +361,12 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     onError,
     storeHealth,
     extraMetrics: peerMetrics,
+    ...(topology === undefined
+      ? {}
+      : {
+          ownership: topology,
+          admin: (request) => (request.type === 'decommission' ? topology.decommission({ abort: request.abort }) : topology.remove(request.node)),
+        }),
     config: {
       replicationFactor: config.replicationFactor,
       partitionBits: config.partitionBits,
@@ -294,18 +376,15 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     },
     repair: (o) => antiEntropy.runAll(o),
   });
-  const antiEntropy = new AntiEntropy({
+  const antiEntropy: AntiEntropy = new AntiEntropy({
     store,
     membership,
     peers: peerFactory,
     clock,
     partitionMap: () => coordinator.partitionMap,
-    repairRange:
-      options.repairRange ??
-      createRepairRange(store, clock, {
-        ...(config.repairRateLimitBytesPerSec > 0 ? { rateLimitBytesPerSec: config.repairRateLimitBytesPerSec } : {}),
-        ...(options.repairSalt === undefined ? {} : { salt: options.repairSalt }),
-      }),
+    placement: () => coordinator.placement,
+    ...(topology === undefined ? {} : { mayDrop: (p: number) => topology.mayDrop(p) }),
+    repairRange,
     onError,
     config: { partitionIntervalMs: config.repairPartitionIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs },
   });
@@ -326,6 +405,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     tombstoneGraceMs: config.tombstoneGraceMs,
     maxAnswerBytes: batchBytes,
     storeHealth,
+    ...(topology === undefined ? {} : { topology }),
   });
   const internalApp = createInternodeApp({
     handle: handleInternode,
@@ -348,19 +428,21 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     hints,
     handoff,
     antiEntropy,
+    topology,
     clockFence,
     config,
     async start() {
       if (started) return;
       started = true;
       await hints.open();
+      await topology?.start();
       handoff.start();
       antiEntropy.start();
       clockFence.start();
     },
     async stop() {
       clockFence.stop();
-      await Promise.all([handoff.stop(), antiEntropy.stop()]);
+      await Promise.all([handoff.stop(), antiEntropy.stop(), topology?.stop()]);
       await coordinator.stop();
     },
   };

@@ -5,6 +5,8 @@ import type { Hono } from 'hono';
 import type { Store } from '@hearsay/storage';
 import type { ClockVerdict } from './clock-fence.ts';
 import { createClusterNode, type ClusterConfig, type ClusterNode } from './cluster-node.ts';
+import { Topology, type TopologyEvent, type TopologyExit } from './topology.ts';
+import type { TopologyPersistence } from './topology-store.ts';
 import { connectGossip, type GossipMembership } from './gossip-membership.ts';
 import type { HintsDb } from './hint-store.ts';
 import { ClusterKeys, toClusterKeys, type ClusterKeyInput } from './cluster-keys.ts';
@@ -53,6 +55,18 @@ export interface ClusterServiceOptions {
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** The node's request-body budget, shared by public PUTs and internode requests (the node's `LoadLimits` of `@hearsay/http`). */
   readonly load?: BodyBudget;
+  /**
+   * Membership changes with streaming (docs/topology.md): where the
+   * ownership table lives (`fileTopologyPersistence(<data dir>/ring.json)`),
+   * `--replace`, and what to do with its log lines and its exit. Absent:
+   * every member gossip lists that is not `left` owns partitions, at once.
+   */
+  readonly topology?: {
+    readonly persistence: TopologyPersistence;
+    readonly replace?: boolean;
+    readonly onEvent?: (event: TopologyEvent) => void;
+    readonly onExit?: (exit: TopologyExit) => void;
+  };
   /** Told when this node's clock verdict changes (fenced for clock skew, back in bounds), and when its wall clock jumped. */
   readonly onClockChange?: (verdict: ClockVerdict, previous: ClockVerdict) => void;
   readonly onClockJump?: (jumpMs: number) => void;
@@ -83,11 +97,14 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
   const key = toClusterKeys(options.clusterKey);
   const derive = gossipKeyDeriver();
   const keyring = key === undefined ? undefined : new Keyring(key.all.map(derive));
+  // A restarted node also joins through the members of the ownership table it saved (its last view).
+  const saved = await options.topology?.persistence.load();
+  const seeds = [...new Set([...options.gossip.seeds, ...Topology.seedsOf(saved, store.nodeId)])];
   const gossip = await startGossip({
     id: store.nodeId,
     host: options.gossip.host,
     port: options.gossip.port,
-    seeds: options.gossip.seeds,
+    seeds,
     label: 'hearsay',
     ...(options.gossip.advertiseHost === undefined ? {} : { advertiseHost: options.gossip.advertiseHost }),
     ...(keyring === undefined ? {} : { keyring }),
@@ -99,7 +116,7 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
     http: options.httpUrl,
     keyCount: () => store.stats().keys,
     clock: backgroundClock,
-    expectPeers: options.gossip.seeds.length > 0,
+    expectPeers: seeds.length > 0,
   });
   options.watchGossip?.(gossip, membership);
   const stopFollowingKeys = key === undefined || keyring === undefined ? () => undefined : followKeys(key, keyring, derive);
@@ -118,6 +135,18 @@ export async function startClusterService(options: ClusterServiceOptions): Promi
       ...(options.config === undefined ? {} : { config: options.config }),
       ...(options.onError === undefined ? {} : { onError: options.onError }),
       ...(options.load === undefined ? {} : { load: options.load }),
+      ...(options.topology === undefined
+        ? {}
+        : {
+            topology: {
+              persistence: options.topology.persistence,
+              seeds: seeds.length > 0,
+              gossipAddress: gossip.localAddress,
+              ...(options.topology.replace === undefined ? {} : { replace: options.topology.replace }),
+              ...(options.topology.onEvent === undefined ? {} : { onEvent: options.topology.onEvent }),
+              ...(options.topology.onExit === undefined ? {} : { onExit: options.topology.onExit }),
+            },
+          }),
       ...(options.fetch === undefined
         ? {}
         : {

@@ -1,16 +1,18 @@
 /**
  * What the parts of the coordinator share: its settings, its counters, and
  * the node as the parts see it — the local store, the clock and the fence
- * on it, the members and how to reach them. `Coordinator` (coordinator.ts)
- * builds one and hands it to the replica read and write paths, the
- * preconditions, the listing and the node report.
+ * on it, the members, how to reach them, and who owns which partitions (the
+ * placement). `Coordinator` (coordinator.ts) builds one and hands it to the
+ * replica read and write paths, the preconditions, the listing and the node
+ * report.
  */
 import type { Clock } from '@hearsay/clock';
 import type { Store, StoredRecord } from '@hearsay/storage';
 import type { ClockFence } from './clock-fence.ts';
 import type { HintStore } from './hint-store.ts';
 import type { MemberInfo } from './membership.ts';
-import type { PartitionMap } from './partition-map.ts';
+import type { Ownership } from './ownership.ts';
+import type { Placement } from './placement.ts';
 import type { PeerClient } from './peer.ts';
 import type { StoreWriteHealth } from './store-health.ts';
 
@@ -77,8 +79,13 @@ export interface CoordinatorContext {
   readonly storeHealth: StoreWriteHealth | undefined;
   /** This node's member id. */
   readonly selfId: string;
-  /** The current partition map (recomputed when the set of ring members changes). */
-  readonly partitionMap: PartitionMap;
+  /**
+   * The placement requests use now (from `ownership`): each partition's old
+   * replica set and, while it moves, its new one (docs/topology.md).
+   */
+  readonly placement: Placement;
+  /** Who owns what: the topology in a node process, else the static ownership of the member set. */
+  readonly ownership: Ownership;
   /** Whether a member can be sent requests now (this node always can). */
   reachable(id: string): boolean;
   /** The members requests can go to now, this node included. */

@@ -8,6 +8,7 @@
  */
 import type { Clock } from '@hearsay/clock';
 import {
+  type AdminRequest,
   handedOverPutOptions,
   insufficientReplicas,
   ServiceError,
@@ -30,13 +31,15 @@ import type { ClockFence } from './clock-fence.ts';
 import { DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig, type CoordinatorContext, type CoordinatorCounters } from './coordinator-context.ts';
 import type { HintStore } from './hint-store.ts';
 import { listMerged } from './listing.ts';
-import { isReachable, ringMembers, type MemberInfo, type MembershipView } from './membership.ts';
+import { isReachable, type MemberInfo, type MembershipView } from './membership.ts';
 import { NodeReport } from './node-report.ts';
-import { computePartitionMap, type PartitionMap } from './partition-map.ts';
+import { staticOwnership, type Ownership } from './ownership.ts';
+import type { PartitionMap } from './partition-map.ts';
+import type { Placement, ReplicaSets } from './placement.ts';
 import type { PeerClient, PeerFactory } from './peer.ts';
 import { checkPreconditions, preconditionOf, type Precondition } from './preconditions.ts';
 import { ReplicaReader } from './replica-read.ts';
-import { ReplicaWriter } from './replica-write.ts';
+import { ReplicaWriter, type Replicas } from './replica-write.ts';
 import type { StoreWriteHealth } from './store-health.ts';
 
 export interface CoordinatorDeps {
@@ -54,6 +57,13 @@ export interface CoordinatorDeps {
   readonly storeHealth?: StoreWriteHealth;
   /** More Prometheus text for `metrics()` (the internode routes' and peer queues' figures). */
   readonly extraMetrics?: () => string;
+  /**
+   * Who owns which partitions: the topology (topology.ts) in a node process.
+   * Default: every member the view lists that is not `left` (`staticOwnership`).
+   */
+  readonly ownership?: Ownership;
+  /** Runs membership operations (`POST /v1/admin/...`); absent, the node has none. */
+  readonly admin?: (request: AdminRequest) => Promise<Record<string, unknown>>;
   /**
    * Judges this node's clock against the members it reaches (clock-fence.ts):
    * writes are coordinated only while it says `ok`. None: never fenced
@@ -109,7 +119,11 @@ export class Coordinator implements KvService {
   readonly #reader: ReplicaReader;
   readonly #writer: ReplicaWriter;
   readonly #report: NodeReport;
-  #map: PartitionMap;
+  /** Membership operations (KvService.admin), when this node has a topology. */
+  declare readonly admin?: (request: AdminRequest) => Promise<Record<string, unknown>>;
+  readonly #ownership: Ownership;
+  readonly #ownsOwnership: boolean;
+  #placement: Placement;
   /**
    * This node is the only ring member, so the only replica of every
    * partition (a one-node cluster, e.g. `hearsay start` without seeds).
@@ -117,10 +131,10 @@ export class Coordinator implements KvService {
    * key for its partition.
    */
   #solo: boolean;
-  #ringKey: string;
   #index: Map<string, MemberInfo>;
   #stopped = false;
   readonly #unsubscribe: () => void;
+  readonly #unsubscribePlacement: () => void;
   /** Background work (read repair, failure hints) so `stop()` can wait for it. */
   readonly #background = new Set<Promise<unknown>>();
 
@@ -132,16 +146,29 @@ export class Coordinator implements KvService {
     this.#clock = deps.clock;
     this.#onError = deps.onError ?? (() => undefined);
     this.#storeHealth = deps.storeHealth;
-    this.#ringKey = '';
-    this.#map = this.#computeMap();
+    if (deps.admin !== undefined) {
+      const run = deps.admin;
+      const admin = async (request: AdminRequest): Promise<Record<string, unknown>> => {
+        if (this.#stopped) throw new ServiceError('UNAVAILABLE', 'the node is shutting down');
+        return run(request);
+      };
+      Object.defineProperty(this, 'admin', { value: admin, enumerable: true });
+    }
+    this.#ownsOwnership = deps.ownership === undefined;
+    this.#ownership =
+      deps.ownership ??
+      staticOwnership(deps.membership, { partitionBits: this.config.partitionBits, replicationFactor: this.config.replicationFactor });
+    this.#placement = this.#ownership.placement();
     this.#solo = this.#isSolo();
     this.#index = this.#indexMembers();
     this.#unsubscribe = this.#membership.onChange(() => {
       this.#index = this.#indexMembers();
-      this.#map = this.#computeMap();
+    });
+    this.#unsubscribePlacement = this.#ownership.onChange(() => {
+      this.#placement = this.#ownership.placement();
       this.#solo = this.#isSolo();
     });
-    const readMap = (): PartitionMap => this.#map;
+    const readPlacement = (): Placement => this.#placement;
     this.#ctx = {
       config: this.config,
       counters: this.counters,
@@ -151,9 +178,10 @@ export class Coordinator implements KvService {
       hints: deps.hints,
       storeHealth: deps.storeHealth,
       selfId: deps.membership.selfId,
-      get partitionMap() {
-        return readMap();
+      get placement() {
+        return readPlacement();
       },
+      ownership: this.#ownership,
       reachable: (id) => this.#reachable(id),
       reachableMembers: () => this.#reachableMembers(),
       peer: (id) => this.#peer(id),
@@ -171,18 +199,25 @@ export class Coordinator implements KvService {
     });
   }
 
-  /** The current partition map (recomputed when the set of ring members changes). */
+  /** The current owners' partition map (the old sets while a membership change is in progress). */
   get partitionMap(): PartitionMap {
-    return this.#map;
+    return this.#placement.current;
+  }
+
+  /** The placement requests use now: old and new replica sets (docs/topology.md). */
+  get placement(): Placement {
+    return this.#placement;
   }
 
   partitionOf(key: string): number {
-    return this.#map.partitionOfHash(hashKey(key));
+    return this.#placement.partitionOfHash(hashKey(key));
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe();
+    this.#unsubscribePlacement();
+    if (this.#ownsOwnership) (this.#ownership as Ownership & { close?: () => void }).close?.();
     await Promise.allSettled([...this.#background]);
   }
 
@@ -202,7 +237,7 @@ export class Coordinator implements KvService {
    * same answer, counters and errors as `get`.
    */
   getNow(key: string, _options: GetOptions): StoredRecord | undefined | null {
-    if (!this.#solo && !this.#selfOnly(this.#map.preferenceList(this.partitionOf(key)))) return null;
+    if (!this.#solo && !this.#selfOnly(this.#placement.sets(this.partitionOf(key)))) return null;
     this.#checkServing();
     let record: StoredRecord | undefined | null;
     try {
@@ -275,21 +310,10 @@ export class Coordinator implements KvService {
 
   // Routing --------------------------------------------------------------------
 
-  #computeMap(): PartitionMap {
-    const ids = ringMembers(this.#membership.members());
-    if (!ids.includes(this.#membership.selfId)) ids.push(this.#membership.selfId);
-    const key = [...ids].sort().join('\u0000');
-    if (key === this.#ringKey && this.#map !== undefined) return this.#map;
-    this.#ringKey = key;
-    return computePartitionMap(ids, {
-      partitionBits: this.config.partitionBits,
-      replicationFactor: this.config.replicationFactor,
-    });
-  }
-
   #checkServing(): void {
     if (this.#stopped) throw new ServiceError('UNAVAILABLE', 'the node is shutting down');
-    if (this.#membership.ready?.() === false) throw new ServiceError('UNAVAILABLE', 'the node has not found the cluster yet (no seed answered)');
+    const notServing = this.#ownership.notServing();
+    if (notServing !== undefined) throw new ServiceError('UNAVAILABLE', `this node does not serve now: ${notServing}`);
   }
 
   #indexMembers(): Map<string, MemberInfo> {
@@ -321,22 +345,29 @@ export class Coordinator implements KvService {
     return isLive(r, this.#clock.now());
   }
 
-  /** The map has this node alone (it always includes this node). */
+  /** This node alone owns everything and nothing moves. */
   #isSolo(): boolean {
-    return this.config.singleReplicaFastPath && this.#map.members.length === 1;
+    const p = this.#placement;
+    return (
+      this.config.singleReplicaFastPath &&
+      p.owners.length === 1 &&
+      p.owners[0] === this.#membership.selfId &&
+      p.targets.length === 1 &&
+      p.targets[0] === this.#membership.selfId
+    );
   }
 
-  /** Whether a preference list is this node alone: then requests take the single-replica path. */
-  #selfOnly(prefs: readonly string[]): boolean {
-    return this.config.singleReplicaFastPath && prefs.length === 1 && prefs[0] === this.#membership.selfId;
+  /** Whether a partition's replicas are this node alone (and it does not move): then requests take the single-replica path. */
+  #selfOnly(sets: ReplicaSets): boolean {
+    return this.config.singleReplicaFastPath && !sets.moving && sets.old.length === 1 && sets.old[0] === this.#membership.selfId;
   }
 
   /** Reads the last-write-wins winner among R replicas; read-repairs stale ones in the background. */
   #read(key: string, consistency: Consistency): Promise<StoredRecord | undefined> {
     if (this.#solo) return this.#readSelf(key);
-    const prefs = this.#map.preferenceList(this.partitionOf(key));
-    if (this.#selfOnly(prefs)) return this.#readSelf(key);
-    return this.#reader.read(key, prefs, consistency);
+    const sets = this.#placement.sets(this.partitionOf(key));
+    if (this.#selfOnly(sets)) return this.#readSelf(key);
+    return this.#reader.read(key, sets, consistency);
   }
 
   /**
@@ -382,15 +413,16 @@ export class Coordinator implements KvService {
 
   /** A write to the replicas of a key that has others besides this node (`#replicasOf`); resolves with the record acknowledged. */
   #write(record: StoredRecord, replicas: Replicas, consistency: Consistency, precondition: Precondition): Promise<StoredRecord> {
-    return this.#writer.write(record, replicas.partition, replicas.prefs, consistency, precondition);
+    return this.#writer.write(record, replicas, consistency, precondition);
   }
 
-  /** The key's partition and preference list; null when this node is its only replica (writes then take `#writeSelf`). */
+  /** The key's partition and replica sets; null when this node is its only replica (writes then take `#writeSelf`). */
   #replicasOf(key: string): Replicas | null {
     if (this.#solo) return null;
-    const partition = this.partitionOf(key);
-    const prefs = this.#map.preferenceList(partition);
-    return this.#selfOnly(prefs) ? null : { partition, prefs };
+    const placement = this.#placement;
+    const partition = placement.partitionOfHash(hashKey(key));
+    const sets = placement.sets(partition);
+    return this.#selfOnly(sets) ? null : { placement, partition, sets };
   }
 
   /**
@@ -439,12 +471,6 @@ export class Coordinator implements KvService {
   async settled(): Promise<void> {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
-}
-
-/** Where a write goes when other nodes replicate its key too. */
-interface Replicas {
-  readonly partition: number;
-  readonly prefs: readonly string[];
 }
 
 /** The rejection of `#withinDeadline` when the deadline passed first. */

@@ -20,6 +20,9 @@ export type ClusterErrorCode =
   | 'STOPPED'
   /** An invalid configuration value. */
   | 'BAD_CONFIG'
+  /** This node cannot answer that yet: it is still filling the replicas it takes over (answered 503). */
+  | 'NOT_READY'
+
   /**
    * The peer refused for clock skew: our request's timestamp is further from
    * its clock than it allows, or the versions we sent are more than its

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Store, StoredRecord } from '@hearsay/storage';
 import { isReachable, type MembershipView } from './membership.ts';
-import type { PartitionMap } from './partition-map.ts';
+import type { Placement } from './placement.ts';
 import type { PeerFactory } from './peer.ts';
 
 /**
@@ -14,12 +14,14 @@ import type { PeerFactory } from './peer.ts';
  * push such records would stay where no read looks for them (the simulation
  * lost an acknowledged write that way).
  *
- * The push is one-way (LWW `write` on each replica, idempotent). A partition
- * is pushed again only when its local digests or its replica set changed
- * since the last push every replica acknowledged. Local copies stay (the
- * store has no way to drop a live record without a tombstone); they are
- * never read, and they are harmless: LWW ignores them wherever something
- * newer exists.
+ * The push is one-way (LWW `write` on each replica — of the old and the new
+ * set while the partition moves — idempotent). A partition is pushed again
+ * only when its local digests or its replica set changed since the last push
+ * every replica acknowledged. Once every replica took it and `mayDrop` says
+ * no coordinator can read the partition from this node any more (the gate
+ * of docs/topology.md passed), the local copy is dropped (`store.dropRange`)
+ * so every key ends on exactly RF replicas; until then it stays, never read
+ * and harmless (LWW ignores it wherever something newer exists).
  */
 export interface ForeignHandoffResult {
   /** Foreign partitions holding data. */
@@ -28,6 +30,8 @@ export interface ForeignHandoffResult {
   readonly keysSent: number;
   /** Partitions whose push did not reach every replica. */
   readonly failed: number;
+  /** Records dropped from this node after every replica took them. */
+  readonly dropped: number;
 }
 
 const RECORDS_PER_WRITE = 128;
@@ -45,19 +49,20 @@ export class ForeignHandoff {
     this.#peers = peers;
   }
 
-  async run(map: PartitionMap, signal?: AbortSignal): Promise<ForeignHandoffResult> {
+  async run(placement: Placement, signal?: AbortSignal, mayDrop?: (partition: number) => boolean): Promise<ForeignHandoffResult> {
     const selfId = this.#membership.selfId;
     let partitions = 0;
     let keysSent = 0;
     let failed = 0;
-    for (let p = 0; p < map.partitionCount; p++) {
+    let dropped = 0;
+    for (let p = 0; p < placement.partitionCount; p++) {
       signal?.throwIfAborted();
-      const replicas = map.preferenceList(p);
+      const replicas = placement.sets(p).all;
       if (replicas.includes(selfId)) {
         this.#pushed.delete(p);
         continue;
       }
-      const { fromBucket, toBucket } = map.bucketRange(p, this.#store.bucketBits);
+      const { fromBucket, toBucket } = placement.current.bucketRange(p, this.#store.bucketBits);
       const digests = await this.#store.bucketDigests(fromBucket, toBucket);
       const busy = digests.flatMap((d, i) => (d.some((b) => b !== 0) ? [fromBucket + i] : []));
       if (busy.length === 0) {
@@ -68,7 +73,10 @@ export class ForeignHandoff {
       const fp = createHash('sha256');
       for (const d of digests) fp.update(d);
       const fingerprint = `${fp.digest('hex')}|${replicas.join(',')}`;
-      if (this.#pushed.get(p) === fingerprint) continue;
+      if (this.#pushed.get(p) === fingerprint) {
+        if (mayDrop?.(p) === true) dropped += await this.#drop(p, fromBucket, toBucket);
+        continue;
+      }
       const records: StoredRecord[] = [];
       const keys = (await this.#store.bucketEntriesMany(busy)).flatMap((entries) => entries.map((e) => e.key));
       for (const r of await this.#store.getRecords(keys)) if (r !== undefined) records.push(r);
@@ -92,9 +100,22 @@ export class ForeignHandoff {
           ok = false;
         }
       }
-      if (ok) this.#pushed.set(p, fingerprint);
-      else failed++;
+      if (ok) {
+        this.#pushed.set(p, fingerprint);
+        if (mayDrop?.(p) === true) dropped += await this.#drop(p, fromBucket, toBucket);
+      } else failed++;
     }
-    return { partitions, keysSent, failed };
+    return { partitions, keysSent, failed, dropped };
+  }
+
+  /**
+   * Drops what this node holds of a partition every replica took. Records
+   * that arrived after the push (a late hint) would go too; they are copies
+   * of writes acknowledged elsewhere, since no coordinator counts this node
+   * for the partition any more.
+   */
+  async #drop(p: number, fromBucket: number, toBucket: number): Promise<number> {
+    this.#pushed.delete(p);
+    return this.#store.dropRange({ fromBucket, toBucket });
   }
 }

@@ -23,6 +23,10 @@ export interface GossipLike {
 export const GOSSIP_STATE_HTTP = 'http';
 export const GOSSIP_STATE_STATUS = 'status';
 export const GOSSIP_STATE_KEYS = 'keys';
+/** `<ring hash> <acknowledged epoch>` (topology.ts). */
+export const GOSSIP_STATE_RING = 'ring';
+/** Progress of the partitions a member fills (topology.ts). */
+export const GOSSIP_STATE_XFER = 'xfer';
 
 export interface ConnectGossipOptions {
   /** This node's HTTP base URL, published as the `http` state. */
@@ -90,6 +94,8 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
           incarnation: m.incarnation,
           ...(Number.isSafeInteger(keys) && keys >= 0 ? { keys } : {}),
           ...(m.state[GOSSIP_STATE_STATUS] === undefined ? {} : { status: m.state[GOSSIP_STATE_STATUS] }),
+          ...(m.state[GOSSIP_STATE_RING] === undefined ? {} : { ring: m.state[GOSSIP_STATE_RING] }),
+          ...(m.state[GOSSIP_STATE_XFER] === undefined ? {} : { xfer: m.state[GOSSIP_STATE_XFER] }),
         };
       });
       return snapshot;
@@ -104,6 +110,15 @@ export function connectGossip(runtime: GossipLike, options: ConnectGossipOptions
     },
     setStatus(status) {
       runtime.setLocalState(GOSSIP_STATE_STATUS, status);
+      snapshot = undefined;
+    },
+    publish(key, value) {
+      try {
+        runtime.setLocalState(key, value);
+      } catch {
+        return; // the runtime stopped (or left)
+      }
+      // Our own state changes raise no gossip event here, so drop the cached view ourselves.
       snapshot = undefined;
     },
     close() {

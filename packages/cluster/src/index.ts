@@ -105,3 +105,57 @@ export type { PurgeRequest } from './peer.ts';
 export { startClusterService, type ClusterService, type ClusterServiceOptions } from './cluster-service.ts';
 export { ForeignHandoff, type ForeignHandoffResult } from './foreign-handoff.ts';
 
+export {
+  RING_STATUSES,
+  EMPTY_RING,
+  compareEntries as compareRingEntries,
+  mergeRings,
+  withEntry,
+  nextEntry,
+  ringVersion,
+  ringHash,
+  ringEntries,
+  encodeRing,
+  decodeRing,
+  type Ring,
+  type RingEntry,
+  type RingStatus,
+} from './ring.ts';
+export {
+  derivePlacement,
+  stablePlacement,
+  changeOrder,
+  covered,
+  gateMissing,
+  type Placement,
+  type PlacementOptions,
+  type ReplicaSets,
+  type PartitionTransfer,
+  type ActiveChange,
+  type ChangeKind,
+} from './placement.ts';
+export { awaitJoint, type QuorumSet, type MemberAttempt, type JointOutcome } from './joint-quorum.ts';
+export { staticOwnership, type Ownership, type StaticOwnershipOptions } from './ownership.ts';
+export {
+  Topology,
+  DEFAULT_TOPOLOGY_CONFIG,
+  type TopologyConfig,
+  type TopologyDeps,
+  type TopologyEvent,
+  type TopologyExit,
+  type TopologyExitCode,
+  type TransferView,
+} from './topology.ts';
+export {
+  fileTopologyPersistence,
+  memoryTopologyPersistence,
+  encodeTopologyState,
+  decodeTopologyState,
+  type TopologyPersistence,
+  type TopologyState,
+} from './topology-store.ts';
+export { readStreamPage, decodeStreamPage, type StreamRequest, type StreamPage } from './stream.ts';
+export { fillPartition, StreamLimiter, type FillDeps, type FillRequest, type FillResult } from './transfer.ts';
+export { GOSSIP_STATE_RING, GOSSIP_STATE_XFER } from './gossip-membership.ts';
+export type { ClusterTopologyOptions } from './cluster-node.ts';
+export type { InternodeTopology } from './internode-handler.ts';

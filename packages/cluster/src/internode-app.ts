@@ -200,6 +200,7 @@ export function createInternodeApp(options: InternodeAppOptions): Hono {
       const code = (e as { code?: unknown }).code;
       if (code === 'STORE_CLOSED') return c.json({ error: { code: 'UNAVAILABLE', message: 'store closed' } }, 503, { 'retry-after': '1' });
       if (code === 'BUSY') return c.json({ error: { code: 'BUSY', message: 'store busy' } }, 503, { 'retry-after': '1' });
+      if (code === 'NOT_READY') return c.json({ error: { code: 'NOT_READY', message: (e as Error).message } }, 503, { 'retry-after': '1' });
       options.onError?.(e);
       return c.json({ error: { code: 'INTERNAL', message: 'internode handler failed' } }, 500);
     }

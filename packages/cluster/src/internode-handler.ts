@@ -1,8 +1,10 @@
 import { compareVersions, type ApplyOutcome, type Store, type StoredRecord } from '@hearsay/storage';
+import { ClusterError } from './errors.ts';
 import type { HintStore } from './hint-store.ts';
-import { encodeWriteAnswer, type InternodeRequest } from './internode-messages.ts';
+import { encodeWriteAnswer, recordBytes, type InternodeRequest } from './internode-messages.ts';
 import type { ReplicaOutcome } from './peer.ts';
-import { recordBytes } from './peer-client.ts';
+import { encodeRing, type Ring } from './ring.ts';
+import { readStreamPage } from './stream.ts';
 import { scanLocal } from './scan.ts';
 import type { StoreWriteHealth } from './store-health.ts';
 import type { Clock } from '@hearsay/clock';
@@ -26,6 +28,20 @@ export interface InternodeHandlerDeps {
   readonly maxAnswerBytes?: number;
   /** Told whether writes to the store and the hints succeed. */
   readonly storeHealth?: StoreWriteHealth;
+  /** The ownership table's side of the internode API (topology.ts); absent on a node without one. */
+  readonly topology?: InternodeTopology;
+}
+
+/** What the internode routes need of the topology. */
+export interface InternodeTopology {
+  /** Merges a peer's table and answers this node's (after the merge). */
+  exchangeRing(theirs: Ring): Ring;
+  /**
+   * Why this node must not answer reads of these keys (or listings, for
+   * `undefined`) yet: it is filling the replicas it takes over. Undefined
+   * when it may.
+   */
+  notReadable(keys: readonly string[] | undefined): string | undefined;
 }
 
 /**
@@ -44,6 +60,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return encodeWriteAnswer(outcomes.map((o, i) => replicaOutcome(o, request.records[i] as StoredRecord)));
       }
       case 'read': {
+        refuseUnreadable(deps.topology?.notReadable(request.keys));
         const records = await deps.store.getRecords(request.keys);
         return { records: fitting(records, maxAnswerBytes).map((r) => r ?? null) };
       }
@@ -56,6 +73,7 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         return aheadMs > maxOffsetMs ? { kept, aheadMs } : { kept };
       }
       case 'scan': {
+        refuseUnreadable(deps.topology?.notReadable(undefined));
         const page = await scanLocal(deps.store, request);
         const records = fitting(page.records, maxAnswerBytes) as StoredRecord[];
         return records.length < page.records.length ? { records, more: true } : page;
@@ -70,12 +88,22 @@ export function createInternodeHandler(deps: InternodeHandlerDeps): (request: In
         const purged = await deps.store.purgeTombstones({ beforeMs, fromBucket: request.fromBucket, toBucket: request.toBucket });
         return { purged };
       }
+      case 'ring': {
+        if (deps.topology === undefined) throw new ClusterError('NOT_READY', 'this node keeps no ownership table');
+        return { ring: encodeRing(deps.topology.exchangeRing(request.ring)) };
+      }
+      case 'stream':
+        return readStreamPage(deps.store, request, maxAnswerBytes);
       default: {
         const never: never = request;
         throw new Error(`unhandled ${String(never)}`);
       }
     }
   };
+}
+
+function refuseUnreadable(reason: string | undefined): void {
+  if (reason !== undefined) throw new ClusterError('NOT_READY', reason);
 }
 
 /** What a replica tells the writer: the store's outcome, with "held the same record" as applied. */

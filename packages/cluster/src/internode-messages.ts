@@ -2,6 +2,7 @@ import { isValidVersion, validateRecord } from '@hearsay/storage';
 import type { StoredRecord, Version } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
 import type { ReplicaOutcome } from './peer.ts';
+import { decodeRing, type Ring } from './ring.ts';
 
 /**
  * Internode requests and responses. On the wire each is a MessagePack body
@@ -10,7 +11,7 @@ import type { ReplicaOutcome } from './peer.ts';
  *
  * The request types are part of the protocol between nodes: append only.
  */
-export const INTERNODE_TYPES = ['write', 'read', 'hint', 'scan', 'repair', 'purge'] as const;
+export const INTERNODE_TYPES = ['write', 'read', 'hint', 'scan', 'repair', 'purge', 'ring', 'stream'] as const;
 export type InternodeType = (typeof INTERNODE_TYPES)[number];
 
 export type InternodeRequest =
@@ -19,7 +20,11 @@ export type InternodeRequest =
   | { readonly type: 'hint'; readonly target: string; readonly records: StoredRecord[] }
   | { readonly type: 'scan'; readonly prefix: string; readonly after?: string; readonly limit: number }
   | { readonly type: 'repair'; readonly message: unknown }
-  | { readonly type: 'purge'; readonly fromBucket: number; readonly toBucket: number; readonly beforeMs: number };
+  | { readonly type: 'purge'; readonly fromBucket: number; readonly toBucket: number; readonly beforeMs: number }
+  /** The sender's ownership table; answered with the receiver's, both merge (docs/topology.md). */
+  | { readonly type: 'ring'; readonly ring: Ring }
+  /** A page of every record of buckets [fromBucket, toBucket), resuming after `after` (a key of `fromBucket`). */
+  | { readonly type: 'stream'; readonly fromBucket: number; readonly toBucket: number; readonly after?: string; readonly limit: number };
 
 /** Bounds on one request; a request past them is BAD_REQUEST. */
 export const MAX_RECORDS_PER_REQUEST = 10_000;
@@ -82,6 +87,16 @@ export function decodeRequest(type: InternodeType, body: unknown): InternodeRequ
       const int = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
       if (!int(fromBucket) || !int(toBucket) || !int(beforeMs) || fromBucket >= toBucket) throw bad('purge needs a bucket range and beforeMs');
       return { type, fromBucket, toBucket, beforeMs };
+    }
+    case 'ring':
+      return { type, ring: decodeRing(obj(body)['ring']) };
+    case 'stream': {
+      const { fromBucket, toBucket, after, limit } = obj(body);
+      const int = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+      if (!int(fromBucket) || !int(toBucket) || fromBucket >= toBucket) throw bad('stream needs a bucket range');
+      if (after !== undefined && after !== null && (typeof after !== 'string' || after.length === 0)) throw bad('after must be a key');
+      if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_RECORDS_PER_REQUEST) throw bad('limit out of range');
+      return { type, fromBucket, toBucket, limit: limit as number, ...(typeof after === 'string' ? { after } : {}) };
     }
     default: {
       const never: never = type;
@@ -168,4 +183,9 @@ export function decodeScanResponse(body: unknown): { records: StoredRecord[]; mo
   } catch (e) {
     throw new ClusterError('PEER_BAD_RESPONSE', 'scan response holds an invalid record', { cause: e });
   }
+}
+
+/** Bytes a record takes in a request, as an upper bound: value, key (UTF-8), content type, and the version and framing. */
+export function recordBytes(r: StoredRecord): number {
+  return r.value.byteLength + 3 * r.key.length + (r.contentType?.length ?? 0) + 64;
 }

@@ -2,7 +2,8 @@
  * `GET /v1/kv`: a listing merged from every reachable member's scan
  * (tombstones included, per key the record that wins by last-write-wins).
  * Answered only when every partition had at least R of its replicas among
- * the members that answered. The cursor is storage's codec.
+ * the members that answered (R of its old set and R of its new set while it
+ * moves). The cursor is storage's codec.
  */
 import { insufficientReplicas, ServiceError, type ListItem, type ListOptions, type ListPage } from '@hearsay/service';
 import { decodeCursor, encodeCursor, newer, type StoredRecord } from '@hearsay/storage';
@@ -13,7 +14,7 @@ import { scanLocal } from './scan.ts';
 
 export async function listMerged(ctx: CoordinatorContext, options: ListOptions): Promise<ListPage> {
   const after = options.cursor === undefined ? undefined : cursorKey(options.cursor);
-  const map = ctx.partitionMap;
+  const placement = ctx.placement;
   const targets = ctx.reachableMembers().map((m) => m.id);
   const request: ScanRequest = { prefix: options.prefix, limit: options.limit, ...(after === undefined ? {} : { after }) };
   const outcome = await settleWithin(
@@ -22,10 +23,13 @@ export async function listMerged(ctx: CoordinatorContext, options: ListOptions):
     ctx.config.requestTimeoutMs,
   );
   const answered = new Set(outcome.answers.map((a) => targets[a.index]!));
-  const need = requiredReplicas(options.consistency, map.replicationFactor);
-  for (let p = 0; p < map.partitionCount; p++) {
-    const have = map.preferenceList(p).filter((m) => answered.has(m)).length;
-    if (have < need) throw insufficientReplicas(have, need, map.replicationFactor);
+  for (let p = 0; p < placement.partitionCount; p++) {
+    const sets = placement.sets(p);
+    for (const set of sets.moving ? [sets.old, sets.next] : [sets.old]) {
+      const need = requiredReplicas(options.consistency, set.length);
+      const have = set.filter((m) => answered.has(m)).length;
+      if (have < need) throw insufficientReplicas(have, need, set.length);
+    }
   }
   // Keys past the first truncated page may be missing from that member: stop there.
   let boundary: string | undefined;

@@ -17,6 +17,10 @@ export interface MemberInfo {
   readonly keys?: number;
   /** What the node says of itself (`starting`, `serving`, `stopping`), when it did. */
   readonly status?: string;
+  /** Its gossip state `ring`: `<ring hash> <acknowledged epoch>` (topology.ts), when it published one. */
+  readonly ring?: string;
+  /** Its gossip state `xfer`: progress of what it fills (topology.ts), when it published one. */
+  readonly xfer?: string;
 }
 
 export interface MembershipView {
@@ -32,6 +36,8 @@ export interface MembershipView {
    * a view of itself alone it would cap RF at 1. Absent means always ready.
    */
   ready?(): boolean;
+  /** Publishes one key of this node's state to the others (gossip application state). Absent: nothing is published. */
+  publish?(key: string, value: string): void;
 }
 
 /**

@@ -1,10 +1,10 @@
 /**
  * What a node says about itself: `/v1/cluster` (the members, the partitions
- * each replicates and each one's clock offset as measured from here, and
- * this node's clock verdict), `/v1/health` (not ok while the clock fence
- * refuses writes), `/metrics` (the coordinator's counters, hints, members
- * and clocks), and `POST /v1/repair`, which the cluster node wires to
- * anti-entropy.
+ * each replicates, their ring status, each one's clock offset as measured
+ * from here, this node's clock verdict, and the membership change in
+ * progress), `/v1/health` (not ok while the clock fence refuses writes),
+ * `/metrics` (the coordinator's counters, hints, members and clocks), and
+ * `POST /v1/repair`, which the cluster node wires to anti-entropy.
  */
 import type { ClusterView, HealthReport, RepairLine, RepairOptions } from '@hearsay/service';
 import { clockView } from './clock-answers.ts';
@@ -33,7 +33,9 @@ export class NodeReport {
   }
 
   cluster(): ClusterView {
-    const map = this.#ctx.partitionMap;
+    const placement = this.#ctx.placement;
+    const ownership = this.#ctx.ownership;
+    const topology = ownership.report();
     const membership = this.#deps.membership;
     const selfId = membership.selfId;
     const fence = this.#ctx.clockFence;
@@ -44,29 +46,35 @@ export class NodeReport {
       members: membership
         .members()
         .map((m) => {
+          const ring = ownership.statusOf(m.id);
+          // A live member taking over or handing off partitions shows as joining / leaving.
+          const moving = ring === 'joining' || ring === 'leaving';
           const offset = clocks?.get(m.id);
           return {
             id: m.id,
-            state: m.state,
+            state: moving && isReachable(m) ? ring : m.state,
             http: m.http,
             gossip: m.gossip,
             incarnation: m.incarnation,
             ...(m.keys === undefined ? {} : { keys: m.keys }),
             ...(m.status === undefined ? {} : { status: m.status }),
-            partitions: [...map.partitionsOf(m.id)],
+            ...(ring === undefined ? {} : { ring }),
+            partitions: [...placement.current.partitionsOf(m.id)],
             // Its clock as measured from here (positive: ahead of ours); this node's own verdict on itself.
             ...(offset === undefined ? {} : { clockOffsetMs: Math.round(offset.offsetMs), clockErrorMs: Math.ceil(offset.errorMs) }),
             ...(m.id === selfId && verdict !== undefined ? { clock: clockView(verdict) } : {}),
           };
         })
         .sort((a, b) => utf8Compare(a.id, b.id)),
+      ...(topology === undefined ? {} : { topology }),
     };
   }
 
   health(): HealthReport {
     const membership = this.#deps.membership;
     if (this.#deps.stopped()) return { ok: false, reason: 'stopping' };
-    if (membership.ready?.() === false) return { ok: false, reason: 'joining: no other member seen yet' };
+    const notServing = this.#ctx.ownership.notServing();
+    if (notServing !== undefined) return { ok: false, reason: notServing };
     const storeProblem = this.#ctx.storeHealth?.problem();
     if (storeProblem !== undefined) return { ok: false, reason: storeProblem };
     const verdict = this.#ctx.clockFence?.verdict();
@@ -89,7 +97,7 @@ export class NodeReport {
       ok: true,
       members: members.length,
       reachable: members.filter((m) => m.id === membership.selfId || isReachable(m)).length,
-      replicationFactor: this.#ctx.partitionMap.replicationFactor,
+      replicationFactor: this.#ctx.placement.current.replicationFactor,
       hints: this.#ctx.hints.count(),
       ...clock,
     };
@@ -149,7 +157,7 @@ export class NodeReport {
       ]),
       ...metricFamily('hearsay_cluster_members', 'gauge', 'Members known, by state.',
         ['alive', 'suspect', 'dead', 'left'].map((state) => [`state="${state}"`, byState.get(state) ?? 0] as const)),
-    ].join('\n') + '\n' + (this.#deps.extraMetrics?.() ?? '');
+    ].join('\n') + '\n' + this.#ctx.ownership.metrics() + (this.#deps.extraMetrics?.() ?? '');
   }
 
   /** The clock's figures for /metrics: offsets measured, the verdict, refusals. */

@@ -1,9 +1,11 @@
 import type { StoredRecord } from '@hearsay/storage';
 import { ClusterError } from './errors.ts';
 import { internodePackr } from './internode-app.ts';
-import { decodeHintResponse, decodeReadResponse, decodeScanResponse, decodeWriteResponse, type InternodeType } from './internode-messages.ts';
+import { decodeHintResponse, decodeReadResponse, decodeScanResponse, decodeWriteResponse, recordBytes, type InternodeType } from './internode-messages.ts';
 import type { PeerClient, PurgeRequest, ReplicaOutcome, ScanRequest, ScanResponse } from './peer.ts';
 import type { Clock } from '@hearsay/clock';
+import { decodeRing, encodeRing, type Ring } from './ring.ts';
+import { decodeStreamPage, type StreamPage, type StreamRequest } from './stream.ts';
 
 /**
  * Moves one encoded request to a peer and its encoded answer back: HTTP
@@ -82,10 +84,8 @@ interface PendingWrite {
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
-/** Bytes a record takes in a request, as an upper bound: value, key (UTF-8), content type, and the version and framing. */
-export function recordBytes(r: StoredRecord): number {
-  return r.value.byteLength + 3 * r.key.length + (r.contentType?.length ?? 0) + 64;
-}
+// recordBytes lives with the message codecs (the stream pages size by it too); exported here as before.
+export { recordBytes };
 
 /**
  * A `PeerClient` over any transport, with a per-request deadline, a bounded
@@ -261,6 +261,19 @@ export class InternodePeerClient implements PeerClient {
     const answer = (await this.#call('repair', { message }, signal)) as { message?: unknown } | null;
     if (answer === null || typeof answer !== 'object') throw new ClusterError('PEER_BAD_RESPONSE', 'repair response has the wrong shape');
     return answer.message;
+  }
+
+  async ring(ring: Ring, signal?: AbortSignal): Promise<Ring> {
+    const answer = (await this.#call('ring', { ring: encodeRing(ring) }, signal)) as { ring?: unknown } | null;
+    try {
+      return decodeRing(answer?.ring);
+    } catch (e) {
+      throw new ClusterError('PEER_BAD_RESPONSE', 'ring response holds no valid table', { cause: e });
+    }
+  }
+
+  async stream(request: StreamRequest, signal?: AbortSignal): Promise<StreamPage> {
+    return decodeStreamPage(await this.#call('stream', request, signal));
   }
 
   async purge(request: PurgeRequest): Promise<number> {

@@ -1,5 +1,6 @@
 import type { StoredRecord, Version } from '@hearsay/storage';
 import type { MemberInfo } from './membership.ts';
+import type { Ring } from './ring.ts';
 
 /**
  * Internode calls to one other member. Implemented over HTTP
@@ -27,6 +28,10 @@ export interface PeerClient {
    * established the purge rule for the range; resolves with how many went.
    */
   purge(request: PurgeRequest, signal?: AbortSignal): Promise<number>;
+  /** Sends this node's ownership table; resolves with the peer's (both sides merge). */
+  ring(ring: Ring, signal?: AbortSignal): Promise<Ring>;
+  /** A page of every record of a bucket range on the peer (bulk copy of a partition). */
+  stream(request: StreamRequest, signal?: AbortSignal): Promise<StreamPage>;
   /**
    * Optional: whether a write would be taken now (false: the bytes queued
    * for this peer are at their cap, and `write` would fail with
@@ -75,3 +80,18 @@ export interface ScanResponse {
 
 /** Makes (or reuses) the client for a member. Called often: cache by id and address. */
 export type PeerFactory = (member: MemberInfo) => PeerClient;
+
+/** A page of the internode `stream` (stream.ts): every record of a bucket range, in index order. */
+export interface StreamRequest {
+  readonly fromBucket: number;
+  readonly toBucket: number;
+  /** Resume after this key of bucket `fromBucket`. */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface StreamPage {
+  readonly records: StoredRecord[];
+  /** Where the next page starts; null when the range is done. */
+  readonly next: { readonly bucket: number; readonly after?: string } | null;
+}

@@ -1,6 +1,7 @@
 /**
  * The read of a key that has other replicas besides this node: sent to every
- * reachable replica of its preference list, answered after R answered with
+ * reachable replica of its partition's old and new sets, answered once each
+ * set has R answers (one set when the partition does not move) with
  * the last-write-wins winner (storage's `newest`, the rule every store
  * merges by), and stale answers — late ones too — written back in the
  * background (read repair; a replica refuses a record more than its maximum
@@ -10,7 +11,9 @@ import { insufficientReplicas, ServiceError, type Consistency } from '@hearsay/s
 import { compareRecords, newest, type StoredRecord } from '@hearsay/storage';
 import { observe } from './clock-answers.ts';
 import type { CoordinatorContext } from './coordinator-context.ts';
-import { awaitAnswers, requiredReplicas, settleWithin } from './quorum.ts';
+import { awaitJoint, quorumSets } from './joint-quorum.ts';
+import type { ReplicaSets } from './placement.ts';
+import { settleWithin } from './quorum.ts';
 import type { ReplicaWriter } from './replica-write.ts';
 
 export class ReplicaReader {
@@ -23,21 +26,25 @@ export class ReplicaReader {
     this.#writer = writer;
   }
 
-  async read(key: string, prefs: readonly string[], consistency: Consistency): Promise<StoredRecord | undefined> {
+  async read(key: string, sets: ReplicaSets, consistency: Consistency): Promise<StoredRecord | undefined> {
     const ctx = this.#ctx;
-    const need = requiredReplicas(consistency, prefs.length);
-    const targets = prefs.filter((id) => ctx.reachable(id));
+    const targets = sets.all.filter((id) => ctx.reachable(id));
     const attempts = targets.map((id) => this.#readOn(id, key));
-    const outcome = await awaitAnswers(attempts, need, ctx.clock, ctx.config.requestTimeoutMs);
-    if (outcome.answers.length < need) {
+    const outcome = await awaitJoint(
+      attempts.map((promise, i) => ({ member: targets[i]!, promise })),
+      quorumSets(sets, consistency),
+      ctx.clock,
+      ctx.config.requestTimeoutMs,
+    );
+    if (!outcome.ok) {
       ctx.counters.readFailures++;
       if (outcome.timedOut) {
-        throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${outcome.answers.length} answered in time`, {
-          acknowledged: outcome.answers.length,
-          required: need,
+        throw new ServiceError('TIMEOUT', `${outcome.required} of ${outcome.total} replicas required, ${outcome.acknowledged} answered in time`, {
+          acknowledged: outcome.acknowledged,
+          required: outcome.required,
         });
       }
-      throw insufficientReplicas(outcome.answers.length, need, prefs.length);
+      throw insufficientReplicas(outcome.acknowledged, outcome.required, outcome.total);
     }
     const best = newest(outcome.answers.map((a) => a.value));
     // A version too far ahead is refused by the store (VERSION_AHEAD, counted there): the clock stays, the read answers it.

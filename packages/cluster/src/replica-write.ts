@@ -1,7 +1,8 @@
 /**
  * The write of a key that has other replicas besides this node: the same
- * record to every replica of its preference list in parallel (applied
- * locally when this node is one), acknowledged after W confirmed; a replica
+ * record to every replica of its partition's old and new sets in parallel
+ * (applied locally when this node is one), acknowledged once each set has W
+ * (one set when the partition does not move); a replica
  * that is down, or that the write fails on, gets the record as a hint — from
  * a stand-in beyond the preference list, or kept on this node. A write that
  * too few replicas have room for is refused with 503 BUSY before anything is
@@ -15,8 +16,9 @@ import { observe, stamp } from './clock-answers.ts';
 import type { CoordinatorContext } from './coordinator-context.ts';
 import { replicaOutcome } from './internode-handler.ts';
 import type { ReplicaOutcome } from './peer.ts';
+import { quorumSets, type MemberAttempt, type QuorumSet } from './joint-quorum.ts';
+import type { Placement, ReplicaSets } from './placement.ts';
 import { allowsOver, type Precondition } from './preconditions.ts';
-import { requiredReplicas } from './quorum.ts';
 import { awaitWriteAcks } from './write-acks.ts';
 
 /** Times a write is stamped again past a version a replica holds, before it gives up (CONFLICT). */
@@ -30,13 +32,17 @@ export class ReplicaWriter {
   }
 
   /** A write to the replicas of a key that has others besides this node (counted as one write); resolves with the record acknowledged. */
-  write(record: StoredRecord, partition: number, prefs: readonly string[], consistency: Consistency, precondition: Precondition): Promise<StoredRecord> {
+  write(record: StoredRecord, replicas: Replicas, consistency: Consistency, precondition: Precondition): Promise<StoredRecord> {
     this.#ctx.counters.writes++;
-    return this.#writeReplicas(record, partition, prefs, consistency, precondition);
+    return this.#writeReplicas(record, replicas, consistency, precondition);
   }
 
   /**
-   * Sends the record to the key's replicas and waits for `need` of them.
+   * Sends the record to the key's replicas — the old and the new set's
+   * members while the partition moves — and waits for W of each set. The
+   * ownership hears when the write settled: a node acknowledges a new
+   * placement only after the writes of earlier ones settled
+   * (docs/topology.md, the gate).
    * A replica that already holds a higher version keeps it and says so
    * (write-acks.ts): the write lost there, within the clock offset. Then the
    * clock is moved past that version and the record stamped again — so the
@@ -46,38 +52,41 @@ export class ReplicaWriter {
    * CONFLICT after MAX_RESTAMPS). Never an acknowledgement for a write that
    * changed nothing. The whole exchange stays within the request timeout.
    */
-  async #writeReplicas(
-    record: StoredRecord,
-    partition: number,
-    prefs: readonly string[],
-    consistency: Consistency,
-    precondition: Precondition,
-  ): Promise<StoredRecord> {
+  async #writeReplicas(record: StoredRecord, replicas: Replicas, consistency: Consistency, precondition: Precondition): Promise<StoredRecord> {
+    const sets = quorumSets(replicas.sets, consistency);
+    this.#admit(sets);
+    const settled = this.#ctx.ownership.writeStarted(replicas.placement);
+    try {
+      return await this.#writeUntilAcked(record, replicas, sets, precondition);
+    } finally {
+      settled();
+    }
+  }
+
+  async #writeUntilAcked(record: StoredRecord, replicas: Replicas, sets: readonly QuorumSet[], precondition: Precondition): Promise<StoredRecord> {
     const ctx = this.#ctx;
-    const need = requiredReplicas(consistency, prefs.length);
-    this.#admit(prefs, need);
     const deadlineMs = ctx.clock.now() + ctx.config.requestTimeoutMs;
     let current = record;
     for (let restamps = 0; ; restamps++) {
-      const attempts = this.#replicate([current], partition).map((p) => p.then((outcomes) => outcomes[0] ?? null));
-      const wait = await awaitWriteAcks(attempts, need, ctx.clock, Math.max(0, deadlineMs - ctx.clock.now()));
+      const attempts = this.#replicate([current], replicas).map(({ member, promise }) => ({ member, promise: promise.then((outcomes) => outcomes[0] ?? null) }));
+      const wait = await awaitWriteAcks(attempts, sets, ctx.clock, Math.max(0, deadlineMs - ctx.clock.now()));
       if (wait.kind === 'acked') return current;
       if (wait.kind === 'short') {
         ctx.counters.writeFailures++;
         const refused = wait.refused === 0 ? '' : `; ${wait.refused} refused its version as ${wait.refusedAheadMs} ms ahead of their clocks (clock skew)`;
         if (wait.timedOut) {
-          throw new ServiceError('TIMEOUT', `${need} of ${prefs.length} replicas required, ${wait.acked} acknowledged in time${refused}`, {
+          throw new ServiceError('TIMEOUT', `${wait.required} of ${wait.total} replicas required, ${wait.acked} acknowledged in time${refused}`, {
             acknowledged: wait.acked,
-            required: need,
+            required: wait.required,
           });
         }
         if (refused !== '') {
-          throw new ServiceError('INSUFFICIENT_REPLICAS', `${need} of ${prefs.length} replicas required, ${wait.acked} acknowledged${refused}`, {
+          throw new ServiceError('INSUFFICIENT_REPLICAS', `${wait.required} of ${wait.total} replicas required, ${wait.acked} acknowledged${refused}`, {
             acknowledged: wait.acked,
-            required: need,
+            required: wait.required,
           });
         }
-        throw insufficientReplicas(wait.acked, need, prefs.length);
+        throw insufficientReplicas(wait.acked, wait.required, wait.total);
       }
       // Lost: a replica holds a higher version.
       if (!allowsOver(precondition, wait.tombstone, wait.held)) {
@@ -120,29 +129,34 @@ export class ReplicaWriter {
    * in or turned into a timeout. Replicas beyond `need` without room get
    * the write as a hint, as for any replica the write fails on.
    */
-  #admit(prefs: readonly string[], need: number): void {
+  #admit(sets: readonly QuorumSet[]): void {
     const ctx = this.#ctx;
-    let room = 0;
-    for (const id of prefs) {
-      if (id === ctx.selfId) room++;
-      else if (ctx.reachable(id) && ctx.peer(id).hasRoom?.() !== false) room++;
-      if (room >= need) return;
+    for (const { members, need } of sets) {
+      let room = 0;
+      for (const id of members) {
+        if (id === ctx.selfId) room++;
+        else if (ctx.reachable(id) && ctx.peer(id).hasRoom?.() !== false) room++;
+        if (room >= need) break;
+      }
+      if (room >= need) continue;
+      const reachable = members.filter((id) => ctx.reachable(id)).length;
+      // Replicas down are INSUFFICIENT_REPLICAS (the write goes on to give them hints); only busy ones shed.
+      if (reachable < need) continue;
+      ctx.counters.writeFailures++;
+      ctx.counters.writesShed++;
+      throw new ServiceError('BUSY', `the replicas of this key have too much queued (${room} of ${need} required can take a write now); retry later`, {
+        acknowledged: 0,
+        required: need,
+      });
     }
-    const reachable = prefs.filter((id) => ctx.reachable(id)).length;
-    // Replicas down are INSUFFICIENT_REPLICAS (the write goes on to give them hints); only busy ones shed.
-    if (reachable < need) return;
-    ctx.counters.writeFailures++;
-    ctx.counters.writesShed++;
-    throw new ServiceError('BUSY', `the replicas of this key have too much queued (${room} of ${need} required can take a write now); retry later`, {
-      acknowledged: 0,
-      required: need,
-    });
   }
 
+
   /**
-   * Sends records of one partition to its replicas; one promise per
-   * preference-list replica that resolves when that replica (or, with
-   * `hintsCountTowardConsistency`, its stand-in) holds them durably.
+   * Sends records of one partition to its replicas — the old and the new
+   * set's members, while it moves; one attempt per replica that resolves
+   * when that replica (or, with `hintsCountTowardConsistency`, its stand-in)
+   * holds them durably.
    *
    * - This node: applied to the local store.
    * - A reachable replica: written over the internode API; if that fails, a
@@ -154,17 +168,15 @@ export class ReplicaWriter {
    *   HRW ranking (the stand-in), which delivers them when the replica is
    *   back; with no stand-in this node keeps the hint.
    */
-  #replicate(records: readonly StoredRecord[], partition: number): Promise<ReplicaOutcome[]>[] {
+  #replicate(records: readonly StoredRecord[], replicas: Replicas): MemberAttempt<ReplicaOutcome[]>[] {
     const ctx = this.#ctx;
-    const map = ctx.partitionMap;
-    const prefs = map.preferenceList(partition);
+    const { placement, partition, sets } = replicas;
     const selfId = ctx.selfId;
-    const standIns = map
+    const standIns = placement.next
       .ranking(partition)
-      .slice(prefs.length)
-      .filter((id) => ctx.reachable(id));
-    const out: Promise<ReplicaOutcome[]>[] = [];
-    for (const id of prefs) {
+      .filter((id) => !sets.all.includes(id) && ctx.reachable(id));
+    const out: MemberAttempt<ReplicaOutcome[]>[] = [];
+    for (const id of sets.all) {
       if (ctx.reachable(id)) {
         const p = this.writeOn(id, records);
         if (id !== selfId) {
@@ -178,12 +190,12 @@ export class ReplicaWriter {
             ),
           );
         }
-        out.push(p);
+        out.push({ member: id, promise: p });
         continue;
       }
       const standIn = standIns.shift();
       const handed = standIn === undefined ? this.#keepHintLocally(id, records) : this.#hintOn(standIn, id, records);
-      if (ctx.config.hintsCountTowardConsistency && standIn !== undefined) out.push(handed.then(() => records.map(() => null)));
+      if (ctx.config.hintsCountTowardConsistency && standIn !== undefined) out.push({ member: id, promise: handed.then(() => records.map(() => null)) });
       else {
         ctx.track(
           handed.catch((e: unknown) => {
@@ -191,8 +203,9 @@ export class ReplicaWriter {
             return this.#keepHintLocally(id, records);
           }),
         );
-        out.push(Promise.reject(new Error(`replica ${id} is down`)));
-        out.at(-1)!.catch(() => undefined);
+        const down = Promise.reject(new Error(`replica ${id} is down`));
+        down.catch(() => undefined);
+        out.push({ member: id, promise: down });
       }
     }
     return out;
@@ -241,4 +254,12 @@ export class ReplicaWriter {
 
 function isRefusal(o: ReplicaOutcome | undefined): o is { readonly aheadMs: number } {
   return o !== null && o !== undefined && 'aheadMs' in o;
+}
+
+/** Where a write goes when other nodes replicate its key too. */
+export interface Replicas {
+  /** The placement the write started under. */
+  readonly placement: Placement;
+  readonly partition: number;
+  readonly sets: ReplicaSets;
 }

@@ -1,5 +1,6 @@
 import type { Clock } from '@hearsay/clock';
 import type { Version } from '@hearsay/storage';
+import type { MemberAttempt, QuorumSet } from './joint-quorum.ts';
 import type { ReplicaOutcome } from './peer.ts';
 
 /**
@@ -18,32 +19,59 @@ import type { ReplicaOutcome } from './peer.ts';
  * or either at `all`) at least one of them comes from a replica that holds
  * W1 — so if W2 was stamped below W1, that replica answers `held` before W2
  * can be acknowledged.
+ *
+ * While a partition moves, the write waits for W of the old replica set and
+ * W of the new one (docs/topology.md): a member in both counts for both.
  */
 export type WriteWait =
-  /** `need` replicas have the record. */
+  /** Every set has its count of replicas that have the record (`acked`: replicas that have it). */
   | { readonly kind: 'acked'; readonly acked: number }
   /** A replica holds a higher version (the first such answer): the write lost there. */
   | { readonly kind: 'lost'; readonly held: Version; readonly tombstone: boolean; readonly acked: number }
   /**
    * Too few replicas have it: every attempt settled, or the deadline passed
-   * (`timedOut`). `refused`: replicas that refused the version as too far
-   * ahead of their clocks, with the largest lead.
+   * (`timedOut`). `acked`, `required` and `total` are those of the set
+   * furthest from its count. `refused`: replicas that refused the version as
+   * too far ahead of their clocks, with the largest lead.
    */
-  | { readonly kind: 'short'; readonly acked: number; readonly timedOut: boolean; readonly refused: number; readonly refusedAheadMs: number };
+  | {
+      readonly kind: 'short';
+      readonly acked: number;
+      readonly required: number;
+      readonly total: number;
+      readonly timedOut: boolean;
+      readonly refused: number;
+      readonly refusedAheadMs: number;
+    };
 
 /**
- * Waits until `need` attempts answered that the replica has the record, or
- * one answered that it holds a higher version, or every attempt settled, or
- * `timeoutMs` of `clock` time passed. Never rejects; attempts still running
- * go on in the background.
+ * Waits until every set has `need` of its members answering that they have
+ * the record, or one answered that it holds a higher version, or every
+ * attempt settled, or `timeoutMs` of `clock` time passed. A member of a set
+ * without an attempt (unreachable) counts as failed. Never rejects; attempts
+ * still running go on in the background.
  */
-export function awaitWriteAcks(attempts: readonly Promise<ReplicaOutcome>[], need: number, clock: Clock, timeoutMs: number): Promise<WriteWait> {
+export function awaitWriteAcks(
+  attempts: readonly MemberAttempt<ReplicaOutcome>[],
+  sets: readonly QuorumSet[],
+  clock: Clock,
+  timeoutMs: number,
+): Promise<WriteWait> {
   return new Promise((resolve) => {
-    let acked = 0;
+    const have = new Set<string>();
     let settled = 0;
     let refused = 0;
     let refusedAheadMs = 0;
     let done = false;
+    const satisfied = (): boolean => sets.every((s) => s.members.filter((m) => have.has(m)).length >= s.need);
+    const short = (timedOut: boolean): WriteWait => {
+      let worst = { acked: 0, required: 0, total: 0, deficit: -Infinity };
+      for (const s of sets) {
+        const acked = s.members.filter((m) => have.has(m)).length;
+        if (s.need - acked > worst.deficit) worst = { acked, required: s.need, total: s.members.length, deficit: s.need - acked };
+      }
+      return { kind: 'short', acked: worst.acked, required: worst.required, total: worst.total, timedOut, refused, refusedAheadMs };
+    };
     const finish = (result: WriteWait): void => {
       if (done) return;
       done = true;
@@ -51,18 +79,18 @@ export function awaitWriteAcks(attempts: readonly Promise<ReplicaOutcome>[], nee
       resolve(result);
     };
     const check = (): void => {
-      if (acked >= need) finish({ kind: 'acked', acked });
-      else if (settled === attempts.length) finish({ kind: 'short', acked, timedOut: false, refused, refusedAheadMs });
+      if (satisfied()) finish({ kind: 'acked', acked: have.size });
+      else if (settled === attempts.length) finish(short(false));
     };
-    const cancelTimer = clock.setTimer(() => finish({ kind: 'short', acked, timedOut: true, refused, refusedAheadMs }), timeoutMs);
-    for (const attempt of attempts) {
-      attempt.then(
+    const cancelTimer = clock.setTimer(() => finish(short(true)), timeoutMs);
+    for (const { member, promise } of attempts) {
+      promise.then(
         (outcome) => {
           if (done) return;
           settled++;
-          if (outcome === null) acked++;
+          if (outcome === null) have.add(member);
           else if ('held' in outcome) {
-            finish({ kind: 'lost', held: outcome.held, tombstone: outcome.tombstone, acked });
+            finish({ kind: 'lost', held: outcome.held, tombstone: outcome.tombstone, acked: have.size });
             return;
           } else {
             refused++;

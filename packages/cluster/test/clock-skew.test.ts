@@ -105,6 +105,8 @@ describe('writes that lose: the coordinator against replicas that hold a higher 
       scan: async () => ({ records: [], more: false }),
       repair: async () => undefined,
       purge: async () => 0,
+      ring: () => Promise.reject(new Error('no ownership table in this test')),
+      stream: () => Promise.reject(new Error('no streaming in this test')),
     };
     const coordinator = new Coordinator({
       store,

@@ -43,6 +43,8 @@ function recordingPeers(calls: PeerCall[]) {
       throw new Error('not in these tests');
     },
     purge: async () => 0,
+    ring: async (ring) => ring,
+    stream: async () => ({ records: [], next: null }),
   });
 }
 

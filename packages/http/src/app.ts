@@ -119,6 +119,7 @@ const POST_ALLOW = 'POST, OPTIONS';
 const KV_PARAMS: ReadonlySet<string> = new Set(['consistency']);
 const LIST_PARAMS: ReadonlySet<string> = new Set(['prefix', 'limit', 'cursor', 'consistency']);
 const NO_PARAMS: ReadonlySet<string> = new Set();
+const ABORT_PARAMS: ReadonlySet<string> = new Set(['abort']);
 
 const OCTET_STREAM = 'application/octet-stream';
 const NDJSON = 'application/x-ndjson';
@@ -482,6 +483,20 @@ export function createApp(options: AppOptions): HearsayApp {
     return new Response(stream, { status: 200, headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } });
   }
 
+  /** `POST /v1/admin/...`: a membership operation, answered 202 with the change as the service records it. */
+  async function admin(request: Request, node: string | undefined): Promise<Response> {
+    const query = parseQuery(request.url, node === undefined ? ABORT_PARAMS : NO_PARAMS);
+    if (!query.ok) return errorResponse(query.code, query.message);
+    const abortText = query.params.get('abort');
+    if (abortText !== undefined && abortText !== 'true' && abortText !== 'false') {
+      return errorResponse('INVALID_PARAMETER', 'abort must be true or false');
+    }
+    if (service.admin === undefined) return errorResponse('ROUTE_NOT_FOUND', 'this node has no membership operations (it is not a cluster member)');
+    if (node !== undefined && (node.length === 0 || node.length > 128)) return errorResponse('INVALID_PARAMETER', 'the node id must be 1 to 128 characters');
+    const answer = await service.admin(node === undefined ? { type: 'decommission', abort: abortText === 'true' } : { type: 'remove', node });
+    return jsonResponse(answer, 202);
+  }
+
   async function metricsText(): Promise<Response> {
     let text = await registry.metrics();
     if (service.metrics !== undefined) {
@@ -551,6 +566,30 @@ export function createApp(options: AppOptions): HearsayApp {
       }
       if (method === 'OPTIONS') return optionsResponse(POST_ALLOW);
       return methodNotAllowed(method, POST_ALLOW);
+    }),
+  );
+  /** A membership operation: POST, for a token with the admin scope (checked before anything else). */
+  const postRoute = (route: RouteLabel, handler: (c: Context) => Promise<Response>) =>
+    timed(route, (c) => {
+      const method = c.req.method;
+      if (method === 'POST') {
+        const principal = access.check(c.req.raw, 'admin');
+        return principal instanceof Response ? principal : handler(c);
+      }
+      if (method === 'OPTIONS') return optionsResponse(POST_ALLOW);
+      return methodNotAllowed(method, POST_ALLOW);
+    });
+  app.all('/v1/admin/decommission', postRoute('/v1/admin/decommission', (c) => admin(c.req.raw, undefined)));
+  app.all(
+    '/v1/admin/remove/:node',
+    postRoute('/v1/admin/remove/{node}', (c) => {
+      let node: string;
+      try {
+        node = decodeURIComponent(c.req.param('node') ?? '');
+      } catch {
+        return Promise.resolve(errorResponse('INVALID_PERCENT_ENCODING', 'the node id is not valid percent-encoded UTF-8'));
+      }
+      return admin(c.req.raw, node);
     }),
   );
   if (options.internal !== undefined) app.route('/internal', options.internal);

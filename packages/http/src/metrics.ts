@@ -14,6 +14,8 @@ export const ROUTE_LABELS = [
   '/v1/cluster',
   '/v1/health',
   '/v1/repair',
+  '/v1/admin/decommission',
+  '/v1/admin/remove/{node}',
   '/v1/openapi.json',
   '/metrics',
   'unmatched',

@@ -273,6 +273,34 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
         }),
         options: optionsOf('POST, OPTIONS'),
       },
+      '/v1/admin/decommission': {
+        post: operation({
+          summary: 'Decommission this node: stream each of its partitions to its next owner, then leave (docs/topology.md)',
+          parameters: [{ name: 'abort', in: 'query', schema: { type: 'string', enum: ['true', 'false'] }, description: '`true` takes back a decommission in progress' }],
+          answers: { 202: { description: 'The change is recorded; /v1/cluster shows its progress', content: json('Topology') } },
+          errors: {
+            400: QUERY,
+            404: ['ROUTE_NOT_FOUND'],
+            409: ['BELOW_REPLICATION_FACTOR', 'CONFLICT'],
+            503: ['UNAVAILABLE'],
+          },
+        }),
+        options: optionsOf('POST, OPTIONS'),
+      },
+      '/v1/admin/remove/{node}': {
+        post: operation({
+          summary: 'Remove a member that is down for good: its partitions are copied to new owners from the other replicas',
+          parameters: [{ name: 'node', in: 'path', required: true, schema: { type: 'string' }, description: 'The member id, 1 to 128 characters' }],
+          answers: { 202: { description: 'The removal is recorded; /v1/cluster shows its progress', content: json('Topology') } },
+          errors: {
+            400: union(NO_QUERY, ['INVALID_PARAMETER']),
+            404: ['ROUTE_NOT_FOUND', 'UNKNOWN_MEMBER'],
+            409: ['CONFLICT', 'MEMBER_ALIVE'],
+            503: ['UNAVAILABLE'],
+          },
+        }),
+        options: optionsOf('POST, OPTIONS'),
+      },
       '/v1/health': { get: operation(health), head: headOf(health), options: optionsOf('GET, HEAD, OPTIONS') },
       '/v1/openapi.json': { get: operation(document), head: headOf(document), options: optionsOf('GET, HEAD, OPTIONS') },
       '/metrics': { get: operation(metrics), head: headOf(metrics), options: optionsOf('GET, HEAD, OPTIONS') },
@@ -316,6 +344,8 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
                 required: { type: 'integer', minimum: 1, description: 'INSUFFICIENT_REPLICAS, TIMEOUT: replicas the consistency level needs' },
                 draining: { const: true, description: 'NOT_SERVING from /v1/health of a node shutting down' },
                 shedding: { const: true, description: 'NOT_SERVING from /v1/health of a node that refused work for load in the last seconds' },
+                owners: { type: 'integer', minimum: 0, description: 'BELOW_REPLICATION_FACTOR: owners that would remain' },
+                replicationFactor: { type: 'integer', minimum: 1, description: 'BELOW_REPLICATION_FACTOR: the replication factor' },
                 offsetMs: { type: 'integer', description: 'CLOCK_SKEW: how far this node\'s clock (or the version refused) is from the members it reaches (ms; positive: ahead)' },
                 errorMs: { type: 'integer', minimum: 0, description: 'CLOCK_SKEW: the error bound of offsetMs' },
                 maxOffsetMs: { type: 'integer', minimum: 1, description: 'CLOCK_SKEW, UNAVAILABLE: the maximum clock offset (--max-clock-offset-ms)' },
@@ -351,6 +381,7 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
           properties: {
             self: { type: 'string' },
             members: { type: 'array', items: { $ref: '#/components/schemas/Member' } },
+            topology: { $ref: '#/components/schemas/Topology' },
           },
         },
         Member: {
@@ -359,7 +390,16 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
           additionalProperties: false,
           properties: {
             id: { type: 'string' },
-            state: { type: 'string', enum: ['alive', 'suspect', 'dead', 'left'] },
+            state: {
+              type: 'string',
+              enum: ['alive', 'suspect', 'dead', 'left', 'joining', 'leaving'],
+              description: "gossip's liveness, or joining / leaving while a live member takes over or hands off partitions (docs/topology.md)",
+            },
+            ring: {
+              type: 'string',
+              enum: ['joining', 'normal', 'leaving', 'left', 'removing', 'removed'],
+              description: "Its status in the ownership table (cluster, with membership changes)",
+            },
             http: { type: 'string', description: "Base URL of the member's HTTP API; '' when unknown" },
             gossip: { type: 'string', description: "host:port of its gossip endpoint; '' when it has none" },
             incarnation: { type: 'integer', minimum: 0 },
@@ -417,6 +457,77 @@ export function openApiDocument(limits: Limits): Record<string, unknown> {
               },
             },
             warnings: { type: 'array', items: { type: 'string' }, description: 'What is open: no auth file, --insecure' },
+          },
+        },
+        Topology: {
+          type: 'object',
+          description: 'The ownership table and the membership change in progress (docs/topology.md)',
+          required: ['epoch', 'ring', 'queued', 'change', 'transfers'],
+          additionalProperties: false,
+          properties: {
+            epoch: { type: 'string', description: 'Identifies the placement requests use now' },
+            ring: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['id', 'status', 'version'],
+                additionalProperties: false,
+                properties: {
+                  id: { type: 'string' },
+                  status: { type: 'string', enum: ['joining', 'normal', 'leaving', 'left', 'removing', 'removed'] },
+                  version: { type: 'integer', minimum: 0 },
+                },
+              },
+            },
+            queued: {
+              type: 'array',
+              description: 'Changes waiting for the active one to commit (one change at a time)',
+              items: {
+                type: 'object',
+                required: ['kind', 'member'],
+                additionalProperties: false,
+                properties: { kind: { type: 'string', enum: ['join', 'decommission', 'remove'] }, member: { type: 'string' } },
+              },
+            },
+            replacing: {
+              type: 'object',
+              description: 'This node took over a dead member with --replace: partitions filled of those it must fill before it serves',
+              required: ['member', 'done', 'total'],
+              additionalProperties: false,
+              properties: { member: { type: 'string' }, done: { type: 'integer', minimum: 0 }, total: { type: 'integer', minimum: 0 } },
+            },
+            change: {
+              oneOf: [
+                { type: 'null' },
+                {
+                  type: 'object',
+                  required: ['kind', 'member', 'key', 'waitingFor', 'done', 'total'],
+                  additionalProperties: false,
+                  properties: {
+                    kind: { type: 'string', enum: ['join', 'decommission', 'remove'] },
+                    member: { type: 'string' },
+                    key: { type: 'string' },
+                    waitingFor: { type: 'array', items: { type: 'string' }, description: 'Members that have not acknowledged the placement yet (the gate)' },
+                    done: { type: 'integer', minimum: 0, description: 'Transfers done' },
+                    total: { type: 'integer', minimum: 0, description: 'Transfers of the change' },
+                  },
+                },
+              ],
+            },
+            transfers: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['partition', 'to', 'from', 'state'],
+                additionalProperties: false,
+                properties: {
+                  partition: { type: 'integer', minimum: 0 },
+                  to: { type: 'string' },
+                  from: { type: 'array', items: { type: 'string' } },
+                  state: { type: 'string', enum: ['waiting', 'streaming', 'done'] },
+                },
+              },
+            },
           },
         },
         RepairLine: {

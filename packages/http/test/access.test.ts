@@ -58,6 +58,9 @@ const ROUTES: ReadonlyArray<readonly [RouteClass, string, RequestInit, number]> 
   ['write', '/v1/kv/scratch', { method: 'DELETE' }, 204],
   ['metrics', '/metrics', {}, 200],
   ['admin', '/v1/repair', { method: 'POST' }, 200],
+  // A single node has no membership operations: 404 once the token is good enough.
+  ['admin', '/v1/admin/decommission', { method: 'POST' }, 404],
+  ['admin', '/v1/admin/remove/n1', { method: 'POST' }, 404],
 ];
 
 /** What `who` gets on a route of `route` class that answers `ok` when allowed. */

@@ -18,6 +18,7 @@ export type {
   RepairLine,
   RepairOptions,
   KvService,
+  AdminRequest,
   BodyBudget,
   ServiceErrorCode,
   ServiceErrorDetails,

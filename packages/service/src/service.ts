@@ -67,7 +67,12 @@ export interface ListPage {
   readonly next: string | null;
 }
 
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+/**
+ * A member's state in `/v1/cluster`: gossip's liveness (`alive`, `suspect`,
+ * `dead`, `left`), or `joining` / `leaving` while a live member takes over or
+ * hands off partitions (docs/topology.md).
+ */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left' | 'joining' | 'leaving';
 
 export interface ClusterMember {
   readonly id: string;
@@ -137,6 +142,13 @@ export function handedOverPutOptions(contentType: string | undefined): StorePutO
   return contentType === undefined ? HANDED_OVER : { contentType, adoptValue: true };
 }
 
+/** A membership operation an operator asks a node for (`POST /v1/admin/...`). */
+export type AdminRequest =
+  /** This node hands its partitions to their next owners and leaves; `abort` takes it back. */
+  | { readonly type: 'decommission'; readonly abort: boolean }
+  /** A member that will not come back: its partitions are re-replicated from the survivors. */
+  | { readonly type: 'remove'; readonly node: string };
+
 /**
  * A node's budget of request-body bytes in flight, shared by every route that
  * reads a body: the public API (`LoadLimits` of `@hearsay/http` implements
@@ -181,6 +193,13 @@ export interface KvService {
    * `hearsay_http_*` names.
    */
   metrics?(): string | Promise<string>;
+  /**
+   * Optional: membership operations (`POST /v1/admin/decommission`,
+   * `POST /v1/admin/remove/{node}`). Resolves once the change is recorded
+   * (answered 202 with what it resolves to); the change then runs in the
+   * background and `/v1/cluster` shows its progress.
+   */
+  admin?(request: AdminRequest): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -211,6 +230,12 @@ export const SERVICE_ERROR_STATUS = {
   INVALID_KEY: 400,
   VALUE_TOO_LARGE: 413,
   INVALID_ARGUMENT: 400,
+  /** `remove` of an id the cluster does not know. */
+  UNKNOWN_MEMBER: 404,
+  /** `remove` of a member gossip reports alive or suspect: decommission it instead. */
+  MEMBER_ALIVE: 409,
+  /** A decommission that would leave fewer owners than the replication factor. */
+  BELOW_REPLICATION_FACTOR: 409,
   /**
    * The node refuses to stamp a write because of clocks: its own is more than
    * the maximum clock offset away from the members it reaches (fenced), or

@@ -149,13 +149,15 @@ export class GroupCommitter implements Committer {
 
   async purge(job: PurgeJob): Promise<void> {
     const entries = await readPurgeRange(this.#db, this.#encodings, job.gte, job.lt);
-    const plan = planPurge(entries, job.beforeMs, this.#journal, this.#ctx.bucketBits);
-    const tombstones = this.#tombstones - plan.keys.length;
+    const plan = planPurge(entries, job.beforeMs, this.#journal, this.#ctx.bucketBits, job.all);
+    const tombstones = this.#tombstones - (plan.keys.length - plan.live);
+    const keys = this.#keys - plan.live;
     if (plan.batch.length > 0) {
-      const digests = this.#journal.plan(plan.batch, plan.staged, null, { keys: this.#keys, tombstones }, true);
+      const digests = this.#journal.plan(plan.batch, plan.staged, null, { keys, tombstones }, true);
       await this.#writer.write(plan.batch);
       this.#publishDigests(digests);
       this.#tombstones = tombstones;
+      this.#keys = keys;
       for (const key of plan.keys) this.#cache.set(key, null);
       this.#reader.committed();
     }

@@ -29,8 +29,12 @@ export type Job =
    */
   | ({ readonly kind: 'apply'; readonly detailed: false; readonly records: ApplyRecord[] } & Deferred<boolean[]>)
   | ({ readonly kind: 'apply'; readonly detailed: true; readonly records: ApplyRecord[] } & Deferred<ApplyOutcome[]>)
-  /** One purge step over the index range [gte, lt); resolved with where the next step starts (null: done). */
-  | ({ readonly kind: 'purge'; readonly beforeMs: number; readonly gte: Buffer; readonly lt: Buffer } & Deferred<PurgeStep>)
+  /**
+   * One purge step over the index range [gte, lt); resolved with where the
+   * next step starts (null: done). `all`: every record goes, live ones too
+   * (`dropRange`), not only tombstones below `beforeMs`.
+   */
+  | ({ readonly kind: 'purge'; readonly beforeMs: number; readonly all: boolean; readonly gte: Buffer; readonly lt: Buffer } & Deferred<PurgeStep>)
   /** Persist a new clock mark with no write to carry it. */
   | ({ readonly kind: 'reserve' } & Deferred<void>);
 

@@ -34,18 +34,25 @@ export interface PurgePlan {
   readonly staged: Map<number, Buffer>;
   /** The purged keys, to drop from the read cache. */
   readonly keys: string[];
+  /** How many of them were live records (only with `all`). */
+  readonly live: number;
   /** Index key where the next step starts; null when this step reached the end of the range. */
   readonly next: Buffer | null;
 }
 
-/** Plans one step over `entries` (from `readPurgeRange`): tombstones with `version.ms < beforeMs` go. */
-export function planPurge(entries: readonly [Buffer, Buffer][], beforeMs: number, journal: DigestJournal, bucketBits: number): PurgePlan {
+/**
+ * Plans one step over `entries` (from `readPurgeRange`): tombstones with
+ * `version.ms < beforeMs` go — or, with `all`, every record (`dropRange`).
+ */
+export function planPurge(entries: readonly [Buffer, Buffer][], beforeMs: number, journal: DigestJournal, bucketBits: number, all = false): PurgePlan {
   const batch: LevelBatchOp[] = [];
   const staged = new Map<number, Buffer>();
   const keys: string[] = [];
+  let live = 0;
   for (const [k, v] of entries) {
     const { tombstone, version } = readIndexValue(v);
-    if (!tombstone || version.ms >= beforeMs) continue;
+    if (!all && (!tombstone || version.ms >= beforeMs)) continue;
+    if (!tombstone) live++;
     const keyBytes = k.subarray(9);
     batch.push({ type: 'del', key: dataKey(keyBytes) }, { type: 'del', key: k });
     const bucket = bucketOfHashBytes(k, 1, bucketBits);
@@ -60,5 +67,5 @@ export function planPurge(entries: readonly [Buffer, Buffer][], beforeMs: number
   const last = entries[entries.length - 1];
   // The smallest index key above the last one read is that key ‖ 0x00.
   const next = entries.length < PURGE_SCAN_MAX || last === undefined ? null : Buffer.concat([last[0], Buffer.of(0)]);
-  return { batch, staged, keys, next };
+  return { batch, staged, keys, live, next };
 }

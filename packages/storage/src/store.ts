@@ -18,7 +18,7 @@ import { encodeKey, validateContentType, validateRecordAndKey } from './record.t
 import { scanPage, scanRange } from './scan.ts';
 import { resolveSettings, type OpenStoreOptions } from './settings.ts';
 import type {
-  ApplyOutcome, BatchOp, BucketEntry, Change, ClockStatus, PurgeOptions, PutOptions, ScanOptions, ScanPage, Store, StoreStats, StoredRecord, Version,
+  ApplyOutcome, BatchOp, BucketEntry, Change, ClockStatus, DropRangeOptions, PurgeOptions, PutOptions, ScanOptions, ScanPage, Store, StoreStats, StoredRecord, Version,
 } from './types.ts';
 import { isValidVersion } from './version.ts';
 
@@ -309,18 +309,29 @@ class LevelStore implements Store {
   async purgeTombstones(options: PurgeOptions): Promise<number> {
     this.#checkOpen();
     if (typeof options !== 'object' || options === null) throw argError('purge options must be an object');
-    const n = 2 ** this.bucketBits;
     const beforeMs = options.beforeMs;
     if (typeof beforeMs !== 'number' || Number.isNaN(beforeMs)) throw argError('beforeMs must be a number');
-    const from = checkInt('fromBucket', options.fromBucket ?? 0, 0, n);
-    const to = checkInt('toBucket', options.toBucket ?? n, from, n);
+    return this.#purgeSteps(beforeMs, false, options.fromBucket, options.toBucket);
+  }
+
+  async dropRange(options: DropRangeOptions): Promise<number> {
+    this.#checkOpen();
+    if (typeof options !== 'object' || options === null) throw argError('dropRange options must be an object');
+    return this.#purgeSteps(0, true, options.fromBucket, options.toBucket);
+  }
+
+  /** Purge steps over buckets [fromBucket, toBucket): tombstones below `beforeMs`, or every record with `all`. */
+  async #purgeSteps(beforeMs: number, all: boolean, fromBucket: number | undefined, toBucket: number | undefined): Promise<number> {
+    const n = 2 ** this.bucketBits;
+    const from = checkInt('fromBucket', fromBucket ?? 0, 0, n);
+    const to = checkInt('toBucket', toBucket ?? n, from, n);
     const range = bucketIndexRange(from, to, this.bucketBits);
     let gte: Buffer = range.gte;
     const lt: Buffer = range.lt;
     let purged = 0;
     // One job per step, so writes queued meanwhile go between the steps.
     while (Buffer.compare(gte, lt) < 0) {
-      const step = await new Promise<PurgeStep>((resolve, reject) => this.#queue.enqueue({ kind: 'purge', beforeMs, gte, lt, resolve, reject }));
+      const step = await new Promise<PurgeStep>((resolve, reject) => this.#queue.enqueue({ kind: 'purge', beforeMs, all, gte, lt, resolve, reject }));
       purged += step.purged;
       if (step.next === null) break;
       gte = step.next;

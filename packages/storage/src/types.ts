@@ -135,6 +135,12 @@ export interface PurgeOptions {
   readonly toBucket?: number;
 }
 
+export interface DropRangeOptions {
+  /** Buckets [fromBucket, toBucket). Default: all. */
+  readonly fromBucket?: number;
+  readonly toBucket?: number;
+}
+
 export interface Store {
   readonly nodeId: string;
   /** B: the store has 2^B anti-entropy buckets. */
@@ -190,6 +196,13 @@ export interface Store {
 
   /** Remove tombstones older than the cut-off; returns how many were purged. */
   purgeTombstones(options: PurgeOptions): Promise<number>;
+  /**
+   * Forgets every record of a bucket range — live ones and tombstones — with
+   * its index entries, updating digests and counts. Not a delete: nothing is
+   * written in their place, so another replica's copy is not shadowed. For
+   * a cluster node once its partition's records live on other replicas.
+   */
+  dropRange(options: DropRangeOptions): Promise<number>;
 
   /** Observe a version seen elsewhere so later local stamps are above it. Throws VERSION_AHEAD (the clock unmoved) for one too far ahead. */
   observe(version: Version): void;

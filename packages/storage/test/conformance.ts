@@ -442,6 +442,30 @@ export function runStoreConformance(factory: StoreFactory): void {
       });
     });
 
+    it('drops every record of a bucket range, live and deleted, with digests and counts, and nothing else', async () => {
+      await withStore({ bucketBits: 2 }, async (store) => {
+        const keys = Array.from({ length: 40 }, (_, i) => `d${i}`);
+        await store.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })));
+        for (const key of keys.slice(0, 10)) await store.delete(key);
+        const inBucket1 = keys.filter((k) => bucketOf(hashKey(k), 2) === 1);
+        const digestsBefore = await store.bucketDigests(0, 4);
+        expect(await store.dropRange({ fromBucket: 1, toBucket: 2 })).toBe(inBucket1.length);
+        expect(await checkIntegrity(store)).toEqual([]);
+        const live = keys.slice(10).filter((k) => !inBucket1.includes(k)).length;
+        const dead = keys.slice(0, 10).filter((k) => !inBucket1.includes(k)).length;
+        expect(store.stats()).toMatchObject({ keys: live, tombstones: dead });
+        for (const key of inBucket1) expect(await store.getRecord(key)).toBeUndefined();
+        const digestsAfter = await store.bucketDigests(0, 4);
+        expect(digestsAfter[1]).toEqual(new Uint8Array(16));
+        for (const b of [0, 2, 3]) expect(digestsAfter[b]).toEqual(digestsBefore[b]);
+        expect(await store.bucketEntries(1)).toEqual([]);
+        // A key dropped is simply absent: an older record applied later is taken (nothing shadows it).
+        const again = inBucket1[0]!;
+        expect(await store.apply({ key: again, value: new TextEncoder().encode('old'), version: { ms: 1, counter: 0, node: 'x' }, tombstone: false })).toBe(true);
+        await expectCode(store.dropRange({ fromBucket: 3, toBucket: 2 }), 'INVALID_ARGUMENT');
+      });
+    });
+
     it('persists node id, bucket bits, digests, stats and the clock across reopen', async () => {
       const clock = new ManualClock();
       const backend = await factory.create();

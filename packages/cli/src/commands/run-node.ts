@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../logger.ts';
 import { startNode, type NodeOptions, type RunningNode } from '../node.ts';
 import { onStopSignals } from '../stop-signals.ts';
 import { TlsMaterial } from '../tls-files.ts';
+import type { TopologyExit } from '@hearsay/cluster';
 import { limitsOf, type StartFlags } from './start-flags.ts';
 
 /** Owner-only: files and dirs the node creates (store, hints, gossip generation) are 0600 and 0700. */
@@ -123,13 +124,40 @@ export async function runNode(flags: StartFlags, tuning: ClusterTuning, pretty: 
   if (flags.nodeId !== undefined && !isValidNodeId(flags.nodeId)) {
     throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, `--node-id ${JSON.stringify(flags.nodeId)}: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -`, { exitCode: EXIT_USAGE });
   }
+  if (flags.replace !== undefined) {
+    if (!isValidNodeId(flags.replace)) {
+      throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, `--replace ${JSON.stringify(flags.replace)}: not a node id`, { exitCode: EXIT_USAGE });
+    }
+    if (flags.nodeId !== undefined && flags.nodeId !== flags.replace) {
+      throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, `--replace ${flags.replace} takes that id; --node-id ${flags.nodeId} says another`, { exitCode: EXIT_USAGE });
+    }
+    if (flags.seeds.length === 0) {
+      throw new CliError(CLI_ERROR_CODES.INVALID_ARGUMENT, '--replace needs --seeds: the partitions are streamed from the other members', { exitCode: EXIT_USAGE });
+    }
+  }
   checkSecretFlags(flags);
   // Before anything is opened or created: the store, hints and generation file are private from the start.
   process.umask(NODE_UMASK);
   const logger = createLogger({ level: flags.logLevel, pretty });
   const secrets = await openSecrets(flags, logger);
   logSecrets(flags, secrets, logger);
-  const options = flagsToOptions(flags, tuning, logger, secrets);
+  let requestStop!: (reason: string) => void;
+  const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
+  /** Set when the topology stopped the node: decommissioned (exit 0), removed or replaced (exit 1). */
+  let topologyExit: TopologyExit | undefined;
+  const options = flagsToOptions(
+    flags.replace === undefined ? flags : { ...flags, nodeId: flags.replace },
+    {
+      ...tuning,
+      onExit(exit) {
+        topologyExit = exit;
+        (exit.code === 'DECOMMISSIONED' ? logger.info.bind(logger) : logger.error.bind(logger))({ code: exit.code }, exit.message);
+        requestStop(exit.code.toLowerCase());
+      },
+    },
+    logger,
+    secrets,
+  );
   // A bug that escapes every handler leaves the node in an unknown state: say so in the log and exit.
   const onFatal = (error: unknown): void => {
     logger.fatal({ err: error }, 'uncaught error; exiting');
@@ -138,8 +166,6 @@ export async function runNode(flags: StartFlags, tuning: ClusterTuning, pretty: 
   process.on('uncaughtException', onFatal);
   process.on('unhandledRejection', onFatal);
 
-  let requestStop!: (reason: string) => void;
-  const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
   let stopped = false;
   const signals = onStopSignals({
     onStop(reason) {
@@ -182,7 +208,7 @@ export async function runNode(flags: StartFlags, tuning: ClusterTuning, pretty: 
 
   const reason = await stopRequested;
   secrets.close();
-  let exitCode: number = EXIT_OK;
+  let exitCode: number = topologyExit === undefined || topologyExit.code === 'DECOMMISSIONED' ? EXIT_OK : EXIT_FAILURE;
   try {
     await node.stop(reason);
   } catch (error) {

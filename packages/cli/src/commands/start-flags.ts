@@ -14,6 +14,7 @@ export interface StartFlags {
   readonly gossipPort: number;
   readonly seeds: string[];
   readonly nodeId?: string;
+  readonly replace?: string;
   readonly replicationFactor: number;
   readonly clusterKey?: string;
   readonly clusterKeyFile?: string;
@@ -39,6 +40,8 @@ export interface StartFlags {
   readonly hintWindowMs?: number;
   readonly tombstoneGraceMs?: number;
   readonly repairIntervalMs?: number;
+  readonly ringSyncIntervalMs?: number;
+  readonly streamRateLimitBytesPerSec?: number;
   readonly httpMaxConnections?: number;
   readonly httpIdleTimeoutMs?: number;
   readonly httpHeadersTimeoutMs?: number;
@@ -64,6 +67,8 @@ export function tuningOf(flags: StartFlags): ClusterTuning {
     hintWindowMs: flags.hintWindowMs,
     tombstoneGraceMs: flags.tombstoneGraceMs,
     repairPartitionIntervalMs: flags.repairIntervalMs,
+    ringSyncIntervalMs: flags.ringSyncIntervalMs,
+    streamRateLimitBytesPerSec: flags.streamRateLimitBytesPerSec,
     internodeMaxBodyBytes: flags.internodeMaxBodyBytes,
     peerMaxQueuedBytes: flags.peerMaxQueuedBytes,
   });
@@ -71,6 +76,7 @@ export function tuningOf(flags: StartFlags): ClusterTuning {
     ...(Object.keys(gossip).length === 0 ? {} : { gossip }),
     ...(Object.keys(config).length === 0 ? {} : { config }),
     ...(flags.advertiseHost === undefined ? {} : { advertiseHost: flags.advertiseHost }),
+    ...(flags.replace === undefined ? {} : { replace: true }),
   };
 }
 

@@ -20,6 +20,8 @@ const TUNING_FLAGS: ReadonlyArray<readonly [flags: string, description: string]>
   ['--hint-window-ms <ms>', 'hints older than this are dropped; repair covers them (advanced; default 10800000, 3 h)'],
   ['--tombstone-grace-ms <ms>', 'tombstones younger than this are never purged; at least --hint-window-ms (advanced; default 86400000, 1 day)'],
   ['--repair-interval-ms <ms>', 'background repair: pause between two partitions; 0 turns it off (advanced; default 1000)'],
+  ['--ring-sync-interval-ms <ms>', 'membership changes: compare the ownership table with the members and take the next step this often (advanced; default 1000)'],
+  ['--stream-rate-limit-bytes-per-sec <bytes>', 'membership changes: bytes per second streamed into this node when it takes partitions over; 0 = unlimited (advanced; default 33554432, 32 MiB/s)'],
 ];
 
 /**
@@ -53,6 +55,12 @@ export function registerStartCommand(program: Command, context: CommandContext):
     .addOption(envOption('--gossip-port <port>', 'gossip port, UDP and TCP (0 picks a free one)').default(7946).argParser(parsePort))
     .addOption(envOption('--seeds <host:port,...>', 'gossip addresses of nodes to join; none starts a new cluster of one').default([], 'none').argParser(parseSeeds))
     .addOption(envOption('--node-id <id>', 'id of the node: a new data dir takes it, an existing one must have been created with it (default: generated once, kept in the data dir)'))
+    .addOption(
+      envOption(
+        '--replace <node-id>',
+        'take over a dead member: this new data dir gets its id and ownership and streams its partitions from the other replicas before serving (needs --seeds)',
+      ),
+    )
     .addOption(
       envOption('--replication-factor <n>', 'replicas per key, capped at the member count').default(3).argParser(parsePositiveInt),
     )

@@ -58,6 +58,7 @@ export function renderStatus(nodeUrl: string, health: Health | HearsayError, clu
   if (maxOffsetMs !== undefined) {
     lines.push('', `CLOCK: each member's clock minus this node's, as gossip measured it (! = beyond the maximum offset of ${maxOffsetMs} ms); for this node, its verdict.`);
   }
+  lines.push(...renderChange(cluster));
   return `${lines.join('\n')}\n`;
 }
 
@@ -70,4 +71,51 @@ function clockCell(member: ClusterView['members'][number], selfClock: { state?: 
   const err = typeof error === 'number' ? error : 0;
   const beyond = maxOffsetMs !== undefined && Math.abs(offset) - err > maxOffsetMs;
   return `${offset >= 0 ? '+' : ''}${offset}±${err} ms${beyond ? ' !' : ''}`;
+}
+
+interface TransferLine {
+  readonly partition: number;
+  readonly to: string;
+  readonly state: string;
+}
+
+/** The membership change in progress, with each receiving member's partitions by state (docs/topology.md). */
+export function renderChange(cluster: ClusterView): string[] {
+  const topology = (cluster as { topology?: { change?: unknown; transfers?: unknown; queued?: unknown; replacing?: unknown } }).topology;
+  if (topology === undefined || topology === null) return [];
+  const out: string[] = [];
+  const replacing = topology.replacing as { member?: unknown; done?: unknown; total?: unknown } | undefined;
+  if (replacing !== undefined && replacing !== null) {
+    out.push('', `replacing ${String(replacing.member)}: ${String(replacing.done)} of ${String(replacing.total)} partitions streamed from the other replicas`);
+  }
+  const change = topology.change as { kind?: unknown; member?: unknown; done?: unknown; total?: unknown; waitingFor?: unknown } | null | undefined;
+  if (change !== null && change !== undefined) {
+    const waiting = Array.isArray(change.waitingFor) && change.waitingFor.length > 0 ? ` (waiting for ${change.waitingFor.join(', ')} to acknowledge it)` : '';
+    out.push('', `change in progress: ${String(change.kind)} of ${String(change.member)}, ${String(change.done)} of ${String(change.total)} partitions streamed${waiting}`);
+    const transfers = Array.isArray(topology.transfers) ? (topology.transfers as TransferLine[]) : [];
+    const byMember = new Map<string, TransferLine[]>();
+    for (const t of transfers) byMember.set(t.to, [...(byMember.get(t.to) ?? []), t]);
+    const rows = [...byMember].map(([to, list]) => {
+      const of = (state: string): string => ranges(list.filter((t) => t.state === state).map((t) => t.partition));
+      return [to, `${list.filter((t) => t.state === 'done').length}/${list.length}`, of('streaming') || '-', of('waiting') || '-', of('done') || '-'];
+    });
+    if (rows.length > 0) out.push(formatTable(['TO', 'DONE', 'STREAMING', 'WAITING', 'DONE PARTITIONS'], rows));
+  }
+  const queued = Array.isArray(topology.queued) ? (topology.queued as { kind?: unknown; member?: unknown }[]) : [];
+  if (queued.length > 0) out.push(`waiting to start: ${queued.map((q) => `${String(q.kind)} of ${String(q.member)}`).join(', ')}`);
+  return out;
+}
+
+/** `0-3, 7, 9-12`, cut at 60 characters. */
+export function ranges(partitions: readonly number[]): string {
+  const sorted = [...partitions].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  const text = parts.join(', ');
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

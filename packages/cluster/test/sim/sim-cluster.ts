@@ -26,6 +26,8 @@ import { internodePackr } from '../../src/internode-app.ts';
 import { decodeRequest, type InternodeType } from '../../src/internode-messages.ts';
 import { InternodePeerClient, type InternodeTransport } from '../../src/peer-client.ts';
 import type { Clock } from '@hearsay/clock';
+import type { TopologyExit } from '../../src/topology.ts';
+import { memoryTopologyPersistence, type TopologyPersistence } from '../../src/topology-store.ts';
 
 type InternodeWire =
   | { readonly kind: 'req'; readonly id: number; readonly type: InternodeType; readonly body: Uint8Array }
@@ -74,7 +76,13 @@ export interface SimNode {
   readonly gossipAddress: string;
   /** The internode address; published as the member's `http`. */
   readonly nodeAddress: string;
-  readonly db: MemoryLevel<string, Uint8Array>;
+  db: MemoryLevel<string, Uint8Array>;
+  /** The topology state, kept across crashes like the db (with `topology`). */
+  persistence: TopologyPersistence;
+  /** Boot as a replacement of the member with this id (`--replace`). */
+  replace: boolean;
+  /** Stopped for good (decommissioned, removed, replaced): never restarted. */
+  gone: boolean;
   up: boolean;
   store: Store | undefined;
   cluster: ClusterNode | undefined;
@@ -92,6 +100,10 @@ export interface SimClusterOptions {
   readonly bucketBits?: number;
   /** Every record any store applied, for the checks. */
   readonly onChange?: (node: string, record: StoredRecord) => void;
+  /** Run the topology (docs/topology.md: ring, joins, decommissions, removals) instead of static ownership. */
+  readonly topology?: boolean;
+  /** A node's topology stopped it (decommissioned, removed, replaced); the sim has already stopped it. */
+  readonly onExit?: (node: string, exit: TopologyExit) => void;
   /** Each version a node's store stamps (a write it coordinates), when it stamps it. */
   readonly onStamp?: (node: string, version: Version) => void;
   /** Each node's clock at start: offset (ms) and drift (ppm). Default 0, 0. */
@@ -120,23 +132,48 @@ export class SimCluster {
     this.random = createRandom(options.seed);
     this.gossipNet = new SimNetwork<SimWire>(this.scheduler, this.random.fork(), { delayMs: 1, jitterMs: 2 });
     this.nodeNet = new SimNetwork<InternodeWire>(this.scheduler, this.random.fork(), { delayMs: 1, jitterMs: 2 });
-    for (let i = 1; i <= options.n; i++) {
-      const clock = options.clocks?.[`n${i}`];
-      this.nodes.push({
-        id: `n${i}`,
-        clock: new SimClock(clock?.offsetMs ?? 0, clock?.driftPpm ?? 0, START_MS),
-        gossipAddress: `10.0.0.${i}:7946`,
-        nodeAddress: `10.0.0.${i}:7000`,
-        db: new MemoryLevel<string, Uint8Array>(),
-        up: false,
-        store: undefined,
-        cluster: undefined,
-        gossip: undefined,
-        membership: undefined,
-        closing: Promise.resolve(),
-        pending: new Map(),
-      });
-    }
+    for (let i = 1; i <= options.n; i++) this.#newNode(i);
+  }
+
+  #newNode(i: number): SimNode {
+    const clock = this.#options.clocks?.[`n${i}`];
+    const n: SimNode = {
+      id: `n${i}`,
+      clock: new SimClock(clock?.offsetMs ?? 0, clock?.driftPpm ?? 0, START_MS),
+      gossipAddress: `10.0.0.${i}:7946`,
+      nodeAddress: `10.0.0.${i}:7000`,
+      db: new MemoryLevel<string, Uint8Array>(),
+      persistence: memoryTopologyPersistence(),
+      replace: false,
+      gone: false,
+      up: false,
+      store: undefined,
+      cluster: undefined,
+      gossip: undefined,
+      membership: undefined,
+      closing: Promise.resolve(),
+      pending: new Map(),
+    };
+    this.nodes.push(n);
+    return n;
+  }
+
+  /** A new node (next id and addresses), started: it joins through every other node. */
+  async addNode(): Promise<SimNode> {
+    const n = this.#newNode(this.nodes.length + 1);
+    await this.#boot(n);
+    return n;
+  }
+
+  /** Crashes the node for good and gives it an empty disk: its next boot takes over its id (`--replace`). */
+  async wipeForReplacement(id: string): Promise<void> {
+    const n = this.node(id);
+    this.crash(id);
+    await n.closing;
+    await n.db.close();
+    n.db = new MemoryLevel<string, Uint8Array>();
+    n.persistence = memoryTopologyPersistence();
+    n.replace = true;
   }
 
   get now(): number {
@@ -239,7 +276,7 @@ export class SimCluster {
 
   async restart(id: string): Promise<void> {
     const n = this.node(id);
-    if (n.up) return;
+    if (n.up || n.gone) return;
     await n.closing;
     await this.#boot(n);
   }
@@ -391,6 +428,26 @@ export class SimCluster {
       monotonicMs: () => this.scheduler.now,
       clockOffsets: { clockOffsets: () => this.#offsetsOf(n) },
       config: this.#options.cluster ?? {},
+      ...(this.#options.topology === true
+        ? {
+            topology: {
+              persistence: n.persistence,
+              seeds: true,
+              replace: n.replace,
+              gossipAddress: n.gossipAddress,
+              onExit: (exit: TopologyExit) => {
+                // The process would exit: it leaves gossip and is not started again.
+                n.gone = true;
+                this.scheduler.after(0, () => {
+                  if (!n.up) return;
+                  void n.gossip?.stop({ leave: true }).catch(() => undefined);
+                  this.crash(n.id);
+                });
+                this.#options.onExit?.(n.id, exit);
+              },
+            },
+          }
+        : {}),
       peerFactory: cachedPeerFactory(
         (m) =>
           new InternodePeerClient(this.#transport(n, m.http), {
