@@ -1,6 +1,7 @@
 /**
  * Secure by default, as a user runs `hearsay start` (real processes on
- * loopback): a node with seeds and no cluster key refuses to start, secret
+ * loopback): a node with seeds and no cluster key refuses to start, so does
+ * a data dir whose saved ring lists other members, secret
  * files open to others are refused, a keyless single node has no internode
  * API and nobody can join it, `--insecure` is warned about, the data dir is
  * private after start (0700 dirs, 0600 files), and the auth file is used and
@@ -9,6 +10,7 @@
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeTopologyState, type RingEntry } from '@hearsay/cluster';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freeGossipPort, Proc, runCli, until, type LogLine } from './cluster-processes.ts';
 
@@ -59,6 +61,30 @@ describe('no open internode API', () => {
     expect(result.stderr).toContain('hearsay key generate');
     expect(result.stderr).toContain('--cluster-key-file');
     await expect(stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a data dir whose saved ring lists other members refuses to start without a cluster key (exit 2), naming them', async () => {
+    const dataDir = join(tmp, 'member');
+    await mkdir(dataDir, { mode: 0o700 });
+    const entry = (id: string, gossip: string): RingEntry => ({ id, status: 'normal', version: 1, by: id, instance: `${id}-instance`, gossip });
+    const ring = new Map([
+      ['n1', entry('n1', '127.0.0.1:7946')],
+      ['n2', entry('n2', '127.0.0.1:7947')],
+      ['n3', { ...entry('n3', '127.0.0.1:7948'), status: 'removed' as const }],
+    ]);
+    await writeFile(join(dataDir, 'ring.json'), encodeTopologyState({ instance: 'n1-instance', ring }), { mode: 0o600 });
+    const result = await runCli(['start', '--data-dir', dataDir, '--node-id', 'n1', '--http-port', '0', '--gossip-port', '0'], NO_KEY);
+    // Refused once the node's logger runs: the fatal log line says why, with the code.
+    expect(result.code).toBe(2);
+    const fatal = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine).find((l) => l.level === 60);
+    expect(fatal, result.stdout).toMatchObject({ code: 'CLUSTER_KEY_REQUIRED' });
+    expect(fatal!.msg).toContain('is a member of a cluster with n2 (its ring.json)');
+    expect(fatal!.msg).toContain('--cluster-key-file');
+    // With --insecure it starts (and says so).
+    const insecure = new Proc(['start', '--data-dir', dataDir, '--node-id', 'n1', '--http-port', '0', '--gossip-port', String(await freeGossipPort()), '--insecure'], NO_KEY);
+    running.push(insecure);
+    await insecure.waitForLog((l) => typeof l['http'] === 'string');
+    expect(warned(insecure, '--insecure')).toBeDefined();
   });
 
   it('refuses a cluster key file or an auth file that others can read (exit 2)', async () => {

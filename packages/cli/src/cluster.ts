@@ -14,7 +14,7 @@ import {
 } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
 import type { AdminRequest, GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/service';
-import { CLI_ERROR_CODES, CliError, describe, hasCode } from './errors.ts';
+import { CLI_ERROR_CODES, CliError, describe, EXIT_USAGE, hasCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { NodeService, ServiceFactory } from './node.ts';
 
@@ -37,6 +37,25 @@ export interface ClusterTuning {
 }
 
 /**
+ * A data dir whose saved ring lists other members belongs to a cluster: without
+ * a key it could reach none of them (its gossip and internode API are closed),
+ * so it would coordinate with none of its replicas. Refused like seeds without
+ * a key (exit 2), with what to do.
+ */
+async function refuseKeylessMember(persistence: ReturnType<typeof fileTopologyPersistence>, nodeId: string, dataDir: string): Promise<void> {
+  const saved = await persistence.load().catch(() => undefined);
+  if (saved === undefined) return;
+  const others = [...saved.ring.values()].filter((e) => e.id !== nodeId && e.status !== 'left' && e.status !== 'removed').map((e) => e.id);
+  if (others.length === 0) return;
+  throw new CliError(
+    CLI_ERROR_CODES.CLUSTER_KEY_REQUIRED,
+    `data dir ${dataDir} is a member of a cluster with ${others.sort().join(', ')} (its ${RING_FILE}), but this node has no cluster key: ` +
+      'start it with the cluster\'s key (--cluster-key-file, or HEARSAY_CLUSTER_KEY); --insecure runs without one (a trusted test network only)',
+    { exitCode: EXIT_USAGE },
+  );
+}
+
+/**
  * The `createService` of `hearsay start`: the node becomes a cluster member.
  * Gossip listens on `options.gossipPort` (UDP and TCP) and joins through
  * `options.seeds` (none: a one-node cluster others can join), hints live in
@@ -50,6 +69,11 @@ export interface ClusterTuning {
  */
 export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFactory {
   return async ({ store, load, dataDir, httpUrl, options, logger }) => {
+    const replicationFactor = options.replicationFactor;
+    const givenKey = toClusterKeys(options.clusterKey);
+    const internode = givenKey !== undefined ? 'cluster-key' : options.insecure === true ? 'insecure' : 'closed';
+    const persistence = fileTopologyPersistence(join(dataDir, RING_FILE));
+    if (internode === 'closed') await refuseKeylessMember(persistence, store.nodeId, dataDir);
     let hintsLevel: Level<string, Uint8Array>;
     try {
       hintsLevel = new Level<string, Uint8Array>(join(dataDir, HINTS_SUBDIR), { valueEncoding: 'view' });
@@ -57,9 +81,6 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
     } catch (error) {
       throw new CliError(CLI_ERROR_CODES.DATA_DIR_UNUSABLE, `cannot open the hints in data dir ${dataDir}: ${describe(error)}`, { cause: error });
     }
-    const replicationFactor = options.replicationFactor;
-    const givenKey = toClusterKeys(options.clusterKey);
-    const internode = givenKey !== undefined ? 'cluster-key' : options.insecure === true ? 'insecure' : 'closed';
     // Closed: a key that never leaves this process keeps every other node out of its gossip.
     const clusterKey = internode === 'closed' ? randomBytes(32).toString('base64') : givenKey;
     let cluster: ClusterService;
@@ -83,7 +104,7 @@ export function createClusterNodeService(tuning: ClusterTuning = {}): ServiceFac
         config: { ...tuning.config, replicationFactor },
         load,
         topology: {
-          persistence: fileTopologyPersistence(join(dataDir, RING_FILE)),
+          persistence,
           ...(tuning.replace === undefined ? {} : { replace: tuning.replace }),
           onEvent: (event) => (event.level === 'warn' ? logger.warn.bind(logger) : logger.info.bind(logger))({ ...event.fields, component: 'topology' }, event.message),
           ...(tuning.onExit === undefined ? {} : { onExit: tuning.onExit }),
