@@ -95,10 +95,11 @@ it(`raw malformed HTTP over TLS, with and without tokens, gets well-formed answe
       if (status >= 400 && body !== undefined && body.length > 0) expect(errorCodeOf(body), `${where}: ${body.slice(0, 200)}`).toBeDefined();
     }
   });
-  // The cases reached the routes and the refusals both. A 401 takes one of the ~15% of cases without a valid token on a
-  // route that needs one and parses: 3 to 25 of 500 over seeds, so only its presence is asked for.
-  for (const status of [200, 400]) expect(statuses.get(status) ?? 0, `seed=${SEED} status ${status}: ${JSON.stringify([...statuses])}`).toBeGreaterThan(10);
-  expect(statuses.get(401) ?? 0, `seed=${SEED} status 401: ${JSON.stringify([...statuses])}`).toBeGreaterThan(0);
+  // The cases reached the routes and the refusals both. Refusals (400) are most cases. A 200 or a 401 needs a case that
+  // parses on a route with (or without) a valid token: 3 to 25 of 500 for 401 over seeds, and seeds gave as few as 10
+  // answers of 200, so only their presence is asked for.
+  expect(statuses.get(400) ?? 0, `seed=${SEED} status 400: ${JSON.stringify([...statuses])}`).toBeGreaterThan(10);
+  for (const status of [200, 401]) expect(statuses.get(status) ?? 0, `seed=${SEED} status ${status}: ${JSON.stringify([...statuses])}`).toBeGreaterThan(0);
 
   const kept = answersOf(await send(authorized(`GET /v1/kv/${sentinel} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)));
   expect(kept).toEqual([{ status: 200, body: 'kept' }]);
