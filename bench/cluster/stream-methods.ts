@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { internodePackr as packr } from '@hearsay/cluster';
 import { hashKey, openStore, type Store, type StoredRecord } from '@hearsay/storage';
 import { createMemoryPeer, partitionBucketRange, runRepairSession } from '@hearsay/repair';
+import { Random } from '@hearsay/sim';
 import { fmt, machineLine } from '../lib/stats.ts';
 
 const { values: args } = parseArgs({
@@ -44,17 +45,6 @@ const PARTITIONS = 2 ** PARTITION_BITS;
 const BATCH = 4096;
 const partitionOf = (key: string): number => Number(BigInt.asUintN(64, hashKey(key)) >> BigInt(64 - PARTITION_BITS));
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The wire: records encoded and decoded as an internode answer would be. */
 function overTheWire(records: readonly StoredRecord[]): { records: StoredRecord[]; bytes: number } {
   const bytes = packr.pack({ records });
@@ -63,7 +53,7 @@ function overTheWire(records: readonly StoredRecord[]): { records: StoredRecord[
 }
 
 async function load(store: Store): Promise<number> {
-  const random = prng(7);
+  const random = new Random(7).next;
   const base = Date.now() - 3_600_000;
   let bytes = 0;
   for (let i = 0; i < KEYS; i += BATCH) {
@@ -158,7 +148,7 @@ async function main(): Promise<void> {
     const loadStarted = performance.now();
     const dataBytes = await load(source);
     console.log(`  loaded in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`);
-    const random = prng(11);
+    const random = new Random(11).next;
     const partitions = Array.from({ length: PARTITIONS }, (_, p) => p).filter(() => random() < SHARE);
     const shareBytes = (dataBytes * partitions.length) / PARTITIONS;
     const rows: string[][] = [];

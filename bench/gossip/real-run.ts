@@ -21,6 +21,7 @@
 // False deaths: (observer, member) pairs where a member other than the
 // victim was declared dead at any time after the join phase started.
 
+import { Random } from '@hearsay/sim';
 import { memoryGenerationStore, startGossip, type GossipEvent, type GossipRuntime, type GossipTuning } from '@hearsay/gossip';
 
 const args = new Map(
@@ -45,19 +46,8 @@ interface PhaseResult {
   missing: number;
 }
 
-/** mulberry32: the victim and broadcaster picks, reproducible from --seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rng = random(SEED);
+/** The victim and broadcaster picks, reproducible from --seed. */
+const rng = new Random(SEED).next;
 const names = Array.from({ length: N }, (_, i) => `m${i}`);
 const stores = names.map(() => memoryGenerationStore());
 const members: (GossipRuntime | undefined)[] = new Array(N).fill(undefined);

@@ -11,6 +11,7 @@ import {
   type ClusterService,
   type GossipMembership,
   type TopologyExit,
+  type TopologyPersistence,
 } from '@hearsay/cluster';
 import type { GossipEvent, GossipLogger, GossipRuntime, GossipTuning } from '@hearsay/gossip';
 import type { AdminRequest, GetOptions, KvService, RepairLine, RepairOptions } from '@hearsay/service';
@@ -42,7 +43,7 @@ export interface ClusterTuning {
  * so it would coordinate with none of its replicas. Refused like seeds without
  * a key (exit 2), with what to do.
  */
-async function refuseKeylessMember(persistence: ReturnType<typeof fileTopologyPersistence>, nodeId: string, dataDir: string): Promise<void> {
+async function refuseKeylessMember(persistence: TopologyPersistence, nodeId: string, dataDir: string): Promise<void> {
   const saved = await persistence.load().catch(() => undefined);
   if (saved === undefined) return;
   const others = [...saved.ring.values()].filter((e) => e.id !== nodeId && e.status !== 'left' && e.status !== 'removed').map((e) => e.id);

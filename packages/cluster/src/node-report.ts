@@ -6,7 +6,7 @@
  * `/metrics` (the coordinator's counters, hints, members and clocks), and
  * `POST /v1/repair`, which the cluster node wires to anti-entropy.
  */
-import type { ClusterView, HealthReport, RepairLine, RepairOptions } from '@hearsay/service';
+import { nothingToRepair, type ClusterView, type HealthReport, type RepairLine, type RepairOptions } from '@hearsay/service';
 import { clockView } from './clock-answers.ts';
 import type { CoordinatorContext } from './coordinator-context.ts';
 import { utf8Compare } from './listing.ts';
@@ -105,22 +105,7 @@ export class NodeReport {
 
   repair(options: RepairOptions): AsyncIterable<RepairLine> {
     const repair = this.#deps.repair;
-    if (repair === undefined) {
-      return (async function* () {
-        yield {
-          type: 'summary',
-          inSync: true,
-          rangesCompared: 0,
-          keysSent: 0,
-          keysReceived: 0,
-          bytesSent: 0,
-          bytesReceived: 0,
-          durationMs: 0,
-          message: 'repair is not configured on this node',
-        } satisfies RepairLine;
-      })();
-    }
-    return repair(options);
+    return repair === undefined ? nothingToRepair('repair is not configured on this node') : repair(options);
   }
 
   metrics(): string {

@@ -23,6 +23,6 @@ export type {
   ServiceErrorCode,
   ServiceErrorDetails,
 } from './service.ts';
-export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, handedOverPutOptions, insufficientReplicas, isServiceError } from './service.ts';
+export { CONSISTENCY_LEVELS, SERVICE_ERROR_STATUS, ServiceError, handedOverPutOptions, insufficientReplicas, isServiceError, nothingToRepair } from './service.ts';
 export type { LocalServiceOptions } from './local-service.ts';
 export { createLocalService } from './local-service.ts';

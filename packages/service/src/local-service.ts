@@ -6,6 +6,7 @@
 import { StorageError, compareVersions, type Store, type StoredRecord, type Version } from '@hearsay/storage';
 import {
   handedOverPutOptions,
+  nothingToRepair,
   ServiceError,
   type ClusterView,
   type DeleteOptions,
@@ -153,18 +154,8 @@ export function createLocalService(store: Store, options: LocalServiceOptions = 
       }
     },
 
-    async *repair(): AsyncIterable<RepairLine> {
-      yield {
-        type: 'summary',
-        inSync: true,
-        rangesCompared: 0,
-        keysSent: 0,
-        keysReceived: 0,
-        bytesSent: 0,
-        bytesReceived: 0,
-        durationMs: 0,
-        message: 'single node: there are no other replicas to repair against',
-      };
+    repair(): AsyncIterable<RepairLine> {
+      return nothingToRepair('single node: there are no other replicas to repair against');
     },
 
     metrics(): string {

@@ -127,6 +127,11 @@ export interface RepairSummary {
 
 export type RepairLine = RepairProgress | RepairSummary;
 
+/** The whole answer of a repair that has nothing to compare: one in-sync summary saying why. */
+export async function* nothingToRepair(message: string): AsyncIterable<RepairLine> {
+  yield { type: 'summary', inSync: true, rangesCompared: 0, keysSent: 0, keysReceived: 0, bytesSent: 0, bytesReceived: 0, durationMs: 0, message };
+}
+
 export interface RepairOptions {
   /** Aborted when the client disconnects or the node shuts down. */
   readonly signal?: AbortSignal;
